@@ -1,0 +1,1 @@
+"""Analyses and figures shown in the stage notebooks: EDA, orthogonal views, correlation."""

@@ -1,0 +1,1 @@
+"""Reading, writing and checking datasets: one canonical record per volume, one clinical schema."""

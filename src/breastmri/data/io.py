@@ -1,0 +1,111 @@
+"""NIfTI volumes in and out: the canonical in-memory record and strict, atomic I/O."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from breastmri.data.atomic import atomic_path, write_text_atomic
+from breastmri.data.errors import DataError
+
+NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+
+@dataclass(frozen=True, eq=False)
+class Volume:
+    """One 3D image as the pipeline sees it.
+
+    ``array`` is indexed ``(axis0, axis1, axis2)`` exactly as stored on disk (no reorientation);
+    ``affine`` is the 4x4 voxel-to-world (RAS+ mm) matrix; ``patient_id`` is the canonical id.
+    """
+
+    array: np.ndarray
+    affine: np.ndarray
+    patient_id: str
+    path: Path | None = None
+    header_zooms: tuple[float, ...] = field(default=())
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Voxel size in mm along each array axis (column norms of the affine)."""
+        return tuple(float(s) for s in np.linalg.norm(self.affine[:3, :3], axis=0))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.array.shape)
+
+
+def is_nifti(path: str | Path) -> bool:
+    return str(path).endswith(NIFTI_SUFFIXES)
+
+
+def strip_nifti_suffix(name: str) -> str:
+    for suffix in NIFTI_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def load_volume(path: str | Path, patient_id: str | None = None, dtype=np.float32) -> Volume:
+    """Read a 3D NIfTI file strictly.
+
+    Raises :class:`DataError` naming the file when it is missing, empty, unreadable or truncated,
+    not 3D (a trailing singleton 4th axis is accepted and dropped), or holds NaN/inf voxels.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise DataError(path, "file is empty (0 bytes)")
+    try:
+        img = nib.load(str(path))
+        data = np.asarray(img.dataobj)
+    except (OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile, nib.filebasedimages.ImageFileError) as exc:
+        raise DataError(path, f"cannot read as NIfTI (corrupt or truncated): {exc}") from exc
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise DataError(path, f"expected a 3D volume, got {data.ndim}D with shape {tuple(data.shape)}")
+    if min(data.shape) < 1:
+        raise DataError(path, f"volume has an empty axis: shape {tuple(data.shape)}")
+    data = data.astype(dtype, copy=False)
+    if np.issubdtype(data.dtype, np.floating) and not np.all(np.isfinite(data)):
+        bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
+        raise DataError(path, f"{bad} voxels are NaN or infinite")
+    pid = patient_id if patient_id is not None else strip_nifti_suffix(path.name)
+    zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
+    return Volume(array=data, affine=np.asarray(img.affine, dtype=np.float64), patient_id=pid, path=path,
+                  header_zooms=zooms)
+
+
+def save_nifti(array: np.ndarray, affine: np.ndarray, path: str | Path) -> Path:
+    """Write ``array`` with ``affine`` atomically (temp file, then rename). Returns the final path.
+
+    Masks should be passed as ``uint8``; the dtype is kept as given.
+    """
+    img = nib.Nifti1Image(np.asarray(array), np.asarray(affine, dtype=np.float64))
+    img.header.set_xyzt_units("mm")
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+    return Path(path)
+
+
+def write_json(data, path: str | Path) -> Path:
+    """Write JSON atomically with sorted keys and a trailing newline (stable diffs, DVC metrics)."""
+    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

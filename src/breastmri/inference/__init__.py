@@ -1,0 +1,1 @@
+"""Volume inference, mapping back to the original frame, tumour candidates, features, evaluation."""

@@ -1,0 +1,1 @@
+"""Orientation normalisation: affine canonicalisation, intensity heuristics, mask alignment, records."""

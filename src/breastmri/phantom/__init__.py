@@ -1,0 +1,1 @@
+"""Synthetic breast-MRI phantom: deterministic anatomy, DCE phases, planted defects, ground truth."""

@@ -1,0 +1,1 @@
+"""Running stages: parameters from ``params.yaml`` and papermill execution of the stage notebooks."""

@@ -1,0 +1,105 @@
+"""Execute one stage notebook with papermill, strictly and reproducibly.
+
+* Parameters come from sections of ``params.yaml``. A key the notebook does not declare (a typo) or a
+  notebook parameter with no value in ``params.yaml`` is an error that names the key.
+* The executed notebook goes to ``reports/notebooks/`` and an HTML rendering to ``reports/html/``, both
+  written atomically; a failed run leaves neither (its notebook is kept under ``reports/failed/``).
+* Execution timestamps, durations and random cell ids are stripped, so a forced re-run produces
+  byte-identical files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill
+from nbconvert import HTMLExporter
+
+from breastmri.data.atomic import atomic_path, write_text_atomic
+from breastmri.data.errors import DataError
+from breastmri.pipeline.params import load_params, merged_sections
+
+
+class StageError(RuntimeError):
+    """A stage notebook could not be run or failed while running."""
+
+
+def check_parameters(notebook: Path, values: dict, source: str = "params.yaml") -> None:
+    """Compare ``values`` with the notebook's declared parameters; raise on any mismatch."""
+    declared = set(papermill.inspect_notebook(str(notebook)))
+    unknown = sorted(set(values) - declared)
+    missing = sorted(declared - set(values))
+    problems = []
+    if unknown:
+        problems.append(f"unknown parameter(s) {', '.join(unknown)} (not declared by {notebook.name}; "
+                        f"declared: {', '.join(sorted(declared))})")
+    if missing:
+        problems.append(f"notebook parameter(s) {', '.join(missing)} have no value in {source}")
+    if problems:
+        raise DataError(source, "; ".join(problems))
+
+
+def strip_volatile(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Remove timestamps, durations and random ids so identical runs give identical files."""
+    papermill_meta = nb.metadata.get("papermill", {})
+    nb.metadata["papermill"] = {"parameters": papermill_meta.get("parameters", {})}
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{index:03d}"
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    return nb
+
+
+def run_notebook(notebook: str | Path, sections: list[str], params_path: str | Path = "params.yaml",
+                 reports: str | Path = "reports") -> tuple[Path, Path]:
+    """Run ``notebook`` with the merged ``sections`` of ``params_path``; return (ipynb, html) paths."""
+    notebook, reports = Path(notebook), Path(reports)
+    if not notebook.is_file():
+        raise DataError(notebook, "notebook not found")
+    values = merged_sections(load_params(params_path), sections, params_path)
+    check_parameters(notebook, values, str(params_path))
+
+    out_nb = reports / "notebooks" / notebook.name
+    out_html = reports / "html" / notebook.with_suffix(".html").name
+    failed = reports / "failed" / notebook.name
+    os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars carry timings: keep them out of reports
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    with atomic_path(out_nb) as tmp_nb:
+        try:
+            papermill.execute_notebook(str(notebook), str(tmp_nb), parameters=values, kernel_name="python3",
+                                       cwd=os.getcwd(), progress_bar=False)
+        except papermill.PapermillExecutionError as exc:
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp_nb, failed)
+            raise StageError(f"{notebook.name} failed: {exc.ename}: {exc.evalue} "
+                             f"(executed notebook kept at {failed})") from exc
+        nb = strip_volatile(nbformat.read(tmp_nb, as_version=4))
+        nbformat.write(nb, str(tmp_nb))
+        body, _ = HTMLExporter().from_notebook_node(nb)
+        write_text_atomic(out_html, body)
+    failed.unlink(missing_ok=True)
+    return out_nb, out_html
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebook", type=Path, help="stage notebook, e.g. notebooks/01_validate.ipynb")
+    parser.add_argument("--sections", nargs="+", required=True, help="params.yaml sections, merged in order")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--reports", type=Path, default=Path("reports"))
+    args = parser.parse_args(argv)
+    try:
+        out_nb, out_html = run_notebook(args.notebook, args.sections, args.params, args.reports)
+    except (DataError, StageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {out_nb} and {out_html}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""``params.yaml``: the single source of settings, read by section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from breastmri.data.errors import DataError
+
+
+def load_params(path: str | Path = "params.yaml") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "parameters file not found")
+    params = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(params, dict):
+        raise DataError(path, "top level must be a mapping of sections")
+    return params
+
+
+def merged_sections(params: dict, sections: list[str], source: str | Path = "params.yaml") -> dict:
+    """Merge the named sections into one flat mapping; a key defined by two sections is an error."""
+    merged: dict = {}
+    owner: dict[str, str] = {}
+    for section in sections:
+        if section not in params:
+            raise DataError(source, f"no section '{section}' (sections: {', '.join(sorted(params))})")
+        values = params[section]
+        if not isinstance(values, dict):
+            raise DataError(source, f"section '{section}' must be a mapping")
+        for key, value in values.items():
+            if key in merged:
+                raise DataError(source, f"key '{key}' is set in both '{owner[key]}' and '{section}'")
+            merged[key], owner[key] = value, section
+    return merged

@@ -1,0 +1,1 @@
+"""Slice datasets: resize/pad and its inverse, normalisation, slice selection, HDF5 writer, Dataset."""

@@ -1,0 +1,1 @@
+"""Training loop, losses, checkpoints, threshold selection."""
