@@ -1,0 +1,71 @@
+"""Strict NIfTI reading and atomic writing."""
+
+import gzip
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from breastmri.data.errors import DataError
+from breastmri.data.io import load_volume, save_nifti, write_json
+
+AFFINE = np.diag([0.8, 0.7, 2.5, 1.0])
+
+
+def test_save_then_load_round_trips_array_affine_and_spacing(tmp_path):
+    array = np.random.default_rng(0).random((7, 9, 5)).astype(np.float32)
+    path = save_nifti(array, AFFINE, tmp_path / "sub" / "Breast_MRI_007.nii.gz")
+    vol = load_volume(path)
+    np.testing.assert_array_equal(vol.array, array)
+    np.testing.assert_allclose(vol.affine, AFFINE, rtol=1e-7)  # NIfTI stores the affine as float32
+    assert vol.spacing == pytest.approx((0.8, 0.7, 2.5))
+    again = load_volume(save_nifti(vol.array, vol.affine, tmp_path / "again.nii.gz"))
+    np.testing.assert_array_equal(again.affine, vol.affine)  # a loaded affine re-saves exactly
+    assert vol.patient_id == "Breast_MRI_007" and vol.shape == (7, 9, 5)
+    assert sorted(p.name for p in tmp_path.rglob("*.gz")) == ["Breast_MRI_007.nii.gz", "again.nii.gz"]
+
+
+def test_trailing_singleton_fourth_axis_is_accepted(tmp_path):
+    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6, 1), np.float32), AFFINE), tmp_path / "a.nii.gz")
+    assert load_volume(tmp_path / "a.nii.gz").shape == (4, 5, 6)
+
+
+@pytest.mark.parametrize("shape, message", [((4, 5), "expected a 3D volume, got 2D"),
+                                            ((4, 5, 6, 2), "expected a 3D volume, got 4D")])
+def test_wrong_dimensions_are_rejected(tmp_path, shape, message):
+    nib.save(nib.Nifti1Image(np.zeros(shape, np.float32), AFFINE), tmp_path / "bad.nii.gz")
+    with pytest.raises(DataError, match=message) as err:
+        load_volume(tmp_path / "bad.nii.gz")
+    assert "bad.nii.gz" in str(err.value)
+
+
+def test_missing_empty_corrupt_truncated_and_nan_files_name_the_file(tmp_path):
+    with pytest.raises(DataError, match="missing.nii.gz: file not found"):
+        load_volume(tmp_path / "missing.nii.gz")
+    (tmp_path / "empty.nii.gz").write_bytes(b"")
+    with pytest.raises(DataError, match="empty.nii.gz: file is empty"):
+        load_volume(tmp_path / "empty.nii.gz")
+    (tmp_path / "noise.nii.gz").write_bytes(gzip.compress(np.random.default_rng(1).bytes(4000)))
+    with pytest.raises(DataError, match="noise.nii.gz: cannot read as NIfTI"):
+        load_volume(tmp_path / "noise.nii.gz")
+    good = save_nifti(np.ones((16, 16, 16), np.float32), AFFINE, tmp_path / "good.nii.gz")
+    (tmp_path / "cut.nii.gz").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(DataError, match="cut.nii.gz: cannot read as NIfTI"):
+        load_volume(tmp_path / "cut.nii.gz")
+    data = np.ones((4, 4, 4), np.float32)
+    data[1, 2, 3] = np.nan
+    data[0, 0, 0] = np.inf
+    save_nifti(data, AFFINE, tmp_path / "nan.nii.gz")
+    with pytest.raises(DataError, match="nan.nii.gz: 2 voxels are NaN or infinite"):
+        load_volume(tmp_path / "nan.nii.gz")
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    with pytest.raises(TypeError):
+        write_json({"x": object()}, tmp_path / "m.json")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_json_is_sorted_and_converts_numpy(tmp_path):
+    write_json({"b": np.float32(1.5), "a": np.arange(2)}, tmp_path / "m.json")
+    assert (tmp_path / "m.json").read_text() == '{\n  "a": [\n    0,\n    1\n  ],\n  "b": 1.5\n}\n'

@@ -1,0 +1,54 @@
+"""Layout adapters: ids, pairing, missing or empty folders, missing phases."""
+
+import numpy as np
+import pytest
+
+from breastmri.data.errors import DataError
+from breastmri.data.io import save_nifti
+from breastmri.data.layouts import MamaMiaLayout, SeedLayout, phase_paths_in, seed_patient_id
+
+
+def _touch(path):
+    save_nifti(np.zeros((2, 2, 2), np.uint8), np.eye(4), path)
+
+
+@pytest.mark.parametrize("name", ["Breast_MRI_042.nii.gz", "Breast_MRI_42.nii", "042", 42, "patient-42.nii.gz"])
+def test_seed_patient_id_normalises_numeric_ids(name):
+    assert seed_patient_id(name) == "Breast_MRI_042"
+
+
+def test_seed_patient_id_without_number_is_an_error():
+    with pytest.raises(DataError, match="no numeric patient id in 'abc'"):
+        seed_patient_id("abc")
+
+
+def test_seed_layout_lists_scans_by_id_and_rejects_duplicates(tmp_path):
+    layout = SeedLayout(tmp_path)
+    with pytest.raises(DataError, match="training scans folder is missing"):
+        layout.train_scans()
+    layout.train_scan_dir.mkdir(parents=True)
+    (layout.train_scan_dir / "notes.txt").write_text("ignored")
+    with pytest.raises(DataError, match="holds no .nii/.nii.gz files"):
+        layout.train_scans()
+    _touch(layout.train_scan_dir / "Breast_MRI_002.nii.gz")
+    _touch(layout.train_scan_dir / "Breast_MRI_010.nii.gz")
+    assert list(layout.train_scans()) == ["Breast_MRI_002", "Breast_MRI_010"]
+    _touch(layout.train_scan_dir / "Breast_MRI_2.nii.gz")
+    with pytest.raises(DataError, match="duplicate patient id Breast_MRI_002"):
+        layout.train_scans()
+
+
+def test_mamamia_layout_reports_missing_phases_as_none(tmp_path):
+    layout = MamaMiaLayout(tmp_path)
+    for k in (0, 1, 3):
+        _touch(tmp_path / "images" / "DUKE_001" / f"DUKE_001_{k:04d}.nii.gz")
+    assert layout.cases() == ["DUKE_001"]
+    paths = layout.phase_paths("DUKE_001")
+    assert [p is not None for p in paths] == [True, True, False, True, False, False]
+    assert layout.lesion_mask("DUKE_001") == tmp_path / "segmentations/expert/DUKE_001.nii.gz"
+
+
+def test_case_without_precontrast_phase_is_an_error(tmp_path):
+    _touch(tmp_path / "ISPY1_1001" / "ISPY1_1001_0001.nii.gz")
+    with pytest.raises(DataError, match="ISPY1_1001_0000.nii.gz: pre-contrast phase _0000 is missing"):
+        phase_paths_in(tmp_path / "ISPY1_1001")

@@ -1,0 +1,74 @@
+"""The papermill runner: strict parameters, reproducible outputs, nothing partial on failure."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from breastmri.data.errors import DataError
+from breastmri.pipeline.notebook import StageError, main, run_notebook
+
+
+def _notebook(path: Path, body: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('size = 1\nlabel = "x"', id="c01")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body, id="c02")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+    return path
+
+
+@pytest.fixture
+def stage(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    nb = _notebook(tmp_path / "01_demo.ipynb", "print(label * size)")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"demo": {"size": 3, "label": "ab"}}))
+    return nb
+
+
+def test_runs_with_params_and_writes_notebook_and_html(stage, tmp_path):
+    out_nb, out_html = run_notebook(stage, ["demo"], reports=tmp_path / "reports")
+    executed = nbformat.read(out_nb, as_version=4)
+    assert executed.cells[-1].outputs[0]["text"] == "ababab\n"
+    assert "ababab" in out_html.read_text()
+    assert out_nb == tmp_path / "reports/notebooks/01_demo.ipynb"
+
+
+def test_rerun_is_byte_identical(stage, tmp_path):
+    out_nb, out_html = run_notebook(stage, ["demo"], reports=tmp_path / "reports")
+    first = (out_nb.read_bytes(), out_html.read_bytes())
+    run_notebook(stage, ["demo"], reports=tmp_path / "reports")
+    assert (out_nb.read_bytes(), out_html.read_bytes()) == first
+    text = out_nb.read_text()
+    assert "start_time" not in text and "end_time" not in text and "iopub" not in text
+
+
+def test_misnamed_key_fails_naming_it(stage, tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"demo": {"size": 3, "lable": "ab"}}))
+    with pytest.raises(DataError, match="lable") as err:
+        run_notebook(stage, ["demo"], reports=tmp_path / "reports")
+    assert "label" in str(err.value)  # the declared names are listed too
+    assert not (tmp_path / "reports/notebooks/01_demo.ipynb").exists()
+
+
+def test_key_defined_twice_or_missing_section(stage, tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"a": {"size": 1}, "b": {"size": 2, "label": "x"}}))
+    with pytest.raises(DataError, match="'size' is set in both 'a' and 'b'"):
+        run_notebook(stage, ["a", "b"])
+    with pytest.raises(DataError, match="no section 'nope'"):
+        run_notebook(stage, ["nope"])
+
+
+def test_failing_notebook_leaves_no_output_and_cli_exits_nonzero(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    nb = _notebook(tmp_path / "02_bad.ipynb", "raise ValueError('planted failure')")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"bad": {"size": 1, "label": "x"}}))
+    with pytest.raises(StageError, match="planted failure"):
+        run_notebook(nb, ["bad"], reports=tmp_path / "reports")
+    assert not (tmp_path / "reports/notebooks/02_bad.ipynb").exists()
+    assert not (tmp_path / "reports/html/02_bad.html").exists()
+    assert (tmp_path / "reports/failed/02_bad.ipynb").exists()
+    assert main([str(nb), "--sections", "bad", "--reports", str(tmp_path / "reports")]) == 1
+    assert "planted failure" in capsys.readouterr().err
