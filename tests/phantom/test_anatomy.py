@@ -1,0 +1,66 @@
+"""A whole canonical case: determinism, masks, orientation cues, enhancement, what is bright and dark."""
+
+import numpy as np
+import pytest
+
+from breastmri.phantom.anatomy import make_case
+from breastmri.phantom.kinetics import LesionKinetics
+from breastmri.phantom.lesion import LesionSpec
+
+SPEC = LesionSpec(22.0, 0.3, False, False, LesionKinetics(2.0, 60.0, "washout"))
+
+
+@pytest.fixture(scope="module", params=[0, 1, 2, 3])
+def case(request):
+    return make_case(np.random.default_rng([21, request.param]), SPEC, phases=range(6))
+
+
+def test_same_rng_seed_gives_identical_arrays_and_another_seed_differs():
+    a, b = (make_case(np.random.default_rng(9), SPEC) for _ in range(2))
+    np.testing.assert_array_equal(a.phases[0], b.phases[0])
+    np.testing.assert_array_equal(a.lesion_mask, b.lesion_mask)
+    other = make_case(np.random.default_rng(10), SPEC)
+    assert other.phases[0].shape != a.phases[0].shape or not np.array_equal(other.phases[0], a.phases[0])
+
+
+def test_masks_are_binary_uint8_and_the_lesion_lies_in_the_breast(case):
+    for mask in (case.breast_mask, case.lesion_mask):
+        assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 1}
+    assert np.all(case.breast_mask[case.lesion_mask > 0] == 1)
+    assert case.lesion_volume_mm3 == pytest.approx(case.lesion_mask.sum() * case.grid.voxel_volume)
+
+
+def test_breast_at_high_axis0_and_superior_slices_brighter(case):
+    rows = np.nonzero(case.breast_mask)[0]
+    assert rows.mean() > 0.6 * case.grid.shape[0]
+    post = case.phases[1]
+    means = post.mean(axis=(0, 1))
+    end = max(1, len(means) // 5)
+    assert means[-end:].mean() > 1.1 * means[:end].mean()
+    half, depth = post.shape[0] // 2, post.shape[2]
+    central = post[:, :, int(0.3 * depth):int(0.7 * depth)]
+    assert central[half:].mean() > central[:half].mean()  # the breast (coil) half is the brighter one
+
+
+def test_lesion_washes_in_strongly_from_a_parenchyma_like_baseline(case):
+    lesion, breast = case.lesion_mask > 0, case.breast_mask > 0
+    curve = np.array([p[lesion].mean() for p in case.phases])
+    assert curve[1] > 1.8 * curve[0] and curve[1:3].max() == curve.max()
+    assert curve[5] < curve[1]  # wash-out
+    pre = case.phases[0]
+    assert np.percentile(pre[breast], 60) < curve[0] < 1.5 * np.percentile(pre[breast], 99)
+    assert case.peak_enhancement > 1.0
+
+
+def test_post_contrast_fat_is_dark_and_the_lesion_among_the_brightest(case):
+    post, breast, lesion = case.phases[1], case.breast_mask > 0, case.lesion_mask > 0
+    assert np.median(post[breast & ~lesion]) < 0.4 * np.median(post[lesion])
+    assert np.median(post[lesion]) > np.percentile(post[breast], 98)
+    air = post[-2:, :, :]  # in front of the nipples: noise only
+    assert air.mean() < 0.1 * np.median(post[lesion])
+
+
+def test_only_the_requested_phases_are_rendered():
+    case = make_case(np.random.default_rng(4), SPEC, phases=(0, 3))
+    assert len(case.phases) == 2 and len(case.times) == 6
+    assert all(p.shape == case.grid.shape and p.dtype == np.float32 for p in case.phases)
