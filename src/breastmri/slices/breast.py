@@ -1,0 +1,70 @@
+"""Whole-breast task: the stored slices of one patient (runs in a worker; the parent writes).
+
+Normalisation is per *volume*: percentile clipping and z-score use every voxel of the patient's scan,
+so all its slices share one intensity scale. Each axial slice ``scan[:, :, k]`` is then resized with
+:func:`~breastmri.slices.geometry.resize_pad` (linear for the image, nearest for the mask); the image
+padding is the volume's normalised minimum (the background after clipping), the mask padding is 0.
+Inference must prepare slices with :func:`prepare_volume` so that it sees exactly what training saw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from breastmri.data.errors import DataError
+from breastmri.data.io import load_volume
+from breastmri.slices.geometry import SliceGeometry, resize_pad
+from breastmri.slices.normalize import clip_zscore
+from breastmri.slices.writer import PatientSlices
+
+
+def prepare_volume(scan: np.ndarray, size: int, low_pct: float = 1.0, high_pct: float = 99.0
+                   ) -> tuple[np.ndarray, SliceGeometry]:
+    """Every axial slice of ``scan`` (axis 2) normalised, resized and padded: float32 ``(K, 1, S, S)``.
+
+    All slices share one :class:`SliceGeometry` (returned) since they share the in-plane shape.
+    """
+    scan = np.asarray(scan)
+    if scan.ndim != 3:
+        raise ValueError(f"expected a 3D volume, got shape {scan.shape}")
+    norm = clip_zscore(scan, low_pct, high_pct)
+    background = float(norm.min())
+    h, w, depth = norm.shape
+    geometry = SliceGeometry.for_shape(h, w, size)
+    images = np.empty((depth, 1, geometry.size, geometry.size), dtype=np.float32)
+    for k in range(depth):
+        images[k, 0], _ = resize_pad(norm[:, :, k], size, order=1, pad_value=background)
+    return images, geometry
+
+
+def prepare_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """Every axial slice of a binary mask resized with nearest neighbour and padded: uint8 ``(K, 1, S, S)``."""
+    mask = (np.asarray(mask) > 0).astype(np.uint8)
+    depth = mask.shape[2]
+    out = np.empty((depth, 1, size, size), dtype=np.uint8)
+    for k in range(depth):
+        out[k, 0], _ = resize_pad(mask[:, :, k], size, order=0)
+    return out
+
+
+def breast_patient(patient_id: str, scan_path: str | Path, mask_path: str | Path, size: int,
+                   low_pct: float = 1.0, high_pct: float = 99.0) -> PatientSlices:
+    """Load one oriented scan and its breast mask and return all its stored slices."""
+    scan = load_volume(scan_path, patient_id)
+    mask = load_volume(mask_path, patient_id)
+    if mask.shape != scan.shape:
+        raise DataError(mask_path, f"mask shape {mask.shape} differs from its scan's {scan.shape} ({scan_path})")
+    images, geometry = prepare_volume(scan.array, size, low_pct, high_pct)
+    del scan
+    masks = prepare_mask(mask.array, size)
+    depth = images.shape[0]
+    return PatientSlices(
+        patient_id=patient_id,
+        images=images,
+        masks=masks,
+        slice_index=np.arange(depth, dtype=np.int32),
+        geometry=np.tile(geometry.as_row(), (depth, 1)),
+        info={"slices": depth, "mask_slices": int(np.count_nonzero(masks.reshape(depth, -1).any(axis=1)))},
+    )

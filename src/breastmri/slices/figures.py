@@ -1,0 +1,70 @@
+"""Figures and tables for the build_hdf5 notebook: summaries and sample slices with mask overlays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+PHASE_NAMES = ("pre", "post 1", "post 2", "post 3", "post 4", "post 5")
+
+
+def summary_table(*summaries: dict) -> pd.DataFrame:
+    """One row per task with the count fields of build summaries."""
+    rows = []
+    for s in summaries:
+        row = {"task": s["task"], "patients": s["n_patients"], "slices": s["n_slices"],
+               "train patients": s["patients"]["train"], "validation patients": s["patients"]["validation"],
+               "train slices": s["slices"]["train"], "validation slices": s["slices"]["validation"],
+               "file MB": s["file_mb"]}
+        if s["task"] == "breast":
+            row.update({"positives": s["slices_with_mask"], "negatives": s["slices_without_mask"]})
+        else:
+            row.update({"positives": s["positives"], "negatives": s["negatives"]})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("task")
+
+
+def _overlay(ax, image, mask, title):
+    ax.imshow(image, cmap="gray", interpolation="nearest")
+    if mask is not None and mask.any():
+        ax.contour(mask, levels=[0.5], colors="tab:red", linewidths=0.8)
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+
+
+def plot_breast_samples(h5_path: str | Path, n: int = 6, seed: int = 0):
+    """``n`` random slices that hold breast mask, image in grey with the mask outline in red."""
+    with h5py.File(h5_path) as f:
+        has_mask = np.flatnonzero(f["masks"][:].reshape(len(f["masks"]), -1).any(axis=1))
+        rows = np.sort(np.random.default_rng(seed).choice(has_mask, size=min(n, len(has_mask)), replace=False))
+        pids, idx = f["patient_id"].asstr()[:], f["slice_index"][:]
+        fig, axes = plt.subplots(1, len(rows), figsize=(2.2 * len(rows), 2.4), squeeze=False)
+        for ax, r in zip(axes[0], rows):
+            _overlay(ax, f["images"][r, 0], f["masks"][r, 0], f"{pids[r]} k={idx[r]}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_lesion_sample(h5_path: str | Path, seed: int = 0):
+    """All six phase channels of one positive and one negative lesion-task slice, lesion outlined."""
+    with h5py.File(h5_path) as f:
+        areas = f["masks"][:].reshape(len(f["masks"]), -1).sum(axis=1)
+        pids, idx, present = f["patient_id"].asstr()[:], f["slice_index"][:], f["phase_present"][:]
+        rng = np.random.default_rng(seed)
+        missing = np.flatnonzero((areas > 0) & ~present.all(axis=1))
+        positive = int(rng.choice(missing if len(missing) else np.flatnonzero(areas > 0)))
+        same_case = np.flatnonzero((areas == 0) & (pids == pids[positive]))
+        negative = int(rng.choice(same_case if len(same_case) else np.flatnonzero(areas == 0)))
+        fig, axes = plt.subplots(2, 6, figsize=(13, 4.8))
+        for row, r in enumerate((positive, negative)):
+            label = "positive" if row == 0 else "negative"
+            for c in range(6):
+                state = "" if present[r, c] else " (missing: zeros)"
+                _overlay(axes[row, c], f["images"][r, c], f["masks"][r, 0],
+                         f"{pids[r]} k={idx[r]} {label}\n{PHASE_NAMES[c]}{state}")
+    fig.tight_layout()
+    return fig

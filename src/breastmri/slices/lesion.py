@@ -1,0 +1,88 @@
+"""Lesion task: the selected slices of one MAMA-MIA case (runs in a worker; the parent writes).
+
+1. every present phase and the lesion mask are resampled onto one isotropic grid (``spacing_mm``,
+   SimpleITK; linear for images, nearest for the mask), see :mod:`breastmri.slices.resample`;
+2. intensities are normalised with the mean/std over all voxels of all present phases of the case;
+3. slices are chosen in two passes: :func:`lesion_candidates` (pre-contrast phase and mask only) finds
+   each case's positives and negative candidates, :func:`breastmri.slices.selection.balance` picks a
+   1:1 set over all cases, and :func:`lesion_slices` produces the chosen slices of one case;
+4. each chosen axial slice ``[:, :, k]`` of each phase is resized with
+   :func:`~breastmri.slices.geometry.resize_pad` to ``size x size`` (aspect kept, padded with the
+   case's normalised background) and stacked as 6 channels; a missing phase is an all-zero channel
+   and ``phase_present`` says which channels are real.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from breastmri.data.errors import DataError
+from breastmri.data.layouts import MAX_PHASES
+from breastmri.slices.geometry import resize_pad
+from breastmri.slices.normalize import CaseNormalizer
+from breastmri.slices.resample import resample_case
+from breastmri.slices.selection import CaseCandidates, case_candidates, tissue_ratios
+from breastmri.slices.writer import PatientSlices
+
+
+def prepare_phase_slices(phases: list[np.ndarray | None], size: int,
+                         indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Stored images ``(K, 6, S, S)`` of the axial slices ``indices`` (default: all) of resampled phases.
+
+    Case-level normalisation (mean/std pooled over all present phases), ``resize_pad`` with the case's
+    normalised minimum as padding, zero channels for missing phases. Returns ``(images, phase_present)``.
+    Inference uses the same function so it sees exactly what training saw.
+    """
+    if len(phases) != MAX_PHASES or phases[0] is None:
+        raise ValueError(f"expected {MAX_PHASES} phases with the first present")
+    present = np.array([p is not None for p in phases], dtype=bool)
+    normalise = CaseNormalizer.fit(p for p in phases if p is not None)
+    background = float(normalise(np.array([min(float(p.min()) for p in phases if p is not None)]))[0])
+    indices = np.arange(phases[0].shape[2]) if indices is None else np.asarray(indices)
+    images = np.zeros((len(indices), MAX_PHASES, size, size), dtype=np.float32)
+    for row, k in enumerate(indices):
+        for c, phase in enumerate(phases):
+            if phase is not None:
+                images[row, c], _ = resize_pad(normalise(phase[:, :, k]), size, order=1, pad_value=background)
+    return images, present
+
+
+def _stored_masks(mask: np.ndarray, size: int) -> np.ndarray:
+    depth = mask.shape[2]
+    out = np.empty((depth, 1, size, size), dtype=np.uint8)
+    for k in range(depth):
+        out[k, 0], _ = resize_pad(mask[:, :, k], size, order=0)
+    return out
+
+
+def lesion_candidates(case: str, phase_paths: list[Path | None], mask_path: Path, *, size: int,
+                      spacing_mm: float, min_lesion_px: int, neg_exclusion_slices: int,
+                      neg_min_tissue_ratio: float) -> CaseCandidates:
+    """Counting pass: resample the pre-contrast phase and the mask only; apply the selection rules."""
+    if len(phase_paths) != MAX_PHASES:
+        raise ValueError(f"{case}: expected {MAX_PHASES} phase entries, got {len(phase_paths)}")
+    phases, mask, shape = resample_case([phase_paths[0]], mask_path, spacing_mm)
+    lesion_area = mask.sum(axis=(0, 1), dtype=np.int64)
+    if not lesion_area.any():
+        raise DataError(mask_path, "lesion mask is empty after resampling")
+    stored_areas = _stored_masks(mask, size).reshape(shape[2], -1).sum(axis=1, dtype=np.int64)
+    found = case_candidates(case, stored_areas, lesion_area, tissue_ratios(phases[0]), min_lesion_px=min_lesion_px,
+                            neg_exclusion_slices=neg_exclusion_slices, neg_min_tissue_ratio=neg_min_tissue_ratio)
+    found.info.update({"slices_in_volume": shape[2], "resampled_shape": list(shape),
+                       "phases_present": int(sum(p is not None for p in phase_paths))})
+    return found
+
+
+def lesion_slices(case: str, phase_paths: list[Path | None], mask_path: Path, indices: np.ndarray, *,
+                  size: int, spacing_mm: float) -> PatientSlices:
+    """Writing pass: resample every phase and the mask; return the stored arrays of slices ``indices``."""
+    phases, mask, _ = resample_case(list(phase_paths), mask_path, spacing_mm)
+    indices = np.sort(np.asarray(indices, dtype=np.int64))
+    images, present = prepare_phase_slices(phases, size, indices)
+    masks = np.empty((len(indices), 1, size, size), dtype=np.uint8)
+    for row, k in enumerate(indices):
+        masks[row, 0], _ = resize_pad(mask[:, :, k], size, order=0)
+    return PatientSlices(patient_id=case, images=images, masks=masks, slice_index=indices.astype(np.int32),
+                         phase_present=np.tile(present, (len(indices), 1)))

@@ -1,0 +1,82 @@
+"""A bounded, ordered worker pool: results come back in input order, few tasks in flight at a time."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+
+from tqdm import tqdm
+
+
+def _init_worker() -> int:
+    """One SimpleITK thread per worker, so ``workers`` is the number of cores used. Returns the old value."""
+    import SimpleITK as sitk
+
+    old = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    return old
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[Executor | None]:
+    """A ``spawn`` process pool of ``workers`` processes, or ``None`` (run in this process) for ``workers <= 1``.
+
+    ``spawn`` (not ``fork``): workers start clean, whatever threads or open HDF5 files the parent has.
+    Scripts that build with ``workers > 1`` need the usual ``if __name__ == "__main__":`` guard.
+    In this process SimpleITK is made single-threaded too, so ``workers`` is the number of cores used.
+    """
+    if workers <= 1:
+        import SimpleITK as sitk
+
+        old = _init_worker()
+        try:
+            yield None
+        finally:
+            sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(old)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
+        try:
+            yield pool
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def ordered_map(fn: Callable, items: Iterable[tuple], pool: Executor | None, *, desc: str = "",
+                progress: bool = True, max_in_flight: int | None = None) -> Iterator:
+    """Yield ``fn(*item)`` for each item, in input order.
+
+    With ``pool=None`` each item runs in this process. With a pool, at most ``max_in_flight``
+    (default twice the pool's workers) items are submitted at a time, so at most that many results are
+    ever held in memory; the caller consumes (writes) each result before the next one is awaited.
+    """
+    items = list(items)
+    # progress=True leaves `disable` to tqdm's defaults, so TQDM_DISABLE=1 (set by the notebook runner) wins
+    bar = tqdm(total=len(items), desc=desc, unit="patient", **({} if progress else {"disable": True}))
+    try:
+        if pool is None:
+            for item in items:
+                result = fn(*item)
+                bar.update()
+                yield result
+            return
+        limit = max_in_flight or 2 * getattr(pool, "_max_workers", 1)
+        iterator = iter(items)
+        pending: deque = deque()
+        for item in iterator:
+            pending.append(pool.submit(fn, *item))
+            if len(pending) >= limit:
+                break
+        while pending:
+            result = pending.popleft().result()
+            for item in iterator:
+                pending.append(pool.submit(fn, *item))
+                break
+            bar.update()
+            yield result
+    finally:
+        bar.close()

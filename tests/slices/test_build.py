@@ -1,0 +1,139 @@
+"""End-to-end builds on small inputs: schema, split, lesion selection rules, missing phases."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from breastmri.data.errors import DataError
+from breastmri.data.io import load_volume
+from breastmri.slices.breast import prepare_volume
+from breastmri.slices.lesion import prepare_phase_slices
+from breastmri.slices.build import build_breast_h5, build_lesion_h5, build_from_params
+from breastmri.slices.geometry import SliceGeometry, undo_resize_pad
+from breastmri.slices.selection import distance_to_lesion
+from breastmri.slices.resample import resample_case
+from breastmri.data.layouts import MamaMiaLayout
+
+
+def test_breast_file_schema_and_content(seed_root, tmp_path):
+    out = tmp_path / "processed" / "breast.h5"
+    summary = build_breast_h5(seed_root, out, size=32, val_fraction=0.4, seed=1, progress=False,
+                              summary_path=tmp_path / "m.json")
+    with h5py.File(out) as f:
+        n = f["images"].shape[0]
+        assert f["images"].shape == (n, 1, 32, 32) and f["images"].dtype == np.float32
+        assert f["masks"].shape == (n, 1, 32, 32) and f["masks"].dtype == np.uint8
+        assert f["images"].chunks == (1, 1, 32, 32) and f["masks"].chunks == (1, 1, 32, 32)
+        assert f["images"].compression is None and f["masks"].compression == "gzip"  # defaults
+        assert f["geometry"].shape == (n, 6) and "phase_present" not in f
+        assert dict(f.attrs)["task"] == "breast" and f.attrs["size"] == 32 and f.attrs["channels"] == 1
+        assert json.loads(f.attrs["params"])["size"] == 32
+        pids = f["patient_id"].asstr()[:]
+        val = f["is_validation"][:]
+        slice_idx = f["slice_index"][:]
+        # every slice of every patient, in order
+        assert n == 5 + 4 + 3 + 4 + 6 == summary["n_slices"]
+        # patient-level split: a patient is wholly in one split; and it is the recorded one
+        for pid in set(pids):
+            assert len(set(val[pids == pid])) == 1
+        split = json.loads(f.attrs["split"])
+        assert set(pids[val]) == set(split["validation"]) and set(pids[~val]) == set(split["train"])
+        # the stored mask undone with the stored geometry recovers the original (32 >= 30: upsampling)
+        pid = "Breast_MRI_004"
+        rows = np.flatnonzero(pids == pid)
+        original = load_volume(seed_root / "train" / "masks" / f"{pid}.nii.gz").array
+        for r in rows:
+            g = SliceGeometry.from_row(f["geometry"][r], 32)
+            assert (g.orig_h, g.orig_w) == original.shape[:2]
+            back = undo_resize_pad(f["masks"][r, 0], g, order=0)
+            assert np.array_equal(back, original[:, :, slice_idx[r]] > 0)
+        # inference preparation (prepare_volume) gives exactly the stored images
+        scan = load_volume(seed_root / "train" / "scans" / f"{pid}.nii.gz").array
+        prepared, g_all = prepare_volume(scan, 32)
+        assert np.array_equal(prepared, f["images"][rows[0]:rows[-1] + 1]) and g_all == g
+        img = f["images"][rows[2], 0]
+        assert abs(float(img[g.window].mean())) < 2 and np.all(np.isfinite(img))
+    assert json.loads((tmp_path / "m.json").read_text())["n_slices"] == n
+    assert summary["patients"] == {"train": 3, "validation": 2}
+
+
+def test_breast_split_is_identical_for_the_same_seed(seed_root, tmp_path):
+    a = build_breast_h5(seed_root, tmp_path / "a.h5", size=16, seed=5, progress=False)
+    b = build_breast_h5(seed_root, tmp_path / "b.h5", size=16, seed=5, progress=False, workers=2)
+    assert a["split"] == b["split"]
+    with h5py.File(tmp_path / "a.h5") as fa, h5py.File(tmp_path / "b.h5") as fb:
+        for name in ("images", "masks", "patient_id", "slice_index", "is_validation", "geometry"):
+            assert np.array_equal(fa[name][:], fb[name][:]), name  # 1 or 2 workers: same file content
+    assert (tmp_path / "a.h5").read_bytes() == (tmp_path / "b.h5").read_bytes()  # byte-identical rebuild
+
+
+def test_breast_missing_mask_is_an_error(seed_root, tmp_path):
+    (seed_root / "train" / "masks" / "Breast_MRI_002.nii.gz").unlink()
+    with pytest.raises(DataError, match="Breast_MRI_002"):
+        build_breast_h5(seed_root, tmp_path / "x.h5", size=16, progress=False)
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_lesion_selection_rules_and_missing_phases(mamamia_root, tmp_path):
+    """Acceptance 3: positives >= 20 px, negatives outside the exclusion distance, 1:1, zero channels."""
+    out = tmp_path / "lesion.h5"
+    excl = 6
+    summary = build_lesion_h5(mamamia_root, out, size=32, min_lesion_px=20, neg_exclusion_slices=excl,
+                              neg_min_tissue_ratio=0.3, seed=0, progress=False)
+    layout = MamaMiaLayout(mamamia_root)
+    with h5py.File(out) as f:
+        n = f["images"].shape[0]
+        assert f["images"].shape == (n, 6, 32, 32) and f["images"].chunks == (1, 6, 32, 32)
+        assert f["masks"].shape == (n, 1, 32, 32) and f["phase_present"].shape == (n, 6)
+        assert "geometry" not in f
+        areas = f["masks"][:].reshape(n, -1).sum(axis=1)
+        pids, idx, present = f["patient_id"].asstr()[:], f["slice_index"][:], f["phase_present"][:]
+        images = f["images"][:]
+    pos, neg = areas >= 20, areas == 0
+    assert np.all(pos | neg)                                  # every positive has >= 20 lesion px
+    assert abs(int(pos.sum()) - int(neg.sum())) <= 1 and pos.sum() > 0
+    assert summary["positives"] == pos.sum() and summary["negatives"] == neg.sum()
+    for case in set(pids):
+        _, mask, _ = resample_case([layout.phase_paths(case)[0]], layout.lesion_mask(case))
+        dist = distance_to_lesion(mask.any(axis=(0, 1)))
+        rows = pids == case
+        assert np.all(dist[idx[rows & neg]] >= excl)           # negatives far from every lesion slice
+        assert np.all(idx[rows & neg] >= 4) and np.all(idx[rows & neg] < 36)  # no air-only slices
+    # inference preparation (prepare_phase_slices) gives exactly the stored images
+    phases, _, _ = resample_case(layout.phase_paths("CASE_002"), None)
+    rows = pids == "CASE_002"
+    prepared, present_c = prepare_phase_slices(phases, 32, idx[rows])
+    assert np.array_equal(prepared, images[rows]) and np.array_equal(present_c, present[rows][0])
+    # missing phases: CASE_001 lacks phase 3, CASE_002 lacks 2, 4, 5
+    expected = {"CASE_000": [], "CASE_001": [3], "CASE_002": [2, 4, 5]}
+    for case, missing in expected.items():
+        rows = np.flatnonzero(pids == case)
+        assert rows.size
+        for c in range(6):
+            assert np.all(present[rows, c] == (c not in missing))
+            if c in missing:
+                assert np.all(images[rows, c] == 0)
+            else:
+                assert np.any(images[rows, c] != 0)
+
+
+def test_build_from_params_rejects_unknown_keys(tmp_path):
+    with pytest.raises(DataError, match="bogus"):
+        build_from_params("breast", {"bogus": 1}, {})
+
+
+def test_console_entry_reads_params(seed_root, tmp_path, capsys):
+    import yaml
+
+    from breastmri.slices.build import main
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"data": {"mamamia_root": "unused"}, "build_hdf5": {
+        "oriented_dir": str(seed_root), "out_dir": str(tmp_path / "out"), "metrics_dir": str(tmp_path / "m"),
+        "breast_size": 16, "workers": 1}}))
+    assert main(["--task", "breast", "--params", str(params)]) == 0
+    assert (tmp_path / "out" / "breast.h5").is_file()
+    assert json.loads((tmp_path / "m" / "build_hdf5_breast.json").read_text())["n_slices"] == 22
+    assert main(["--task", "breast", "--params", str(tmp_path / "missing.yaml")]) == 1
