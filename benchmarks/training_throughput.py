@@ -1,0 +1,110 @@
+"""Training throughput (slices/s) and forward FLOPs per slice: CPU default vs published U-Net.
+
+Each configuration trains on random tensors (Adam, Dice loss, float32; on CUDA also with AMP):
+warm-up steps, then the median of timed optimisation steps gives slices/s = batch / median step time.
+Forward FLOPs per slice come from ``torch.utils.flop_counter.FlopCounterMode`` on one slice
+(a multiply-add counts as 2 FLOPs).
+
+    .venv/bin/python benchmarks/training_throughput.py                 # CPU, both configurations
+    .venv/bin/python benchmarks/training_throughput.py --device cuda   # GPU: fp32 and AMP
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from breastmri.model.unet import UNet, published_config
+from breastmri.training.losses import DiceLoss
+from breastmri.training.loop import GRAD_SCALER_INIT_SCALE
+
+CONFIGS = {
+    # name: (model kwargs, slice size, batch size)
+    "default": (dict(in_channels=1, base=16, depth=4), 128, 16),
+    "published": (published_config(1), 512, 2),
+}
+
+
+def forward_flops_per_slice(model: torch.nn.Module, channels: int, size: int) -> int:
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, channels, size, size))
+    return int(counter.get_total_flops())
+
+
+def train_step_times(model, channels: int, size: int, batch: int, steps: int, warmup: int, device: torch.device,
+                     amp: bool) -> list[float]:
+    model = model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = DiceLoss()
+    scaler = torch.amp.GradScaler(device.type, init_scale=GRAD_SCALER_INIT_SCALE, enabled=amp)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, channels, size, size, generator=gen).to(device)
+    y = (torch.rand(batch, 1, size, size, generator=gen) > 0.5).float().to(device)
+    times = []
+    for i in range(warmup + steps):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            logits = model(x)
+        loss = loss_fn(logits.float(), y)
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        scaler.step(opt)
+        scaler.update()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps, default configuration")
+    parser.add_argument("--published-steps", type=int, default=3, help="timed steps, published configuration")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--published-batch", type=int, default=None, help="override the published batch size")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}")
+    results = {}
+    for name in args.configs:
+        kwargs, size, batch = CONFIGS[name]
+        if name == "published" and args.published_batch:
+            batch = args.published_batch
+        steps = args.published_steps if name == "published" else args.steps
+        model = UNet(**kwargs)
+        flops = forward_flops_per_slice(model, kwargs["in_channels"], size)
+        params = sum(p.numel() for p in model.parameters())
+        for amp in ([False, True] if device.type == "cuda" else [False]):
+            times = train_step_times(UNet(**kwargs), kwargs["in_channels"], size, batch, steps, args.warmup, device,
+                                     amp)
+            median = statistics.median(times)
+            key = f"{name}{'+amp' if amp else ''}"
+            results[key] = dict(size=size, batch=batch, params=params, gflops=flops / 1e9,
+                                median_step_s=median, slices_per_s=batch / median, steps=steps)
+            print(f"{key:>16}: {kwargs['base']}-base depth {kwargs['depth']} at {size}x{size}, batch {batch}, "
+                  f"{params / 1e6:.2f} M params | forward {flops / 1e9:.2f} GFLOPs/slice | "
+                  f"median step {median:.3f} s over {steps} -> {batch / median:.2f} slices/s")
+            sys.stdout.flush()
+    if "default" in results and "published" in results:
+        d, p = results["default"], results["published"]
+        print(f"published / default: {p['gflops'] / d['gflops']:.0f}x forward FLOPs per slice, "
+              f"{d['slices_per_s'] / p['slices_per_s']:.0f}x slower training per slice")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

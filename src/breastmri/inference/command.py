@@ -1,0 +1,189 @@
+"""``breastmri-infer``: segment one case with a trained checkpoint.
+
+    breastmri-infer --phases_folder CASE_DIR --checkpoint_path models/lesion/best.pt --out_dir OUT
+    breastmri-infer --scan SCAN.nii.gz       --checkpoint_path models/breast/best.pt --out_dir OUT
+                    [--mask_path TRUTH.nii.gz] [--device auto|cpu|cuda]
+
+* a LESION checkpoint takes ``--phases_folder`` (a MAMA-MIA case folder ``<CASE>/<CASE>_0000.nii.gz`` ..
+  ``_0005``; missing post-contrast phases are allowed, as in training); a BREAST checkpoint takes ``--scan``;
+* writes ``<CASE>_pred.nii.gz`` (uint8, exactly the shape and affine of ``_0000`` / the scan) and
+  ``<CASE>_prob.nii.gz`` (float32 probabilities, same grid); for a breast scan also ``<CASE>_tumor.nii.gz``
+  (tumour candidate) and ``<CASE>_features.csv``; ``<CASE>_overlay.png``;
+* with ``--mask_path`` (ground truth on the same grid): ``<CASE>_metrics.txt`` with Dice and HD95 (mm),
+  and the truth drawn on the overlay.
+
+The threshold is the one stored with the checkpoint (``threshold``, else ``params.threshold``).
+Every input problem (missing / corrupt file, wrong-task checkpoint, phases or mask of another geometry,
+CUDA unavailable) is reported as ``error: <file>: <problem>`` on stderr with exit code 1, and nothing is
+written: outputs are assembled in a temporary folder and moved into ``--out_dir`` only at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from breastmri.data.errors import DataError
+from breastmri.data.io import Volume, is_nifti, load_volume, save_nifti, strip_nifti_suffix
+from breastmri.data.layouts import phase_paths_in
+
+AFFINE_ATOL_MM = 1e-3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="breastmri-infer", description="Segment one case with a trained "
+                                     "checkpoint (lesion: a MAMA-MIA phases folder; whole breast: one scan).")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--phases_folder", type=Path, help="MAMA-MIA case folder <CASE>/<CASE>_000k.nii.gz "
+                                                           "(lesion checkpoint)")
+    source.add_argument("--scan", type=Path, help="a single NIfTI scan (whole-breast checkpoint)")
+    parser.add_argument("--mask_path", type=Path, help="optional ground-truth mask on the same grid: Dice/HD95")
+    parser.add_argument("--checkpoint_path", type=Path, required=True, help="best.pt of the training stage")
+    parser.add_argument("--out_dir", type=Path, required=True, help="output folder (created)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    return parser
+
+
+def same_geometry(a: Volume, b: Volume) -> bool:
+    return a.shape == b.shape and np.allclose(a.affine, b.affine, atol=AFFINE_ATOL_MM)
+
+
+def load_phases(folder: Path) -> tuple[str, list[Path | None], list[Volume | None]]:
+    """Case id, phase paths and the strictly loaded phases; every phase must share ``_0000``'s grid."""
+    folder = Path(folder)
+    case = folder.name
+    paths = phase_paths_in(folder, case)
+    volumes: list[Volume | None] = [None if p is None else load_volume(p, case) for p in paths]
+    first = volumes[0]
+    for path, vol in zip(paths[1:], volumes[1:]):
+        if vol is not None and not same_geometry(first, vol):
+            raise DataError(path, f"phase geometry differs from {paths[0].name}: shape {vol.shape} vs "
+                                  f"{first.shape}, spacing {tuple(round(s, 4) for s in vol.spacing)} vs "
+                                  f"{tuple(round(s, 4) for s in first.spacing)}"
+                                  + ("" if vol.shape != first.shape else " (affines differ)"))
+    return case, paths, volumes
+
+
+def load_truth_mask(path: Path, reference: Volume) -> np.ndarray:
+    """The ground-truth mask (> 0) as uint8; it must lie on the image's grid and look like a label map."""
+    truth = load_volume(path, reference.patient_id, dtype=np.float32)
+    if not same_geometry(truth, reference):
+        raise DataError(path, f"mask grid (shape {truth.shape}) differs from the image's "
+                              f"{reference.path.name if reference.path else ''} (shape {reference.shape})")
+    if np.unique(truth.array).size > 16:
+        raise DataError(path, "does not look like a mask (more than 16 distinct values)")
+    return (truth.array > 0).astype(np.uint8)
+
+
+def metrics_text(case: str, task: str, metrics: dict) -> str:
+    lines = [f"case: {case}", f"task: {task}"]
+    for key, value in metrics.items():
+        lines.append(f"{key}: {value:.6f}" if isinstance(value, float) else f"{key}: {value}")
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Do the work; returns {name: final path}. Raises DataError on bad input; writes nothing then."""
+    from breastmri.inference import evaluation as ev
+    from breastmri.inference.features import features_table
+    from breastmri.inference.figures import Case, case_overlay
+    from breastmri.inference.predictor import check_task, predictor_from_state
+    from breastmri.inference.scan import predict_scan
+    from breastmri.training.checkpoint import load_checkpoint
+
+    ckpt = Path(args.checkpoint_path)
+    wanted = "lesion" if args.phases_folder is not None else "breast"
+    # the task check comes first so a wrong-task checkpoint is reported before any image is read
+    state = load_checkpoint(ckpt)
+    found = check_task(state, ckpt)
+    if found != wanted:
+        hint = "--scan" if found == "breast" else "--phases_folder"
+        given = "--phases_folder" if wanted == "lesion" else "--scan"
+        raise DataError(ckpt, f"checkpoint is for the {found!r} task, but {given} needs a {wanted!r} "
+                              f"checkpoint (a {found} checkpoint takes {hint})")
+    predictor = predictor_from_state(state, ckpt, device=args.device)
+    del state
+
+    outputs: dict[str, tuple[str, object]] = {}  # name -> (kind, payload)
+    metrics: dict = {}
+    if wanted == "lesion":
+        case, paths, volumes = load_phases(args.phases_folder)
+        reference = volumes[0]
+        truth = load_truth_mask(args.mask_path, reference) if args.mask_path else None
+        prob = predictor.predict_lesion(paths)
+        pred = predictor.binarize(prob)
+        display = next((v for v in volumes[1:] if v is not None), reference)
+        fig_case = Case(case, display.array, reference.affine, None, pred, truth)
+        if truth is not None:
+            metrics = {"dice": ev.dice(pred, truth), "hd95_mm": ev.hd95_mm(pred, truth, reference.spacing)}
+    else:
+        scan_path = Path(args.scan)
+        if not is_nifti(scan_path):
+            raise DataError(scan_path, "expected a NIfTI file (.nii or .nii.gz)")
+        case = strip_nifti_suffix(scan_path.name)
+        reference = load_volume(scan_path, case)
+        truth = load_truth_mask(args.mask_path, reference) if args.mask_path else None
+
+        result = predict_scan(reference, predictor.predict_breast, predictor.threshold)
+        prob, pred = result.probability, result.breast
+        outputs[f"{case}_tumor.nii.gz"] = ("nifti", result.tumor)
+        outputs[f"{case}_features.csv"] = ("csv", features_table({case: result.features}))
+        fig_case = Case(case, reference.array, reference.affine, pred, result.tumor, truth)
+        if truth is not None:
+            metrics = {"dice": ev.dice(pred, truth), "hd95_mm": ev.hd95_mm(pred, truth, reference.spacing)}
+    outputs[f"{case}_pred.nii.gz"] = ("nifti", pred.astype(np.uint8))
+    outputs[f"{case}_prob.nii.gz"] = ("nifti", prob.astype(np.float32))
+    outputs[f"{case}_overlay.png"] = ("figure", case_overlay(fig_case, dict(metrics) or None,
+                                                             focus=wanted == "lesion"))
+    if truth is not None:
+        metrics.update(threshold=predictor.threshold, pred_voxels=int(pred.sum()), truth_voxels=int(truth.sum()))
+        outputs[f"{case}_metrics.txt"] = ("text", metrics_text(case, wanted, metrics))
+    return _write_all(outputs, Path(args.out_dir), reference.affine)
+
+
+def _write_all(outputs: dict, out_dir: Path, affine: np.ndarray) -> dict:
+    """Write every output into a temporary folder beside ``out_dir``'s files, then move them in."""
+    from breastmri.inference.figures import save_figure
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".breastmri-infer-", dir=out_dir))
+    try:
+        for name, (kind, payload) in outputs.items():
+            target = staging / name
+            if kind == "nifti":
+                save_nifti(payload, affine, target)
+            elif kind == "csv":
+                payload.to_csv(target, float_format="%.6g", lineterminator="\n")
+            elif kind == "figure":
+                save_figure(payload, target)
+            else:
+                target.write_text(payload)
+        final = {}
+        for name in outputs:
+            os.replace(staging / name, out_dir / name)
+            final[name] = out_dir / name
+        return final
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        written = run(args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for path in written.values():
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

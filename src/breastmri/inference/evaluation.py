@@ -1,0 +1,108 @@
+"""Segmentation metrics against ground truth: Dice, HD95 in mm (spacing-aware, MONAI), lesion hit."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.metrics import compute_hausdorff_distance
+
+from breastmri.data.errors import DataError
+
+
+def dice(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Dice coefficient of two binary masks; 1.0 when both are empty."""
+    pred, truth = np.asarray(pred) > 0, np.asarray(truth) > 0
+    if pred.shape != truth.shape:
+        raise ValueError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")
+    total = int(pred.sum()) + int(truth.sum())
+    if total == 0:
+        return 1.0
+    return 2.0 * int(np.logical_and(pred, truth).sum()) / total
+
+
+def hd95_mm(pred: np.ndarray, truth: np.ndarray, spacing: Sequence[float]) -> float:
+    """95th-percentile symmetric Hausdorff distance in mm between mask surfaces
+    (:func:`monai.metrics.compute_hausdorff_distance`, ``percentile=95``, voxel ``spacing`` in mm per axis).
+
+    0.0 when both masks are empty; ``inf`` when exactly one is empty (undefined distance).
+    """
+    pred, truth = np.asarray(pred) > 0, np.asarray(truth) > 0
+    if pred.shape != truth.shape:
+        raise ValueError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")
+    if not pred.any() and not truth.any():
+        return 0.0
+    if not pred.any() or not truth.any():
+        return math.inf
+    y_pred = torch.from_numpy(pred[None, None].astype(np.float32))
+    y = torch.from_numpy(truth[None, None].astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = compute_hausdorff_distance(y_pred, y, include_background=True, percentile=95,
+                                           spacing=[float(s) for s in spacing])
+    return float(value.reshape(-1)[0])
+
+
+def hit(candidate: np.ndarray, lesion: np.ndarray) -> bool:
+    """True when the tumour candidate overlaps the true lesion by at least one voxel."""
+    candidate, lesion = np.asarray(candidate) > 0, np.asarray(lesion) > 0
+    if candidate.shape != lesion.shape:
+        raise ValueError(f"candidate {candidate.shape} and lesion {lesion.shape} differ in shape")
+    return bool(np.logical_and(candidate, lesion).any())
+
+
+def finite_or_none(value: float) -> float | None:
+    """JSON-safe metric value: NaN/inf become None (null)."""
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def summarize(values: Sequence[float]) -> dict:
+    """mean / median / min / max of the finite values, and how many were not finite."""
+    arr = np.asarray([v for v in values if v is not None], dtype=float)
+    finite = arr[np.isfinite(arr)]
+    out = {"n": int(len(values)), "n_not_finite": int(len(values) - len(finite))}
+    if len(finite):
+        out.update(mean=float(finite.mean()), median=float(np.median(finite)), min=float(finite.min()),
+                   max=float(finite.max()))
+    return out
+
+
+# ------------------------------------------------------------------------------ ground-truth record
+def load_seed_truth(truth_dir) -> dict[str, dict]:
+    """``truth.json``'s seed-layout patients (id -> entry). Only evaluation and tests call this."""
+    path = Path(truth_dir) / "truth.json"
+    if not path.is_file():
+        raise DataError(path, "ground-truth record not found")
+    try:
+        return dict(json.loads(path.read_text())["seed_layout"]["patients"])
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DataError(path, f"not a valid ground-truth record: {exc}") from exc
+
+
+def truth_file(truth_dir, relative: str):
+    """Truth paths are relative to the phantom folder (``truth/seed/...``); accept either base."""
+    truth_dir = Path(truth_dir)
+    for base in (truth_dir.parent, truth_dir):
+        if (base / relative).is_file():
+            return base / relative
+    raise DataError(truth_dir / relative, "ground-truth mask not found")
+
+
+def evaluate_case(breast: np.ndarray, tumor: np.ndarray, spacing: Sequence[float],
+                  truth_breast: np.ndarray | None = None, truth_lesion: np.ndarray | None = None) -> dict:
+    """Per-case metrics: breast Dice / HD95 (mm) when a breast truth is given; tumour hit, candidate Dice
+    and HD95 when a lesion truth is given. All masks on the same (stored) grid."""
+    out: dict = {}
+    if truth_breast is not None:
+        out["breast_dice"] = dice(breast, truth_breast)
+        out["breast_hd95_mm"] = hd95_mm(breast, truth_breast, spacing)
+    if truth_lesion is not None:
+        out["tumor_hit"] = hit(tumor, truth_lesion)
+        out["tumor_dice"] = dice(tumor, truth_lesion)
+        out["tumor_hd95_mm"] = hd95_mm(tumor, truth_lesion, spacing)
+    return out

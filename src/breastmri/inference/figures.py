@@ -1,0 +1,141 @@
+"""Prediction figures at the original resolution: a patient x slice grid and per-case overlays.
+
+Arrays are given in the stored file's frame (what was written to disk). For display only, scan and masks are
+reoriented together to the closest RAS+ frame of the file's affine (as a NIfTI viewer would), so a transposed
+or LPS-stored file is shown the same way up as a diagonal one; nothing is resampled, and the voxel aspect
+ratio comes from the affine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from nibabel.orientations import apply_orientation, io_orientation  # noqa: E402
+
+from breastmri.data.atomic import atomic_path  # noqa: E402
+
+FRACTIONS = (0.2, 0.35, 0.5, 0.65, 0.8)
+COLORS = {"breast": "#00d5ff", "tumor": "#ff2d2d", "truth": "#ffd400"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case for the figures: the scan and its masks in the stored frame, plus the file's affine."""
+
+    patient_id: str
+    scan: np.ndarray
+    affine: np.ndarray
+    breast: np.ndarray | None = None
+    tumor: np.ndarray | None = None
+    truth: np.ndarray | None = None
+
+    def viewer_frame(self) -> "Case":
+        """The same case in the affine's closest RAS+ frame (flips/transposes only)."""
+        ornt = io_orientation(np.asarray(self.affine, dtype=float))
+        spacing = np.linalg.norm(np.asarray(self.affine, dtype=float)[:3, :3], axis=0)
+        new_spacing = np.empty(3)
+        for axis, (target, _flip) in enumerate(ornt):
+            new_spacing[int(target)] = spacing[axis]
+
+        def re(a):
+            return None if a is None else np.ascontiguousarray(apply_orientation(np.asarray(a), ornt))
+        return Case(self.patient_id, re(self.scan), np.diag([*new_spacing, 1.0]), re(self.breast),
+                    re(self.tumor), re(self.truth))
+
+    @property
+    def spacing(self) -> np.ndarray:
+        return np.linalg.norm(np.asarray(self.affine, dtype=float)[:3, :3], axis=0)
+
+
+def _axial(case: Case, k: int):
+    """Axial plane ``arr[:, :, k]`` shown as stored (rows = axis 0, as in the project's other figures)."""
+    def plane(a):
+        return None if a is None else np.asarray(a)[:, :, k]
+    return plane(case.scan), plane(case.breast), plane(case.tumor), plane(case.truth)
+
+
+def _draw(ax, case: Case, k: int, window) -> None:
+    scan, breast, tumor, truth = _axial(case, k)
+    s_rows, s_cols = case.spacing[0], case.spacing[1]
+    ax.imshow(scan, cmap="gray", vmin=window[0], vmax=window[1], aspect=s_rows / s_cols,
+              interpolation="nearest")
+    for mask, name, style in ((breast, "breast", "-"), (truth, "truth", "--"), (tumor, "tumor", "-")):
+        if mask is not None and np.any(mask):
+            ax.contour(np.asarray(mask) > 0, levels=[0.5], colors=COLORS[name], linewidths=0.8,
+                       linestyles=style)
+    ax.set_xticks([]), ax.set_yticks([])
+
+
+def _slice_indices(depth: int, fractions: Sequence[float]) -> list[int]:
+    return [min(int(round(f * (depth - 1))), depth - 1) for f in fractions]
+
+
+def _window(scan: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.percentile(scan, [1, 99.5])
+    return float(lo), float(hi if hi > lo else lo + 1)
+
+
+def _focus_indices(case: Case, n: int) -> list[int] | None:
+    """``n`` slices spread over the axial extent of the tumour / truth masks (None when both are empty)."""
+    masks = [np.asarray(m) > 0 for m in (case.tumor, case.truth) if m is not None]
+    present = np.zeros(case.scan.shape[2], bool)
+    for m in masks:
+        present |= m.any(axis=(0, 1))
+    if not present.any():
+        return None
+    ks = np.flatnonzero(present)
+    depth = case.scan.shape[2]
+    span = max(ks[-1] - ks[0], min(n, depth) - 1)        # at least n distinct slices when the volume has them
+    start = int(np.clip((ks[0] + ks[-1] - span) // 2, 0, max(depth - 1 - span, 0)))
+    return sorted({int(k) for k in np.rint(np.linspace(start, min(start + span, depth - 1), n))})
+
+
+def prediction_grid(cases: Sequence[Case], fractions: Sequence[float] = FRACTIONS, focus: bool = False):
+    """Rows = patients, columns = axial slices at ``fractions`` of the depth (``focus=True``: spread over the
+    tumour / truth extent instead); breast (cyan) and tumour (red) contours, ground truth (yellow, dashed)
+    when given. Returns the figure."""
+    cases = [c.viewer_frame() for c in cases]
+    n_rows, n_cols = max(1, len(cases)), len(fractions)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.9 * n_cols, 1.9 * n_rows), squeeze=False)
+    for row, case in enumerate(cases):
+        window = _window(case.scan)
+        indices = (_focus_indices(case, n_cols) if focus else None) or _slice_indices(case.scan.shape[2], fractions)
+        for col, k in enumerate(indices):
+            ax = axes[row, col]
+            _draw(ax, case, k, window)
+            ax.set_title(f"k={k}", fontsize=6, pad=2)
+            if col == 0:
+                ax.set_ylabel(case.patient_id, fontsize=7)
+        for col in range(len(indices), n_cols):
+            axes[row, col].axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def case_overlay(case: Case, metrics: Mapping[str, float] | None = None,
+                 fractions: Sequence[float] = FRACTIONS, focus: bool = False):
+    """One case: axial slices with contours, plus a title with the metrics when given."""
+    fig = prediction_grid([case], fractions, focus)
+    title = case.patient_id
+    if metrics:
+        title += "  " + "  ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                  for k, v in metrics.items())
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Save atomically as PNG (no timestamp metadata, so reruns are byte-stable) and close the figure."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return path

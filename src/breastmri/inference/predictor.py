@@ -1,0 +1,290 @@
+"""Slice-by-slice prediction of a whole volume, with exactly the preprocessing used for training.
+
+* Whole-breast task (:meth:`SlicePredictor.predict_breast`): the ORIENTED volume is prepared with
+  :func:`breastmri.slices.breast.prepare_volume` (volume-level clip + z-score, every axial slice
+  ``[:, :, k]`` resized/padded to ``size``), the network runs on batches of slices, and each probability
+  slice is put back onto the volume's in-plane grid with
+  :func:`~breastmri.slices.geometry.undo_resize_pad` (linear), giving a probability volume of the input's
+  shape. Threshold and post-processing are the caller's (``prob > threshold`` as in training).
+* Lesion task (:meth:`SlicePredictor.predict_lesion`): the case's phases are resampled to the isotropic
+  training grid (SimpleITK, :func:`breastmri.slices.resample.resample_case`), normalised with the case's
+  pooled mean/std, every axial slice of the six phases (zeros for a missing phase) is resized/padded as in
+  :mod:`breastmri.slices.lesion`; the probability volume is undone per slice and resampled back (linear)
+  onto the pre-contrast phase's own grid, so it has the ``_0000`` file's shape.
+
+The preprocessing settings come with the checkpoint when it carries them (``preprocessing`` or
+``params.preprocessing`` or ``params.size``), else from the HDF5 file the model was trained on
+(its ``size`` and ``params`` attributes), else from the caller / the ``build_hdf5`` defaults
+(:func:`resolve_preprocessing`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from breastmri.data.errors import DataError
+
+TASKS = ("breast", "lesion")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What the slices were made with: task, square size, clip percentiles (breast), grid spacing (lesion)."""
+
+    task: str
+    size: int
+    low_pct: float = 1.0
+    high_pct: float = 99.0
+    spacing_mm: float = 1.0
+    source: str = "default"
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if int(self.size) < 1:
+            raise ValueError(f"size must be positive, got {self.size}")
+
+
+def _from_mapping(task: str, values: Mapping, source: str) -> Preprocessing | None:
+    if "size" not in values:
+        return None
+    return Preprocessing(task=task, size=int(values["size"]), low_pct=float(values.get("low_pct", 1.0)),
+                         high_pct=float(values.get("high_pct", 99.0)),
+                         spacing_mm=float(values.get("spacing_mm", 1.0)), source=source)
+
+
+def h5_preprocessing(h5_path: str | Path, task: str) -> Preprocessing:
+    """The preprocessing recorded in a slice HDF5 file's attributes."""
+    import h5py
+
+    h5_path = Path(h5_path)
+    if not h5_path.is_file():
+        raise DataError(h5_path, "HDF5 slice file not found")
+    try:
+        with h5py.File(h5_path, "r") as f:
+            stored_task = str(f.attrs["task"])
+            params = json.loads(f.attrs["params"])
+            params.setdefault("size", int(f.attrs["size"]))
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(h5_path, f"cannot read the preprocessing attributes: {exc}") from exc
+    if stored_task != task:
+        raise DataError(h5_path, f"file holds task {stored_task!r}, the checkpoint is for {task!r}")
+    return _from_mapping(task, params, f"{h5_path} attributes")
+
+
+def resolve_preprocessing(state: Mapping, h5_path: str | Path | None = None,
+                          fallback: Mapping | None = None, warn: bool = True) -> Preprocessing:
+    """Preprocessing of a checkpoint ``state``: from the checkpoint, else ``h5_path``, else ``fallback``
+    (keys size/low_pct/high_pct/spacing_mm), else the ``build_hdf5`` defaults (with a warning)."""
+    task = str(state["task"])
+    params = state.get("params", {}) or {}
+    for values, source in ((state.get("preprocessing"), "checkpoint"),
+                           (params.get("preprocessing"), "checkpoint params"), (params, "checkpoint params")):
+        if isinstance(values, Mapping):
+            found = _from_mapping(task, values, source)
+            if found is not None:
+                return found
+    if h5_path is not None and Path(h5_path).is_file():
+        return h5_preprocessing(h5_path, task)
+    if fallback:
+        found = _from_mapping(task, fallback, "given settings")
+        if found is not None:
+            return found
+    from breastmri.slices.build import DEFAULTS
+
+    prefix = f"{task}_"
+    values = {"size": DEFAULTS[f"{prefix}size"], "low_pct": DEFAULTS.get("breast_clip_low_pct", 1.0),
+              "high_pct": DEFAULTS.get("breast_clip_high_pct", 99.0),
+              "spacing_mm": DEFAULTS.get("lesion_spacing_mm", 1.0)}
+    if warn:
+        print(f"warning: the checkpoint does not record its slice preprocessing; assuming the build_hdf5 "
+              f"defaults (size {values['size']})", file=sys.stderr)
+    return _from_mapping(task, values, "build_hdf5 defaults")
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; asking for CUDA without one is an error."""
+    device = str(device).lower()
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DataError(None, "device 'cuda' was requested but no CUDA GPU is available (use --device cpu)")
+        return torch.device(device)
+    if device == "cpu":
+        return torch.device("cpu")
+    raise DataError(None, f"unknown device {device!r} (auto, cpu or cuda)")
+
+
+def build_model_from_state(state: Mapping, path: str | Path | None = None) -> torch.nn.Module:
+    """Rebuild the U-Net of a checkpoint and load its weights (DataError naming ``path`` on a mismatch)."""
+    from breastmri.model.unet import UNet
+
+    try:
+        model = UNet(**dict(state["model_config"]))
+        model.load_state_dict(state["model_state"])
+    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
+        raise DataError(path, f"checkpoint weights do not fit its model_config: {exc}") from exc
+    return model.eval()
+
+
+class SlicePredictor:
+    """Runs a 2D model over every slice of a volume in batches; see the module docstring."""
+
+    def __init__(self, model: torch.nn.Module, preprocessing: Preprocessing, threshold: float = 0.5,
+                 device: str | torch.device = "cpu", batch_size: int = 16):
+        self.device = torch.device(device) if not isinstance(device, torch.device) else device
+        self.model = model.eval().to(self.device)
+        self.preprocessing = preprocessing
+        self.threshold = float(threshold)
+        self.batch_size = max(1, int(batch_size))
+
+    @property
+    def task(self) -> str:
+        return self.preprocessing.task
+
+    # -- network ---------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def forward_slices(self, images: np.ndarray) -> np.ndarray:
+        """Sigmoid probabilities ``(K, S, S)`` float32 for prepared slices ``(K, C, S, S)``."""
+        out = np.empty((images.shape[0], images.shape[2], images.shape[3]), dtype=np.float32)
+        for start in range(0, images.shape[0], self.batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(images[start:start + self.batch_size])).to(self.device)
+            logits = self.model(batch)
+            out[start:start + len(batch)] = torch.sigmoid(logits.float())[:, 0].cpu().numpy()
+        return out
+
+    def binarize(self, prob: np.ndarray) -> np.ndarray:
+        """``prob > threshold`` as uint8 (the rule used for the training metrics)."""
+        return (np.asarray(prob) > self.threshold).astype(np.uint8)
+
+    # -- whole-breast task -----------------------------------------------------------------------
+    def predict_breast(self, oriented: np.ndarray) -> np.ndarray:
+        """Probability volume (float32, the input's shape) for an oriented 3D scan."""
+        from breastmri.slices.breast import prepare_volume
+        from breastmri.slices.geometry import undo_resize_pad
+
+        self._require("breast")
+        oriented = np.asarray(oriented, dtype=np.float32)
+        if oriented.ndim != 3:
+            raise ValueError(f"expected a 3D volume, got shape {oriented.shape}")
+        p = self.preprocessing
+        images, geometry = prepare_volume(oriented, p.size, p.low_pct, p.high_pct)
+        probs = self.forward_slices(images)
+        return restore_slices(probs, geometry, undo_resize_pad)
+
+    # -- lesion task -----------------------------------------------------------------------------
+    def lesion_inputs(self, phase_paths: list[Path | None]):
+        """Prepared slices ``(K, 6, S, S)``, their geometry and the isotropic / original grids."""
+        from breastmri.data.layouts import MAX_PHASES
+        from breastmri.slices.geometry import SliceGeometry, resize_pad
+        from breastmri.slices.normalize import CaseNormalizer
+        from breastmri.slices.resample import isotropic_reference, read_image, resample_case
+
+        p = self.preprocessing
+        if len(phase_paths) != MAX_PHASES:
+            raise ValueError(f"expected {MAX_PHASES} phase entries, got {len(phase_paths)}")
+        phases, _, shape = resample_case(list(phase_paths), None, p.spacing_mm)
+        present = [x for x in phases if x is not None]
+        normalise = CaseNormalizer.fit(present)
+        background = float(normalise(np.array([min(float(x.min()) for x in present)]))[0])
+        geometry = SliceGeometry.for_shape(shape[0], shape[1], p.size)
+        images = np.zeros((shape[2], MAX_PHASES, p.size, p.size), dtype=np.float32)
+        for c, phase in enumerate(phases):
+            if phase is None:
+                continue
+            norm = normalise(phase)
+            for k in range(shape[2]):
+                images[k, c], _ = resize_pad(norm[:, :, k], p.size, order=1, pad_value=background)
+        original = read_image(phase_paths[0])
+        return images, geometry, isotropic_reference(original, p.spacing_mm), original
+
+    def predict_lesion(self, phase_paths: list[Path | None]) -> np.ndarray:
+        """Probability volume on the pre-contrast phase's own grid (its stored array shape)."""
+        import SimpleITK as sitk
+
+        from breastmri.slices.geometry import undo_resize_pad
+        from breastmri.slices.resample import to_array
+
+        self._require("lesion")
+        images, geometry, reference, original = self.lesion_inputs(phase_paths)
+        iso = restore_slices(self.forward_slices(images), geometry, undo_resize_pad)
+        image = sitk.GetImageFromArray(np.ascontiguousarray(iso.transpose(2, 1, 0)))
+        image.CopyInformation(reference)
+        back = sitk.Resample(image, original, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+        return np.clip(to_array(back), 0.0, 1.0).astype(np.float32)
+
+    def _require(self, task: str) -> None:
+        if self.task != task:
+            raise DataError(None, f"this is a {self.task!r} model; it cannot predict the {task!r} task")
+
+
+def restore_slices(probs: np.ndarray, geometry, undo) -> np.ndarray:
+    """Undo resize/pad of each ``(S, S)`` probability slice -> ``(h, w, K)`` volume clipped to [0, 1]."""
+    out = np.empty((geometry.orig_h, geometry.orig_w, probs.shape[0]), dtype=np.float32)
+    for k in range(probs.shape[0]):
+        out[:, :, k] = undo(probs[k], geometry, order=1)
+    return np.clip(out, 0.0, 1.0)
+
+
+def load_predictor(checkpoint_path: str | Path, device: str = "auto", batch_size: int = 16,
+                   threshold: float | None = None, task: str | None = None,
+                   h5_path: str | Path | None = None, preprocessing: Mapping | None = None) -> SlicePredictor:
+    """A :class:`SlicePredictor` from a checkpoint file (``load_checkpoint``, ``weights_only=True``).
+
+    ``task``: the expected task; a checkpoint of another task is a :class:`DataError` naming the file.
+    ``threshold``: default = the checkpoint's ``threshold`` (top level, else ``params.threshold``, else 0.5).
+    """
+    from breastmri.training.checkpoint import load_checkpoint
+
+    path = Path(checkpoint_path)
+    state = load_checkpoint(path)
+    check_task(state, path, task)
+    return predictor_from_state(state, path, device, batch_size, threshold, h5_path, preprocessing)
+
+
+def check_task(state: Mapping, path: str | Path | None, task: str | None = None) -> str:
+    """The checkpoint's task; a :class:`DataError` naming ``path`` when it is unknown or not ``task``."""
+    found = str(state["task"])
+    if found not in TASKS:
+        raise DataError(path, f"unknown task {found!r} in checkpoint")
+    if task is not None and found != task:
+        raise DataError(path, f"checkpoint is for the {found!r} task, but the {task!r} task was asked for")
+    return found
+
+
+def predictor_from_state(state: Mapping, path: str | Path | None = None, device: str = "auto",
+                         batch_size: int = 16, threshold: float | None = None, h5_path: str | Path | None = None,
+                         preprocessing: Mapping | None = None) -> SlicePredictor:
+    """A :class:`SlicePredictor` from an already loaded checkpoint ``state`` (see :func:`load_predictor`)."""
+    check_task(state, path)
+    if threshold is None:
+        threshold = state.get("threshold", (state.get("params") or {}).get("threshold", 0.5))
+    model = build_model_from_state(state, path)
+    prep = resolve_preprocessing(state, h5_path, preprocessing)
+    return SlicePredictor(model, prep, float(threshold), resolve_device(device), batch_size)
+
+
+def read_threshold(path: str | Path) -> float:
+    """The chosen threshold from the threshold stage's JSON (key ``threshold``, or ``best_threshold``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "threshold file not found")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"not valid JSON: {exc}") from exc
+    for key in ("threshold", "best_threshold", "chosen_threshold"):
+        if isinstance(data, Mapping) and isinstance(data.get(key), (int, float)):
+            value = float(data[key])
+            if not 0.0 < value < 1.0:
+                raise DataError(path, f"threshold {value} is not in (0, 1)")
+            return value
+    raise DataError(path, "no 'threshold' value in the file")

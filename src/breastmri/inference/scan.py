@@ -1,0 +1,74 @@
+"""One whole-breast scan end to end: orient, predict, largest component, back to the stored frame,
+tumour candidate and features. Used by the inference stage and by the one-case command.
+
+Nothing here reads ground truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from breastmri.data.errors import DataError
+from breastmri.data.io import Volume
+from breastmri.inference.candidates import tumor_candidate
+from breastmri.inference.features import patient_features
+from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, keep_large_components
+from breastmri.orientation.orient import HeuristicSettings, orient_scan
+from breastmri.orientation.record import OrientationRecord, to_oriented_frame, to_original_frame
+
+
+@dataclass(frozen=True)
+class ScanPrediction:
+    """Outputs for one scan, all in the STORED frame of the scan file (its shape, to be saved with its
+    affine), plus the orientation record used and the features."""
+
+    patient_id: str
+    breast: np.ndarray       # uint8
+    tumor: np.ndarray        # uint8
+    probability: np.ndarray  # float32 in [0, 1]
+    record: OrientationRecord
+    features: dict[str, float]
+
+
+def check_record(volume: Volume, record: OrientationRecord) -> None:
+    """A stored orientation record must describe this very file (shape and affine)."""
+    if tuple(volume.shape) != tuple(record.stored_shape):
+        raise DataError(volume.path, f"orientation record of {record.patient_id} is for shape "
+                                     f"{tuple(record.stored_shape)}, the file has {volume.shape}")
+    if not np.allclose(volume.affine, record.affine, atol=1e-4):
+        raise DataError(volume.path, f"orientation record of {record.patient_id} was made for another "
+                                     "affine (re-run the orient stage)")
+
+
+def orient(volume: Volume, record: OrientationRecord | None = None,
+           settings: HeuristicSettings | None = None) -> tuple[np.ndarray, OrientationRecord]:
+    """The oriented array and its record: the given record (from the orient stage) or a fresh decision."""
+    if record is None:
+        return orient_scan(volume, settings, split="inference")
+    check_record(volume, record)
+    return to_oriented_frame(volume.array, record), record
+
+
+def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray], np.ndarray], threshold: float,
+                 tumor_percentile: float = 98.0, record: OrientationRecord | None = None,
+                 settings: HeuristicSettings | None = None,
+                 min_component_fraction: float = DEFAULT_MIN_FRACTION) -> ScanPrediction:
+    """Orient ``volume`` as in training, predict on the oriented array (``predict_proba`` returns a
+    probability volume of the same shape), threshold (``> threshold``), keep the largest 3D component (and
+    components at least ``min_component_fraction`` of its size: both breasts; 1.0 = the largest only),
+    map everything back to the stored frame, then find the tumour candidate and compute the features on
+    the stored scan (its own spacing)."""
+    oriented, record = orient(volume, record, settings)
+    prob = np.asarray(predict_proba(oriented), dtype=np.float32)
+    if prob.shape != oriented.shape:
+        raise ValueError(f"predictor returned shape {prob.shape} for a volume of shape {oriented.shape}")
+    breast_oriented = keep_large_components(prob > threshold, min_component_fraction)
+    breast = to_original_frame(breast_oriented, record).astype(np.uint8)
+    probability = to_original_frame(prob, record)
+    image = np.asarray(volume.array, dtype=np.float32)
+    tumor = tumor_candidate(image, breast, tumor_percentile)
+    features = patient_features(image, breast, tumor, volume.spacing)
+    return ScanPrediction(volume.patient_id, breast, tumor, probability, record, features)

@@ -1,0 +1,202 @@
+"""The inference stage (whole-breast task) over the seed layout's unlabelled ``inference/scans``.
+
+Per scan (:func:`breastmri.inference.scan.predict_scan`): orient as in training (the orient stage's record
+when given, else the same heuristics in process), predict slice by slice with the chosen threshold, undo
+resize/pad, keep the largest 3D component (plus components of at least ``min_component_fraction`` of its
+size, so both breasts survive; 1.0 = largest only), map back to the stored frame, tumour candidate, features.
+
+Outputs (atomic, deterministic for a given checkpoint and data)::
+
+    <out_dir>/<id>_breast.nii.gz     uint8 breast mask, exactly the scan file's shape and affine
+    <out_dir>/<id>_tumor.nii.gz      uint8 tumour candidate, same grid
+    <out_dir>/features.csv           one row per patient, indexed by patient_id
+    <figures_dir>/prediction_grid.png, <figures_dir>/overlays/<id>.png
+    <metrics_path>                   only with a truth_dir: Dice / HD95 (mm) / tumour hit, per patient
+                                     and summarised (the only step that reads the ground truth)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from breastmri.data.atomic import atomic_path
+from breastmri.data.errors import DataError
+from breastmri.data.io import load_volume, save_nifti, write_json
+from breastmri.data.layouts import SeedLayout
+from breastmri.inference import evaluation as ev
+from breastmri.inference.features import features_table
+from breastmri.inference.figures import Case, case_overlay, prediction_grid, save_figure
+from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
+from breastmri.inference.predictor import load_predictor, read_threshold
+from breastmri.inference.scan import predict_scan
+
+BREAST_SUFFIX, TUMOR_SUFFIX = "_breast.nii.gz", "_tumor.nii.gz"
+
+
+def prediction_paths(out_dir: str | Path, patient_id: str) -> tuple[Path, Path]:
+    out_dir = Path(out_dir)
+    return out_dir / f"{patient_id}{BREAST_SUFFIX}", out_dir / f"{patient_id}{TUMOR_SUFFIX}"
+
+
+def _remove_stale(out_dir: Path, ids: set[str]) -> None:
+    for suffix in (BREAST_SUFFIX, TUMOR_SUFFIX):
+        for path in out_dir.glob(f"*{suffix}"):
+            if path.name[: -len(suffix)] not in ids:
+                path.unlink()
+
+
+def _load_records(record_path) -> dict | None:
+    if not record_path:
+        return None
+    from breastmri.orientation.record import load_records
+
+    return load_records(record_path)
+
+
+def write_table(df: pd.DataFrame, path: str | Path, index: bool = True) -> Path:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=index, float_format="%.6g", lineterminator="\n")
+    return Path(path)
+
+
+def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | Path, *,
+                  threshold_json: str | Path | None = None, record_path: str | Path | None = None,
+                  h5_path: str | Path | None = None, truth_dir: str | Path | None = None,
+                  metrics_path: str | Path | None = None, figures_dir: str | Path | None = None,
+                  tumor_percentile: float = 98.0, min_component_fraction: float = DEFAULT_MIN_FRACTION,
+                  batch_size: int = 16, device: str = "cpu", n_preview: int = 6, progress: bool = True) -> dict:
+    """Run the stage (see the module docstring); return a summary (and the metrics when evaluated)."""
+    out_dir = Path(out_dir)
+    scans = SeedLayout(seed_root).inference_scans()
+    threshold = read_threshold(threshold_json) if threshold_json else None
+    predictor = load_predictor(checkpoint, device=device, batch_size=batch_size, threshold=threshold,
+                               task="breast", h5_path=h5_path)
+    records = _load_records(record_path)
+    if records is not None:
+        missing = sorted(set(scans) - set(records))
+        if missing:
+            raise DataError(record_path, f"no orientation record for {len(missing)} inference scan(s): "
+                                         f"{', '.join(missing[:5])} (re-run the orient stage)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale(out_dir, set(scans))
+
+    rows: dict[str, dict] = {}
+    preview: list[Case] = []
+    for pid in tqdm(sorted(scans), desc="infer", unit="scan", disable=not progress or None):
+        volume = load_volume(scans[pid], pid)
+        result = predict_scan(volume, predictor.predict_breast, predictor.threshold, tumor_percentile,
+                              record=None if records is None else records[pid],
+                              min_component_fraction=min_component_fraction)
+        breast_path, tumor_path = prediction_paths(out_dir, pid)
+        save_nifti(result.breast, volume.affine, breast_path)
+        save_nifti(result.tumor, volume.affine, tumor_path)
+        rows[pid] = result.features
+        if figures_dir:
+            case = Case(pid, volume.array, volume.affine, result.breast, result.tumor)
+            save_figure(case_overlay(case, focus=True), Path(figures_dir) / "overlays" / f"{pid}.png")
+            if len(preview) < n_preview:
+                preview.append(case)
+    features = features_table(rows)
+    write_table(features, out_dir / "features.csv")
+    if figures_dir and preview:
+        save_figure(prediction_grid(preview), Path(figures_dir) / "prediction_grid.png")
+    summary = {"n_scans": len(scans), "threshold": predictor.threshold, "out_dir": str(out_dir),
+               "preprocessing": predictor.preprocessing.__dict__, "device": str(predictor.device)}
+    if truth_dir:
+        metrics, per_patient = evaluate_dataset(seed_root, out_dir, truth_dir, sorted(scans))
+        metrics.update(threshold=predictor.threshold, tumor_percentile=float(tumor_percentile),
+                       min_component_fraction=float(min_component_fraction))
+        if metrics_path:
+            write_json(metrics, metrics_path)
+            write_table(per_patient, Path(metrics_path).with_suffix(".csv"))
+        summary["metrics"] = metrics
+        summary["per_patient"] = per_patient
+    return summary
+
+
+def evaluate_dataset(seed_root: str | Path, pred_dir: str | Path, truth_dir: str | Path,
+                     patient_ids: list[str] | None = None) -> tuple[dict, pd.DataFrame]:
+    """Compare written predictions with the phantom truth in each file's ORIGINAL stored frame.
+
+    Returns ``(metrics, per_patient)``: breast Dice (mean, min) and HD95 (mm), tumour hit rate, per
+    storage variant too (so a flipped / LPS / transposed file is seen to be handled like the others).
+    """
+    truth = ev.load_seed_truth(truth_dir)
+    scans = SeedLayout(seed_root).inference_scans()
+    ids = sorted(scans) if patient_ids is None else list(patient_ids)
+    rows = {}
+    for pid in ids:
+        if pid not in truth:
+            raise DataError(Path(truth_dir) / "truth.json", f"no ground truth for patient {pid}")
+        entry = truth[pid]
+        scan = load_volume(scans[pid], pid, dtype=np.float32)
+        breast_path, tumor_path = prediction_paths(pred_dir, pid)
+        breast = load_volume(breast_path, pid, dtype=np.uint8)
+        tumor = load_volume(tumor_path, pid, dtype=np.uint8)
+        for pred in (breast, tumor):
+            if pred.shape != scan.shape or not np.allclose(pred.affine, scan.affine, atol=1e-5):
+                raise DataError(pred.path, f"prediction grid {pred.shape} does not match the scan {scan.shape}")
+        truth_breast = load_volume(ev.truth_file(truth_dir, entry["breast_mask"]), pid, dtype=np.uint8)
+        lesion_rel = entry.get("lesion_mask")
+        truth_lesion = (load_volume(ev.truth_file(truth_dir, lesion_rel), pid, dtype=np.uint8).array
+                        if lesion_rel else None)
+        if truth_breast.shape != scan.shape:
+            raise DataError(truth_breast.path, f"truth shape {truth_breast.shape} differs from the scan's "
+                                               f"{scan.shape}")
+        row = ev.evaluate_case(breast.array, tumor.array, scan.spacing, truth_breast.array, truth_lesion)
+        row.update(storage=str(entry.get("storage", "diag")), scan_flip_ud=bool(entry.get("scan_flip_ud")),
+                   scan_flip_hf=bool(entry.get("scan_flip_hf")))
+        rows[pid] = row
+    per_patient = pd.DataFrame.from_dict(rows, orient="index")
+    per_patient.index.name = "patient_id"
+    metrics = {
+        "n_patients": len(rows),
+        "breast_dice": ev.summarize(list(per_patient["breast_dice"])),
+        "breast_hd95_mm": ev.summarize(list(per_patient["breast_hd95_mm"])),
+        "per_patient": {pid: {k: (ev.finite_or_none(v) if isinstance(v, float) else v) for k, v in r.items()}
+                        for pid, r in rows.items()},
+    }
+    if "tumor_hit" in per_patient:
+        hits = per_patient["tumor_hit"].astype(bool)
+        metrics["tumor_hit_rate"] = float(hits.mean())
+        metrics["tumor_hits"] = int(hits.sum())
+        metrics["tumor_dice"] = ev.summarize(list(per_patient["tumor_dice"]))
+    metrics["breast_dice_by_storage"] = {
+        key: ev.summarize(list(group["breast_dice"])) for key, group in per_patient.groupby("storage")}
+    flipped = per_patient["scan_flip_ud"] | per_patient["scan_flip_hf"]
+    metrics["breast_dice_flipped_scans"] = ev.summarize(list(per_patient.loc[flipped, "breast_dice"]))
+    return metrics, per_patient
+
+
+def main(argv: list[str] | None = None) -> int:
+    from breastmri.pipeline.params import load_params
+
+    parser = argparse.ArgumentParser(description="Inference stage (whole-breast) over the seed inference scans.")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    try:
+        params = load_params(args.params)
+        data, p = params.get("data", {}), params.get("infer", {})
+        summary = infer_dataset(
+            data["seed_root"], p["checkpoint"], p["out_dir"], threshold_json=p.get("threshold_json") or None,
+            record_path=p.get("record_path") or None, h5_path=p.get("h5_path") or None,
+            truth_dir=data.get("truth_dir") or None, metrics_path=p.get("metrics_path") or None,
+            figures_dir=p.get("figures_dir") or None, tumor_percentile=float(p.get("tumor_percentile", 98)),
+            min_component_fraction=float(p.get("min_component_fraction", DEFAULT_MIN_FRACTION)),
+            batch_size=int(p.get("batch_size", 16)), device=str(p.get("device", "cpu")),
+            n_preview=int(p.get("n_preview", 6)))
+    except (DataError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{summary['n_scans']} scans predicted into {summary['out_dir']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Checkpoints: tensors and plain Python values only, written atomically, read with ``weights_only``.
+
+A checkpoint is a dict with at least ``model_state``, ``model_config`` (to rebuild the network at
+inference), ``task``, ``epoch`` and ``params``; training checkpoints (``last.pt``) add the optimizer,
+scheduler, scaler and early-stopping states, the best weights so far, the per-epoch history and the
+RNG states (as tensors) so an interrupted run resumes exactly.
+
+``load_checkpoint`` uses ``torch.load(weights_only=True)``: a file that would need to unpickle an
+arbitrary object (a class instance, a function, a numpy array) is refused, so loading a checkpoint
+never runs code from the file.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from breastmri.data.atomic import atomic_path
+from breastmri.data.errors import DataError
+
+REQUIRED_KEYS = ("model_state", "model_config", "task", "epoch", "params")
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(state: dict, path: str | Path) -> Path:
+    """Write ``state`` to ``path`` atomically (temp file beside it, then rename)."""
+    missing = [k for k in REQUIRED_KEYS if k not in state]
+    if missing:
+        raise ValueError(f"checkpoint state lacks {', '.join(missing)}")
+    state = {"format_version": FORMAT_VERSION, **state}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint safely; raise :class:`DataError` naming the file when it cannot be used."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "checkpoint not found")
+    if path.stat().st_size == 0:
+        raise DataError(path, "checkpoint is empty (0 bytes)")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(path, "refused: the checkpoint contains pickled Python objects, which are not "
+                              f"loaded (weights_only=True): {first}") from exc
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as exc:
+        raise DataError(path, f"cannot read checkpoint (corrupt or truncated): {exc}") from exc
+    if not isinstance(state, dict):
+        raise DataError(path, f"not a checkpoint: top level is {type(state).__name__}, expected a dict")
+    missing = [k for k in REQUIRED_KEYS if k not in state]
+    if missing:
+        raise DataError(path, f"not a checkpoint: missing {', '.join(missing)}")
+    return state
+
+
+def rng_state() -> dict:
+    """CPU and CUDA generator states as tensors."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,269 @@
+"""Training stage: one task's U-Net from its HDF5 slices; checkpoints, dvclive curves, final metrics.
+
+``breastmri-train --task breast --params params.yaml`` reads section ``train_breast`` (every key of the
+section; command-line options override it). Outputs:
+
+* ``<out_dir>/best.pt``: the best epoch's weights (lowest validation loss), ``model_config``, params;
+* ``<out_dir>/last.pt``: full training state; a rerun with the same params and data resumes from it
+  (a finished run only rewrites the metrics; different params or data start afresh);
+* ``<live_dir>/``: dvclive per-epoch curves (see :mod:`breastmri.training.tracking`);
+* ``<metrics>`` (default ``<live_dir>/final_metrics.json``): best epoch, best validation loss, epochs
+  run, per-patient 3D validation Dice of the best model (see :mod:`breastmri.training.metrics`).
+
+Multi-GPU / multi-node: ``torchrun --nproc_per_node N -m breastmri.training.stage --task ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from breastmri.data.errors import DataError
+from breastmri.data.io import write_json
+from breastmri.model.unet import UNet
+from breastmri.pipeline.params import load_params
+from breastmri.training.checkpoint import load_checkpoint
+from breastmri.training.distributed import DistContext, cleanup_distributed, init_distributed
+from breastmri.training.loop import (FitConfig, Trainer, make_eval_loader, make_train_loader, seed_all,
+                                     set_deterministic, validation_summary)
+from breastmri.training.losses import make_loss
+
+TASKS = ("breast", "lesion")
+
+# Defaults sized for 2 CPU cores; the published network is base 64 (see params.yaml's gpu profile).
+COMMON_DEFAULTS = dict(
+    base=16, depth=4, dropout=0.1, bottleneck_dropout=0.3, up="transpose",
+    lr=1e-3, batch_size=16, max_epochs=20, patience=5, min_delta=0.0, lr_factor=0.5, lr_patience=2,
+    min_lr=1e-6, clip_grad_norm=1.0, amp=True, seed=42, device="auto", num_workers=0, preload=True, threshold=0.5,
+)
+TASK_DEFAULTS = {
+    "breast": dict(loss="dice", optimizer="adam", weight_decay=0.0),
+    "lesion": dict(loss="bce_dice", optimizer="adamw", weight_decay=1e-4),
+}
+PATH_KEYS = ("h5", "out_dir", "live_dir", "metrics")
+MODEL_KEYS = ("base", "depth", "dropout", "bottleneck_dropout", "up")
+FIT_KEYS = ("max_epochs", "patience", "min_delta", "optimizer", "lr", "weight_decay", "lr_factor", "lr_patience",
+            "min_lr", "clip_grad_norm", "amp", "seed", "threshold")
+
+
+def default_params(task: str) -> dict:
+    _check_task(task)
+    return {**COMMON_DEFAULTS, **TASK_DEFAULTS[task]}
+
+
+def resolve_params(task: str, overrides: dict, source: str | Path = "train parameters") -> dict:
+    """Task defaults updated with ``overrides``; an unknown key is an error naming it."""
+    params = default_params(task)
+    unknown = sorted(set(overrides) - set(params))
+    if unknown:
+        raise DataError(source, f"unknown training parameter(s) {', '.join(unknown)} "
+                                f"(known: {', '.join(sorted(params))})")
+    for key, value in overrides.items():
+        default = params[key]
+        if isinstance(default, bool):
+            value = bool(value)
+        elif isinstance(default, int) and not isinstance(value, bool):
+            value = int(value)
+        elif isinstance(default, float):
+            value = float(value)
+        params[key] = value
+    return params
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_h5_info(h5_path: Path, task: str) -> dict:
+    """Channels and the task recorded in the HDF5 file; a mismatch with ``task`` is an error."""
+    if not h5_path.is_file():
+        raise DataError(h5_path, "HDF5 slice file not found")
+    try:
+        with h5py.File(h5_path, "r") as f:
+            channels = int(f["images"].shape[1])
+            stored_task = f.attrs.get("task")
+            n_val = int(np.count_nonzero(f["is_validation"][:]))
+            n = int(f["images"].shape[0])
+    except (OSError, KeyError) as exc:
+        raise DataError(h5_path, f"cannot read as a slice HDF5 file: {exc}") from exc
+    if isinstance(stored_task, bytes):
+        stored_task = stored_task.decode()
+    if stored_task is not None and str(stored_task) != task:
+        raise DataError(h5_path, f"file holds task {stored_task!r}, training was asked for {task!r}")
+    if n_val == 0 or n_val == n:
+        raise DataError(h5_path, f"needs both training and validation slices ({n - n_val} train, {n_val} validation)")
+    return {"channels": channels, "n": n, "n_val": n_val}
+
+
+def open_datasets(h5_path: Path, preload: bool = False):
+    """Training and validation splits (read into memory once when ``preload``)."""
+    from breastmri.slices.dataset import H5SliceDataset
+    from breastmri.training.data import InMemorySlices
+
+    splits = H5SliceDataset(h5_path, split="train"), H5SliceDataset(h5_path, split="validation")
+    return tuple(InMemorySlices(ds) for ds in splits) if preload else splits
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+
+
+def run_training(h5_path, out_dir, live_dir, task: str, metrics_path=None, *, ctx: DistContext | None = None,
+                 validate_fn=None, on_epoch_end=None, **overrides):
+    """Train (or resume) one task; returns ``(final metrics dict, FitResult)``. See :func:`train_task`."""
+    _check_task(task)
+    h5_path, out_dir, live_dir = Path(h5_path), Path(out_dir), Path(live_dir)
+    metrics_path = Path(metrics_path) if metrics_path else live_dir / "final_metrics.json"
+    params = resolve_params(task, overrides)
+    ctx = ctx or init_distributed(params["device"])
+    set_deterministic(ctx.device)
+    seed_all(params["seed"])
+    info = read_h5_info(h5_path, task)
+    stored_params = {**params, "task": task, "data_sha256": file_sha256(h5_path)}
+
+    model_config = dict(in_channels=info["channels"], out_channels=1,
+                        **{k: params[k] for k in MODEL_KEYS})
+    model = UNet(**model_config)
+    train_set, val_set = open_datasets(h5_path, params["preload"])
+    cfg = FitConfig(**{k: params[k] for k in FIT_KEYS}, positive_only=task == "lesion")
+    train_loader = make_train_loader(train_set, params["batch_size"], params["seed"], ctx, params["num_workers"])
+    val_loader = make_eval_loader(val_set, params["batch_size"], ctx, params["num_workers"])
+    val_ids = np.asarray(val_set.patient_ids).astype(str)
+    trainer = Trainer(model, train_loader, val_loader, make_loss(params["loss"]), cfg, ctx, out_dir, task=task,
+                      model_config=model_config, params=stored_params, val_patient_ids=val_ids,
+                      validate_fn=validate_fn, desc=task)
+
+    last = out_dir / "last.pt"
+    if last.exists():
+        state = load_checkpoint(last)
+        if state["params"] == stored_params and state["task"] == task:
+            trainer.load_state_dict(state)
+            if ctx.is_main:
+                print(f"resuming {task} from {last} after epoch {trainer.epoch}", file=sys.stderr)
+        elif ctx.is_main:
+            print(f"{last} was written with other parameters or data: training {task} afresh", file=sys.stderr)
+
+    logger = None
+    if ctx.is_main:
+        from breastmri.training.tracking import LiveLogger
+
+        logger = LiveLogger(live_dir, trainer.history)
+
+    def after_epoch(row: dict) -> None:
+        if logger is not None:
+            logger.log_epoch(row)
+        if on_epoch_end is not None:
+            on_epoch_end(row)
+
+    trainer.on_epoch_end = after_epoch
+    result = trainer.fit()
+    if logger is not None:
+        logger.close()
+
+    final = validation_summary(result.model, val_loader, trainer.loss_fn, ctx, val_ids, cfg,
+                               desc=f"{task} best model")
+    per_patient = final["patient_dice"]
+    values = list(per_patient.values())
+    metrics = {
+        "task": task,
+        "best_epoch": result.best_epoch,
+        "best_val_loss": result.best_val_loss,
+        "epochs_run": result.epochs_run,
+        "max_epochs": params["max_epochs"],
+        "stopped_early": result.stopped_early,
+        "threshold": cfg.threshold,
+        "val_loss": final["loss"],
+        "val_dice_patient_mean": float(np.mean(values)) if values else math.nan,
+        "val_dice_patient_min": float(np.min(values)) if values else math.nan,
+        "val_dice_per_patient": per_patient,
+        "val_dice_slice_mean": final["dice_slice_mean"],
+        "n_val_patients_scored": len(values),
+        "n_train_slices": len(train_set),
+        "n_val_slices": len(val_set),
+        "patient_dice_scope": ("sampled validation slices of lesion-containing patients" if task == "lesion"
+                               else "all slices of each validation patient (3D volume)"),
+    }
+    if ctx.is_main:
+        write_json(metrics, metrics_path)
+    return metrics, result
+
+
+def train_task(h5_path, out_dir, live_dir, task: str, metrics_path=None, **params) -> dict:
+    """Train one task (``"breast"`` or ``"lesion"``) and return its final metrics.
+
+    Resumes from ``<out_dir>/last.pt`` when it was written with the same parameters and data. Keyword
+    ``params`` override :func:`default_params` (unknown names raise :class:`DataError`).
+    """
+    metrics, _ = run_training(h5_path, out_dir, live_dir, task, metrics_path, **params)
+    return metrics
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=TASKS, required=True)
+    parser.add_argument("--params", type=Path, help="params.yaml: use its section train_<task>")
+    parser.add_argument("--section", help="params.yaml section (default train_<task>)")
+    parser.add_argument("--h5", type=Path, help="HDF5 slice file (data/processed/<task>.h5)")
+    parser.add_argument("--out-dir", dest="out_dir", type=Path, help="checkpoint folder")
+    parser.add_argument("--live-dir", dest="live_dir", type=Path, help="dvclive folder")
+    parser.add_argument("--metrics", type=Path, help="final metrics JSON (default <live-dir>/final_metrics.json)")
+    hyper = parser.add_argument_group("hyperparameters (override params.yaml)")
+    for key, value in {**COMMON_DEFAULTS, **TASK_DEFAULTS["breast"]}.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            hyper.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=None)
+        else:
+            hyper.add_argument(flag, dest=key, type=type(value), default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    values: dict = {}
+    if args.params is not None:
+        section = args.section or f"train_{args.task}"
+        all_params = load_params(args.params)
+        if section not in all_params or not isinstance(all_params[section], dict):
+            print(f"error: {args.params}: no section '{section}'", file=sys.stderr)
+            return 1
+        values = dict(all_params[section])
+        if values.pop("task", args.task) != args.task:
+            print(f"error: {args.params}: section '{section}' is for another task", file=sys.stderr)
+            return 1
+    for key, value in vars(args).items():
+        if key not in ("task", "params", "section") and value is not None:
+            values[key] = value
+    paths = {key: values.pop(key, None) for key in PATH_KEYS}
+    missing = [k for k in ("h5", "out_dir", "live_dir") if not paths[k]]
+    if missing:
+        print(f"error: missing {', '.join(missing)} (give --params or the options)", file=sys.stderr)
+        return 2
+    try:
+        ctx = init_distributed(str(values.get("device", COMMON_DEFAULTS["device"])))
+        try:
+            metrics, _ = run_training(paths["h5"], paths["out_dir"], paths["live_dir"], args.task, paths["metrics"],
+                                      ctx=ctx, **values)
+        finally:
+            cleanup_distributed()
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if ctx.is_main:
+        print(f"{args.task}: best epoch {metrics['best_epoch']}, validation loss {metrics['best_val_loss']:.4f}, "
+              f"per-patient 3D Dice {metrics['val_dice_patient_mean']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

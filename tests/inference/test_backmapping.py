@@ -1,0 +1,80 @@
+"""Acceptance 2: a mask predicted on a flipped, non-square, LPS-stored scan opens aligned with it."""
+
+import nibabel as nib
+import numpy as np
+import pytest
+from inference_helpers import VARIANTS, IdentityNet, phantom_like, store, threshold_predictor
+
+from breastmri.data.io import Volume, load_volume, save_nifti
+from breastmri.inference.evaluation import dice
+from breastmri.inference.predictor import Preprocessing, SlicePredictor
+from breastmri.inference.scan import predict_scan
+from breastmri.orientation.orient import orient_scan
+
+
+def _run(tmp_path, predict, storage, ud, hf, threshold=0.5):
+    scan, breast, lesion = phantom_like()
+    (s, b, l), affine = store([scan, breast, lesion], storage, ud, hf)
+    path = tmp_path / f"{storage}_{ud}_{hf}.nii.gz"
+    save_nifti(s, affine, path)
+    volume = load_volume(path, "Breast_MRI_001")
+    result = predict_scan(volume, predict, threshold)
+    out = tmp_path / f"{storage}_{ud}_{hf}_breast.nii.gz"
+    save_nifti(result.breast, volume.affine, out)
+    written = nib.load(str(out))
+    assert written.shape == nib.load(str(path)).shape == s.shape
+    np.testing.assert_array_equal(written.affine, nib.load(str(path)).affine)
+    back = np.asarray(written.dataobj)
+    return dice(back, b), dice(result.tumor, l), result
+
+
+@pytest.mark.parametrize("predict_kind", ["threshold", "identity-model"])
+def test_dice_unchanged_by_storage_orientation(tmp_path, predict_kind):
+    if predict_kind == "threshold":
+        predict = threshold_predictor
+    else:
+        predict = SlicePredictor(IdentityNet(), Preprocessing("breast", size=32), threshold=0.5).predict_breast
+    results = {(st, ud, hf): _run(tmp_path, predict, st, ud, hf) for _, st, ud, hf in VARIANTS}
+    breast_dices = {k: v[0] for k, v in results.items()}
+    reference = breast_dices[("diag", False, False)]
+    assert reference > (0.95 if predict_kind == "threshold" else 0.5)
+    for key, value in breast_dices.items():
+        assert value == pytest.approx(reference, abs=1e-12), key
+    for key, (_, tumor_dice, _) in results.items():
+        assert tumor_dice > 0.5, key
+
+
+def test_flipped_nonsquare_lps_identical_to_diag(tmp_path):
+    """The same anatomy stored flipped + LPS gives, voxel for voxel, the diag prediction re-stored."""
+    d, _, diag = _run(tmp_path, threshold_predictor, "diag", False, False)
+    f, _, flipped = _run(tmp_path, threshold_predictor, "lps", True, True)
+    assert flipped.breast.shape == (48, 40, 20)
+    (expected,), _ = store([diag.breast], "lps", True, True)
+    np.testing.assert_array_equal(flipped.breast, expected)
+    assert flipped.record.scan_flip_ud and flipped.record.scan_flip_hf
+    assert d == f
+
+
+def test_breast_predictor_shapes_and_prob_range():
+    scan, breast, _ = phantom_like()
+    predictor = SlicePredictor(IdentityNet(), Preprocessing("breast", size=32), threshold=0.5, batch_size=7)
+    prob = predictor.predict_breast(scan)
+    assert prob.shape == scan.shape and prob.dtype == np.float32
+    assert 0.0 <= prob.min() and prob.max() <= 1.0
+    mask = predictor.binarize(prob)
+    assert mask.dtype == np.uint8 and dice(mask * (np.arange(48)[:, None, None] >= 24), breast) > 0.8
+
+
+def test_record_must_match_file(tmp_path):
+    from breastmri.data.errors import DataError
+
+    scan, _, _ = phantom_like()
+    _, record = orient_scan(Volume(scan, np.diag([*[0.8, 0.7, 2.5], 1.0]), "x"))
+    other = Volume(scan[:, :-1], np.diag([0.8, 0.7, 2.5, 1.0]), "x", path=tmp_path / "x.nii.gz")
+    with pytest.raises(DataError, match="orientation record"):
+        predict_scan(other, threshold_predictor, 0.5, record=record)
+    # the stored record reproduces the in-process decision
+    same = Volume(scan, np.diag([0.8, 0.7, 2.5, 1.0]), "x")
+    a = predict_scan(same, threshold_predictor, 0.5, record=record)
+    b = predict_scan(same, threshold_predictor, 0.5)
+    np.testing.assert_array_equal(a.breast, b.breast)

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from breastmri.inference.candidates import tumor_candidate
+from breastmri.inference.postprocess import keep_large_components, largest_component
+
+
+def test_largest_component_keeps_biggest_and_is_uint8():
+    m = np.zeros((10, 10, 10), bool)
+    m[1:3, 1:3, 1:3] = True          # 8 voxels
+    m[5:9, 5:9, 5:9] = True          # 64 voxels
+    out = largest_component(m)
+    assert out.dtype == np.uint8
+    assert out.sum() == 64 and out[6, 6, 6] == 1 and out[1, 1, 1] == 0
+
+
+def test_largest_component_connectivity_and_empty():
+    m = np.zeros((4, 4, 4), bool)
+    m[0, 0, 0] = m[1, 1, 1] = m[2, 2, 2] = True
+    assert largest_component(m, connectivity=1).sum() == 1
+    assert largest_component(m, connectivity=3).sum() == 3
+    assert largest_component(np.zeros((3, 3, 3))).sum() == 0
+
+
+def test_candidate_is_brightest_blob_inside_breast():
+    rng = np.random.default_rng(0)
+    img = rng.normal(100, 5, (40, 40, 20)).astype(np.float32)
+    breast = np.zeros(img.shape, bool)
+    breast[10:35, 5:35, 2:18] = True
+    img[20:24, 20:24, 8:12] += 200          # lesion inside the breast (64 voxels)
+    img[0:5, 0:5, 0:5] += 1000              # brighter, but outside the breast
+    img[30:31, 8:9, 4:5] += 150             # single bright speck inside
+    cand = tumor_candidate(img, breast, percentile=98)
+    assert cand.dtype == np.uint8
+    assert cand[21, 21, 9] == 1
+    assert cand[0:5, 0:5, 0:5].sum() == 0 and cand[30, 8, 4] == 0
+    assert cand[20:24, 20:24, 8:12].all() and cand.sum() < 64 + 16  # lesion + a few adjacent noise voxels
+
+
+def test_candidate_edge_cases():
+    img = np.ones((5, 5, 5), np.float32)
+    assert tumor_candidate(img, np.zeros_like(img)).sum() == 0
+    assert tumor_candidate(img, np.ones_like(img)).sum() == 0      # constant: nothing strictly above
+    with pytest.raises(ValueError):
+        tumor_candidate(img, np.ones((5, 5, 4)))
+    with pytest.raises(ValueError):
+        tumor_candidate(img, np.ones_like(img), percentile=100)
+
+
+def test_keep_large_components_keeps_both_breasts():
+    m = np.zeros((20, 20, 10), bool)
+    m[2:10, 2:10, :] = True          # 640 voxels (larger breast)
+    m[12:17, 12:17, :] = True        # 250 voxels (smaller breast)
+    m[0, 19, 0] = True               # 1-voxel blob
+    both = keep_large_components(m, 0.2)
+    assert both.sum() == 890 and both[0, 19, 0] == 0
+    np.testing.assert_array_equal(keep_large_components(m, 1.0), largest_component(m))
+    assert keep_large_components(m, 0.0).sum() == 891
+    assert keep_large_components(np.zeros((3, 3, 3)), 0.2).sum() == 0
+    with pytest.raises(ValueError):
+        keep_large_components(m, -1)

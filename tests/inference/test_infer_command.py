@@ -1,0 +1,143 @@
+
+import nibabel as nib
+import numpy as np
+import pytest
+from inference_helpers import phantom_like, store, tiny_checkpoint
+
+from breastmri.data.io import save_nifti
+from breastmri.inference.command import main
+
+CASE = "DUKE_001"
+
+
+@pytest.fixture
+def case_dir(tmp_path):
+    """A MAMA-MIA style case: pre-contrast + 3 post-contrast phases (two missing), LPS-stored, non-square."""
+    scan, _, lesion = phantom_like(shape=(30, 24, 12), lesion_centre=(22, 8, 6), lesion_radius=3)
+    folder = tmp_path / "images" / CASE
+    for k, gain in enumerate((1.0, 1.6, 1.4, 1.2)):
+        phase = scan.copy()
+        phase[lesion > 0] *= gain
+        (arr,), affine = store([phase], "lps", spacing=(1.5, 1.4, 3.0))
+        save_nifti(arr, affine, folder / f"{CASE}_{k:04d}.nii.gz")
+    (mask,), affine = store([lesion], "lps", spacing=(1.5, 1.4, 3.0))
+    save_nifti(mask, affine, tmp_path / "seg" / f"{CASE}.nii.gz")
+    return folder, tmp_path / "seg" / f"{CASE}.nii.gz"
+
+
+@pytest.fixture
+def checkpoints(tmp_path):
+    return (tiny_checkpoint(tmp_path / "lesion.pt", task="lesion", size=24),
+            tiny_checkpoint(tmp_path / "breast.pt", task="breast", size=24))
+
+
+def _files(folder):
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_lesion_case_with_and_without_mask(case_dir, checkpoints, tmp_path, capsys):
+    folder, mask = case_dir
+    lesion_ckpt, _ = checkpoints
+    out = tmp_path / "out"
+    assert main(["--phases_folder", str(folder), "--checkpoint_path", str(lesion_ckpt), "--out_dir", str(out),
+                 "--device", "cpu"]) == 0
+    assert _files(out) == [f"{CASE}_overlay.png", f"{CASE}_pred.nii.gz", f"{CASE}_prob.nii.gz"]
+    ref = nib.load(str(folder / f"{CASE}_0000.nii.gz"))
+    for name in (f"{CASE}_pred.nii.gz", f"{CASE}_prob.nii.gz"):
+        img = nib.load(str(out / name))
+        assert img.shape == ref.shape
+        np.testing.assert_array_equal(img.affine, ref.affine)
+    assert main(["--phases_folder", str(folder), "--mask_path", str(mask), "--checkpoint_path", str(lesion_ckpt),
+                 "--out_dir", str(out)]) == 0
+    text = (out / f"{CASE}_metrics.txt").read_text()
+    assert "dice:" in text and "hd95_mm:" in text and "task: lesion" in text
+
+
+def test_breast_scan_with_mask(tmp_path, checkpoints):
+    _, breast_ckpt = checkpoints
+    scan, breast, _ = phantom_like()
+    (s, b), affine = store([scan, breast], "transposed", flip_ud=True)
+    save_nifti(s, affine, tmp_path / "Breast_MRI_007.nii.gz")
+    save_nifti(b, affine, tmp_path / "truth.nii.gz")
+    out = tmp_path / "out"
+    assert main(["--scan", str(tmp_path / "Breast_MRI_007.nii.gz"), "--mask_path", str(tmp_path / "truth.nii.gz"),
+                 "--checkpoint_path", str(breast_ckpt), "--out_dir", str(out), "--device", "auto"]) == 0
+    names = _files(out)
+    for suffix in ("_pred.nii.gz", "_prob.nii.gz", "_tumor.nii.gz", "_features.csv", "_overlay.png", "_metrics.txt"):
+        assert f"Breast_MRI_007{suffix}" in names
+    img = nib.load(str(out / "Breast_MRI_007_pred.nii.gz"))
+    assert img.shape == s.shape
+    np.testing.assert_array_equal(img.affine, nib.load(str(tmp_path / "Breast_MRI_007.nii.gz")).affine)
+
+
+def _error(capsys, argv, out):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error: ")
+    assert [n for n in _files(out) if not n.startswith(".")] == [] and _files(out) == []
+    return err
+
+
+def test_bad_inputs_give_messages_and_no_outputs(case_dir, checkpoints, tmp_path, capsys):
+    folder, mask = case_dir
+    lesion_ckpt, breast_ckpt = checkpoints
+    out = tmp_path / "bad_out"
+    base = ["--checkpoint_path", str(lesion_ckpt), "--out_dir", str(out)]
+
+    err = _error(capsys, ["--phases_folder", str(tmp_path / "nowhere")] + base, out)
+    assert "nowhere" in err and "missing" in err
+
+    err = _error(capsys, ["--phases_folder", str(folder), "--checkpoint_path", str(tmp_path / "no.pt"),
+                          "--out_dir", str(out)], out)
+    assert "no.pt" in err and "not found" in err
+
+    corrupt_ckpt = tmp_path / "corrupt.pt"
+    corrupt_ckpt.write_bytes(lesion_ckpt.read_bytes()[:200])
+    err = _error(capsys, ["--phases_folder", str(folder), "--checkpoint_path", str(corrupt_ckpt),
+                          "--out_dir", str(out)], out)
+    assert "corrupt.pt" in err and "corrupt" in err
+
+    err = _error(capsys, ["--phases_folder", str(folder), "--checkpoint_path", str(breast_ckpt),
+                          "--out_dir", str(out)], out)
+    assert "breast.pt" in err and "'breast' task" in err and "--scan" in err
+
+    err = _error(capsys, ["--scan", str(folder / f"{CASE}_0000.nii.gz")] + base, out)
+    assert "lesion.pt" in err and "'lesion' task" in err
+
+    err = _error(capsys, ["--phases_folder", str(folder), "--mask_path", str(tmp_path / "nomask.nii.gz")] + base, out)
+    assert "nomask.nii.gz" in err
+
+    # a truncated phase
+    phase = folder / f"{CASE}_0002.nii.gz"
+    good = phase.read_bytes()
+    phase.write_bytes(good[: len(good) // 2])
+    err = _error(capsys, ["--phases_folder", str(folder)] + base, out)
+    assert f"{CASE}_0002.nii.gz" in err and "corrupt" in err
+    phase.write_bytes(good)
+
+    # a phase on another grid
+    img = nib.load(str(phase))
+    save_nifti(np.asarray(img.dataobj)[:, :, :-1], img.affine, phase)
+    err = _error(capsys, ["--phases_folder", str(folder)] + base, out)
+    assert f"{CASE}_0002.nii.gz" in err and "geometry" in err
+    phase.write_bytes(good)
+
+    # a mask on another grid
+    m = nib.load(str(mask))
+    save_nifti(np.asarray(m.dataobj)[:-2], m.affine, tmp_path / "small_mask.nii.gz")
+    err = _error(capsys, ["--phases_folder", str(folder), "--mask_path", str(tmp_path / "small_mask.nii.gz")] + base,
+                 out)
+    assert "small_mask.nii.gz" in err and "grid" in err
+
+    # missing pre-contrast phase
+    (folder / f"{CASE}_0000.nii.gz").rename(tmp_path / "moved.nii.gz")
+    err = _error(capsys, ["--phases_folder", str(folder)] + base, out)
+    assert f"{CASE}_0000.nii.gz" in err
+
+
+def test_usage_errors(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--checkpoint_path", "x.pt", "--out_dir", "o"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["--scan", "a.nii.gz", "--phases_folder", "b", "--checkpoint_path", "x.pt", "--out_dir", "o"])

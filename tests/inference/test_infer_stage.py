@@ -1,0 +1,99 @@
+import hashlib
+from types import SimpleNamespace
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from inference_helpers import threshold_predictor, tiny_checkpoint
+
+from breastmri.data.errors import DataError
+from breastmri.inference import stage
+from breastmri.inference.features import FEATURE_NAMES
+from breastmri.inference.predictor import Preprocessing
+
+
+def _standin(*args, **kwargs):
+    return SimpleNamespace(predict_breast=threshold_predictor, threshold=0.5, device="cpu",
+                           preprocessing=Preprocessing("breast", 32))
+
+
+def _digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_stage_outputs_metrics_and_determinism(seed_dataset, tmp_path, monkeypatch):
+    seed_root, truth_dir = seed_dataset
+    monkeypatch.setattr(stage, "load_predictor", _standin)
+    out, metrics_path = tmp_path / "pred", tmp_path / "metrics" / "infer_breast.json"
+    summary = stage.infer_dataset(seed_root, "unused.pt", out, truth_dir=truth_dir, metrics_path=metrics_path,
+                                  figures_dir=tmp_path / "fig", n_preview=3, progress=False)
+    for scan in sorted((seed_root / "inference" / "scans").iterdir()):
+        pid = scan.name[:-7]
+        src = nib.load(str(scan))
+        for suffix in ("_breast.nii.gz", "_tumor.nii.gz"):
+            img = nib.load(str(out / f"{pid}{suffix}"))
+            assert img.shape == src.shape
+            np.testing.assert_array_equal(img.affine, src.affine)
+            assert img.get_data_dtype() == np.uint8
+        assert (tmp_path / "fig" / "overlays" / f"{pid}.png").is_file()
+    assert (tmp_path / "fig" / "prediction_grid.png").is_file()
+    features = pd.read_csv(out / "features.csv", index_col="patient_id")
+    assert list(features.columns) == list(FEATURE_NAMES) and len(features) == 5
+    m = summary["metrics"]
+    assert m["breast_dice"]["min"] > 0.95 and m["tumor_hit_rate"] == 1.0
+    assert m["breast_hd95_mm"]["max"] < 3.0
+    dices = [v["breast_dice"] for v in m["per_patient"].values()]
+    assert max(dices) - min(dices) < 0.02          # storage / flips do not matter
+    assert set(m["breast_dice_by_storage"]) == {"diag", "lps", "transposed"}
+    assert metrics_path.is_file() and metrics_path.with_suffix(".csv").is_file()
+    first = _digest(out)
+    (out / "Breast_MRI_099_breast.nii.gz").write_bytes(b"stale")
+    stage.infer_dataset(seed_root, "unused.pt", out, progress=False)
+    assert _digest(out) == first                    # deterministic, stale outputs removed
+
+
+def test_stage_with_orientation_record_and_real_checkpoint(seed_dataset, tmp_path):
+    from breastmri.data.io import load_volume
+    from breastmri.orientation.orient import orient_scan
+    from breastmri.orientation.record import save_records
+
+    seed_root, truth_dir = seed_dataset
+    scans = sorted((seed_root / "inference" / "scans").iterdir())
+    records = [orient_scan(load_volume(p, p.name[:-7]), split="inference")[1] for p in scans]
+    record_path = save_records(records, tmp_path / "oriented" / "orientation_record.json")
+    ckpt = tiny_checkpoint(tmp_path / "best.pt")
+    (tmp_path / "threshold.json").write_text('{"threshold": 0.4}')
+    summary = stage.infer_dataset(seed_root, ckpt, tmp_path / "pred", threshold_json=tmp_path / "threshold.json",
+                                  record_path=record_path, truth_dir=truth_dir, batch_size=8, progress=False)
+    assert summary["threshold"] == 0.4 and summary["preprocessing"]["size"] == 32
+    assert summary["metrics"]["n_patients"] == 5
+    # a record file that lacks a patient is an error naming it
+    save_records(records[:2], record_path)
+    with pytest.raises(DataError, match="no orientation record"):
+        stage.infer_dataset(seed_root, ckpt, tmp_path / "pred2", record_path=record_path, progress=False)
+
+
+def test_stage_refuses_lesion_checkpoint(seed_dataset, tmp_path):
+    seed_root, _ = seed_dataset
+    ckpt = tiny_checkpoint(tmp_path / "lesion.pt", task="lesion")
+    with pytest.raises(DataError, match="'lesion' task"):
+        stage.infer_dataset(seed_root, ckpt, tmp_path / "pred", progress=False)
+
+
+def test_figures_grid_and_focus(tmp_path):
+    from inference_helpers import phantom_like, store
+
+    from breastmri.inference.figures import Case, _focus_indices, case_overlay, prediction_grid, save_figure
+
+    scan, breast, lesion = phantom_like()
+    (s, b, l), affine = store([scan, breast, lesion], "transposed", flip_ud=True)
+    case = Case("Breast_MRI_001", s, affine, b, l, l)
+    shown = case.viewer_frame()
+    assert shown.scan.shape == scan[::-1].shape                       # transposition undone for display
+    ks = _focus_indices(shown, 5)
+    assert len(ks) == 5 and shown.tumor[:, :, ks[2]].any()
+    fig = prediction_grid([case, case], focus=True)
+    assert len(fig.axes) == 10
+    path = save_figure(case_overlay(case, {"dice": 0.9}), tmp_path / "o.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"

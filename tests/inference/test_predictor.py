@@ -1,0 +1,72 @@
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from inference_helpers import tiny_checkpoint
+
+from breastmri.data.errors import DataError
+from breastmri.inference.predictor import (Preprocessing, SlicePredictor, load_predictor, read_threshold,
+                                           resolve_device, resolve_preprocessing)
+
+
+def test_preprocessing_sources(tmp_path, capsys):
+    state = {"task": "breast", "params": {"size": 64, "low_pct": 2.0}}
+    assert resolve_preprocessing(state).size == 64 and resolve_preprocessing(state).low_pct == 2.0
+    state = {"task": "breast", "preprocessing": {"size": 48}, "params": {}}
+    assert resolve_preprocessing(state).size == 48
+    h5 = tmp_path / "breast.h5"
+    with h5py.File(h5, "w") as f:
+        f.attrs["task"], f.attrs["size"] = "breast", 96
+        f.attrs["params"] = json.dumps({"size": 96, "low_pct": 0.5, "high_pct": 99.5})
+    p = resolve_preprocessing({"task": "breast", "params": {"threshold": 0.5}}, h5_path=h5)
+    assert (p.size, p.low_pct, p.high_pct) == (96, 0.5, 99.5)
+    with pytest.raises(DataError, match="task 'breast'"):
+        resolve_preprocessing({"task": "lesion", "params": {}}, h5_path=h5)
+    p = resolve_preprocessing({"task": "lesion", "params": {}})
+    assert p.task == "lesion" and p.size > 0 and "defaults" in capsys.readouterr().err
+
+
+def test_threshold_file_and_device(tmp_path):
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"threshold": 0.35, "mean_dice": 0.9}))
+    assert read_threshold(path) == 0.35
+    path.write_text("{}")
+    with pytest.raises(DataError, match="no 'threshold'"):
+        read_threshold(path)
+    with pytest.raises(DataError, match="not found"):
+        read_threshold(tmp_path / "none.json")
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(DataError, match="CUDA"):
+            resolve_device("cuda")
+
+
+def test_load_predictor_checks_task_and_weights(tmp_path):
+    ckpt = tiny_checkpoint(tmp_path / "b.pt", threshold=0.3)
+    predictor = load_predictor(ckpt, device="cpu")
+    assert predictor.task == "breast" and predictor.threshold == 0.3 and predictor.preprocessing.size == 32
+    assert load_predictor(ckpt, device="cpu", threshold=0.6).threshold == 0.6
+    with pytest.raises(DataError, match="'breast' task"):
+        load_predictor(ckpt, task="lesion")
+    state = torch.load(ckpt, weights_only=True)
+    state["model_config"]["base"] = 4
+    torch.save(state, tmp_path / "bad.pt")
+    with pytest.raises(DataError, match="bad.pt.*model_config"):
+        load_predictor(tmp_path / "bad.pt")
+    with pytest.raises(DataError, match="cannot predict"):
+        predictor.predict_lesion([None] * 6)
+
+
+def test_batches_do_not_change_predictions():
+    torch.manual_seed(0)
+    from breastmri.model.unet import UNet
+
+    model = UNet(in_channels=1, base=2, depth=2)
+    vol = np.random.default_rng(0).normal(size=(20, 30, 9)).astype(np.float32)
+    a = SlicePredictor(model, Preprocessing("breast", 32), batch_size=1).predict_breast(vol)
+    b = SlicePredictor(model, Preprocessing("breast", 32), batch_size=9).predict_breast(vol)
+    assert a.shape == vol.shape
+    np.testing.assert_allclose(a, b, atol=1e-5)

@@ -1,0 +1,80 @@
+"""Threshold stage: 0.05-0.95 sweep of mean per-patient Dice, curve files, chosen threshold."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from breastmri.data.errors import DataError
+from breastmri.slices.dataset import H5SliceDataset
+from breastmri.training.checkpoint import load_checkpoint
+from breastmri.training.metrics import per_patient_dice
+from breastmri.model.unet import build_model
+from breastmri.training.stage import train_task
+from breastmri.training.threshold import choose_threshold, main, run_threshold, sweep, threshold_grid
+
+
+@pytest.fixture
+def trained(breast_h5, tmp_path, tiny_params):
+    train_task(breast_h5, tmp_path / "m", tmp_path / "live", "breast", **{**tiny_params, "max_epochs": 2})
+    return tmp_path / "m/best.pt"
+
+
+def test_grid_is_005_to_095_without_float_drift():
+    grid = threshold_grid()
+    assert len(grid) == 19 and grid[0] == 0.05 and grid[9] == 0.5 and grid[-1] == 0.95
+    assert threshold_grid(0.1, 0.3, 0.1) == (0.1, 0.2, 0.3)
+    with pytest.raises(ValueError):
+        threshold_grid(0.0, 0.9, 0.1)
+
+
+def test_choice_is_the_best_mean_dice_with_ties_closest_to_half():
+    curve = [{"threshold": t, "mean_dice": d} for t, d in [(0.3, 0.8), (0.4, 0.9), (0.6, 0.9), (0.7, 0.5)]]
+    assert choose_threshold(curve)["threshold"] == 0.4
+    curve[2]["mean_dice"] = 0.91
+    assert choose_threshold(curve)["threshold"] == 0.6
+    with pytest.raises(ValueError):
+        choose_threshold([{"threshold": 0.5, "mean_dice": float("nan")}])
+
+
+def test_sweep_equals_stacked_per_patient_dice(trained, breast_h5):
+    state = load_checkpoint(trained)
+    model = build_model(state["model_config"])
+    model.load_state_dict(state["model_state"])
+    ds = H5SliceDataset(breast_h5, "validation")
+    curve, _ = sweep(model, ds, (0.3, 0.5), batch_size=5)
+    import torch
+
+    with torch.no_grad():
+        probs = torch.sigmoid(model.eval()(torch.stack([ds[i]["image"] for i in range(len(ds))]))).numpy()
+    masks = np.stack([ds[i]["mask"].numpy() for i in range(len(ds))]) > 0.5
+    for row in curve:
+        expected = per_patient_dice(probs > row["threshold"], masks, ds.patient_ids, ds.slice_indices)
+        assert row["mean_dice"] == pytest.approx(np.mean(list(expected.values())))
+
+
+def test_stage_writes_curve_figure_and_choice(trained, breast_h5, tmp_path):
+    out = tmp_path / "thr"
+    result = run_threshold(trained, breast_h5, out)
+    rows = (out / "threshold_curve.csv").read_text().splitlines()
+    assert rows[0] == "threshold,mean_dice" and len(rows) == 20 and rows[1].startswith("0.05,")
+    dice = {float(t): float(d) for t, d in (r.split(",") for r in rows[1:])}
+    assert result["threshold"] in dice and dice[result["threshold"]] == pytest.approx(max(dice.values()), abs=1e-6)
+    assert json.loads((out / "threshold.json").read_text()) == result
+    assert result["n_patients"] == 2 and result["task"] == "breast"
+    assert (out / "threshold_curve.png").read_bytes()[:4] == b"\x89PNG"
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    run_threshold(trained, breast_h5, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first  # deterministic files
+
+
+def test_cli_with_params_section_and_task_mismatch(trained, breast_h5, tmp_path, capsys):
+    section = {"task": "breast", "checkpoint": str(trained), "h5": str(breast_h5), "out_dir": str(tmp_path / "t"),
+               "start": 0.1, "stop": 0.9, "step": 0.1, "batch_size": 4, "device": "cpu"}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"threshold_breast": section}))
+    assert main(["--task", "breast", "--params", str(tmp_path / "params.yaml")]) == 0
+    assert len((tmp_path / "t/threshold_curve.csv").read_text().splitlines()) == 10
+    assert "threshold" in capsys.readouterr().out
+    with pytest.raises(DataError, match="not 'lesion'"):
+        run_threshold(trained, breast_h5, tmp_path / "x", task="lesion")

@@ -1,0 +1,139 @@
+"""Training stage: best checkpoint = lowest validation loss, exact resume, deterministic outputs, CLI."""
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from breastmri.data.errors import DataError
+from breastmri.training.checkpoint import load_checkpoint
+from breastmri.training.stage import main, run_training, train_task
+
+
+def _files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _equal_states(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_best_checkpoint_holds_the_epoch_with_the_lowest_validation_loss(breast_h5, tmp_path, tiny_params):
+    planted = {1: 0.9, 2: 0.5, 3: 0.7, 4: 0.6}
+    seen = {}
+
+    def validate(model, epoch):
+        seen[epoch] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return {"loss": planted[epoch], "dice": 0.0}
+
+    params = {**tiny_params, "max_epochs": 4, "patience": 10}
+    metrics, result = run_training(breast_h5, tmp_path / "m", tmp_path / "live", "breast", validate_fn=validate,
+                                   **params)
+    best, last = load_checkpoint(tmp_path / "m/best.pt"), load_checkpoint(tmp_path / "m/last.pt")
+    assert best["epoch"] == 2 and best["best_val_loss"] == 0.5 and metrics["best_epoch"] == 2
+    assert _equal_states(best["model_state"], seen[2])
+    assert not _equal_states(best["model_state"], seen[4])  # the weights did move after epoch 2
+    assert last["epoch"] == 4 and _equal_states(last["model_state"], seen[4])
+    assert _equal_states(result.model.state_dict(), seen[2])  # the returned model is the best one too
+    assert [row["val_loss"] for row in last["history"]] == [0.9, 0.5, 0.7, 0.6]
+    assert best["model_config"]["in_channels"] == 1 and best["params"]["lr"] == params["lr"]
+
+
+def test_early_stopping_ends_the_run_after_patience_epochs(breast_h5, tmp_path, tiny_params):
+    losses = iter([0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    metrics, _ = run_training(breast_h5, tmp_path / "m", tmp_path / "live", "breast",
+                              validate_fn=lambda model, epoch: {"loss": next(losses)},
+                              **{**tiny_params, "max_epochs": 6, "patience": 2})
+    assert metrics["epochs_run"] == 3 and metrics["stopped_early"] and metrics["best_epoch"] == 1
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_after_interruption_reproduces_the_uninterrupted_run(breast_h5, tmp_path, tiny_params):
+    params = {**tiny_params, "max_epochs": 4, "patience": 10}
+    straight = tmp_path / "straight"
+    train_task(breast_h5, straight / "m", straight / "live", "breast", **params)
+
+    resumed = tmp_path / "resumed"
+
+    def interrupt(row):
+        if row["epoch"] == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        run_training(breast_h5, resumed / "m", resumed / "live", "breast", on_epoch_end=interrupt, **params)
+    assert load_checkpoint(resumed / "m/last.pt")["epoch"] == 2
+    epochs = []
+    run_training(breast_h5, resumed / "m", resumed / "live", "breast", on_epoch_end=lambda r: epochs.append(r["epoch"]),
+                 **params)
+    assert epochs == [3, 4]  # resumed, not restarted
+
+    for name in ("last.pt", "best.pt"):
+        a, b = load_checkpoint(straight / "m" / name), load_checkpoint(resumed / "m" / name)
+        assert _equal_states(a["model_state"], b["model_state"]), name
+        assert a["epoch"] == b["epoch"]
+    # dvclive curves and final metrics: byte-identical (deterministic, no timestamps, replayed on resume)
+    assert _files(straight / "live") == _files(resumed / "live")
+    assert sorted(_files(straight / "live")) == [
+        "final_metrics.json", "metrics.json", "plots/metrics/lr.tsv", "plots/metrics/train/dice.tsv",
+        "plots/metrics/train/loss.tsv", "plots/metrics/val/dice.tsv", "plots/metrics/val/loss.tsv"]
+
+
+def test_finished_run_is_not_retrained_but_changed_params_start_afresh(breast_h5, tmp_path, tiny_params):
+    params = {**tiny_params, "max_epochs": 2}
+    first = train_task(breast_h5, tmp_path / "m", tmp_path / "live", "breast", **params)
+    epochs = []
+    again, _ = run_training(breast_h5, tmp_path / "m", tmp_path / "live", "breast",
+                            on_epoch_end=lambda r: epochs.append(r["epoch"]), **params)
+    assert epochs == [] and again == first
+    run_training(breast_h5, tmp_path / "m", tmp_path / "live", "breast",
+                 on_epoch_end=lambda r: epochs.append(r["epoch"]), **{**params, "lr": 0.002})
+    assert epochs == [1, 2]
+    assert load_checkpoint(tmp_path / "m/last.pt")["params"]["lr"] == 0.002
+
+
+def test_lesion_task_scores_only_lesion_containing_patients(lesion_h5, tmp_path, tiny_params):
+    metrics = train_task(lesion_h5, tmp_path / "m", tmp_path / "live", "lesion", **{**tiny_params, "max_epochs": 1})
+    assert sorted(metrics["val_dice_per_patient"]) == ["P2", "P3"]  # P4 has no lesion
+    best = load_checkpoint(tmp_path / "m/best.pt")
+    assert best["model_config"]["in_channels"] == 6
+    assert best["params"]["loss"] == "bce_dice" and best["params"]["optimizer"] == "adamw"
+
+
+def test_wrong_task_file_and_unknown_parameter_are_errors(breast_h5, tmp_path, tiny_params):
+    with pytest.raises(DataError, match="holds task 'breast'"):
+        train_task(breast_h5, tmp_path / "m", tmp_path / "live", "lesion", **tiny_params)
+    with pytest.raises(DataError, match="learning_rate"):
+        train_task(breast_h5, tmp_path / "m", tmp_path / "live", "breast", learning_rate=0.1, **tiny_params)
+
+
+def test_cli_reads_its_params_section_and_options_override_it(breast_h5, tmp_path, tiny_params, capsys):
+    section = {"task": "breast", "h5": str(breast_h5), "out_dir": str(tmp_path / "m"),
+               "live_dir": str(tmp_path / "live"), "metrics": str(tmp_path / "metrics.json"),
+               **{**tiny_params, "max_epochs": 1}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train_breast": section}))
+    assert main(["--task", "breast", "--params", str(tmp_path / "params.yaml"), "--lr", "0.005"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 1 and "best epoch 1" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "m/best.pt")["params"]["lr"] == 0.005
+    section["lr_rate"] = 0.1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train_breast": section}))
+    assert main(["--task", "breast", "--params", str(tmp_path / "params.yaml")]) == 1
+    assert "lr_rate" in capsys.readouterr().err
+
+
+def test_preloaded_split_serves_the_same_items_as_the_hdf5_dataset(lesion_h5):
+    from breastmri.slices.dataset import H5SliceDataset
+    from breastmri.training.data import InMemorySlices
+
+    for split in ("train", "validation"):
+        ds = H5SliceDataset(lesion_h5, split)
+        mem = InMemorySlices(ds)
+        assert len(mem) == len(ds) and list(mem.patient_ids) == list(ds.patient_ids)
+        for i in range(len(ds)):
+            a, b = ds[i], mem[i]
+            assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])
+            assert a["index"] == b["index"] == i and b["mask"].dtype == torch.float32
