@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 from monai.metrics import compute_hausdorff_distance
 
-from breastmri.data.errors import DataError
 
 
 def dice(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -70,27 +67,6 @@ def summarize(values: Sequence[float]) -> dict:
         out.update(mean=float(finite.mean()), median=float(np.median(finite)), min=float(finite.min()),
                    max=float(finite.max()))
     return out
-
-
-# ------------------------------------------------------------------------------ ground-truth record
-def load_seed_truth(truth_dir) -> dict[str, dict]:
-    """``truth.json``'s seed-layout patients (id -> entry). Only evaluation and tests call this."""
-    path = Path(truth_dir) / "truth.json"
-    if not path.is_file():
-        raise DataError(path, "ground-truth record not found")
-    try:
-        return dict(json.loads(path.read_text())["seed_layout"]["patients"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise DataError(path, f"not a valid ground-truth record: {exc}") from exc
-
-
-def truth_file(truth_dir, relative: str):
-    """Truth paths are relative to the phantom folder (``truth/seed/...``); accept either base."""
-    truth_dir = Path(truth_dir)
-    for base in (truth_dir.parent, truth_dir):
-        if (base / relative).is_file():
-            return base / relative
-    raise DataError(truth_dir / relative, "ground-truth mask not found")
 
 
 def evaluate_case(breast: np.ndarray, tumor: np.ndarray, spacing: Sequence[float],

@@ -35,6 +35,7 @@ from breastmri.inference.figures import Case, case_overlay, prediction_grid, sav
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
 from breastmri.inference.predictor import load_predictor, read_threshold
 from breastmri.inference.scan import predict_scan
+from breastmri.phantom.truth import load_seed_truth, truth_file
 
 BREAST_SUFFIX, TUMOR_SUFFIX = "_breast.nii.gz", "_tumor.nii.gz"
 
@@ -127,7 +128,7 @@ def evaluate_dataset(seed_root: str | Path, pred_dir: str | Path, truth_dir: str
     Returns ``(metrics, per_patient)``: breast Dice (mean, min) and HD95 (mm), tumour hit rate, per
     storage variant too (so a flipped / LPS / transposed file is seen to be handled like the others).
     """
-    truth = ev.load_seed_truth(truth_dir)
+    truth = load_seed_truth(truth_dir)
     scans = SeedLayout(seed_root).inference_scans()
     ids = sorted(scans) if patient_ids is None else list(patient_ids)
     rows = {}
@@ -142,9 +143,9 @@ def evaluate_dataset(seed_root: str | Path, pred_dir: str | Path, truth_dir: str
         for pred in (breast, tumor):
             if pred.shape != scan.shape or not np.allclose(pred.affine, scan.affine, atol=1e-5):
                 raise DataError(pred.path, f"prediction grid {pred.shape} does not match the scan {scan.shape}")
-        truth_breast = load_volume(ev.truth_file(truth_dir, entry["breast_mask"]), pid, dtype=np.uint8)
+        truth_breast = load_volume(truth_file(truth_dir, entry["breast_mask"]), pid, dtype=np.uint8)
         lesion_rel = entry.get("lesion_mask")
-        truth_lesion = (load_volume(ev.truth_file(truth_dir, lesion_rel), pid, dtype=np.uint8).array
+        truth_lesion = (load_volume(truth_file(truth_dir, lesion_rel), pid, dtype=np.uint8).array
                         if lesion_rel else None)
         if truth_breast.shape != scan.shape:
             raise DataError(truth_breast.path, f"truth shape {truth_breast.shape} differs from the scan's "

@@ -5,7 +5,6 @@ This is the ONLY orientation module that reads ``truth.json``; detection never d
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -13,26 +12,8 @@ import numpy as np
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import load_volume
+from breastmri.phantom.truth import load_seed_truth, truth_file
 from breastmri.orientation.record import DECISIONS, OrientationRecord, to_original_frame
-
-
-def load_truth(truth_dir: str | Path) -> dict[str, dict]:
-    """The seed-layout patients of ``<truth_dir>/truth.json``: patient id -> truth entry."""
-    path = Path(truth_dir) / "truth.json"
-    if not path.is_file():
-        raise DataError(path, "ground-truth record not found")
-    try:
-        return dict(json.loads(path.read_text())["seed_layout"]["patients"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise DataError(path, f"not a valid ground-truth record: {exc}") from exc
-
-
-def _truth_file(truth_dir: Path, relative: str) -> Path:
-    """Truth paths are written relative to the phantom folder (``truth/seed/...``); accept both bases."""
-    for base in (truth_dir.parent, truth_dir):
-        if (base / relative).is_file():
-            return base / relative
-    raise DataError(truth_dir / relative, "ground-truth mask not found")
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -50,7 +31,7 @@ def evaluate(records: Mapping[str, OrientationRecord], truth_dir: str | Path,
     sorted list of wrong decisions as ``"<patient>:<decision>"``.
     """
     truth_dir, oriented_dir = Path(truth_dir), Path(oriented_dir)
-    truth = load_truth(truth_dir)
+    truth = load_seed_truth(truth_dir)
     counts = {name: {"n": 0, "correct": 0, "planted": 0, "detected": 0} for name in DECISIONS}
     margins: dict[str, list[float]] = {name: [] for name in DECISIONS}
     errors: list[str] = []
@@ -76,7 +57,7 @@ def evaluate(records: Mapping[str, OrientationRecord], truth_dir: str | Path,
             margins[name].append(float(record.margins()[name]))
         if record.has_mask:
             aligned = load_volume(oriented_dir / "train" / "masks" / f"{pid}.nii.gz", pid, dtype=np.uint8)
-            reference = load_volume(_truth_file(truth_dir, entry["breast_mask"]), pid, dtype=np.uint8)
+            reference = load_volume(truth_file(truth_dir, entry["breast_mask"]), pid, dtype=np.uint8)
             back = to_original_frame(aligned.array, record, kind="scan")
             if back.shape != reference.shape:
                 raise DataError(reference.path, f"truth mask shape {reference.shape} differs from the scan's "
