@@ -84,7 +84,8 @@ def test_stage_refuses_lesion_checkpoint(seed_dataset, tmp_path):
 def test_figures_grid_and_focus(tmp_path):
     from inference_helpers import phantom_like, store
 
-    from breastmri.inference.figures import Case, _focus_indices, case_overlay, prediction_grid, save_figure
+    from breastmri.analysis.figures import save_figure
+    from breastmri.inference.figures import Case, _focus_indices, case_overlay, prediction_grid
 
     scan, breast, lesion = phantom_like()
     (s, b, l), affine = store([scan, breast, lesion], "transposed", flip_ud=True)

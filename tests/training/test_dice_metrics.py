@@ -4,22 +4,23 @@ import numpy as np
 import pytest
 import torch
 
-from breastmri.training.metrics import (DEFAULT_THRESHOLDS, DiceAccumulator, dice_per_slice, dice_score,
-                                        patient_volumes, per_patient_dice)
+from breastmri.data.overlap import dice
+from breastmri.training.metrics import (DEFAULT_THRESHOLDS, DiceAccumulator, dice_per_slice, patient_volumes,
+                                        per_patient_dice)
 
 
 def test_dice_conventions():
     a = np.zeros((4, 4), bool)
-    assert dice_score(a, a) == 1.0
+    assert dice(a, a) == 1.0
     b = a.copy()
     b[0, :2] = True
-    assert dice_score(b, a) == 0.0
+    assert dice(b, a) == 0.0
     c = b.copy()
     c[1, :2] = True
-    assert dice_score(b, c) == pytest.approx(2 * 2 / 6)
+    assert dice(b, c) == pytest.approx(2 * 2 / 6)
     assert dice_per_slice(np.stack([a, b]), np.stack([a, c])).tolist() == pytest.approx([1.0, 2 / 3])
     with pytest.raises(ValueError):
-        dice_score(a, a[:2])
+        dice(a, a[:2])
 
 
 def test_patient_volumes_are_stacked_in_slice_index_order():

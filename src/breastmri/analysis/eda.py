@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from breastmri.analysis.figures import save_figure
 from breastmri.data.atomic import atomic_path
 from breastmri.data.clinical import SUBTYPES, load_clinical
 from breastmri.data.errors import DataError
@@ -105,13 +106,6 @@ def plot_clinical_distributions(df: pd.DataFrame, title: str = ""):
     return fig
 
 
-def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
-    """Save a figure as PNG atomically, without metadata (byte-stable)."""
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
-    return Path(path)
-
-
 def run_eda(clinical_path: str | Path, out_dir: str | Path, title: str = "") -> dict:
     """Load a clinical table (any supported format), write ``class_balance.csv`` and
     ``clinical_distributions.png`` to ``out_dir`` (atomically) and return a summary dict."""
@@ -120,11 +114,8 @@ def run_eda(clinical_path: str | Path, out_dir: str | Path, title: str = "") -> 
     balance = class_balance(df)
     with atomic_path(out_dir / "class_balance.csv") as tmp:
         balance.to_csv(tmp, index=False, lineterminator="\n")
-    fig = plot_clinical_distributions(df, title or f"{clinical_path.name} (n = {len(df)})")
-    try:
-        save_figure(fig, out_dir / "clinical_distributions.png")
-    finally:
-        plt.close(fig)
+    save_figure(plot_clinical_distributions(df, title or f"{clinical_path.name} (n = {len(df)})"),
+                out_dir / "clinical_distributions.png")
     counts = {v: dict(zip(g["class"], map(int, g["count"]))) for v, g in balance.groupby("variable", sort=False)}
     return {"file": clinical_path.name, "n_patients": int(len(df)),
             "missing": {k: int(v) for k, v in missing_counts(df).items()},

@@ -149,7 +149,8 @@ def run(args: argparse.Namespace) -> dict:
 
 def _write_all(outputs: dict, out_dir: Path, affine: np.ndarray) -> dict:
     """Write every output into a temporary folder beside ``out_dir``'s files, then move them in."""
-    from breastmri.inference.figures import save_figure
+    from breastmri.analysis.figures import save_figure
+    from breastmri.inference.figures import DPI
 
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".breastmri-infer-", dir=out_dir))
@@ -161,7 +162,7 @@ def _write_all(outputs: dict, out_dir: Path, affine: np.ndarray) -> dict:
             elif kind == "csv":
                 payload.to_csv(target, float_format="%.6g", lineterminator="\n")
             elif kind == "figure":
-                save_figure(payload, target)
+                save_figure(payload, target, DPI)
             else:
                 target.write_text(payload)
         final = {}

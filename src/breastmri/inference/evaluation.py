@@ -10,17 +10,7 @@ import numpy as np
 import torch
 from monai.metrics import compute_hausdorff_distance
 
-
-
-def dice(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Dice coefficient of two binary masks; 1.0 when both are empty."""
-    pred, truth = np.asarray(pred) > 0, np.asarray(truth) > 0
-    if pred.shape != truth.shape:
-        raise ValueError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")
-    total = int(pred.sum()) + int(truth.sum())
-    if total == 0:
-        return 1.0
-    return 2.0 * int(np.logical_and(pred, truth).sum()) / total
+from breastmri.data.overlap import dice
 
 
 def hd95_mm(pred: np.ndarray, truth: np.ndarray, spacing: Sequence[float]) -> float:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import matplotlib
 
@@ -19,9 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from nibabel.orientations import apply_orientation, io_orientation  # noqa: E402
 
-from breastmri.data.atomic import atomic_path  # noqa: E402
-
 FRACTIONS = (0.2, 0.35, 0.5, 0.65, 0.8)
+DPI = 110
 COLORS = {"breast": "#00d5ff", "tumor": "#ff2d2d", "truth": "#ffd400"}
 
 
@@ -131,11 +129,3 @@ def case_overlay(case: Case, metrics: Mapping[str, float] | None = None,
     fig.tight_layout()
     return fig
 
-
-def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
-    """Save atomically as PNG (no timestamp metadata, so reruns are byte-stable) and close the figure."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return path

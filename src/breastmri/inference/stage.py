@@ -25,13 +25,14 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from breastmri.analysis.figures import save_figure
 from breastmri.data.atomic import atomic_path
 from breastmri.data.errors import DataError
 from breastmri.data.io import load_volume, save_nifti, write_json
 from breastmri.data.layouts import SeedLayout
 from breastmri.inference import evaluation as ev
 from breastmri.inference.features import features_table
-from breastmri.inference.figures import Case, case_overlay, prediction_grid, save_figure
+from breastmri.inference.figures import DPI, Case, case_overlay, prediction_grid
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
 from breastmri.inference.predictor import load_predictor, read_threshold
 from breastmri.inference.scan import predict_scan
@@ -100,13 +101,13 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
         rows[pid] = result.features
         if figures_dir:
             case = Case(pid, volume.array, volume.affine, result.breast, result.tumor)
-            save_figure(case_overlay(case, focus=True), Path(figures_dir) / "overlays" / f"{pid}.png")
+            save_figure(case_overlay(case, focus=True), Path(figures_dir) / "overlays" / f"{pid}.png", DPI)
             if len(preview) < n_preview:
                 preview.append(case)
     features = features_table(rows)
     write_table(features, out_dir / "features.csv")
     if figures_dir and preview:
-        save_figure(prediction_grid(preview), Path(figures_dir) / "prediction_grid.png")
+        save_figure(prediction_grid(preview), Path(figures_dir) / "prediction_grid.png", DPI)
     summary = {"n_scans": len(scans), "threshold": predictor.threshold, "out_dir": str(out_dir),
                "preprocessing": predictor.preprocessing.__dict__, "device": str(predictor.device)}
     if truth_dir:

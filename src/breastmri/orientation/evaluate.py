@@ -12,14 +12,9 @@ import numpy as np
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import load_volume
+from breastmri.data.overlap import dice
 from breastmri.phantom.truth import load_seed_truth, truth_file
 from breastmri.orientation.record import DECISIONS, OrientationRecord, to_original_frame
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a) > 0, np.asarray(b) > 0
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(a & b)) / total
 
 
 def evaluate(records: Mapping[str, OrientationRecord], truth_dir: str | Path,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 
-from breastmri.analysis.figures import _view_slice  # the shared display convention of the 3x5 grid
+from breastmri.analysis.figures import panel_grid
 from breastmri.orientation.record import DECISIONS, OrientationRecord
 
 OVERLAY_VIEWS = (("axial", 0.25), ("axial", 0.5), ("axial", 0.75), ("coronal", 0.5), ("sagittal", 0.5))
@@ -16,27 +15,8 @@ OVERLAY_VIEWS = (("axial", 0.25), ("axial", 0.5), ("axial", 0.75), ("coronal", 0
 def plot_mask_alignment(steps: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str = "",
                         views: Sequence[tuple[str, float]] = OVERLAY_VIEWS, spacing: Sequence[float] | None = None):
     """One row per alignment step (scan with its mask overlaid), one column per (view, fraction)."""
-    fig, axes = plt.subplots(len(steps), len(views), figsize=(2.2 * len(views), 2.3 * len(steps)), squeeze=False)
-    sp = spacing or (1.0, 1.0, 1.0)
-    ratio = {"sagittal": sp[2] / sp[0], "coronal": sp[2] / sp[1], "axial": sp[0] / sp[1]}
-    for row, (name, (scan, mask)) in enumerate(steps.items()):
-        lo, hi = np.percentile(scan, [1, 99.5])
-        for col, (view, fraction) in enumerate(views):
-            ax = axes[row, col]
-            ax.imshow(_view_slice(np.asarray(scan, np.float32), view, fraction), cmap="gray", vmin=lo, vmax=hi,
-                      aspect=ratio[view], interpolation="nearest")
-            m = _view_slice(np.asarray(mask) > 0, view, fraction)
-            ax.imshow(np.ma.masked_where(~m, m), cmap="autumn", alpha=0.45, aspect=ratio[view],
-                      interpolation="nearest")
-            ax.set_xticks([]), ax.set_yticks([])
-            if row == 0:
-                ax.set_title(f"{view} {fraction:.0%}", fontsize=8)
-            if col == 0:
-                ax.set_ylabel(name, fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
+    return panel_grid(list(steps.values()), [views] * len(steps), list(steps),
+                      [f"{view} {fraction:.0%}" for view, fraction in views], title, spacing, row_height=2.3)
 
 
 def pick_preview(records: Iterable[OrientationRecord], n: int = 3, with_mask: bool = True,

@@ -15,7 +15,7 @@ import numpy as np
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import load_volume
-from breastmri.slices.geometry import SliceGeometry, resize_pad
+from breastmri.slices.geometry import SliceGeometry, prepare_mask, resize_pad
 from breastmri.slices.normalize import clip_zscore
 from breastmri.slices.writer import PatientSlices
 
@@ -37,16 +37,6 @@ def prepare_volume(scan: np.ndarray, size: int, low_pct: float = 1.0, high_pct: 
     for k in range(depth):
         images[k, 0], _ = resize_pad(norm[:, :, k], size, order=1, pad_value=background)
     return images, geometry
-
-
-def prepare_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    """Every axial slice of a binary mask resized with nearest neighbour and padded: uint8 ``(K, 1, S, S)``."""
-    mask = (np.asarray(mask) > 0).astype(np.uint8)
-    depth = mask.shape[2]
-    out = np.empty((depth, 1, size, size), dtype=np.uint8)
-    for k in range(depth):
-        out[k, 0], _ = resize_pad(mask[:, :, k], size, order=0)
-    return out
 
 
 def breast_patient(patient_id: str, scan_path: str | Path, mask_path: str | Path, size: int,

@@ -105,6 +105,16 @@ def resize_pad(image2d: np.ndarray, size: int, order: int = 1,
     return out, geometry
 
 
+def prepare_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """Every axial slice of a binary mask resized with nearest neighbour and padded: uint8 ``(K, 1, S, S)``."""
+    mask = (np.asarray(mask) > 0).astype(np.uint8)
+    depth = mask.shape[2]
+    out = np.empty((depth, 1, size, size), dtype=np.uint8)
+    for k in range(depth):
+        out[k, 0], _ = resize_pad(mask[:, :, k], size, order=0)
+    return out
+
+
 def undo_resize_pad(square2d: np.ndarray, geometry: SliceGeometry, order: int = 1) -> np.ndarray:
     """Crop the padding and resize back to the original ``(orig_h, orig_w)``.
 

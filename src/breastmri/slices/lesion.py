@@ -20,7 +20,7 @@ import numpy as np
 
 from breastmri.data.errors import DataError
 from breastmri.data.layouts import MAX_PHASES
-from breastmri.slices.geometry import resize_pad
+from breastmri.slices.geometry import prepare_mask, resize_pad
 from breastmri.slices.normalize import CaseNormalizer
 from breastmri.slices.resample import resample_case
 from breastmri.slices.selection import CaseCandidates, case_candidates, tissue_ratios
@@ -49,14 +49,6 @@ def prepare_phase_slices(phases: list[np.ndarray | None], size: int,
     return images, present
 
 
-def _stored_masks(mask: np.ndarray, size: int) -> np.ndarray:
-    depth = mask.shape[2]
-    out = np.empty((depth, 1, size, size), dtype=np.uint8)
-    for k in range(depth):
-        out[k, 0], _ = resize_pad(mask[:, :, k], size, order=0)
-    return out
-
-
 def lesion_candidates(case: str, phase_paths: list[Path | None], mask_path: Path, *, size: int,
                       spacing_mm: float, min_lesion_px: int, neg_exclusion_slices: int,
                       neg_min_tissue_ratio: float) -> CaseCandidates:
@@ -67,7 +59,7 @@ def lesion_candidates(case: str, phase_paths: list[Path | None], mask_path: Path
     lesion_area = mask.sum(axis=(0, 1), dtype=np.int64)
     if not lesion_area.any():
         raise DataError(mask_path, "lesion mask is empty after resampling")
-    stored_areas = _stored_masks(mask, size).reshape(shape[2], -1).sum(axis=1, dtype=np.int64)
+    stored_areas = prepare_mask(mask, size).reshape(shape[2], -1).sum(axis=1, dtype=np.int64)
     found = case_candidates(case, stored_areas, lesion_area, tissue_ratios(phases[0]), min_lesion_px=min_lesion_px,
                             neg_exclusion_slices=neg_exclusion_slices, neg_min_tissue_ratio=neg_min_tissue_ratio)
     found.info.update({"slices_in_volume": shape[2], "resampled_shape": list(shape),

@@ -21,21 +21,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from breastmri.data.overlap import dice
+
 DEFAULT_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.05, 0.951, 0.05), 2))
-
-
-def dice_score(pred: np.ndarray, target: np.ndarray) -> float:
-    """Dice of two binary arrays of the same shape (1.0 when both are empty)."""
-    pred, target = np.asarray(pred, dtype=bool), np.asarray(target, dtype=bool)
-    if pred.shape != target.shape:
-        raise ValueError(f"shape mismatch: {pred.shape} vs {target.shape}")
-    total = int(pred.sum()) + int(target.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.logical_and(pred, target).sum()) / total
 
 
 def dice_per_slice(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Dice of each item along axis 0 (binary arrays ``(N, ...)``)."""
-    return np.array([dice_score(p, t) for p, t in zip(pred, target)], dtype=np.float64)
+    return np.array([dice(p, t) for p, t in zip(pred, target)], dtype=np.float64)
 
 
 def patient_volumes(slices: np.ndarray, patient_ids: Sequence[str], slice_indices: Sequence[int]
@@ -62,7 +55,7 @@ def per_patient_dice(pred: np.ndarray, target: np.ndarray, patient_ids: Sequence
     """3D Dice per patient from binary slice predictions and targets, stacked by ``slice_index``."""
     preds = patient_volumes(pred, patient_ids, slice_indices)
     targets = patient_volumes(target, patient_ids, slice_indices)
-    return {pid: dice_score(preds[pid], targets[pid]) for pid in preds
+    return {pid: dice(preds[pid], targets[pid]) for pid in preds
             if not positive_only or targets[pid].any()}
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from breastmri.data.atomic import atomic_path, write_text_atomic
+from breastmri.data.atomic import write_text_atomic
 from breastmri.data.errors import DataError
 from breastmri.data.io import write_json
 from breastmri.model.unet import build_model
@@ -72,6 +72,8 @@ def plot_curve(curve: list[dict], chosen: dict, path: str | Path, title: str = "
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    from breastmri.analysis.figures import save_figure
+
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot([r["threshold"] for r in curve], [r["mean_dice"] for r in curve], marker="o", ms=3)
     ax.axvline(chosen["threshold"], color="tab:red", ls="--",
@@ -82,10 +84,7 @@ def plot_curve(curve: list[dict], chosen: dict, path: str | Path, title: str = "
     ax.grid(alpha=0.3)
     ax.legend(loc="lower center")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def run_threshold(checkpoint, h5, out_dir, start: float = 0.05, stop: float = 0.95, step: float = 0.05,
