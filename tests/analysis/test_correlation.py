@@ -119,6 +119,7 @@ def test_run_correlation_files_metrics_and_planted_check(tmp_path):
     metrics = run_correlation(tmp_path / "features.csv", tmp_path / "clinical.csv", tmp_path / "out",
                               truth_dir=truth)
     assert metrics["n_joined"] == 39 and metrics["n_significant"] == 1
+    assert metrics["n_features_without_clinical"] == 0  # Breast_MRI_999 is a clinical row without features
     assert metrics["planted_recovered"] == metrics["planted_total"] == 1
     assert metrics["null_variables_clean"] == metrics["null_variables_total"] == 1
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
@@ -128,6 +129,19 @@ def test_run_correlation_files_metrics_and_planted_check(tmp_path):
     assert main(["--features_csv", str(tmp_path / "nope.csv"), "--clinical_path", str(tmp_path / "clinical.csv"),
                  "--out_dir", str(tmp_path / "o2")]) == 1
     assert not (tmp_path / "o2").exists()
+
+
+def test_run_correlation_without_common_patients_fails_naming_both_files(tmp_path):
+    from breastmri.analysis.correlation import run_correlation
+
+    features, clinical = planted_tables()
+    features.index = features.index.str.replace("Breast_MRI_", "Other_", regex=False)
+    features.to_csv(tmp_path / "features.csv")
+    _write_seed_csv(clinical, tmp_path / "clinical.csv")
+    with pytest.raises(DataError, match="features.csv: no patient id in common with the clinical table "
+                                        ".*clinical.csv"):
+        run_correlation(tmp_path / "features.csv", tmp_path / "clinical.csv", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_works_on_real_mamamia_clinical_table():

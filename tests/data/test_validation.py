@@ -80,6 +80,7 @@ def test_valid_datasets_pass_with_summary(seed, mamamia, tmp_path):
     assert s["splits"]["train"]["mask_fraction"] == {"min": 0.1, "mean": 0.3, "max": 0.5, "n_empty": 0}
     assert "mask_fraction" not in s["splits"]["inference"]
     assert s["clinical"] == {"file": "clinical.csv", "n_rows": 3, "n_imaging_patients_without_clinical": 0,
+                             "imaging_patients_without_clinical": [], "n_clinical_patients_without_imaging": 0,
                              "missing": {"er": 1, "pr": 1, "her2": 1, "mol_subtype": 1, "nottingham_grade": 1}}
     m = summary["mamamia"]
     assert m["n_cases"] == 2 and m["n_files"] == {"phases": 5, "segmentations": 2}
@@ -150,6 +151,31 @@ def test_nan_voxels(seed):
     scan[1, 2, 3] = np.nan
     save_nifti(scan, AFFINE, seed / "train/scans/Breast_MRI_001.nii.gz")
     _fails(validate_seed_dataset, seed, "scans/Breast_MRI_001.nii.gz", "1 voxels are NaN or infinite")
+
+
+@pytest.mark.parametrize("shape, axes", [((8, 10, 1), "axis 2"), ((3, 10, 6), "axis 0"), ((2, 2, 6), "axis 0, 1")])
+def test_too_small_scan(seed, shape, axes):
+    save_nifti(_scan(0)[: shape[0], : shape[1], : shape[2]], AFFINE, seed / "inference/scans/Breast_MRI_003.nii.gz")
+    _fails(validate_seed_dataset, seed, "scans/Breast_MRI_003.nii.gz",
+           f"scan shape {shape} has fewer than 4 voxels along {axes}: too small")
+
+
+@pytest.mark.parametrize("value", [0.0, 37.5])
+def test_constant_scan_or_phase(seed, mamamia, value):
+    save_nifti(np.full(SHAPE, value, np.float32), AFFINE, seed / "train/scans/Breast_MRI_002.nii.gz")
+    _fails(validate_seed_dataset, seed, "scans/Breast_MRI_002.nii.gz",
+           f"scan is constant (value {value:g}): no image content")
+    save_nifti(np.full(SHAPE, value, np.float32), AFFINE, mamamia / "images/DUKE_001/DUKE_001_0002.nii.gz")
+    _fails(validate_mamamia_dataset, mamamia, "DUKE_001_0002.nii.gz", f"phase is constant (value {value:g})")
+
+
+def test_imaging_and_clinical_ids_need_not_match(seed):
+    """Unmatched ids are counted in the summary, not errors: imaging without clinical (with ids) and back."""
+    (seed / "clinical.csv").write_text(CLINICAL.replace("Breast_MRI_003", "Breast_MRI_077") + "Breast_MRI_078,,,,,\n")
+    clinical = validate_seed_dataset(seed)["clinical"]
+    assert clinical["n_imaging_patients_without_clinical"] == 1
+    assert clinical["imaging_patients_without_clinical"] == ["Breast_MRI_003"]
+    assert clinical["n_clinical_patients_without_imaging"] == 2
 
 
 def test_scan_mask_shape_and_affine_mismatch(seed):

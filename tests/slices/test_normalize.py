@@ -17,6 +17,7 @@ def test_clip_zscore_is_safe_on_constant_input():
     assert np.array_equal(clip_zscore(np.full((4, 4), 3.0)), np.zeros((4, 4), np.float32))
     z = clip_zscore(np.r_[np.zeros(1000), 5.0])  # std is 0 after clipping at the 99th percentile
     assert np.all(np.isfinite(z)) and np.all(z == 0)
+    assert clip_zscore(np.full((4, 4), 3.0, np.float32)).dtype == np.float32 == z.dtype  # float32 out, always
 
 
 def test_case_normalizer_pools_all_phases():

@@ -2,7 +2,9 @@
 
 Method (one row per feature x variable column):
 
-* the feature table and the canonical clinical table are inner-joined on ``patient_id``;
+* the feature table and the canonical clinical table are inner-joined on ``patient_id``; patients in one
+  table only are dropped and counted (``n_joined``, ``n_features_without_clinical`` in the metrics); no
+  patient in common is an error naming both files;
 * per clinical variable, rows where that variable (or the feature) is missing are dropped, so each
   variable uses every patient that has it (``n`` is reported per test and per variable);
 * binary variables (``er``, ``pr``, ``her2``, ``hr``, ``pcr``): point-biserial correlation
@@ -32,6 +34,7 @@ import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 from statsmodels.stats.multitest import multipletests  # noqa: E402
 
+from breastmri.analysis.figures import save_figure  # noqa: E402
 from breastmri.data.atomic import atomic_path  # noqa: E402
 from breastmri.data.errors import DataError  # noqa: E402
 from breastmri.data.io import write_json  # noqa: E402
@@ -236,13 +239,6 @@ def plot_combined_heatmap(results: pd.DataFrame):
     return _heatmap(results, "features x clinical variables; * significant after BH-FDR")
 
 
-def _save_fig(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return path
-
-
 def _write_csv(df: pd.DataFrame, path: Path, index: bool = False) -> Path:
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=index, float_format="%.6g")
@@ -268,6 +264,12 @@ def run_correlation(features_csv: str | Path, clinical_path: str | Path, out_dir
     if "patient_id" not in features.columns:
         raise DataError(features_csv, "feature table has no patient_id column")
     clinical = load_clinical(clinical_path)
+    feature_ids = set(features["patient_id"].astype(str))
+    common = feature_ids & set(clinical["patient_id"].astype(str))
+    if not common:
+        raise DataError(features_csv, f"no patient id in common with the clinical table {clinical_path} "
+                                      f"(features: {len(feature_ids)} ids, e.g. {sorted(feature_ids)[:3]}; "
+                                      f"clinical: {len(clinical)} ids, e.g. {sorted(clinical['patient_id'])[:3]})")
     variables = list(variables)
     results = correlate(features, clinical, variables, alpha)
     counts = n_per_variable(features, clinical, variables)
@@ -276,12 +278,13 @@ def run_correlation(features_csv: str | Path, clinical_path: str | Path, out_dir
     _write_csv(counts, out_dir / "n_per_variable.csv")
     figures = {}
     for variable in variables:
-        figures[variable] = str(_save_fig(plot_variable_heatmap(results, variable),
-                                          out_dir / f"heatmap_{variable}.png"))
-    figures["all"] = str(_save_fig(plot_combined_heatmap(results), out_dir / "heatmap_all.png"))
+        figures[variable] = str(save_figure(plot_variable_heatmap(results, variable),
+                                            out_dir / f"heatmap_{variable}.png", dpi=120))
+    figures["all"] = str(save_figure(plot_combined_heatmap(results), out_dir / "heatmap_all.png", dpi=120))
     significant = results[results["significant"]]
     metrics = {
         "n_joined": int(counts.attrs["n_joined"]),
+        "n_features_without_clinical": len(feature_ids - common),
         "n_features": int(results["feature"].nunique()),
         "n_tests": int(results["p"].notna().sum()),
         "n_significant": int(len(significant)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,10 @@ from breastmri.data.atomic import atomic_path, write_text_atomic
 from breastmri.data.errors import DataError
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
+#: Header sanity limits of :func:`load_volume` (clinical breast MRI stays below 1024 per axis; phantom <= 160).
+MAX_DIM = 4096
+MAX_VOXELS = 2**31
+_READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile, nib.filebasedimages.ImageFileError)
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,7 +61,9 @@ def load_volume(path: str | Path, patient_id: str | None = None, dtype=np.float3
     """Read a 3D NIfTI file strictly.
 
     Raises :class:`DataError` naming the file when it is missing, empty, unreadable or truncated,
-    not 3D (a trailing singleton 4th axis is accepted and dropped), or holds NaN/inf voxels.
+    not 3D (a trailing singleton 4th axis is accepted and dropped), has implausible header dimensions
+    (an axis over :data:`MAX_DIM` voxels or over :data:`MAX_VOXELS` voxels in all; checked on the header,
+    before any voxel is read, so a forged header cannot exhaust memory), or holds NaN/inf voxels.
     """
     path = Path(path)
     if not path.is_file():
@@ -65,15 +72,23 @@ def load_volume(path: str | Path, patient_id: str | None = None, dtype=np.float3
         raise DataError(path, "file is empty (0 bytes)")
     try:
         img = nib.load(str(path))
-        data = np.asarray(img.dataobj)
-    except (OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile, nib.filebasedimages.ImageFileError) as exc:
+        shape = tuple(int(s) for s in img.shape)
+    except _READ_ERRORS as exc:
         raise DataError(path, f"cannot read as NIfTI (corrupt or truncated): {exc}") from exc
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise DataError(path, f"expected a 3D volume, got {data.ndim}D with shape {tuple(data.shape)}")
-    if min(data.shape) < 1:
-        raise DataError(path, f"volume has an empty axis: shape {tuple(data.shape)}")
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if len(shape) != 3:
+        raise DataError(path, f"expected a 3D volume, got {len(shape)}D with shape {tuple(img.shape)}")
+    if min(shape) < 1:
+        raise DataError(path, f"volume has an empty axis: shape {shape}")
+    if max(shape) > MAX_DIM or math.prod(shape) > MAX_VOXELS:
+        raise DataError(path, f"implausible dimensions {shape} in the header ({math.prod(shape)} voxels; limits "
+                              f"{MAX_DIM} per axis, {MAX_VOXELS} in all): not read")
+    try:
+        data = np.asarray(img.dataobj)
+    except _READ_ERRORS as exc:
+        raise DataError(path, f"cannot read as NIfTI (corrupt or truncated): {exc}") from exc
+    data = data.reshape(shape)
     data = data.astype(dtype, copy=False)
     if np.issubdtype(data.dtype, np.floating) and not np.all(np.isfinite(data)):
         bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))

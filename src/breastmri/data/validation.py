@@ -3,13 +3,19 @@
 Checks (each failure raises :class:`DataError` naming the file and the problem):
 
 * seed layout: the ``train/scans``, ``train/masks`` and ``inference/scans`` folders exist and hold NIfTI
-  files; every file reads as a finite 3D volume (:func:`load_volume`); every training scan has a mask and
+  files; every file reads as a finite 3D volume (:func:`load_volume`); every scan has at least
+  :data:`MIN_DIM` voxels per axis and is not constant (no image content); every training scan has a mask and
   every mask a scan (matched by canonical id); a mask has its scan's shape and affine (within
   :data:`AFFINE_ATOL` mm) and only the values 0 and 1; the clinical file has the required columns, valid
   codes and unique ids (:func:`load_clinical`).
 * MAMA-MIA layout: every case folder has its pre-contrast phase ``_0000``; all phases present share one
-  shape and affine; every case has a lesion segmentation (``segmentations/expert/<CASE>.nii.gz``) of the same
-  shape and affine with values 0/1, and every segmentation belongs to a case; the clinical table loads.
+  shape and affine and pass the scan checks above; every case has a lesion segmentation
+  (``segmentations/expert/<CASE>.nii.gz``) of the same shape and affine with values 0/1, and every
+  segmentation belongs to a case; the clinical table loads.
+
+Imaging and clinical ids need not match one to one: the summary reports how many imaging patients have no
+clinical row (``n_imaging_patients_without_clinical`` and their ids) and how many clinical rows have no
+imaging (``n_clinical_patients_without_imaging``); neither is an error.
 
 Each volume is read once and dropped before the next one is read. The summary holds counts, shape / spacing /
 intensity ranges, mask fractions and clinical missing counts: no timings and no absolute paths, so the same
@@ -32,6 +38,7 @@ from breastmri.data.io import Volume, load_volume, write_json
 from breastmri.data.layouts import MAX_PHASES, MamaMiaLayout, SeedLayout
 
 AFFINE_ATOL = 1e-3  # mm; NIfTI stores affines as float32
+MIN_DIM = 4  # voxels per axis of a scan (the phantom has >= 36; 3D context and orientation need a few slices)
 AXES = ("axis0", "axis1", "axis2")
 _DIGITS = 6
 
@@ -90,6 +97,17 @@ def _check_same_grid(vol: Volume, ref: Volume, what: str) -> None:
                                   f"(max difference {diff:.4g} > {AFFINE_ATOL} mm)")
 
 
+def _check_scan(vol: Volume, what: str) -> None:
+    """A scan (or phase) has at least :data:`MIN_DIM` voxels per axis and is not constant."""
+    small = [k for k, n in enumerate(vol.shape) if n < MIN_DIM]
+    if small:
+        raise DataError(vol.path, f"{what} shape {vol.shape} has fewer than {MIN_DIM} voxels along axis "
+                                  f"{', '.join(map(str, small))}: too small to be a 3D scan")
+    lo, hi = float(vol.array.min()), float(vol.array.max())
+    if lo == hi:
+        raise DataError(vol.path, f"{what} is constant (value {lo:g}): no image content")
+
+
 def _check_binary(vol: Volume, what: str) -> None:
     a = vol.array
     bad = a[(a != 0) & (a != 1)]
@@ -110,11 +128,14 @@ def _require_root(root: Path, what: str) -> None:
 
 def _clinical_summary(path: Path, imaging_ids: list[str]) -> dict:
     df = load_clinical(path)
-    ids = set(df["patient_id"])
+    ids, imaging = set(df["patient_id"]), set(imaging_ids)
+    no_clinical = sorted(imaging - ids)
     return {"file": path.name,
             "n_rows": int(len(df)),
             "missing": {c: int(n) for c, n in df.isna().sum().items() if c != "patient_id"},
-            "n_imaging_patients_without_clinical": int(sum(pid not in ids for pid in imaging_ids))}
+            "n_imaging_patients_without_clinical": len(no_clinical),
+            "imaging_patients_without_clinical": no_clinical,
+            "n_clinical_patients_without_imaging": len(ids - imaging)}
 
 
 def _progress(items, desc: str):
@@ -143,6 +164,7 @@ def validate_seed_dataset(root: str | Path) -> dict:
     jobs = [("train", pid) for pid in scans] + [("inference", pid) for pid in inference]
     for split, pid in _progress(jobs, "validate seed"):
         scan = load_volume(scans[pid] if split == "train" else inference[pid], patient_id=pid)
+        _check_scan(scan, "scan")
         stats[split].add_volume(scan)
         if split == "train":
             mask = load_volume(masks[pid], patient_id=pid)
@@ -199,10 +221,12 @@ def validate_mamamia_dataset(root: str | Path) -> dict:
         for k, p in enumerate(phases[case]):
             phase_present[k] += p is not None
         ref = load_volume(present[0], patient_id=case)
+        _check_scan(ref, "phase")
         images.add_volume(ref)
         for path in present[1:]:
             vol = load_volume(path, patient_id=case)
             _check_same_grid(vol, ref, "phase")
+            _check_scan(vol, "phase")
             images.add_volume(vol)
             del vol
         seg = load_volume(layout.lesion_mask(case), patient_id=case)

@@ -28,7 +28,7 @@ def clip_zscore(image: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0,
     mean = float(x.mean(dtype=np.float64))
     std = float(x.std(dtype=np.float64))
     if std < eps:
-        return np.zeros_like(x)
+        return np.zeros(x.shape, np.float32)  # float32 like the z-scored path (np.clip promotes to float64)
     return ((x - mean) / std).astype(np.float32, copy=False)
 
 
