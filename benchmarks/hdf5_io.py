@@ -289,19 +289,28 @@ def main() -> int:
     if args.child:
         child_build(json.loads(args.child))
         return 0
+    results = run(args.work, args.patients, args.mamamia, args.size, args.throughput_sizes, args.reads,
+                  args.repeats, args.seed, args.skip_compression)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
 
-    work = args.work
+
+def run(work: Path = Path("/tmp/breastmri_bench_hdf5"), patients=(20, 80), mamamia: int = 8, size: int = 128,
+        throughput_sizes=(128, 256), reads: int = 400, repeats: int = 5, seed: int = 7,
+        skip_compression: bool = False) -> dict:
+    """Every measurement of the module docstring (tables printed as they come); return all figures."""
     work.mkdir(parents=True, exist_ok=True)
-    small, large = args.patients
-    seed_root, mamamia_root = make_data(work, large, args.mamamia, args.seed)
-    results: dict = {"size": args.size}
+    small, large = patients
+    seed_root, mamamia_root = make_data(work, large, mamamia, seed)
+    results: dict = {"size": size}
 
     # 2. peak RSS for SMALL vs LARGE patients (1 worker, streaming)
     rss_rows = []
     for n in (small, large):
         src = subset_layout(seed_root, work / f"seed_{n}", n)
         r = run_child_build({"task": "breast", "src": str(src), "out": str(work / f"breast_{n}.h5"),
-                             "size": args.size, "workers": 1})
+                             "size": size, "workers": 1})
         rss_rows.append({"patients": n, "slices": r["n_slices"], "file_mb": r["file_mb"],
                          "peak_rss_mb": r["wait4_maxrss_mb"], "build_s": r["seconds"]})
     results["peak_rss"] = rss_rows
@@ -313,30 +322,30 @@ def main() -> int:
     # 3. build throughput with 1 and 2 workers (SMALL patients)
     tp_rows = []
     src = work / f"seed_{small}"
-    for size in args.throughput_sizes:
+    for tp_size in throughput_sizes:
         for workers in (1, 2):
             runs = [run_child_build({"task": "breast", "src": str(src), "out": str(work / f"tp_{workers}.h5"),
-                                     "size": size, "workers": workers})
+                                     "size": tp_size, "workers": workers})
                     for _ in range(3)]
             secs = statistics.median(r["seconds"] for r in runs)
-            tp_rows.append({"task": f"breast {size}", "workers": workers, "slices": runs[0]["n_slices"],
+            tp_rows.append({"task": f"breast {tp_size}", "workers": workers, "slices": runs[0]["n_slices"],
                             "build_s": secs, "slices_per_s": runs[0]["n_slices"] / secs,
                             "parent_rss_mb": statistics.median(r["self_maxrss_mb"] for r in runs)})
             (work / f"tp_{workers}.h5").unlink()
     for workers in (1, 2):
-        tp_rows.append({"task": f"lesion {args.size}", "workers": workers,
-                        **_lesion_throughput(mamamia_root, work, args, workers)})
+        tp_rows.append({"task": f"lesion {size}", "workers": workers,
+                        **_lesion_throughput(mamamia_root, work, size, workers)})
     tp_rows += pool_calibration()
     results["throughput"] = tp_rows
-    print(f"\n## build throughput ({small} patients breast; {args.mamamia} cases lesion; median of 3)")
+    print(f"\n## build throughput ({small} patients breast; {mamamia} cases lesion; median of 3)")
     print(table(tp_rows, ["task", "workers", "slices", "build_s", "slices_per_s", "parent_rss_mb"]))
     print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other users' processes count)")
 
     # 1. random-access read rates (LARGE-patient breast file)
-    rr = read_rates(work / f"breast_{large}.h5", work / f"seed_{large}", args.size, work, args.reads, args.repeats)
+    rr = read_rates(work / f"breast_{large}.h5", work / f"seed_{large}", size, work, reads, repeats)
     results["read"] = rr
     print(f"\n## random-access reads, breast file of {large} patients ({rr['slices']} slices; "
-          f"median of {args.repeats})")
+          f"median of {repeats})")
     print(table([{"format": "hdf5 (H5SliceDataset)", "slices_per_s": rr["hdf5_slices_per_s"], "mb": rr["hdf5_mb"],
                   "ratio": 1.0},
                  {"format": ".npy per slice", "slices_per_s": rr["npy_slices_per_s"], "mb": rr["npy_mb"],
@@ -347,23 +356,21 @@ def main() -> int:
     print(f"HDF5 is {rr['hdf5_vs_nifti']:.0f}x the NIfTI rate and {rr['hdf5_vs_npy']:.2f}x the .npy rate")
 
     # 4. compression
-    if not args.skip_compression:
+    if not skip_compression:
         lesion_path = work / "lesion_tp_1.h5"
-        rows = compression_table(work / f"breast_{large}.h5", work, args.reads, args.repeats)
-        rows += compression_table(lesion_path, work, args.reads, args.repeats)
+        rows = compression_table(work / f"breast_{large}.h5", work, reads, repeats)
+        rows += compression_table(lesion_path, work, reads, repeats)
         results["compression_table"] = rows
         print("\n## compression (chunk = one slice; random reads of image+mask through H5SliceDataset, "
               "interleaved across files)")
         print(table(rows, ["file", "images", "masks", "file_mb", "vs_none", "images_mb", "masks_mb", "write_s",
                            "read_slices_per_s"]))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    return 0
+    return results
 
 
-def _lesion_throughput(mamamia_root: Path, work: Path, args, workers: int) -> dict:
+def _lesion_throughput(mamamia_root: Path, work: Path, size: int, workers: int) -> dict:
     r = run_child_build({"task": "lesion", "src": str(mamamia_root), "out": str(work / f"lesion_tp_{workers}.h5"),
-                         "size": args.size, "workers": workers})
+                         "size": size, "workers": workers})
     return {"slices": r["n_slices"], "build_s": r["seconds"], "slices_per_s": r["n_slices"] / r["seconds"],
             "parent_rss_mb": r["self_maxrss_mb"]}
 

@@ -76,6 +76,30 @@ def interleaved(fns: dict, repeats: int, device) -> tuple[dict, dict]:
     return times, outputs
 
 
+def run(shape=(192, 160, 64), size: int = 128, base: int = 16, batch_size: int = 16, repeats: int = 5,
+        device: str = "cpu") -> dict:
+    """Median seconds per volume of both paths (same run, interleaved) and their largest difference."""
+    torch.manual_seed(0)
+    device = torch.device(device)
+    model = UNet(in_channels=1, base=base, depth=4).eval().to(device)
+    prep = Preprocessing("breast", size=size)
+    predictor = SlicePredictor(model, prep, device=device, batch_size=batch_size)
+    volume = synthetic_volume(tuple(shape))
+
+    times, outs = interleaved({"ours": lambda: predictor.predict_breast(volume),
+                               "monai": lambda: monai_predict(model, volume, prep, batch_size, device)},
+                              repeats, device)
+    ours_t, monai_t, ours, theirs = times["ours"], times["monai"], outs["ours"], outs["monai"]
+    return {
+        "device": str(device), "threads": torch.get_num_threads(), "shape": list(shape),
+        "size": size, "base": base, "batch_size": batch_size, "repeats": repeats,
+        "ours_s_per_volume": round(statistics.median(ours_t), 4),
+        "monai_slice_inferer_s_per_volume": round(statistics.median(monai_t), 4),
+        "ratio_monai_over_ours": round(statistics.median(monai_t) / statistics.median(ours_t), 3),
+        "max_abs_prob_difference": float(np.abs(ours - theirs).max()),
+    }
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", type=int, nargs=3, default=(192, 160, 64))
@@ -86,25 +110,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    torch.manual_seed(0)
-    device = torch.device(args.device)
-    model = UNet(in_channels=1, base=args.base, depth=4).eval().to(device)
-    prep = Preprocessing("breast", size=args.size)
-    predictor = SlicePredictor(model, prep, device=device, batch_size=args.batch_size)
-    volume = synthetic_volume(tuple(args.shape))
-
-    times, outs = interleaved({"ours": lambda: predictor.predict_breast(volume),
-                               "monai": lambda: monai_predict(model, volume, prep, args.batch_size, device)},
-                              args.repeats, device)
-    ours_t, monai_t, ours, theirs = times["ours"], times["monai"], outs["ours"], outs["monai"]
-    result = {
-        "device": str(device), "threads": torch.get_num_threads(), "shape": list(args.shape),
-        "size": args.size, "base": args.base, "batch_size": args.batch_size, "repeats": args.repeats,
-        "ours_s_per_volume": round(statistics.median(ours_t), 4),
-        "monai_slice_inferer_s_per_volume": round(statistics.median(monai_t), 4),
-        "ratio_monai_over_ours": round(statistics.median(monai_t) / statistics.median(ours_t), 3),
-        "max_abs_prob_difference": float(np.abs(ours - theirs).max()),
-    }
+    result = run(args.shape, args.size, args.base, args.batch_size, args.repeats, args.device)
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

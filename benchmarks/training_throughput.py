@@ -25,7 +25,7 @@ from breastmri.training.loop import GRAD_SCALER_INIT_SCALE
 
 CONFIGS = {
     # name: (model kwargs, slice size, batch size)
-    "default": (dict(in_channels=1, base=16, depth=4), 128, 16),
+    "default": (dict(in_channels=1, base=8, depth=4, dropout=0.05, bottleneck_dropout=0.15), 128, 8),
     "published": (published_config(1), 512, 2),
 }
 
@@ -67,6 +67,39 @@ def train_step_times(model, channels: int, size: int, batch: int, steps: int, wa
     return times
 
 
+def run(configs=tuple(CONFIGS), device: str = "cpu", steps: int = 10, published_steps: int = 3, warmup: int = 1,
+        published_batch: int | None = None) -> dict:
+    """Print and return ``{config[+amp]: size, batch, params, gflops, median_step_s, slices_per_s, steps}``."""
+    device = torch.device(device)
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}")
+    results = {}
+    for name in configs:
+        kwargs, size, batch = CONFIGS[name]
+        if name == "published" and published_batch:
+            batch = published_batch
+        n_steps = published_steps if name == "published" else steps
+        model = UNet(**kwargs)
+        flops = forward_flops_per_slice(model, kwargs["in_channels"], size)
+        params = sum(p.numel() for p in model.parameters())
+        for amp in ([False, True] if device.type == "cuda" else [False]):
+            times = train_step_times(UNet(**kwargs), kwargs["in_channels"], size, batch, n_steps, warmup, device,
+                                     amp)
+            median = statistics.median(times)
+            key = f"{name}{'+amp' if amp else ''}"
+            results[key] = dict(size=size, batch=batch, params=params, gflops=flops / 1e9,
+                                median_step_s=median, slices_per_s=batch / median, steps=n_steps)
+            print(f"{key:>16}: {kwargs['base']}-base depth {kwargs['depth']} at {size}x{size}, batch {batch}, "
+                  f"{params / 1e6:.2f} M params | forward {flops / 1e9:.2f} GFLOPs/slice | "
+                  f"median step {median:.3f} s over {n_steps} -> {batch / median:.2f} slices/s")
+            sys.stdout.flush()
+    if "default" in results and "published" in results:
+        d, p = results["default"], results["published"]
+        print(f"published / default: {p['gflops'] / d['gflops']:.0f}x forward FLOPs per slice, "
+              f"{d['slices_per_s'] / p['slices_per_s']:.0f}x slower training per slice")
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -76,33 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--published-batch", type=int, default=None, help="override the published batch size")
     args = parser.parse_args(argv)
-    device = torch.device(args.device)
-    torch.manual_seed(0)
-    print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}")
-    results = {}
-    for name in args.configs:
-        kwargs, size, batch = CONFIGS[name]
-        if name == "published" and args.published_batch:
-            batch = args.published_batch
-        steps = args.published_steps if name == "published" else args.steps
-        model = UNet(**kwargs)
-        flops = forward_flops_per_slice(model, kwargs["in_channels"], size)
-        params = sum(p.numel() for p in model.parameters())
-        for amp in ([False, True] if device.type == "cuda" else [False]):
-            times = train_step_times(UNet(**kwargs), kwargs["in_channels"], size, batch, steps, args.warmup, device,
-                                     amp)
-            median = statistics.median(times)
-            key = f"{name}{'+amp' if amp else ''}"
-            results[key] = dict(size=size, batch=batch, params=params, gflops=flops / 1e9,
-                                median_step_s=median, slices_per_s=batch / median, steps=steps)
-            print(f"{key:>16}: {kwargs['base']}-base depth {kwargs['depth']} at {size}x{size}, batch {batch}, "
-                  f"{params / 1e6:.2f} M params | forward {flops / 1e9:.2f} GFLOPs/slice | "
-                  f"median step {median:.3f} s over {steps} -> {batch / median:.2f} slices/s")
-            sys.stdout.flush()
-    if "default" in results and "published" in results:
-        d, p = results["default"], results["published"]
-        print(f"published / default: {p['gflops'] / d['gflops']:.0f}x forward FLOPs per slice, "
-              f"{d['slices_per_s'] / p['slices_per_s']:.0f}x slower training per slice")
+    run(args.configs, args.device, args.steps, args.published_steps, args.warmup, args.published_batch)
     return 0
 
 

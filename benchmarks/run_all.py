@@ -1,0 +1,217 @@
+"""Every benchmark of this folder in one run, written as one table: ``reports/benchmarks.md`` and ``.json``.
+
+    .venv/bin/python benchmarks/run_all.py                  # full sizes (an hour or more on 2 CPU cores)
+    .venv/bin/python benchmarks/run_all.py --quick          # small sizes and repeats (minutes)
+    .venv/bin/python benchmarks/run_all.py --only inference_speed training_throughput
+
+Each benchmark measures its baseline in the same run (HDF5 vs per-slice ``.npy`` / NIfTI reads, our slice
+predictor vs MONAI's ``SliceInferer``, the default vs the published training configuration), so
+ratio = value / baseline compares figures taken under the same machine load. Orientation accuracy (in %)
+has no baseline. Both files are written atomically; the JSON also keeps every benchmark's raw figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import math
+import os
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from breastmri.data.atomic import write_text_atomic
+from breastmri.data.io import write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table; ``baseline`` names what ``baseline_value`` measured (None: no baseline)."""
+
+    benchmark: str
+    measure: str
+    value: float
+    unit: str
+    baseline: str | None = None
+    baseline_value: float | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        return self.value / self.baseline_value if self.baseline_value else None
+
+
+# ---------------------------------------------------------------- runs (import the benchmark, return its figures)
+def run_hdf5_io(quick: bool) -> dict:
+    hdf5_io = importlib.import_module("hdf5_io")
+    if quick:
+        return hdf5_io.run(patients=(5, 10), mamamia=4, throughput_sizes=(128,), reads=200, repeats=3,
+                           skip_compression=True)
+    return hdf5_io.run()
+
+
+def run_inference_speed(quick: bool) -> dict:
+    return importlib.import_module("inference_speed").run(repeats=3 if quick else 5)
+
+
+def run_orientation_accuracy(quick: bool) -> dict:
+    return importlib.import_module("orientation_accuracy").run(n=40 if quick else 200)
+
+
+def run_training_throughput(quick: bool) -> dict:
+    training = importlib.import_module("training_throughput")
+    if quick:
+        return training.run(steps=3, published_steps=1, published_batch=1)
+    return training.run()
+
+
+# ---------------------------------------------------------------- rows (figures -> table lines)
+def hdf5_io_rows(f: dict) -> list[Row]:
+    name, read = "hdf5_io", f["read"]
+    measure = f"random slice reads, H5SliceDataset ({read['slices']} slices)"
+    rows = [Row(name, measure, read["hdf5_slices_per_s"], "slices/s", "NIfTI reload", read["nifti_slices_per_s"]),
+            Row(name, measure, read["hdf5_slices_per_s"], "slices/s", ".npy per slice", read["npy_slices_per_s"])]
+    small, large = f["peak_rss"]
+    rows.append(Row(name, f"build peak RSS, {large['patients']} patients", large["peak_rss_mb"], "MB",
+                    f"{small['patients']} patients", small["peak_rss_mb"]))
+    by_task: dict[str, dict[int, dict]] = {}
+    for r in f["throughput"]:
+        by_task.setdefault(r["task"], {})[r["workers"]] = r
+    for task, w in by_task.items():
+        calibration = "calibration" in task
+        rows.append(Row(name, f"{task if calibration else 'build ' + task}, 2 workers", w[2]["slices_per_s"],
+                        "tasks/s" if calibration else "slices/s", "1 worker", w[1]["slices_per_s"]))
+    plain = {r["file"]: r for r in f.get("compression_table", []) if r["images"] == r["masks"] == "none"}
+    for r in f.get("compression_table", []):
+        if r is not plain[r["file"]]:
+            what = f"{r['file']}, images {r['images']} / masks {r['masks']}"
+            rows += [Row(name, f"{what}: size", r["file_mb"], "MB", "uncompressed", plain[r["file"]]["file_mb"]),
+                     Row(name, f"{what}: random reads", r["read_slices_per_s"], "slices/s", "uncompressed",
+                         plain[r["file"]]["read_slices_per_s"])]
+    return rows
+
+
+def inference_speed_rows(f: dict) -> list[Row]:
+    shape = "x".join(map(str, f["shape"]))
+    return [Row("inference_speed", f"whole-breast volume {shape}, ours ({f['device']})", f["ours_s_per_volume"],
+                "s/volume", "MONAI SliceInferer", f["monai_slice_inferer_s_per_volume"]),
+            Row("inference_speed", "largest probability difference, ours vs MONAI", f["max_abs_prob_difference"],
+                "probability")]
+
+
+def orientation_accuracy_rows(f: dict) -> list[Row]:
+    counts = f["counts"].values()
+    n = sum(c["n"] for c in counts)
+    rows = [Row("orientation_accuracy", f"{name} decisions ({f['counts'][name]['n']})", 100 * acc, "%")
+            for name, acc in f["accuracy"].items()]
+    rows.append(Row("orientation_accuracy", f"all decisions ({n}, {f['n_patients']} patients)",
+                    100 * sum(c["correct"] for c in counts) / n if n else math.nan, "%"))
+    rows.append(Row("orientation_accuracy", "aligned mask Dice, minimum", f["mask_dice_min"], "Dice"))
+    return rows
+
+
+def training_throughput_rows(f: dict) -> list[Row]:
+    def config(key: str) -> str:
+        r = f[key]
+        return f"{key} ({r['size']}x{r['size']}, batch {r['batch']})"
+
+    rows = []
+    for key, r in f.items():
+        if key.startswith("published"):
+            continue
+        base = key.replace("default", "published")
+        p = f.get(base, {})
+        rows += [Row("training_throughput", f"train {config(key)}", r["slices_per_s"], "slices/s",
+                     config(base) if p else None, p.get("slices_per_s")),
+                 Row("training_throughput", f"forward cost, {key}", r["gflops"], "GFLOP/slice",
+                     base if p else None, p.get("gflops"))]
+    return rows
+
+
+BENCHMARKS = {
+    "hdf5_io": (run_hdf5_io, hdf5_io_rows),
+    "inference_speed": (run_inference_speed, inference_speed_rows),
+    "orientation_accuracy": (run_orientation_accuracy, orientation_accuracy_rows),
+    "training_throughput": (run_training_throughput, training_throughput_rows),
+}
+
+
+# ---------------------------------------------------------------- output
+def fmt(v: float | None) -> str:
+    if v is None or not math.isfinite(v):
+        return "-" if v is None else str(v)
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.1f}" if abs(v) >= 10 else f"{v:.3g}"
+
+
+def markdown(rows: list[Row], meta: dict) -> str:
+    lines = ["# Benchmarks", "",
+             f"`{meta['command']}` on {meta['date']}: {meta['cpus']} CPUs, {meta['torch_threads']} torch threads, "
+             f"load average {meta['load_start']:.1f} at the start and {meta['load_end']:.1f} at the end (other "
+             f"processes count), {meta['wall_s']:.0f} s. Baselines are measured in the same run; "
+             "ratio = value / baseline.", ""]
+    if meta["failed"]:
+        lines += [f"**Failed:** {name}: {msg}" for name, msg in meta["failed"].items()] + [""]
+    lines += ["| benchmark | measure | value | unit | baseline | ratio vs baseline |",
+              "|---|---|---:|---|---|---:|"]
+    for r in rows:
+        baseline = "-" if r.baseline is None else f"{r.baseline}: {fmt(r.baseline_value)}"
+        cells = [r.benchmark, r.measure, fmt(r.value), r.unit, baseline, fmt(r.ratio)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def finite(obj):
+    """``obj`` with NaN and infinities replaced by None (strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return None if isinstance(obj, float) and not math.isfinite(obj) else obj
+
+
+def write_report(rows: list[Row], figures: dict, meta: dict, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``benchmarks.md`` and ``benchmarks.json`` (rows with ratios, meta, raw figures) atomically."""
+    doc = {"meta": meta, "rows": [{**asdict(r), "ratio": r.ratio} for r in rows], "figures": figures}
+    json_path = write_json(finite(doc), out_dir / "benchmarks.json")
+    return write_text_atomic(out_dir / "benchmarks.md", markdown(rows, meta)), json_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes and repeats (minutes, not hours)")
+    parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), default=list(BENCHMARKS), metavar="NAME",
+                        help=f"run only these ({', '.join(BENCHMARKS)})")
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "reports")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmark modules, however this was started
+    import torch
+
+    started, load_start = time.perf_counter(), os.getloadavg()[0]
+    rows, figures, failed = [], {}, {}
+    for name in args.only:
+        run, to_rows = BENCHMARKS[name]
+        print(f"\n# {name}", flush=True)
+        try:
+            figures[name] = run(args.quick)
+            rows += to_rows(figures[name])
+        except (Exception, SystemExit) as exc:  # one broken benchmark must not cost the others' figures
+            traceback.print_exc()
+            failed[name] = f"{type(exc).__name__}: {exc}"
+    meta = {"command": " ".join(["benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])]),
+            "quick": args.quick, "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "load_start": load_start, "load_end": os.getloadavg()[0],
+            "wall_s": time.perf_counter() - started, "failed": failed}
+    md_path, json_path = write_report(rows, figures, meta, args.out_dir)
+    print("\n" + md_path.read_text() + f"\nwrote {md_path} and {json_path}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

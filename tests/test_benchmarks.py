@@ -1,0 +1,87 @@
+"""benchmarks/run_all.py: figures -> table rows, ratios and the atomic report, on fake figures (nothing is run)."""
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import run_all  # noqa: E402
+
+META = {"command": "benchmarks/run_all.py --quick", "quick": True, "date": "2026-01-01T00:00:00+00:00", "cpus": 2,
+        "torch_threads": 2, "load_start": 1.0, "load_end": 2.0, "wall_s": 60.0, "failed": {}}
+
+HDF5 = {
+    "read": {"slices": 500, "hdf5_slices_per_s": 8000.0, "npy_slices_per_s": 4000.0, "nifti_slices_per_s": 16.0},
+    "peak_rss": [{"patients": 5, "peak_rss_mb": 300.0}, {"patients": 10, "peak_rss_mb": 330.0}],
+    "throughput": [{"task": "breast 128", "workers": 1, "slices_per_s": 400.0},
+                   {"task": "breast 128", "workers": 2, "slices_per_s": 700.0},
+                   {"task": "cpu burn (calibration)", "workers": 1, "slices_per_s": 1.0, "parent_rss_mb": math.nan},
+                   {"task": "cpu burn (calibration)", "workers": 2, "slices_per_s": 1.9, "parent_rss_mb": math.nan}],
+    "compression_table": [
+        {"file": "breast_10 (500 slices)", "images": "none", "masks": "none", "file_mb": 40.0,
+         "read_slices_per_s": 8000.0},
+        {"file": "breast_10 (500 slices)", "images": "none", "masks": "gzip1", "file_mb": 30.0,
+         "read_slices_per_s": 6000.0}],
+}
+INFERENCE = {"shape": [192, 160, 64], "device": "cpu", "ours_s_per_volume": 2.0,
+             "monai_slice_inferer_s_per_volume": 4.0, "max_abs_prob_difference": 0.0}
+ORIENTATION = {"n_patients": 40, "accuracy": {"scan_flip_ud": 1.0, "mask_flip_lr": 0.9},
+               "counts": {"scan_flip_ud": {"n": 40, "correct": 40}, "mask_flip_lr": {"n": 30, "correct": 27}},
+               "mask_dice_min": 0.99}
+TRAINING = {"default": {"size": 128, "batch": 8, "gflops": 0.25, "slices_per_s": 4.0},
+            "published": {"size": 512, "batch": 1, "gflops": 250.0, "slices_per_s": 0.04}}
+
+
+def rows_of(name, figures):
+    return run_all.BENCHMARKS[name][1](figures)
+
+
+def test_every_benchmark_has_a_row_builder():
+    benchmarks = Path(run_all.__file__).parent
+    assert set(run_all.BENCHMARKS) == {p.stem for p in benchmarks.glob("*.py")} - {"run_all"}
+
+
+def test_ratio_is_value_over_a_baseline_measured_in_the_same_run():
+    hdf5 = rows_of("hdf5_io", HDF5)
+    assert [r.ratio for r in hdf5] == pytest.approx([500, 2, 1.1, 1.75, 1.9, 0.75, 0.75])
+    assert [r.unit for r in hdf5][:6] == ["slices/s", "slices/s", "MB", "slices/s", "tasks/s", "MB"]
+    speed, difference = rows_of("inference_speed", INFERENCE)
+    assert (speed.value, speed.baseline, speed.ratio) == (2.0, "MONAI SliceInferer", 0.5)
+    assert difference.ratio is None
+    train, flops = rows_of("training_throughput", TRAINING)
+    assert train.ratio == pytest.approx(100) and flops.ratio == pytest.approx(0.001)
+    assert rows_of("training_throughput", {"default": TRAINING["default"]})[0].ratio is None
+
+
+def test_orientation_is_accuracy_in_percent_without_baseline():
+    rows = rows_of("orientation_accuracy", ORIENTATION)
+    assert [r.value for r in rows] == pytest.approx([100, 90, 100 * 67 / 70, 0.99])
+    assert [r.unit for r in rows] == ["%", "%", "%", "Dice"]
+    assert all(r.baseline is None and r.ratio is None for r in rows)
+
+
+def test_report_is_one_table_written_atomically(tmp_path):
+    rows = rows_of("inference_speed", INFERENCE) + rows_of("orientation_accuracy", ORIENTATION)
+    figures = {"inference_speed": INFERENCE, "hdf5_io": HDF5}
+    md_path, json_path = run_all.write_report(rows, figures, META, tmp_path / "reports")
+    assert sorted(os.listdir(tmp_path / "reports")) == ["benchmarks.json", "benchmarks.md"]  # no temp files left
+    md = md_path.read_text().splitlines()
+    header = md.index("| benchmark | measure | value | unit | baseline | ratio vs baseline |")
+    table = md[header + 2:]
+    assert len(table) == len(rows) and all(line.count(" | ") == 5 for line in table)
+    assert table[0] == ("| inference_speed | whole-breast volume 192x160x64, ours (cpu) | 2 | s/volume "
+                        "| MONAI SliceInferer: 4 | 0.5 |")
+    doc = json.loads(json_path.read_text(), parse_constant=lambda c: pytest.fail(f"non-strict JSON {c}"))
+    assert doc["rows"][0]["ratio"] == 0.5 and doc["rows"][-1]["ratio"] is None
+    assert doc["figures"]["hdf5_io"]["throughput"][2]["parent_rss_mb"] is None  # NaN -> null
+    assert doc["meta"] == META
+
+
+def test_a_failed_benchmark_is_named_above_the_table(tmp_path):
+    md_path, _ = run_all.write_report([], {}, {**META, "failed": {"hdf5_io": "SystemExit: child build failed"}},
+                                      tmp_path)
+    assert "**Failed:** hdf5_io: SystemExit: child build failed" in md_path.read_text()
