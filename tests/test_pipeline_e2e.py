@@ -1,16 +1,37 @@
-"""The whole DVC pipeline on a tiny phantom, from a copy of the repository: runs, then is a no-op."""
+"""The whole DVC pipeline on a tiny phantom, from a copy of the repository.
 
+One module-scoped run of ``dvc repro``; then: every stage left its executed notebook, HTML and outputs;
+predicted masks have their scan's geometry; a second run is a no-op; ``dvc push`` then ``dvc pull`` in a
+fresh clone restores every output without re-running; retraining from scratch gives the same
+files (determinism through DVC's own hashes); a run killed inside the training stage leaves no stage
+output half-written and the next ``dvc repro`` resumes and completes.
+"""
+
+import json
 import os
+import signal
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = {"synthesize": {"n_train": 6, "n_inference": 4, "n_mamamia": 4}}
+TINY = {
+    "synthesize": {"n_train": 6, "n_inference": 4, "n_mamamia": 4},
+    "build_hdf5": {"breast_size": 64, "lesion_size": 64, "lesion_min_area_px": 5},
+    "train_breast": {"base": 4, "max_epochs": 2, "batch_size": 16},
+    "train_lesion": {"base": 4, "max_epochs": 4, "batch_size": 4},
+    "infer": {"n_preview": 2},
+}
+STAGES = {"synthesize", "validate", "eda", "orient", "build_hdf5", "train@breast", "train@lesion",
+          "threshold@breast", "threshold@lesion", "infer", "correlate"}
+pytestmark = pytest.mark.slow
 
 
 def _run(cmd, cwd, env):
@@ -19,13 +40,17 @@ def _run(cmd, cwd, env):
     return result.stdout
 
 
+def _lock(repo):
+    return yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+
+
 @pytest.fixture(scope="module")
 def tiny_repo(tmp_path_factory):
     repo = tmp_path_factory.mktemp("e2e") / "repo"
     tracked = subprocess.check_output(["git", "ls-files"], cwd=ROOT, text=True).splitlines()
     for name in tracked:
         source = ROOT / name
-        if name == "dvc.lock" or not source.is_file() or name.startswith(("reports/metrics/",)):
+        if name == "dvc.lock" or not source.is_file() or name.startswith(("reports/", "models/")):
             continue
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, repo / name)
@@ -41,23 +66,95 @@ def tiny_repo(tmp_path_factory):
     return repo, env
 
 
-@pytest.mark.slow
-def test_every_stage_writes_its_executed_notebook_html_and_metrics(tiny_repo):
+def test_every_stage_writes_its_executed_notebook_html_and_outputs(tiny_repo):
     repo, _ = tiny_repo
-    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    for name, stage in stages.items():
-        notebook = stage["cmd"].split()[1]
-        stem = Path(notebook).stem
+    lock = _lock(repo)
+    assert set(lock) == STAGES
+    for name, stage in lock.items():
+        args = stage["cmd"].split()
+        stem = args[args.index("--name") + 1] if "--name" in args else Path(args[1]).stem
         assert (repo / "reports/notebooks" / f"{stem}.ipynb").is_file(), name
         assert (repo / "reports/html" / f"{stem}.html").is_file(), name
-        for metric in stage.get("metrics", []):
-            assert (repo / next(iter(metric))).is_file(), name
+        for out in stage.get("outs", []):
+            assert (repo / out["path"]).exists(), (name, out["path"])
     assert not (repo / "reports/failed").exists()
+    threshold = json.loads((repo / "reports/threshold/breast/threshold.json").read_text())
+    assert 0.05 <= threshold["threshold"] <= 0.95
+    infer = json.loads((repo / "reports/metrics/infer_breast.json").read_text())
+    assert infer["n_patients"] == TINY["synthesize"]["n_inference"]
 
 
-@pytest.mark.slow
+def test_predicted_masks_have_the_scan_shape_and_affine(tiny_repo):
+    repo, _ = tiny_repo
+    scans = sorted((repo / "data/raw/phantom/seed/inference/scans").glob("*.nii.gz"))
+    assert len(scans) == TINY["synthesize"]["n_inference"]
+    for scan_path in scans:
+        scan = nib.load(scan_path)
+        pid = scan_path.name.removesuffix(".nii.gz")
+        for kind in ("breast", "tumor"):
+            mask = nib.load(repo / "data/predictions/breast" / f"{pid}_{kind}.nii.gz")
+            assert mask.shape == scan.shape, (pid, kind)
+            np.testing.assert_array_equal(mask.affine, scan.affine)
+            assert set(np.unique(np.asarray(mask.dataobj))) <= {0, 1}
+
+
 def test_second_repro_is_a_no_op(tiny_repo):
     repo, env = tiny_repo
     out = _run(["dvc", "repro"], repo, env)
     assert "Running stage" not in out
     assert "up to date" in out
+
+
+def test_push_then_pull_in_a_fresh_clone_restores_everything_without_rerunning(tiny_repo):
+    repo, env = tiny_repo
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.org"]
+    _run(["git", "add", "-A"], repo, env)
+    _run(git + ["commit", "-qm", "pipeline run"], repo, env)
+    _run(["dvc", "push"], repo, env)  # the default remote: ../breastmri-dvc-remote beside the repository
+    assert (repo.parent / "breastmri-dvc-remote").is_dir()
+    clone = repo.parent / "clone"
+    _run(["git", "clone", "-q", str(repo), str(clone)], repo.parent, env)
+    assert not (clone / "models/breast/best.pt").exists()
+    _run(["dvc", "pull"], clone, env)
+    assert "up to date" in _run(["dvc", "status"], clone, env)
+    for path in ("models/breast/best.pt", "models/lesion/best.pt", "reports/html/07_infer.html",
+                 "reports/correlate/heatmap_all.png", "data/predictions/breast/features.csv",
+                 "reports/metrics/infer_breast.json"):
+        assert (clone / path).read_bytes() == (repo / path).read_bytes(), path
+
+
+def test_retraining_from_scratch_reproduces_the_model_and_metrics(tiny_repo):
+    repo, env = tiny_repo
+    metrics = (repo / "reports/metrics/train_breast.json").read_bytes()
+    shutil.rmtree(repo / "models/breast")
+    _run(["dvc", "repro", "--single-item", "train@breast"], repo, env)
+    assert (repo / "reports/metrics/train_breast.json").read_bytes() == metrics
+    assert "changed" not in _run(["dvc", "status"], repo, env)  # same hashes as the locked run
+
+
+def test_repro_killed_in_training_leaves_nothing_half_written_and_resumes(tiny_repo):
+    repo, env = tiny_repo
+    metrics = json.loads((repo / "reports/metrics/train_lesion.json").read_text())
+    shutil.rmtree(repo / "models/lesion")
+    shutil.rmtree(repo / "reports/train/lesion/live")
+    epochs_logged = repo / "reports/train/lesion/live/plots/metrics/train/loss.tsv"
+    proc = subprocess.Popen(["dvc", "repro", "--single-item", "train@lesion"], cwd=repo, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if epochs_logged.is_file() and len(epochs_logged.read_text().splitlines()) >= 2:  # header + epoch 1
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "training finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (repo / "reports/notebooks/05_train_lesion.ipynb").exists()
+    assert not (repo / "reports/html/05_train_lesion.html").exists()
+    assert (repo / "models/lesion/last.pt").is_file()  # persisted resumable state
+    assert "changed" in _run(["dvc", "status", "train@lesion"], repo, env)
+    _run(["dvc", "repro"], repo, env)
+    assert "resuming lesion" in (repo / "reports/notebooks/05_train_lesion.ipynb").read_text()
+    resumed = json.loads((repo / "reports/metrics/train_lesion.json").read_text())
+    assert resumed == metrics  # the resumed run ends where the uninterrupted one did
+    assert "changed" not in _run(["dvc", "status"], repo, env)
+    assert not list(repo.rglob("*.tmp*"))

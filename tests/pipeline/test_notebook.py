@@ -36,6 +36,17 @@ def test_runs_with_params_and_writes_notebook_and_html(stage, tmp_path):
     assert out_nb == tmp_path / "reports/notebooks/01_demo.ipynb"
 
 
+def test_name_gives_one_notebook_a_copy_per_task(stage, tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"a": {"size": 1, "label": "x"}, "b": {"size": 2, "label": "x"}}))
+    reports = tmp_path / "reports"
+    nb_a, html_a = run_notebook(stage, ["a"], reports=reports, name="01_demo_a")
+    nb_b, _ = run_notebook(stage, ["b"], reports=reports, name="01_demo_b")
+    assert (nb_a, html_a) == (reports / "notebooks/01_demo_a.ipynb", reports / "html/01_demo_a.html")
+    assert nbformat.read(nb_a, as_version=4).cells[-1].outputs[0]["text"] == "x\n"
+    assert nbformat.read(nb_b, as_version=4).cells[-1].outputs[0]["text"] == "xx\n"
+    assert not (reports / "notebooks/01_demo.ipynb").exists()
+
+
 def test_rerun_is_byte_identical(stage, tmp_path):
     out_nb, out_html = run_notebook(stage, ["demo"], reports=tmp_path / "reports")
     first = (out_nb.read_bytes(), out_html.read_bytes())

@@ -25,6 +25,12 @@ def test_round_trip_keeps_tensors_and_plain_values(tmp_path):
     assert [p.name for p in (tmp_path / "models").iterdir()] == ["best.pt"]  # no temp file left
 
 
+def test_same_state_gives_the_same_bytes(tmp_path):
+    state = _state()
+    first = save_checkpoint(state, tmp_path / "a" / "best.pt").read_bytes()
+    assert save_checkpoint(state, tmp_path / "b" / "best.pt").read_bytes() == first  # no temp name inside
+
+
 class Payload:  # an arbitrary class: unpickling it would run code from the file
     def __init__(self):
         self.x = 1

@@ -2,11 +2,13 @@
 
 import json
 
+import h5py
 import pytest
 import torch
 import yaml
 
 from breastmri.data.errors import DataError
+from breastmri.inference.predictor import resolve_preprocessing
 from breastmri.training.checkpoint import load_checkpoint
 from breastmri.training.stage import main, run_training, train_task
 
@@ -38,6 +40,11 @@ def test_best_checkpoint_holds_the_epoch_with_the_lowest_validation_loss(breast_
     assert _equal_states(result.model.state_dict(), seen[2])  # the returned model is the best one too
     assert [row["val_loss"] for row in last["history"]] == [0.9, 0.5, 0.7, 0.6]
     assert best["model_config"]["in_channels"] == 1 and best["params"]["lr"] == params["lr"]
+    with h5py.File(breast_h5, "r") as f:
+        size = int(f.attrs["size"])
+    preprocessing = resolve_preprocessing(best)  # no HDF5 file needed: the checkpoint carries it
+    assert (preprocessing.size, preprocessing.low_pct, preprocessing.high_pct) == (size, 1.0, 99.0)
+    assert preprocessing.source == "checkpoint params"
 
 
 def test_early_stopping_ends_the_run_after_patience_epochs(breast_h5, tmp_path, tiny_params):

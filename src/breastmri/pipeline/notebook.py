@@ -55,17 +55,21 @@ def strip_volatile(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def run_notebook(notebook: str | Path, sections: list[str], params_path: str | Path = "params.yaml",
-                 reports: str | Path = "reports") -> tuple[Path, Path]:
-    """Run ``notebook`` with the merged ``sections`` of ``params_path``; return (ipynb, html) paths."""
+                 reports: str | Path = "reports", name: str | None = None) -> tuple[Path, Path]:
+    """Run ``notebook`` with the merged ``sections`` of ``params_path``; return (ipynb, html) paths.
+
+    ``name`` names the executed copies (default: the notebook's stem), for a notebook run once per task.
+    """
     notebook, reports = Path(notebook), Path(reports)
     if not notebook.is_file():
         raise DataError(notebook, "notebook not found")
     values = merged_sections(load_params(params_path), sections, params_path)
     check_parameters(notebook, values, str(params_path))
 
-    out_nb = reports / "notebooks" / notebook.name
-    out_html = reports / "html" / notebook.with_suffix(".html").name
-    failed = reports / "failed" / notebook.name
+    stem = name or notebook.stem
+    out_nb = reports / "notebooks" / f"{stem}.ipynb"
+    out_html = reports / "html" / f"{stem}.html"
+    failed = reports / "failed" / f"{stem}.ipynb"
     os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars carry timings: keep them out of reports
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     with atomic_path(out_nb) as tmp_nb:
@@ -91,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sections", nargs="+", required=True, help="params.yaml sections, merged in order")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--reports", type=Path, default=Path("reports"))
+    parser.add_argument("--name", help="name of the executed copies (default: the notebook's stem)")
     args = parser.parse_args(argv)
     try:
-        out_nb, out_html = run_notebook(args.notebook, args.sections, args.params, args.reports)
+        out_nb, out_html = run_notebook(args.notebook, args.sections, args.params, args.reports, args.name)
     except (DataError, StageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -26,13 +26,17 @@ FORMAT_VERSION = 1
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
-    """Write ``state`` to ``path`` atomically (temp file beside it, then rename)."""
+    """Write ``state`` to ``path`` atomically (temp file beside it, then rename).
+
+    Saved through a file object, so the zip's record names do not carry the temporary file's random name:
+    the same state gives the same bytes (DVC hashes of a retrained model match).
+    """
     missing = [k for k in REQUIRED_KEYS if k not in state]
     if missing:
         raise ValueError(f"checkpoint state lacks {', '.join(missing)}")
     state = {"format_version": FORMAT_VERSION, **state}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(state, fh)
     return Path(path)
 
 
