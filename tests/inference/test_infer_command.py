@@ -141,3 +141,23 @@ def test_usage_errors(capsys):
     assert exc.value.code == 2
     with pytest.raises(SystemExit):
         main(["--scan", "a.nii.gz", "--phases_folder", "b", "--checkpoint_path", "x.pt", "--out_dir", "o"])
+
+
+def test_threshold_option_takes_a_number_or_the_threshold_stage_json(case_dir, checkpoints, tmp_path, capsys):
+    folder, mask = case_dir
+    lesion_ckpt, _ = checkpoints
+    base = ["--phases_folder", str(folder), "--mask_path", str(mask), "--checkpoint_path", str(lesion_ckpt),
+            "--device", "cpu"]
+    (tmp_path / "threshold.json").write_text('{"threshold": 0.35, "mean_dice": 0.9}')
+    voxels = {}
+    for name, value in (("low", "0.05"), ("json", str(tmp_path / "threshold.json")), ("high", "0.95")):
+        assert main(base + ["--out_dir", str(tmp_path / name), "--threshold", value]) == 0
+        text = (tmp_path / name / f"{CASE}_metrics.txt").read_text()
+        voxels[name] = int(text.split("pred_voxels: ")[1].split()[0])
+        assert text.split("threshold: ")[1].split()[0] == f"{float(value) if name != 'json' else 0.35:.6f}"
+        prob = np.asarray(nib.load(str(tmp_path / name / f"{CASE}_prob.nii.gz")).dataobj)
+        cut = 0.35 if name == "json" else float(value)
+        assert voxels[name] == int((prob > cut).sum())
+    assert voxels["low"] >= voxels["json"] >= voxels["high"]
+    for bad in ("1.5", str(tmp_path / "missing.json")):
+        _error(capsys, base + ["--out_dir", str(tmp_path / "bad"), "--threshold", bad], tmp_path / "bad")

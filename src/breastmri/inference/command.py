@@ -2,7 +2,7 @@
 
     breastmri-infer --phases_folder CASE_DIR --checkpoint_path models/lesion/best.pt --out_dir OUT
     breastmri-infer --scan SCAN.nii.gz       --checkpoint_path models/breast/best.pt --out_dir OUT
-                    [--mask_path TRUTH.nii.gz] [--device auto|cpu|cuda]
+                    [--mask_path TRUTH.nii.gz] [--threshold 0.45|threshold.json] [--device auto|cpu|cuda]
 
 * a LESION checkpoint takes ``--phases_folder`` (a MAMA-MIA case folder ``<CASE>/<CASE>_0000.nii.gz`` ..
   ``_0005``; missing post-contrast phases are allowed, as in training); a BREAST checkpoint takes ``--scan``;
@@ -12,7 +12,8 @@
 * with ``--mask_path`` (ground truth on the same grid): ``<CASE>_metrics.txt`` with Dice and HD95 (mm),
   and the truth drawn on the overlay.
 
-The threshold is the one stored with the checkpoint (``threshold``, else ``params.threshold``).
+The threshold is ``--threshold`` (a number, or the threshold stage's ``threshold.json``), else the one
+stored with the checkpoint (``threshold``, else ``params.threshold``).
 Every input problem (missing / corrupt file, wrong-task checkpoint, phases or mask of another geometry,
 CUDA unavailable) is reported as ``error: <file>: <problem>`` on stderr with exit code 1, and nothing is
 written: outputs are assembled in a temporary folder and moved into ``--out_dir`` only at the end.
@@ -46,8 +47,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mask_path", type=Path, help="optional ground-truth mask on the same grid: Dice/HD95")
     parser.add_argument("--checkpoint_path", type=Path, required=True, help="best.pt of the training stage")
     parser.add_argument("--out_dir", type=Path, required=True, help="output folder (created)")
+    parser.add_argument("--threshold", help="probability threshold: a number in (0, 1) or the threshold stage's "
+                                            "threshold.json (default: the one stored with the checkpoint)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     return parser
+
+
+def parse_threshold(value: str | None) -> float | None:
+    """``None``, a number in (0, 1), or the ``threshold`` of a threshold stage's JSON file."""
+    from breastmri.inference.predictor import read_threshold
+
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return read_threshold(value)
+    if not 0.0 < number < 1.0:
+        raise DataError(None, f"--threshold {value} is not in (0, 1)")
+    return number
 
 
 def same_geometry(a: Volume, b: Volume) -> bool:
@@ -98,6 +116,7 @@ def run(args: argparse.Namespace) -> dict:
     from breastmri.training.checkpoint import load_checkpoint
 
     ckpt = Path(args.checkpoint_path)
+    threshold = parse_threshold(args.threshold)
     wanted = "lesion" if args.phases_folder is not None else "breast"
     # the task check comes first so a wrong-task checkpoint is reported before any image is read
     state = load_checkpoint(ckpt)
@@ -107,7 +126,7 @@ def run(args: argparse.Namespace) -> dict:
         given = "--phases_folder" if wanted == "lesion" else "--scan"
         raise DataError(ckpt, f"checkpoint is for the {found!r} task, but {given} needs a {wanted!r} "
                               f"checkpoint (a {found} checkpoint takes {hint})")
-    predictor = predictor_from_state(state, ckpt, device=args.device)
+    predictor = predictor_from_state(state, ckpt, device=args.device, threshold=threshold)
     del state
 
     outputs: dict[str, tuple[str, object]] = {}  # name -> (kind, payload)
