@@ -2,7 +2,8 @@
 
 One module-scoped run of ``dvc repro``; then: every stage left its executed notebook, HTML and outputs;
 predicted masks have their scan's geometry; a second run is a no-op; ``dvc push`` then ``dvc pull`` in a
-fresh clone restores every output without re-running; retraining from scratch gives the same
+fresh clone restores every output without re-running; a queued grid of two experiments runs with
+``dvc queue start -j 2`` and is compared (exp show, metrics diff, plots diff); retraining from scratch gives the same
 files (determinism through DVC's own hashes); a run killed inside the training stage leaves no stage
 output half-written and the next ``dvc repro`` resumes and completes.
 """
@@ -121,6 +122,36 @@ def test_push_then_pull_in_a_fresh_clone_restores_everything_without_rerunning(t
                  "reports/correlate/heatmap_all.png", "data/predictions/breast/features.csv",
                  "reports/metrics/infer_breast.json"):
         assert (clone / path).read_bytes() == (repo / path).read_bytes(), path
+
+
+def test_queued_grid_of_experiments_runs_two_at_a_time_and_is_compared(tiny_repo, tmp_path):
+    repo, env = tiny_repo
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.org"]
+    _run(["git", "add", "-A"], repo, env)
+    _run(git + ["commit", "-qm", "before experiments", "--allow-empty"], repo, env)
+    _run(["dvc", "exp", "run", "--queue", "-S", "train_breast.lr=0.001,0.01"], repo, env)
+    _run(["dvc", "queue", "start", "-j", "2"], repo, env)
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        status = _run(["dvc", "queue", "status"], repo, env)
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(2)
+    assert status.count("Success") == 2, status
+    rows = json.loads(_run(["dvc", "exp", "show", "--json"], repo, env))
+    runs = {}
+    for row in rows[0]["experiments"] or []:
+        data = row["revs"][0]["data"]
+        lr = data["params"]["params.yaml"]["data"]["train_breast"]["lr"]
+        runs[lr] = (row["revs"][0]["name"], data["metrics"]["reports/metrics/train_breast.json"]["data"])
+    assert set(runs) == {0.001, 0.01}
+    assert runs[0.001][1]["best_val_loss"] != runs[0.01][1]["best_val_loss"]
+    name = runs[0.01][0]
+    assert "train_breast.json" in _run(["dvc", "metrics", "diff", "HEAD", name], repo, env)
+    _run(["dvc", "plots", "diff", "HEAD", name, "-o", str(tmp_path / "plots")], repo, env)
+    html = (tmp_path / "plots" / "index.html").read_text()
+    assert "train/loss" in html and name in html
+    _run(["dvc", "queue", "stop"], repo, env)
 
 
 def test_retraining_from_scratch_reproduces_the_model_and_metrics(tiny_repo):

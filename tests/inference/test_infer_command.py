@@ -161,3 +161,26 @@ def test_threshold_option_takes_a_number_or_the_threshold_stage_json(case_dir, c
     assert voxels["low"] >= voxels["json"] >= voxels["high"]
     for bad in ("1.5", str(tmp_path / "missing.json")):
         _error(capsys, base + ["--out_dir", str(tmp_path / "bad"), "--threshold", bad], tmp_path / "bad")
+
+
+def test_min_component_fraction_removes_small_scattered_components(case_dir, checkpoints, tmp_path, capsys):
+    from scipy import ndimage
+
+    folder, _ = case_dir
+    lesion_ckpt, _ = checkpoints
+    base = ["--phases_folder", str(folder), "--checkpoint_path", str(lesion_ckpt), "--device", "cpu"]
+    assert main(base + ["--out_dir", str(tmp_path / "probe"), "--min_component_fraction", "0"]) == 0
+    prob = np.asarray(nib.load(str(tmp_path / "probe" / f"{CASE}_prob.nii.gz")).dataobj)
+    # a threshold at which the untrained model's prediction falls apart into several components
+    cut = next(float(q) for q in np.quantile(prob, np.linspace(0.5, 0.995, 60))
+               if ndimage.label(prob > q)[1] > 2)
+    preds = {}
+    for fraction in ("0", "1"):
+        out = tmp_path / f"f{fraction}"
+        assert main(base + ["--out_dir", str(out), "--threshold", f"{cut:.9f}", "--min_component_fraction",
+                            fraction]) == 0
+        preds[fraction] = np.asarray(nib.load(str(out / f"{CASE}_pred.nii.gz")).dataobj) > 0
+    assert ndimage.label(preds["0"])[1] > 2
+    assert ndimage.label(preds["1"])[1] == 1
+    assert not (preds["1"] & ~preds["0"]).any()
+    _error(capsys, base + ["--out_dir", str(tmp_path / "bad"), "--min_component_fraction", "-0.5"], tmp_path / "bad")

@@ -12,6 +12,10 @@
 * with ``--mask_path`` (ground truth on the same grid): ``<CASE>_metrics.txt`` with Dice and HD95 (mm),
   and the truth drawn on the overlay.
 
+Scattered false-positive voxels are removed as in the inference stage: the largest 3D component of the
+prediction is kept with every component at least ``--min_component_fraction`` of its size (multifocal
+lesions of similar size stay; 0 keeps everything).
+
 The threshold is ``--threshold`` (a number, or the threshold stage's ``threshold.json``), else the one
 stored with the checkpoint (``threshold``, else ``params.threshold``).
 Every input problem (missing / corrupt file, wrong-task checkpoint, phases or mask of another geometry,
@@ -33,6 +37,7 @@ import numpy as np
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume, is_nifti, load_volume, save_nifti, strip_nifti_suffix
 from breastmri.data.layouts import phase_paths_in
+from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, keep_large_components
 
 AFFINE_ATOL_MM = 1e-3
 
@@ -49,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out_dir", type=Path, required=True, help="output folder (created)")
     parser.add_argument("--threshold", help="probability threshold: a number in (0, 1) or the threshold stage's "
                                             "threshold.json (default: the one stored with the checkpoint)")
+    parser.add_argument("--min_component_fraction", type=float, default=DEFAULT_MIN_FRACTION,
+                        help="keep the largest 3D component of the prediction and every component at least this "
+                             "share of its size (0 keeps all, 1 the largest only; default %(default)s)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     return parser
 
@@ -117,6 +125,8 @@ def run(args: argparse.Namespace) -> dict:
 
     ckpt = Path(args.checkpoint_path)
     threshold = parse_threshold(args.threshold)
+    if args.min_component_fraction < 0:
+        raise DataError(None, f"--min_component_fraction must be >= 0, got {args.min_component_fraction}")
     wanted = "lesion" if args.phases_folder is not None else "breast"
     # the task check comes first so a wrong-task checkpoint is reported before any image is read
     state = load_checkpoint(ckpt)
@@ -136,7 +146,7 @@ def run(args: argparse.Namespace) -> dict:
         reference = volumes[0]
         truth = load_truth_mask(args.mask_path, reference) if args.mask_path else None
         prob = predictor.predict_lesion(paths)
-        pred = predictor.binarize(prob)
+        pred = keep_large_components(predictor.binarize(prob), args.min_component_fraction)
         display = next((v for v in volumes[1:] if v is not None), reference)
         fig_case = Case(case, display.array, reference.affine, None, pred, truth)
         if truth is not None:
@@ -149,7 +159,8 @@ def run(args: argparse.Namespace) -> dict:
         reference = load_volume(scan_path, case)
         truth = load_truth_mask(args.mask_path, reference) if args.mask_path else None
 
-        result = predict_scan(reference, predictor.predict_breast, predictor.threshold)
+        result = predict_scan(reference, predictor.predict_breast, predictor.threshold,
+                              min_component_fraction=args.min_component_fraction)
         prob, pred = result.probability, result.breast
         outputs[f"{case}_tumor.nii.gz"] = ("nifti", result.tumor)
         outputs[f"{case}_features.csv"] = ("csv", features_table({case: result.features}))
