@@ -1,6 +1,6 @@
 """Whole-breast inference speed: seconds per volume, our slice predictor vs MONAI's ``SliceInferer``.
 
-Both paths use the same model (the CPU default U-Net: base 16, depth 4, 128 x 128 slices, random weights:
+Both paths use the same model (the CPU default U-Net: base 8, depth 4, 128 x 128 slices, random weights:
 speed does not depend on them) and the same preprocessing and inverse mapping
 (:func:`breastmri.slices.breast.prepare_volume`, per-slice ``undo_resize_pad``); only the slice-by-slice
 network evaluation differs:
@@ -76,7 +76,7 @@ def interleaved(fns: dict, repeats: int, device) -> tuple[dict, dict]:
     return times, outputs
 
 
-def run(shape=(192, 160, 64), size: int = 128, base: int = 16, batch_size: int = 16, repeats: int = 5,
+def run(shape=(192, 160, 64), size: int = 128, base: int = 8, batch_size: int = 16, repeats: int = 5,
         device: str = "cpu") -> dict:
     """Median seconds per volume of both paths (same run, interleaved) and their largest difference."""
     torch.manual_seed(0)
@@ -104,7 +104,7 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", type=int, nargs=3, default=(192, 160, 64))
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--base", type=int, default=16)
+    parser.add_argument("--base", type=int, default=8)
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")

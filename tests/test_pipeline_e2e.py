@@ -140,7 +140,7 @@ def test_queued_grid_of_experiments_runs_two_at_a_time_and_is_compared(tiny_repo
     assert status.count("Success") == 2, status
     rows = json.loads(_run(["dvc", "exp", "show", "--json"], repo, env))
     runs = {}
-    for row in rows[0]["experiments"] or []:
+    for row in (exp for baseline in rows for exp in baseline.get("experiments") or []):
         data = row["revs"][0]["data"]
         lr = data["params"]["params.yaml"]["data"]["train_breast"]["lr"]
         runs[lr] = (row["revs"][0]["name"], data["metrics"]["reports/metrics/train_breast.json"]["data"])
