@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from breastmri.data.atomic import atomic_path, write_text_atomic
+from breastmri.data.atomic import atomic_path, remove_stale_temps, write_text_atomic
 
 
 def test_success_renames_with_usual_permissions(tmp_path):
@@ -26,3 +26,26 @@ def test_failure_leaves_neither_final_nor_temp(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("interrupted")
     assert os.listdir(tmp_path) == ["m.json"] and (tmp_path / "m.json").read_text() == "old"
+
+
+def test_remove_stale_temps_deletes_only_leftovers_of_that_target(tmp_path):
+    final = tmp_path / "scan.nii.gz"
+    stale = tmp_path / ".scan.k3j2_x.tmp.nii.gz"   # what atomic_path names a temp of final
+    other = tmp_path / ".other.k3j2_x.tmp.nii.gz"  # another target's temp
+    for path in (final, stale, other):
+        path.write_text("x")
+    assert remove_stale_temps(final) == [stale]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([final.name, other.name])
+
+
+def test_a_killed_writer_leaves_a_temp_the_next_write_removes(tmp_path):
+    final = tmp_path / "report.ipynb"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(final) as tmp:
+            tmp.write_text("half")
+            os.link(tmp, tmp.with_name(tmp.name.replace(".tmp", "x.tmp")))  # survives as a SIGKILL would leave it
+            raise KeyboardInterrupt
+    assert not final.exists() and len(list(tmp_path.iterdir())) == 1
+    remove_stale_temps(final)
+    write_text_atomic(final, "whole")
+    assert [p.name for p in tmp_path.iterdir()] == ["report.ipynb"]

@@ -18,8 +18,7 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    suffixes = "".join(final.suffixes)
-    stem = final.name[: len(final.name) - len(suffixes)] if suffixes else final.name
+    stem, suffixes = _split_name(final)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{suffixes}", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -29,6 +28,25 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _split_name(path: Path) -> tuple[str, str]:
+    suffixes = "".join(path.suffixes)
+    return (path.name[: len(path.name) - len(suffixes)] if suffixes else path.name), suffixes
+
+
+def remove_stale_temps(final: str | Path) -> list[Path]:
+    """Delete the temporary files an interrupted (killed) earlier write of ``final`` left beside it.
+
+    Writers call this before writing ``final`` again, so a killed run leaves no litter in a stage's output
+    folder once the stage has been re-run.
+    """
+    final = Path(final)
+    stem, suffixes = _split_name(final)
+    stale = sorted(final.parent.glob(f".{stem}.*.tmp{suffixes}"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def _umask() -> int:

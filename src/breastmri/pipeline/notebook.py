@@ -19,7 +19,7 @@ import nbformat
 import papermill
 from nbconvert import HTMLExporter
 
-from breastmri.data.atomic import atomic_path, write_text_atomic
+from breastmri.data.atomic import atomic_path, remove_stale_temps, write_text_atomic
 from breastmri.data.errors import DataError
 from breastmri.pipeline.params import load_params, merged_sections
 
@@ -70,6 +70,8 @@ def run_notebook(notebook: str | Path, sections: list[str], params_path: str | P
     out_nb = reports / "notebooks" / f"{stem}.ipynb"
     out_html = reports / "html" / f"{stem}.html"
     failed = reports / "failed" / f"{stem}.ipynb"
+    for path in (out_nb, out_html):
+        remove_stale_temps(path)  # left by a killed earlier run
     os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars carry timings: keep them out of reports
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     with atomic_path(out_nb) as tmp_nb:

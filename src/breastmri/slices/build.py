@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from breastmri.data.atomic import remove_stale_temps
 from breastmri.data.errors import DataError
 from breastmri.data.io import write_json
 from breastmri.data.layouts import MAX_PHASES, MamaMiaLayout, SeedLayout
@@ -60,16 +61,6 @@ def _split_summary(split: dict, slices_per_patient: dict[str, int]) -> dict:
         "slices": {name: int(sum(slices_per_patient.get(p, 0) for p in ids)) for name, ids in split.items()},
         "split": split,
     }
-
-
-def remove_stale_temps(out_path: Path) -> list[Path]:
-    """Delete temporary files left beside ``out_path`` by an interrupted earlier build."""
-    out_path = Path(out_path)
-    stem = out_path.name[: -len("".join(out_path.suffixes))] if out_path.suffixes else out_path.name
-    stale = sorted(out_path.parent.glob(f".{stem}.*.tmp{''.join(out_path.suffixes)}"))
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
 
 
 def build_breast_h5(oriented_dir: str | Path, out_path: str | Path, *, size: int = 128,

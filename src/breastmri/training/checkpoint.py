@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from breastmri.data.atomic import atomic_path
+from breastmri.data.atomic import atomic_path, remove_stale_temps
 from breastmri.data.errors import DataError
 
 REQUIRED_KEYS = ("model_state", "model_config", "task", "epoch", "params")
@@ -35,6 +35,7 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
     if missing:
         raise ValueError(f"checkpoint state lacks {', '.join(missing)}")
     state = {"format_version": FORMAT_VERSION, **state}
+    remove_stale_temps(path)  # left by a run killed while saving: not part of the persisted model folder
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         torch.save(state, fh)
     return Path(path)
