@@ -102,6 +102,17 @@ def test_finished_run_is_not_retrained_but_changed_params_start_afresh(breast_h5
     assert load_checkpoint(tmp_path / "m/last.pt")["params"]["lr"] == 0.002
 
 
+def test_changed_training_code_starts_afresh(breast_h5, tmp_path, tiny_params, monkeypatch):
+    params = {**tiny_params, "max_epochs": 1}
+    train_task(breast_h5, tmp_path / "m", tmp_path / "live", "breast", **params)
+    monkeypatch.setattr("breastmri.training.stage.code_sha256", lambda: "edited code")
+    epochs = []
+    run_training(breast_h5, tmp_path / "m", tmp_path / "live", "breast",
+                 on_epoch_end=lambda r: epochs.append(r["epoch"]), **params)
+    assert epochs == [1]
+    assert load_checkpoint(tmp_path / "m/last.pt")["params"]["code_sha256"] == "edited code"
+
+
 def test_lesion_task_scores_only_lesion_containing_patients(lesion_h5, tmp_path, tiny_params):
     metrics = train_task(lesion_h5, tmp_path / "m", tmp_path / "live", "lesion", **{**tiny_params, "max_epochs": 1})
     assert sorted(metrics["val_dice_per_patient"]) == ["P2", "P3"]  # P4 has no lesion

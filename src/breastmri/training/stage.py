@@ -5,8 +5,8 @@ section; command-line options override it). Outputs:
 
 * ``<out_dir>/best.pt``: the best epoch's weights (lowest validation loss), ``model_config``, params
   (including ``preprocessing``: the slice size, clip percentiles and grid spacing of the HDF5 file);
-* ``<out_dir>/last.pt``: full training state; a rerun with the same params and data resumes from it
-  (a finished run only rewrites the metrics; different params or data start afresh);
+* ``<out_dir>/last.pt``: full training state; a rerun with the same params, data and training code resumes
+  from it (a finished run only rewrites the metrics; different params, data or code start afresh);
 * ``<live_dir>/``: dvclive per-epoch curves (see :mod:`breastmri.training.tracking`);
 * ``<metrics>`` (default ``<live_dir>/final_metrics.json``): best epoch, best validation loss, epochs
   run, per-patient 3D validation Dice of the best model (see :mod:`breastmri.training.metrics`).
@@ -88,6 +88,17 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def code_sha256() -> str:
+    """Digest of the model and training source files: a run resumes only with the code it was started with."""
+    import breastmri
+
+    root = Path(breastmri.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted([*root.glob("model/*.py"), *root.glob("training/*.py"), root / "slices" / "dataset.py"]):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def read_h5_info(h5_path: Path, task: str) -> dict:
     """Channels and the task recorded in the HDF5 file; a mismatch with ``task`` is an error."""
     if not h5_path.is_file():
@@ -145,7 +156,7 @@ def run_training(h5_path, out_dir, live_dir, task: str, metrics_path=None, *, ct
     set_deterministic(ctx.device)
     seed_all(params["seed"])
     info = read_h5_info(h5_path, task)
-    stored_params = {**params, "task": task, "data_sha256": file_sha256(h5_path),
+    stored_params = {**params, "task": task, "data_sha256": file_sha256(h5_path), "code_sha256": code_sha256(),
                      "preprocessing": slice_preprocessing(h5_path, task)}
 
     model_config = dict(in_channels=info["channels"], out_channels=1,
