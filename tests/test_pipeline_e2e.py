@@ -29,9 +29,10 @@ TINY = {
     "train_breast": {"base": 4, "max_epochs": 2, "batch_size": 16},
     "train_lesion": {"base": 4, "max_epochs": 4, "batch_size": 4},
     "infer": {"n_preview": 2},
+    "infer_lesion": {"n_preview": 2},
 }
 STAGES = {"synthesize", "validate", "eda", "orient", "build_hdf5", "train@breast", "train@lesion",
-          "threshold@breast", "threshold@lesion", "infer", "correlate"}
+          "threshold@breast", "threshold@lesion", "infer", "infer_lesion", "correlate"}
 pytestmark = pytest.mark.slow
 
 
@@ -83,9 +84,12 @@ def test_every_stage_writes_its_executed_notebook_html_and_outputs(tiny_repo):
     assert 0.05 <= threshold["threshold"] <= 0.95
     infer = json.loads((repo / "reports/metrics/infer_breast.json").read_text())
     assert infer["n_patients"] == TINY["synthesize"]["n_inference"]
+    split = json.loads((repo / "reports/metrics/build_hdf5_lesion.json").read_text())["split"]
+    lesion = json.loads((repo / "reports/metrics/infer_lesion.json").read_text())
+    assert sorted(lesion["per_case"]) == sorted(split["validation"]) and lesion["n_evaluated"] >= 1
 
 
-def test_predicted_masks_have_the_scan_shape_and_affine(tiny_repo):
+def test_predicted_masks_have_the_input_shape_and_affine(tiny_repo):
     repo, _ = tiny_repo
     scans = sorted((repo / "data/raw/phantom/seed/inference/scans").glob("*.nii.gz"))
     assert len(scans) == TINY["synthesize"]["n_inference"]
@@ -97,6 +101,14 @@ def test_predicted_masks_have_the_scan_shape_and_affine(tiny_repo):
             assert mask.shape == scan.shape, (pid, kind)
             np.testing.assert_array_equal(mask.affine, scan.affine)
             assert set(np.unique(np.asarray(mask.dataobj))) <= {0, 1}
+    lesion_preds = sorted((repo / "data/predictions/lesion").glob("*_pred.nii.gz"))
+    assert lesion_preds
+    for pred_path in lesion_preds:
+        case = pred_path.name.removesuffix("_pred.nii.gz")
+        phase = nib.load(repo / "data/raw/phantom/mamamia/images" / case / f"{case}_0000.nii.gz")
+        pred = nib.load(pred_path)
+        assert pred.shape == phase.shape, case
+        np.testing.assert_array_equal(pred.affine, phase.affine)
 
 
 def test_second_repro_is_a_no_op(tiny_repo):

@@ -35,11 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from breastmri.data.errors import DataError
-from breastmri.data.io import Volume, is_nifti, load_volume, save_nifti, strip_nifti_suffix
-from breastmri.data.layouts import phase_paths_in
-from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, keep_large_components
-
-AFFINE_ATOL_MM = 1e-3
+from breastmri.data.io import is_nifti, load_volume, save_nifti, strip_nifti_suffix
+from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,37 +73,6 @@ def parse_threshold(value: str | None) -> float | None:
     return number
 
 
-def same_geometry(a: Volume, b: Volume) -> bool:
-    return a.shape == b.shape and np.allclose(a.affine, b.affine, atol=AFFINE_ATOL_MM)
-
-
-def load_phases(folder: Path) -> tuple[str, list[Path | None], list[Volume | None]]:
-    """Case id, phase paths and the strictly loaded phases; every phase must share ``_0000``'s grid."""
-    folder = Path(folder)
-    case = folder.name
-    paths = phase_paths_in(folder, case)
-    volumes: list[Volume | None] = [None if p is None else load_volume(p, case) for p in paths]
-    first = volumes[0]
-    for path, vol in zip(paths[1:], volumes[1:]):
-        if vol is not None and not same_geometry(first, vol):
-            raise DataError(path, f"phase geometry differs from {paths[0].name}: shape {vol.shape} vs "
-                                  f"{first.shape}, spacing {tuple(round(s, 4) for s in vol.spacing)} vs "
-                                  f"{tuple(round(s, 4) for s in first.spacing)}"
-                                  + ("" if vol.shape != first.shape else " (affines differ)"))
-    return case, paths, volumes
-
-
-def load_truth_mask(path: Path, reference: Volume) -> np.ndarray:
-    """The ground-truth mask (> 0) as uint8; it must lie on the image's grid and look like a label map."""
-    truth = load_volume(path, reference.patient_id, dtype=np.float32)
-    if not same_geometry(truth, reference):
-        raise DataError(path, f"mask grid (shape {truth.shape}) differs from the image's "
-                              f"{reference.path.name if reference.path else ''} (shape {reference.shape})")
-    if np.unique(truth.array).size > 16:
-        raise DataError(path, "does not look like a mask (more than 16 distinct values)")
-    return (truth.array > 0).astype(np.uint8)
-
-
 def metrics_text(case: str, task: str, metrics: dict) -> str:
     lines = [f"case: {case}", f"task: {task}"]
     for key, value in metrics.items():
@@ -117,6 +83,7 @@ def metrics_text(case: str, task: str, metrics: dict) -> str:
 def run(args: argparse.Namespace) -> dict:
     """Do the work; returns {name: final path}. Raises DataError on bad input; writes nothing then."""
     from breastmri.inference import evaluation as ev
+    from breastmri.inference.dce import predict_case
     from breastmri.inference.features import features_table
     from breastmri.inference.figures import Case, case_overlay
     from breastmri.inference.predictor import check_task, predictor_from_state
@@ -142,13 +109,10 @@ def run(args: argparse.Namespace) -> dict:
     outputs: dict[str, tuple[str, object]] = {}  # name -> (kind, payload)
     metrics: dict = {}
     if wanted == "lesion":
-        case, paths, volumes = load_phases(args.phases_folder)
-        reference = volumes[0]
-        truth = load_truth_mask(args.mask_path, reference) if args.mask_path else None
-        prob = predictor.predict_lesion(paths)
-        pred = keep_large_components(predictor.binarize(prob), args.min_component_fraction)
-        display = next((v for v in volumes[1:] if v is not None), reference)
-        fig_case = Case(case, display.array, reference.affine, None, pred, truth)
+        result = predict_case(predictor, args.phases_folder, args.min_component_fraction)
+        case, reference, prob, pred = result.case, result.reference, result.probability, result.lesion
+        truth = ev.load_truth_mask(args.mask_path, reference) if args.mask_path else None
+        fig_case = Case(case, result.display.array, reference.affine, None, pred, truth)
         if truth is not None:
             metrics = {"dice": ev.dice(pred, truth), "hd95_mm": ev.hd95_mm(pred, truth, reference.spacing)}
     else:
@@ -157,7 +121,7 @@ def run(args: argparse.Namespace) -> dict:
             raise DataError(scan_path, "expected a NIfTI file (.nii or .nii.gz)")
         case = strip_nifti_suffix(scan_path.name)
         reference = load_volume(scan_path, case)
-        truth = load_truth_mask(args.mask_path, reference) if args.mask_path else None
+        truth = ev.load_truth_mask(args.mask_path, reference) if args.mask_path else None
 
         result = predict_scan(reference, predictor.predict_breast, predictor.threshold,
                               min_component_fraction=args.min_component_fraction)

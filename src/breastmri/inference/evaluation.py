@@ -1,4 +1,5 @@
-"""Segmentation metrics against ground truth: Dice, HD95 in mm (spacing-aware, MONAI), lesion hit."""
+"""Segmentation metrics against ground truth: Dice, HD95 in mm (spacing-aware, MONAI), lesion hit; reading a
+ground-truth mask on an image's grid."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import numpy as np
 import torch
 from monai.metrics import compute_hausdorff_distance
 
+from breastmri.data.errors import DataError
+from breastmri.data.io import Volume, load_volume
 from breastmri.data.overlap import dice
+from breastmri.inference.dce import same_geometry
 
 
 def hd95_mm(pred: np.ndarray, truth: np.ndarray, spacing: Sequence[float]) -> float:
@@ -72,3 +76,14 @@ def evaluate_case(breast: np.ndarray, tumor: np.ndarray, spacing: Sequence[float
         out["tumor_dice"] = dice(tumor, truth_lesion)
         out["tumor_hd95_mm"] = hd95_mm(tumor, truth_lesion, spacing)
     return out
+
+
+def load_truth_mask(path, reference: Volume) -> np.ndarray:
+    """The ground-truth mask (> 0) as uint8; it must lie on ``reference``'s grid and look like a label map."""
+    truth = load_volume(path, reference.patient_id, dtype=np.float32)
+    if not same_geometry(truth, reference):
+        raise DataError(path, f"mask grid (shape {truth.shape}) differs from the image's "
+                              f"{reference.path.name if reference.path else ''} (shape {reference.shape})")
+    if np.unique(truth.array).size > 16:
+        raise DataError(path, "does not look like a mask (more than 16 distinct values)")
+    return (truth.array > 0).astype(np.uint8)

@@ -46,8 +46,9 @@ def prediction_paths(out_dir: str | Path, patient_id: str) -> tuple[Path, Path]:
     return out_dir / f"{patient_id}{BREAST_SUFFIX}", out_dir / f"{patient_id}{TUMOR_SUFFIX}"
 
 
-def _remove_stale(out_dir: Path, ids: set[str]) -> None:
-    for suffix in (BREAST_SUFFIX, TUMOR_SUFFIX):
+def remove_stale(out_dir: Path, ids: set[str], suffixes: tuple[str, ...]) -> None:
+    """Delete ``<id><suffix>`` files of ``out_dir`` whose id is not in ``ids`` (left by an earlier dataset)."""
+    for suffix in suffixes:
         for path in out_dir.glob(f"*{suffix}"):
             if path.name[: -len(suffix)] not in ids:
                 path.unlink()
@@ -86,7 +87,7 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
             raise DataError(record_path, f"no orientation record for {len(missing)} inference scan(s): "
                                          f"{', '.join(missing[:5])} (re-run the orient stage)")
     out_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale(out_dir, set(scans))
+    remove_stale(out_dir, set(scans), (BREAST_SUFFIX, TUMOR_SUFFIX))
 
     rows: dict[str, dict] = {}
     preview: list[Case] = []
@@ -177,22 +178,16 @@ def evaluate_dataset(seed_root: str | Path, pred_dir: str | Path, truth_dir: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    from breastmri.pipeline.params import load_params
+    from breastmri.pipeline.params import call_with_section, load_params
 
     parser = argparse.ArgumentParser(description="Inference stage (whole-breast) over the seed inference scans.")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     try:
         params = load_params(args.params)
-        data, p = params.get("data", {}), params.get("infer", {})
-        summary = infer_dataset(
-            data["seed_root"], p["checkpoint"], p["out_dir"], threshold_json=p.get("threshold_json") or None,
-            record_path=p.get("record_path") or None, h5_path=p.get("h5_path") or None,
-            truth_dir=data.get("truth_dir") or None, metrics_path=p.get("metrics_path") or None,
-            figures_dir=p.get("figures_dir") or None, tumor_percentile=float(p.get("tumor_percentile", 98)),
-            min_component_fraction=float(p.get("min_component_fraction", DEFAULT_MIN_FRACTION)),
-            batch_size=int(p.get("batch_size", 16)), device=str(p.get("device", "cpu")),
-            n_preview=int(p.get("n_preview", 6)))
+        data = params.get("data", {})
+        summary = call_with_section(infer_dataset, params, "infer", args.params, seed_root=data["seed_root"],
+                                    truth_dir=data.get("truth_dir") or None)
     except (DataError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

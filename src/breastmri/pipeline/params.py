@@ -34,3 +34,19 @@ def merged_sections(params: dict, sections: list[str], source: str | Path = "par
                 raise DataError(source, f"key '{key}' is set in both '{owner[key]}' and '{section}'")
             merged[key], owner[key] = value, section
     return merged
+
+
+def call_with_section(func, params: dict, section: str, source: str | Path = "params.yaml", **fixed):
+    """``func(**fixed, **params[section])``: a stage's settings passed by name; a key ``func`` does not take
+    (a typo) is an error naming it."""
+    import inspect
+
+    values = params.get(section)
+    if not isinstance(values, dict):
+        raise DataError(source, f"no section '{section}' (sections: {', '.join(sorted(params))})")
+    accepted = set(inspect.signature(func).parameters) - set(fixed)
+    unknown = sorted(set(values) - accepted)
+    if unknown:
+        raise DataError(source, f"unknown key(s) in section '{section}': {', '.join(unknown)} "
+                                f"(accepted: {', '.join(sorted(accepted))})")
+    return func(**fixed, **values)

@@ -1,0 +1,142 @@
+import json
+
+import h5py
+import nibabel as nib
+import numpy as np
+import pytest
+from inference_helpers import phantom_like, store, tiny_checkpoint
+
+from breastmri.data.errors import DataError
+from breastmri.data.io import save_nifti
+from breastmri.inference.command import main as infer_command
+from breastmri.inference.lesion_stage import infer_lesion_cases, main
+from breastmri.inference.predictor import SlicePredictor
+
+CASES = {  # case -> (storage, phases present, lesion centre)
+    "DUKE_001": ("diag", (0, 1, 2, 3, 4, 5), (34, 12, 9)),
+    "ISPY1_002": ("lps", (0, 1, 3), (30, 26, 7)),
+    "NACT_003": ("transposed", (0, 2), (36, 14, 11)),
+}
+VALIDATION = ["ISPY1_002", "NACT_003"]
+
+
+def write_mamamia(root):
+    """A MAMA-MIA layout: three cases stored diagonally / LPS / transposed, two with missing phases."""
+    for number, (case, (storage, phases, centre)) in enumerate(CASES.items()):
+        scan, _, lesion = phantom_like(seed=number, lesion_centre=centre)
+        for k in phases:
+            phase = scan.copy()
+            phase[lesion > 0] *= 1.0 + 0.3 * k
+            (arr,), affine = store([phase], storage)
+            save_nifti(arr, affine, root / "images" / case / f"{case}_{k:04d}.nii.gz")
+        (mask,), affine = store([lesion], storage)
+        save_nifti(mask, affine, root / "segmentations" / "expert" / f"{case}.nii.gz")
+    return root
+
+
+def write_split(path, validation=VALIDATION, task="lesion"):
+    with h5py.File(path, "w") as f:
+        f.attrs.update(task=task, size=24, params=json.dumps({"size": 24}),
+                       split=json.dumps({"train": ["DUKE_001"], "validation": validation}))
+    return path
+
+
+@pytest.fixture
+def layout(tmp_path):
+    root = write_mamamia(tmp_path / "mamamia")
+    return root, write_split(tmp_path / "lesion.h5"), tiny_checkpoint(tmp_path / "lesion.pt", task="lesion", size=24)
+
+
+def _truth_predictor(monkeypatch):
+    """The model replaced by the expert segmentation itself: the stage must then score Dice 1 everywhere."""
+    def predict(self, paths):
+        case = paths[0].parent.name
+        mask = paths[0].parents[2] / "segmentations" / "expert" / f"{case}.nii.gz"
+        return np.asarray(nib.load(mask).dataobj, dtype=np.float32)
+    monkeypatch.setattr(SlicePredictor, "predict_lesion", predict)
+
+
+def test_validation_cases_get_masks_on_their_own_grid_and_exact_scores(layout, tmp_path, monkeypatch):
+    root, h5, ckpt = layout
+    _truth_predictor(monkeypatch)
+    out, figures, metrics_path = tmp_path / "pred", tmp_path / "fig", tmp_path / "m" / "infer_lesion.json"
+    summary = infer_lesion_cases(root, ckpt, out, h5_path=h5, metrics_path=metrics_path, figures_dir=figures,
+                                 progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [f"{c}_pred.nii.gz" for c in VALIDATION]
+    for case in VALIDATION:
+        ref = nib.load(root / "images" / case / f"{case}_0000.nii.gz")
+        pred = nib.load(out / f"{case}_pred.nii.gz")
+        assert pred.shape == ref.shape
+        np.testing.assert_array_equal(pred.affine, ref.affine)
+        truth = np.asarray(nib.load(root / "segmentations" / "expert" / f"{case}.nii.gz").dataobj)
+        np.testing.assert_array_equal(np.asarray(pred.dataobj), truth)
+        assert (figures / "overlays" / f"{case}.png").is_file()
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["n_cases"] == metrics["n_evaluated"] == 2
+    assert metrics["dice"]["min"] == 1.0 and metrics["hd95_mm"]["max"] == 0.0
+    assert sorted(metrics["per_case"]) == VALIDATION
+    assert (figures / "prediction_grid.png").is_file() and metrics_path.with_suffix(".csv").is_file()
+    assert list(summary["per_case"].index) == VALIDATION
+
+
+def test_all_cases_agree_with_the_one_case_command_and_rerun_identically(layout, tmp_path):
+    root, h5, ckpt = layout
+    metrics_path = tmp_path / "infer_lesion.json"
+    summary = infer_lesion_cases(root, ckpt, tmp_path / "pred", cases="all", threshold_json=None,
+                                 metrics_path=metrics_path, progress=False)
+    assert summary["metrics"]["n_cases"] == 3
+    first = metrics_path.read_bytes()
+    infer_lesion_cases(root, ckpt, tmp_path / "pred", cases="all", metrics_path=metrics_path, progress=False)
+    assert metrics_path.read_bytes() == first
+    for case in CASES:
+        one = tmp_path / "one" / case
+        assert infer_command(["--phases_folder", str(root / "images" / case), "--checkpoint_path", str(ckpt),
+                              "--mask_path", str(root / "segmentations" / "expert" / f"{case}.nii.gz"),
+                              "--out_dir", str(one), "--device", "cpu"]) == 0
+        np.testing.assert_array_equal(np.asarray(nib.load(one / f"{case}_pred.nii.gz").dataobj),
+                                      np.asarray(nib.load(tmp_path / "pred" / f"{case}_pred.nii.gz").dataobj))
+        dice_line = next(line for line in (one / f"{case}_metrics.txt").read_text().splitlines()
+                         if line.startswith("dice:"))
+        assert float(dice_line.split()[1]) == pytest.approx(summary["per_case"].loc[case, "dice"], abs=1e-6)
+
+
+def test_stale_predictions_of_other_cases_are_removed(layout, tmp_path, monkeypatch):
+    root, h5, ckpt = layout
+    _truth_predictor(monkeypatch)
+    out = tmp_path / "pred"
+    infer_lesion_cases(root, ckpt, out, cases="all", progress=False)
+    infer_lesion_cases(root, ckpt, out, h5_path=h5, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [f"{c}_pred.nii.gz" for c in VALIDATION]
+
+
+def test_bad_inputs_are_errors_naming_the_problem(layout, tmp_path):
+    root, h5, ckpt = layout
+    out = tmp_path / "pred"
+    with pytest.raises(DataError, match="cases must be one of"):
+        infer_lesion_cases(root, ckpt, out, cases="train", h5_path=h5)
+    with pytest.raises(DataError, match="needs the lesion HDF5"):
+        infer_lesion_cases(root, ckpt, out)
+    with pytest.raises(DataError, match="task 'breast'"):
+        infer_lesion_cases(root, ckpt, out, h5_path=write_split(tmp_path / "breast.h5", task="breast"))
+    with pytest.raises(DataError, match="not in the layout: MISSING_009"):
+        infer_lesion_cases(root, ckpt, out, h5_path=write_split(tmp_path / "other.h5", ["MISSING_009"]))
+    breast = tiny_checkpoint(tmp_path / "breast.pt", task="breast", size=24)
+    with pytest.raises(DataError, match="'breast' task"):
+        infer_lesion_cases(root, breast, out, h5_path=h5)
+    save_nifti(np.zeros((5, 5, 5), np.uint8), np.eye(4), root / "segmentations" / "expert" / "NACT_003.nii.gz")
+    with pytest.raises(DataError, match="NACT_003.nii.gz.*mask grid"):
+        infer_lesion_cases(root, ckpt, out, h5_path=h5, progress=False)
+
+
+def test_command_reads_its_params_section(layout, tmp_path, capsys):
+    root, h5, ckpt = layout
+    params = {"data": {"mamamia_root": str(root)},
+              "infer_lesion": {"checkpoint": str(ckpt), "h5_path": str(h5), "out_dir": str(tmp_path / "pred"),
+                               "metrics_path": str(tmp_path / "m.json"), "device": "cpu"}}
+    (tmp_path / "params.yaml").write_text(json.dumps(params))
+    assert main(["--params", str(tmp_path / "params.yaml")]) == 0
+    assert "2 cases predicted" in capsys.readouterr().out
+    params["infer_lesion"]["checkpoint"] = str(tmp_path / "missing.pt")
+    (tmp_path / "params.yaml").write_text(json.dumps(params))
+    assert main(["--params", str(tmp_path / "params.yaml")]) == 1
+    assert "missing.pt" in capsys.readouterr().err
