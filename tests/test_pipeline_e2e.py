@@ -80,6 +80,9 @@ def test_every_stage_writes_its_executed_notebook_html_and_outputs(tiny_repo):
         for out in stage.get("outs", []):
             assert (repo / out["path"]).exists(), (name, out["path"])
     assert not (repo / "reports/failed").exists()
+    for executed in (repo / "reports/notebooks").glob("*.ipynb"):  # reproducible wherever the clone lives
+        text = executed.read_text()
+        assert str(repo) not in text and sys.prefix not in text, executed.name
     threshold = json.loads((repo / "reports/threshold/breast/threshold.json").read_text())
     assert 0.05 <= threshold["threshold"] <= 0.95
     infer = json.loads((repo / "reports/metrics/infer_breast.json").read_text())

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from breastmri.analysis.figures import save_figure
 from breastmri.data.errors import DataError

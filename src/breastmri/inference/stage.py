@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from breastmri.analysis.figures import save_figure
 from breastmri.data.atomic import atomic_path
