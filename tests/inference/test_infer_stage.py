@@ -1,4 +1,5 @@
 import hashlib
+import json
 from types import SimpleNamespace
 
 import nibabel as nib
@@ -51,6 +52,18 @@ def test_stage_outputs_metrics_and_determinism(seed_dataset, tmp_path, monkeypat
     (out / "Breast_MRI_099_breast.nii.gz").write_bytes(b"stale")
     stage.infer_dataset(seed_root, "unused.pt", out, progress=False)
     assert _digest(out) == first                    # deterministic, stale outputs removed
+
+
+def test_without_truth_the_declared_metric_files_still_exist(seed_dataset, tmp_path, monkeypatch):
+    seed_root, _ = seed_dataset
+    monkeypatch.setattr(stage, "load_predictor", _standin)
+    metrics_path = tmp_path / "metrics" / "infer_breast.json"
+    summary = stage.infer_dataset(seed_root, "unused.pt", tmp_path / "pred", truth_dir=None,
+                                  metrics_path=metrics_path, progress=False)
+    assert "metrics" not in summary
+    assert json.loads(metrics_path.read_text()) == {"evaluated": False, "n_patients": 5, "threshold": 0.5}
+    listed = pd.read_csv(metrics_path.with_suffix(".csv"))
+    assert list(listed["patient_id"]) == sorted(p.name[:-7] for p in (seed_root / "inference" / "scans").iterdir())
 
 
 def test_stage_with_orientation_record_and_real_checkpoint(seed_dataset, tmp_path):

@@ -11,8 +11,9 @@ Outputs (atomic, deterministic for a given checkpoint and data)::
     <out_dir>/<id>_tumor.nii.gz      uint8 tumour candidate, same grid
     <out_dir>/features.csv           one row per patient, indexed by patient_id
     <figures_dir>/prediction_grid.png, <figures_dir>/overlays/<id>.png
-    <metrics_path>                   only with a truth_dir: Dice / HD95 (mm) / tumour hit, per patient
-                                     and summarised (the only step that reads the ground truth)
+    <metrics_path>                   with a truth_dir: Dice / HD95 (mm) / tumour hit, per patient and
+                                     summarised (the only step that reads the ground truth); without
+                                     one (real data): ``evaluated: false`` and the patient list
 """
 
 from __future__ import annotations
@@ -120,6 +121,10 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
             write_table(per_patient, Path(metrics_path).with_suffix(".csv"))
         summary["metrics"] = metrics
         summary["per_patient"] = per_patient
+    elif metrics_path:  # real data: nothing to score, but the declared metric files still exist
+        write_json({"evaluated": False, "n_patients": len(scans), "threshold": predictor.threshold}, metrics_path)
+        write_table(pd.DataFrame(index=pd.Index(sorted(scans), name="patient_id")),
+                    Path(metrics_path).with_suffix(".csv"))
     return summary
 
 
