@@ -5,7 +5,8 @@ predicted masks have their scan's geometry; a second run is a no-op; ``dvc push`
 fresh clone restores every output without re-running; a queued grid of two experiments runs with
 ``dvc queue start -j 2`` and is compared (exp show, metrics diff, plots diff); retraining from scratch gives the same
 files (determinism through DVC's own hashes); a run killed inside the training stage leaves no stage
-output half-written and the next ``dvc repro`` resumes and completes.
+output half-written and the next ``dvc repro`` resumes and completes; with ``data.truth_dir: ""`` (real data)
+every stage still runs.
 """
 
 import json
@@ -204,3 +205,19 @@ def test_repro_killed_in_training_leaves_nothing_half_written_and_resumes(tiny_r
     assert resumed == metrics  # the resumed run ends where the uninterrupted one did
     assert "changed" not in _run(["dvc", "status"], repo, env)
     assert not list(repo.rglob("*.tmp*"))
+
+
+def test_real_data_mode_without_ground_truth_runs_every_stage(tiny_repo, tmp_path):
+    """``data.truth_dir: ""`` (real data): every stage still runs and writes its declared metrics, unevaluated."""
+    repo, env = tiny_repo
+    real = tmp_path / "real"
+    shutil.copytree(repo, real, symlinks=True)
+    params = yaml.safe_load((real / "params.yaml").read_text())
+    params["data"]["truth_dir"] = ""
+    (real / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = _run(["dvc", "repro"], real, env)
+    assert "Running stage 'infer'" in out and "Running stage 'correlate'" in out
+    assert json.loads((real / "reports/metrics/infer_breast.json").read_text())["evaluated"] is False
+    assert json.loads((real / "reports/metrics/orientation.json").read_text())["evaluated"] is False
+    assert "planted_recovered" not in json.loads((real / "reports/metrics/correlation.json").read_text())
+    assert "changed" not in _run(["dvc", "status"], real, env)
