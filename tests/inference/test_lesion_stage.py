@@ -109,6 +109,21 @@ def test_stale_predictions_of_other_cases_are_removed(layout, tmp_path, monkeypa
     assert sorted(p.name for p in out.iterdir()) == [f"{c}_pred.nii.gz" for c in VALIDATION]
 
 
+def test_a_case_without_segmentation_is_predicted_but_not_scored(layout, tmp_path, monkeypatch):
+    root, h5, ckpt = layout
+    (root / "segmentations" / "expert" / "DUKE_001.nii.gz").unlink()
+    monkeypatch.setattr(SlicePredictor, "predict_lesion",  # a model that finds nothing
+                        lambda self, paths: np.zeros(nib.load(paths[0]).shape, np.float32))
+    summary = infer_lesion_cases(root, ckpt, tmp_path / "pred", cases="all", metrics_path=tmp_path / "m.json",
+                                 progress=False)
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert (metrics["n_cases"], metrics["n_evaluated"]) == (3, 2)
+    assert metrics["per_case"]["DUKE_001"] == {"pred_voxels": 0}
+    assert (tmp_path / "pred" / "DUKE_001_pred.nii.gz").is_file()
+    assert metrics["dice"]["max"] == 0.0 and metrics["hd95_mm"]["n_not_finite"] == 2  # empty prediction
+    assert np.isnan(summary["per_case"].loc["DUKE_001", "dice"])
+
+
 def test_bad_inputs_are_errors_naming_the_problem(layout, tmp_path):
     root, h5, ckpt = layout
     out = tmp_path / "pred"
