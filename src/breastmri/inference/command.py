@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> dict:
         truth = ev.load_truth_mask(args.mask_path, reference) if args.mask_path else None
         fig_case = Case(case, result.display.array, reference.affine, None, pred, truth)
         if truth is not None:
-            metrics = {"dice": ev.dice(pred, truth), "hd95_mm": ev.hd95_mm(pred, truth, reference.spacing)}
+            metrics = ev.overlap_metrics(pred, truth, reference.spacing)
     else:
         scan_path = Path(args.scan)
         if not is_nifti(scan_path):
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> dict:
         outputs[f"{case}_features.csv"] = ("csv", features_table({case: result.features}))
         fig_case = Case(case, reference.array, reference.affine, pred, result.tumor, truth)
         if truth is not None:
-            metrics = {"dice": ev.dice(pred, truth), "hd95_mm": ev.hd95_mm(pred, truth, reference.spacing)}
+            metrics = ev.overlap_metrics(pred, truth, reference.spacing)
     outputs[f"{case}_pred.nii.gz"] = ("nifti", pred.astype(np.uint8))
     outputs[f"{case}_prob.nii.gz"] = ("nifti", prob.astype(np.float32))
     outputs[f"{case}_overlay.png"] = ("figure", case_overlay(fig_case, dict(metrics) or None,

@@ -63,18 +63,26 @@ def summarize(values: Sequence[float]) -> dict:
     return out
 
 
+def json_safe(row: dict) -> dict:
+    """A metrics row for JSON: non-finite floats become None (null), other values stay."""
+    return {k: finite_or_none(v) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def overlap_metrics(pred: np.ndarray, truth: np.ndarray, spacing: Sequence[float]) -> dict:
+    """``{"dice": ..., "hd95_mm": ...}`` of a predicted mask against the truth on the same grid."""
+    return {"dice": dice(pred, truth), "hd95_mm": hd95_mm(pred, truth, spacing)}
+
+
 def evaluate_case(breast: np.ndarray, tumor: np.ndarray, spacing: Sequence[float],
                   truth_breast: np.ndarray | None = None, truth_lesion: np.ndarray | None = None) -> dict:
     """Per-case metrics: breast Dice / HD95 (mm) when a breast truth is given; tumour hit, candidate Dice
     and HD95 when a lesion truth is given. All masks on the same (stored) grid."""
     out: dict = {}
     if truth_breast is not None:
-        out["breast_dice"] = dice(breast, truth_breast)
-        out["breast_hd95_mm"] = hd95_mm(breast, truth_breast, spacing)
+        out.update({f"breast_{k}": v for k, v in overlap_metrics(breast, truth_breast, spacing).items()})
     if truth_lesion is not None:
         out["tumor_hit"] = hit(tumor, truth_lesion)
-        out["tumor_dice"] = dice(tumor, truth_lesion)
-        out["tumor_hd95_mm"] = hd95_mm(tumor, truth_lesion, spacing)
+        out.update({f"tumor_{k}": v for k, v in overlap_metrics(tumor, truth_lesion, spacing).items()})
     return out
 
 

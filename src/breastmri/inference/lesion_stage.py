@@ -96,8 +96,7 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
         truth = ev.load_truth_mask(truth_path, reference) if truth_path.is_file() else None
         row = {"pred_voxels": int(result.lesion.sum())}
         if truth is not None:
-            row.update(dice=ev.dice(result.lesion, truth), hd95_mm=ev.hd95_mm(result.lesion, truth, reference.spacing),
-                       truth_voxels=int(truth.sum()))
+            row.update(ev.overlap_metrics(result.lesion, truth, reference.spacing), truth_voxels=int(truth.sum()))
         rows[case] = row
         if figures_dir:
             fig_case = Case(case, result.display.array, reference.affine, None, result.lesion, truth)
@@ -111,13 +110,12 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
 
     per_case = pd.DataFrame.from_dict(rows, orient="index")
     per_case.index.name = "case_id"
-    evaluated = per_case.dropna(subset=["dice"]) if "dice" in per_case else per_case.iloc[0:0]
-    metrics = {"n_cases": len(ids), "n_evaluated": len(evaluated), "cases": cases,
+    scored = [r for r in rows.values() if "dice" in r]
+    metrics = {"n_cases": len(ids), "n_evaluated": len(scored), "cases": cases,
                "threshold": predictor.threshold, "min_component_fraction": float(min_component_fraction)}
-    if len(evaluated):
-        metrics.update(dice=ev.summarize(list(evaluated["dice"])), hd95_mm=ev.summarize(list(evaluated["hd95_mm"])))
-    metrics["per_case"] = {case: {k: ev.finite_or_none(v) if isinstance(v, float) else v for k, v in r.items()}
-                           for case, r in rows.items()}
+    if scored:
+        metrics.update({k: ev.summarize([r[k] for r in scored]) for k in ("dice", "hd95_mm")})
+    metrics["per_case"] = {case: ev.json_safe(r) for case, r in rows.items()}
     if metrics_path:
         write_json(metrics, metrics_path)
         write_table(per_case, Path(metrics_path).with_suffix(".csv"))

@@ -167,8 +167,7 @@ def evaluate_dataset(seed_root: str | Path, pred_dir: str | Path, truth_dir: str
         "n_patients": len(rows),
         "breast_dice": ev.summarize(list(per_patient["breast_dice"])),
         "breast_hd95_mm": ev.summarize(list(per_patient["breast_hd95_mm"])),
-        "per_patient": {pid: {k: (ev.finite_or_none(v) if isinstance(v, float) else v) for k, v in r.items()}
-                        for pid, r in rows.items()},
+        "per_patient": {pid: ev.json_safe(r) for pid, r in rows.items()},
     }
     if "tumor_hit" in per_patient:
         hits = per_patient["tumor_hit"].astype(bool)
