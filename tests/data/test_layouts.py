@@ -52,3 +52,44 @@ def test_case_without_precontrast_phase_is_an_error(tmp_path):
     _touch(tmp_path / "ISPY1_1001" / "ISPY1_1001_0001.nii.gz")
     with pytest.raises(DataError, match="ISPY1_1001_0000.nii.gz: pre-contrast phase _0000 is missing"):
         phase_paths_in(tmp_path / "ISPY1_1001")
+
+
+def _series(folder, n_phases=1):
+    from breastmri.phantom.dicom import write_dicom_series
+
+    array = np.arange(4 * 3 * 2 * n_phases, dtype=np.int16).reshape(4, 3, 2, n_phases)
+    write_dicom_series(folder, array, np.diag([-1.0, -1.0, 2.0, 1.0]), seed=folder.name)
+
+
+def test_seed_scans_may_be_dicom_series_folders_but_masks_stay_nifti(tmp_path):
+    layout = SeedLayout(tmp_path)
+    _touch(layout.train_scan_dir / "Breast_MRI_001.nii.gz")
+    _series(layout.train_scan_dir / "Breast_MRI_002")
+    (layout.train_scan_dir / "notes").mkdir()  # a folder without DICOM files is ignored
+    _series(layout.inference_scan_dir / "Breast_MRI_107")
+    _series(layout.train_mask_dir / "Breast_MRI_002")
+    assert layout.train_scans() == {"Breast_MRI_001": layout.train_scan_dir / "Breast_MRI_001.nii.gz",
+                                    "Breast_MRI_002": layout.train_scan_dir / "Breast_MRI_002"}
+    assert layout.inference_scans() == {"Breast_MRI_107": layout.inference_scan_dir / "Breast_MRI_107"}
+    with pytest.raises(DataError, match="training masks folder holds no .nii/.nii.gz files$"):
+        layout.train_masks()
+    _series(layout.train_scan_dir / "Breast_MRI_1")
+    with pytest.raises(DataError, match="duplicate patient id Breast_MRI_001"):
+        layout.train_scans()
+    empty = SeedLayout(tmp_path / "empty")
+    empty.inference_scan_dir.mkdir(parents=True)
+    with pytest.raises(DataError, match="holds no .nii/.nii.gz files or DICOM series folders"):
+        empty.inference_scans()
+
+
+def test_mamamia_case_folder_may_hold_the_dce_as_one_dicom_series(tmp_path):
+    from breastmri.data.dicom import DicomPhase
+
+    layout = MamaMiaLayout(tmp_path)
+    _series(layout.image_dir / "NACT_06", n_phases=3)
+    assert layout.phase_paths("NACT_06") == [DicomPhase(layout.image_dir / "NACT_06", k) for k in range(3)] + [None] * 3
+    _series(layout.image_dir / "NACT_07", n_phases=7)
+    with pytest.raises(DataError, match="NACT_07: the DICOM series holds 7 phases; a case has at most 6"):
+        layout.phase_paths("NACT_07")
+    _touch(layout.image_dir / "NACT_06" / "NACT_06_0000.nii.gz")  # phase files take precedence
+    assert layout.phase_paths("NACT_06")[0] == layout.image_dir / "NACT_06" / "NACT_06_0000.nii.gz"

@@ -8,12 +8,16 @@ import math
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nibabel as nib
 import numpy as np
 
 from breastmri.data.atomic import atomic_path, write_text_atomic
 from breastmri.data.errors import DataError
+
+if TYPE_CHECKING:
+    from breastmri.data.dicom import DicomPhase
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 #: Header sanity limits of :func:`load_volume` (clinical breast MRI stays below 1024 per axis; phantom <= 160).
@@ -57,15 +61,22 @@ def strip_nifti_suffix(name: str) -> str:
     return name
 
 
-def load_volume(path: str | Path, patient_id: str | None = None, dtype=np.float32) -> Volume:
-    """Read a 3D NIfTI file strictly.
+def load_volume(path: str | Path | DicomPhase, patient_id: str | None = None, dtype=np.float32) -> Volume:
+    """Read a 3D NIfTI file strictly; a DICOM series folder, or one phase of a multi-phase series
+    (:class:`~breastmri.data.dicom.DicomPhase`), is read by :mod:`breastmri.data.dicom`.
 
     Raises :class:`DataError` naming the file when it is missing, empty, unreadable or truncated,
     not 3D (a trailing singleton 4th axis is accepted and dropped), has implausible header dimensions
     (an axis over :data:`MAX_DIM` voxels or over :data:`MAX_VOXELS` voxels in all; checked on the header,
     before any voxel is read, so a forged header cannot exhaust memory), or holds NaN/inf voxels.
     """
+    from breastmri.data.dicom import DicomPhase, load_dicom_volume
+
+    if isinstance(path, DicomPhase):
+        return path.load(patient_id, dtype)
     path = Path(path)
+    if path.is_dir():
+        return load_dicom_volume(path, patient_id, dtype)
     if not path.is_file():
         raise DataError(path, "file not found")
     if path.stat().st_size == 0:

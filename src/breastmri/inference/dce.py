@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from breastmri.data.dicom import DicomPhase
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume, load_volume
 from breastmri.data.layouts import phase_paths_in
@@ -36,8 +37,9 @@ def same_geometry(a: Volume, b: Volume) -> bool:
     return a.shape == b.shape and np.allclose(a.affine, b.affine, atol=AFFINE_ATOL_MM)
 
 
-def load_phases(folder: str | Path) -> tuple[str, list[Path | None], list[Volume | None]]:
-    """Case id, phase paths and the strictly loaded phases; every phase must share ``_0000``'s grid."""
+def load_phases(folder: str | Path) -> tuple[str, list[Path | DicomPhase | None], list[Volume | None]]:
+    """Case id, phase entries (files, or the phases of a DICOM series: :func:`phase_paths_in`) and the strictly
+    loaded phases; every phase must share the first phase's grid."""
     folder = Path(folder)
     case = folder.name
     paths = phase_paths_in(folder, case)
@@ -58,7 +60,9 @@ def predict_case(predictor, folder: str | Path,
     ``probability > threshold``, then the largest 3D component and every component of at least
     ``min_component_fraction`` of its size (scattered false positives go, multifocal lesions stay)."""
     case, paths, volumes = load_phases(folder)
-    probability = predictor.predict_lesion(paths)
+    # NIfTI phases are resampled from their files; the phases of a DICOM series from the volumes just read
+    sources = [v if isinstance(p, DicomPhase) else p for p, v in zip(paths, volumes)]
+    probability = predictor.predict_lesion(sources)
     lesion = keep_large_components(predictor.binarize(probability), min_component_fraction)
     display = next((v for v in volumes[1:] if v is not None), volumes[0])
     return CasePrediction(case, volumes[0], display, probability, lesion.astype(np.uint8))

@@ -181,12 +181,14 @@ class SlicePredictor:
         return restore_slices(probs, geometry, undo_resize_pad)
 
     # -- lesion task -----------------------------------------------------------------------------
-    def lesion_inputs(self, phase_paths: list[Path | None]):
-        """Prepared slices ``(K, 6, S, S)``, their geometry and the isotropic / original grids."""
+    def lesion_inputs(self, phase_paths: list):
+        """Prepared slices ``(K, 6, S, S)``, their geometry and the isotropic / original grids. ``phase_paths``:
+        the phases as :func:`~breastmri.slices.resample.resample_case` takes them (files or volumes; ``None``
+        where missing)."""
         from breastmri.data.layouts import MAX_PHASES
         from breastmri.slices.geometry import SliceGeometry, resize_pad
         from breastmri.slices.normalize import CaseNormalizer
-        from breastmri.slices.resample import isotropic_reference, read_image, resample_case
+        from breastmri.slices.resample import isotropic_reference, phase_image, resample_case
 
         p = self.preprocessing
         if len(phase_paths) != MAX_PHASES:
@@ -203,10 +205,10 @@ class SlicePredictor:
             norm = normalise(phase)
             for k in range(shape[2]):
                 images[k, c], _ = resize_pad(norm[:, :, k], p.size, order=1, pad_value=background)
-        original = read_image(phase_paths[0])
+        original = phase_image(phase_paths[0])
         return images, geometry, isotropic_reference(original, p.spacing_mm), original
 
-    def predict_lesion(self, phase_paths: list[Path | None]) -> np.ndarray:
+    def predict_lesion(self, phase_paths: list) -> np.ndarray:
         """Probability volume on the pre-contrast phase's own grid (its stored array shape)."""
         import SimpleITK as sitk
 
