@@ -21,7 +21,9 @@ from pathlib import Path
 
 from breastmri.orientation.record import DECISIONS
 from breastmri.orientation.stage import orient_dataset
-from breastmri.phantom.synthesize import synthesize
+from breastmri.phantom.synthesize import settings, synthesize
+
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 def run(n: int = 200, per_seed: int = 20, inference_per_seed: int = 4, first_seed: int = 1001,
@@ -38,7 +40,8 @@ def run(n: int = 200, per_seed: int = 20, inference_per_seed: int = 4, first_see
             remaining -= count
             n_inference = min(inference_per_seed, max(0, count - 1))
             phantom = work / f"phantom_{seed}"
-            synthesize(phantom, seed=seed, n_train=count - n_inference, n_inference=n_inference, n_mamamia=1)
+            synthesize(**settings(PARAMS, out_dir=phantom, seed=seed, n_train=count - n_inference,
+                                  n_inference=n_inference, n_mamamia=1))
             summary = orient_dataset(phantom / "seed", work / f"oriented_{seed}", truth_dir=phantom / "truth",
                                      workers=workers, progress=False)
             metrics = summary["metrics"]

@@ -1,5 +1,5 @@
 """On 40 inference patients: the planted associations are measurable on the truth record, the null one
-is not, and the 98th-percentile candidate inside the breast finds the lesion."""
+is not, and the 98th-percentile candidate inside the breast finds the lesion where fat is suppressed."""
 
 import json
 
@@ -13,8 +13,9 @@ from scipy import ndimage, stats
 @pytest.fixture(scope="module")
 def table(cohort_phantom):
     root, _ = cohort_phantom
-    records = json.loads((root / "truth" / "truth.json").read_text())["seed_layout"]["patients"]
-    truth = pd.DataFrame.from_dict(records, orient="index").rename_axis("patient_id").reset_index()
+    layout = json.loads((root / "truth" / "truth.json").read_text())["seed_layout"]
+    truth = pd.DataFrame.from_dict(layout["patients"], orient="index").rename_axis("patient_id").reset_index()
+    truth["contrast"] = [layout["cohorts"][c]["contrast"] for c in truth.cohort]
     clinical = pd.read_csv(root / "seed" / "clinical.csv", dtype={"patient_id": str})
     return truth.merge(clinical, on="patient_id", validate="one_to_one")
 
@@ -46,10 +47,10 @@ def _candidate(image, breast, percentile=98.0):
     return labelled == 1 + int(np.argmax(sizes))
 
 
-def test_percentile_candidate_hits_the_lesion_in_most_cases(cohort_phantom, table):
+def test_percentile_candidate_hits_the_lesion_in_most_fat_suppressed_cases(cohort_phantom, table):
     root, _ = cohort_phantom
     hits = []
-    for row in table.itertuples():
+    for row in table[table.contrast != "t1"].itertuples():  # without fat suppression, fat is as bright
         image = np.asarray(nib.load(root / "seed" / row.split / "scans" / f"{row.patient_id}.nii.gz").dataobj)
         breast = np.asarray(nib.load(root / row.breast_mask).dataobj) > 0
         lesion = np.asarray(nib.load(root / row.lesion_mask).dataobj) > 0

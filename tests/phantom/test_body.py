@@ -1,11 +1,12 @@
-"""Body layout in the canonical frame: breasts anterior (high axis 0), asymmetric, on the chest wall."""
+"""Body layout in the canonical frame: breasts anterior (high axis 0), asymmetric or mirror images, on the chest
+wall; shoulders only where the field of view reaches them."""
 
 import numpy as np
 import pytest
 
 from breastmri.phantom import body as tissue
 from breastmri.phantom.body import build_body
-from breastmri.phantom.geometry import draw_grid
+from breastmri.phantom.geometry import draw_duke_grid, draw_grid
 
 
 @pytest.fixture(scope="module", params=[0, 1, 2])
@@ -44,3 +45,31 @@ def test_labels_hold_every_structure_and_breast_coordinates_are_normalised(body)
 def test_osseous_structures_are_superior(body):
     slices = np.nonzero(body.labels == tissue.MARROW)[2]
     assert slices.size and np.median(slices) > 0.75 * body.grid.shape[2]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_symmetric_breasts_are_mirror_images_within_three_percent(seed):
+    rng = np.random.default_rng([12, seed])
+    body = build_body(rng, draw_grid(rng), symmetric=True)
+    volumes = [np.count_nonzero(body.side == k) for k in (1, 2)]
+    assert (min(volumes) / max(volumes)) ** (1 / 3) > 0.97  # equivalent diameters within 3 %
+    columns = [np.nonzero(body.side == k)[1].mean() for k in (1, 2)]
+    assert (columns[0] - body.grid.shape[1] / 2) * (columns[1] - body.grid.shape[1] / 2) < 0
+
+
+def test_a_field_of_view_below_the_shoulders_holds_no_marrow_and_keeps_the_heart_and_liver():
+    rng = np.random.default_rng(4)
+    body = build_body(rng, draw_duke_grid(rng, 96), shoulders=False)
+    assert not np.any(body.labels == tissue.MARROW)
+    for label in (tissue.MYOCARDIUM, tissue.LIVER):
+        slices = np.nonzero(body.labels == label)[2]
+        assert slices.size and np.median(slices) < 0.5 * body.grid.shape[2]  # at the inferior end
+
+
+def test_crop_keeps_the_labels_and_moves_the_breast_centres(body):
+    columns = slice(10, body.grid.shape[1] - 5)
+    cropped = body.crop(columns)
+    assert cropped.grid.shape == (body.grid.shape[0], body.grid.shape[1] - 15, body.grid.shape[2])
+    np.testing.assert_array_equal(cropped.labels, body.labels[:, columns])
+    np.testing.assert_array_equal(cropped.side, body.side[:, columns])
+    assert [b.x for b in cropped.breasts] == pytest.approx([b.x - 10 * body.grid.spacing[1] for b in body.breasts])

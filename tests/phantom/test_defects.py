@@ -1,61 +1,71 @@
-"""Planted flips and storage variants: definitions, exact inverses, nibabel agreement, guaranteed counts."""
+"""Per-patient storage and planted defects: mask flips in the working frame, guaranteed counts per group,
+scanner orientations in turn, oblique tilts of 2-8 degrees, determinism."""
 
-import nibabel as nib
 import numpy as np
 import pytest
 
-from breastmri.phantom.defects import STORAGES, Defects, canonical_affine, draw_defects, from_storage, to_storage
+from breastmri.orientation.frame import to_working, working_ornt
+from breastmri.phantom.defects import Defects, draw_defects
+from breastmri.phantom.geometry import Grid
 
-SPACING = (0.8, 0.7, 2.5)
 ARRAY = np.arange(4 * 5 * 3).reshape(4, 5, 3)
+GRID = Grid((4, 5, 3), (0.8, 0.8, 2.5))
+SPLITS = ["train"] * 8 + ["inference"] * 8
+SCANNER = [False, True] * 8
+RATES = {"scan_swap": 0.0001, "scan_flip_ud": 0.5, "scan_flip_hf": 0.25, "mask_flip_ud": 0.0001, "mask_flip_lr": 0.0}
+ORIENTATIONS = ["LPS", "RAS", "PLS", "ARS"]
 
 
-def test_scan_flips_follow_the_contract_and_mask_flips_come_on_top():
-    d = Defects(scan_flip_ud=True, scan_flip_hf=True, mask_flip_lr=True)
-    np.testing.assert_array_equal(d.scan(ARRAY), ARRAY[::-1, :, ::-1])
-    np.testing.assert_array_equal(d.mask(ARRAY), ARRAY[::-1, ::-1, ::-1])
-    both_ud = Defects(scan_flip_ud=True, mask_flip_ud=True)
-    np.testing.assert_array_equal(both_ud.mask(ARRAY), ARRAY)  # the mask's own flip undoes the scan's
+def test_mask_flips_act_in_the_working_frame_on_top_of_the_storage():
+    defects = Defects(scan_swap=True, scan_flip_ud=True, mask_flip_ud=True, mask_flip_lr=True)
+    np.testing.assert_array_equal(defects.mask(ARRAY), ARRAY[::-1, ::-1])
+    storage = defects.storage(GRID)
+    stored_mask = storage.store(defects.mask(ARRAY))
+    np.testing.assert_array_equal(to_working(stored_mask, storage.stored_to_working), ARRAY[::-1, ::-1])
+    assert Defects().mask(ARRAY) is ARRAY
+    assert defects.record() == {"mask_flip_ud": True, "mask_flip_lr": True}
 
 
-@pytest.mark.parametrize("flags", [(a, b, c, e) for a in (0, 1) for b in (0, 1) for c in (0, 1) for e in (0, 1)])
-def test_every_defect_combination_is_undone_exactly(flags):
-    d = Defects(*map(bool, flags))
-    np.testing.assert_array_equal(d.undo_scan(d.scan(ARRAY)), ARRAY)
-    np.testing.assert_array_equal(d.undo_mask(d.mask(ARRAY)), ARRAY)
+def test_seed_convention_or_scanner_storage():
+    seed = Defects(scan_flip_hf=True).storage(GRID)
+    assert seed.name == "diag" and not seed.matches_anatomy
+    np.testing.assert_array_equal(seed.store(ARRAY), ARRAY[:, :, ::-1])
+    scanner = Defects("RAS", rotation=(0.0, 0.05, 0.0)).storage(GRID)
+    assert scanner.name == "oblique-RAS" and scanner.matches_anatomy
+    np.testing.assert_array_equal(working_ornt(scanner.affine), scanner.stored_to_working)
 
 
-@pytest.mark.parametrize("storage", STORAGES)
-def test_storage_is_affine_consistent_and_undone_by_as_closest_canonical(storage):
-    stored, affine = to_storage(ARRAY, SPACING, storage)
-    np.testing.assert_array_equal(from_storage(stored, storage), ARRAY)
-    canonical = nib.as_closest_canonical(nib.Nifti1Image(stored.astype(np.int16), affine))
-    np.testing.assert_array_equal(np.asarray(canonical.dataobj), ARRAY)
-    np.testing.assert_allclose(canonical.affine, canonical_affine(SPACING), atol=1e-6)
-    assert tuple(np.linalg.norm(affine[:3, :3], axis=0)) == pytest.approx(stored_spacing(storage))
-    if storage != "diag":
-        assert stored.shape != ARRAY.shape or not np.array_equal(stored, ARRAY)
+@pytest.fixture(scope="module")
+def drawn():
+    return draw_defects(np.random.default_rng(0), SPLITS, SCANNER, RATES, ORIENTATIONS, oblique_rate=0.01)
 
 
-def stored_spacing(storage):
-    return (SPACING[1], SPACING[0], SPACING[2]) if storage == "transposed" else SPACING
+def test_defects_meet_the_minimum_per_group_and_apply_only_where_they_should(drawn):
+    groups = {(s, k): [d for d, split, on in zip(drawn, SPLITS, SCANNER) if split == s and on == k]
+              for s in ("train", "inference") for k in (False, True)}
+    for split in ("train", "inference"):
+        seed_group, scanner_group = groups[split, False], groups[split, True]
+        for name in ("scan_swap", "scan_flip_ud", "scan_flip_hf"):
+            assert sum(getattr(d, name) for d in seed_group) >= 2
+            assert not any(getattr(d, name) for d in scanner_group)  # scanner files are not flipped
+        assert all(d.orientation == "diag" and d.rotation is None for d in seed_group)
+        assert sorted(d.orientation for d in scanner_group) == sorted(ORIENTATIONS)  # each in turn
+        assert sum(d.rotation is not None for d in scanner_group) >= 2
+    for group in (groups["train", False], groups["train", True]):
+        assert sum(d.mask_flip_ud for d in group) >= 2
+    assert not any(d.mask_flip_lr for d in drawn)  # a zero rate plants none
+    assert not any(d.mask_flip_ud for d in groups["inference", False] + groups["inference", True])
 
 
-def test_unknown_storage_is_rejected():
-    with pytest.raises(ValueError, match="unknown storage 'ras'"):
-        to_storage(ARRAY, SPACING, "ras")
+def test_oblique_tilts_are_two_to_eight_degrees_and_the_draw_is_deterministic(drawn):
+    angles = [np.degrees(np.linalg.norm(d.rotation)) for d in drawn if d.rotation is not None]
+    assert angles and all(2.0 <= a <= 8.0 for a in angles)
+    again = draw_defects(np.random.default_rng(0), SPLITS, SCANNER, RATES, ORIENTATIONS, oblique_rate=0.01)
+    assert again == drawn
 
 
-def test_drawn_defects_meet_the_minimum_per_split_and_masks_only_in_training():
-    splits = ["train"] * 6 + ["inference"] * 8
-    rates = {"scan_flip_ud": 0.0001, "scan_flip_hf": 0.5, "mask_flip_ud": 0.0001, "mask_flip_lr": 0.0}
-    defects = draw_defects(np.random.default_rng(0), splits, rates, storage_rate=0.01)
-    train, inference = defects[:6], defects[6:]
-    assert sum(d.scan_flip_ud for d in train) >= 2 and sum(d.scan_flip_ud for d in inference) >= 2
-    assert sum(d.mask_flip_ud for d in train) >= 2
-    assert not any(d.mask_flip_lr for d in defects)  # a zero rate plants none
-    assert not any(d.mask_flip_ud or d.mask_flip_lr for d in inference)
-    for group in (train, inference):
-        assert {"lps", "transposed"} <= {d.storage for d in group}
-    again = draw_defects(np.random.default_rng(0), splits, rates, storage_rate=0.01)
-    assert again == defects
+def test_small_groups_get_what_they_can():
+    defects = draw_defects(np.random.default_rng(1), ["train", "inference"], [False, True],
+                           {k: 1.0 for k in RATES}, ["LPS"], oblique_rate=1.0)
+    assert defects[0].scan_swap and defects[0].mask_flip_lr and defects[1].rotation is not None
+    assert not defects[1].mask_flip_ud and defects[1].orientation == "LPS"

@@ -1,14 +1,17 @@
-"""Top-level generation: byte-identical reruns, seeds that differ, summary, safety, console entry."""
+"""Top-level generation: byte-identical reruns, seeds that differ, summary, settings from params.yaml only,
+safety, console entry."""
 
 import hashlib
 import json
 
 import pytest
+import yaml
 
 from breastmri.data.errors import DataError
-from breastmri.phantom.synthesize import main, plan_seed, synthesize
+from breastmri.phantom.synthesize import main, settings, synthesize
 
-from .conftest import SMALL
+from .conftest import PARAMS, SMALL, phantom_settings
+from .test_seed import plan_of
 
 
 def _hashes(root):
@@ -18,52 +21,80 @@ def _hashes(root):
 
 def test_same_seed_gives_byte_identical_files(small_phantom, tmp_path):
     root, summary, _ = small_phantom
-    again = synthesize(tmp_path, **SMALL)
+    again = synthesize(**phantom_settings(tmp_path, **SMALL))
     assert again == summary
     first, second = _hashes(root), _hashes(tmp_path)
     assert first == second and any(name.endswith(".nii.gz") for name in first)
 
 
-def test_another_seed_gives_other_patients_and_defects():
-    rates = {k: 0.25 for k in ("scan_flip_ud", "scan_flip_hf", "mask_flip_ud", "mask_flip_lr")}
-    a, b = (plan_seed(seed, 8, 8, rates, 0.1) for seed in (1, 2))
-    assert a.ids != b.ids and a.lesions != b.lesions and a.defects != b.defects
+def test_another_seed_gives_other_patients_cohorts_and_defects(tmp_path):
+    a, b = (plan_of(phantom_settings(tmp_path, seed=seed, n_train=8, n_inference=8))[0] for seed in (1, 2))
+    assert a.ids != b.ids and a.lesions != b.lesions and a.defects != b.defects and a.cohorts != b.cohorts
 
 
-def test_summary_counts_the_planted_defects(small_phantom):
-    root, summary, params = small_phantom
-    records = json.loads((root / "truth" / "truth.json").read_text())["seed_layout"]["patients"]
-    assert summary["train_patients"] == params["n_train"] and summary["inference_patients"] == params["n_inference"]
+def test_summary_counts_cohorts_storages_and_defects(small_phantom):
+    root, summary, values = small_phantom
+    truth = json.loads((root / "truth" / "truth.json").read_text())
+    records = truth["seed_layout"]["patients"]
+    assert truth["seed_layout"]["cohorts"] == values["seed_cohorts"]
+    assert truth["mamamia_layout"]["cohorts"] == values["mamamia_cohorts"]
+    assert summary["train_patients"] == values["n_train"] and summary["inference_patients"] == values["n_inference"]
     for split in ("train", "inference"):
-        for name in ("scan_flip_ud", "scan_flip_hf"):
-            assert summary[f"{split}_{name}"] == sum(r[name] for r in records.values() if r["split"] == split) >= 2
-    assert summary["train_mask_flip_ud"] >= 2 and summary["train_mask_flip_lr"] >= 2
-    assert summary["mamamia_cases_with_gap"] == 1 and summary["mamamia_cases"] == params["n_mamamia"]
+        mine = [r for r in records.values() if r["split"] == split]
+        for name in ("scan_swap", "scan_flip_ud", "scan_flip_hf"):
+            assert summary[f"{split}_{name}"] == sum(r[name] for r in mine) >= 2
+        for name in values["seed_cohorts"]:
+            assert summary[f"{split}_cohort_{name}"] == sum(r["cohort"] == name for r in mine) >= 2
+        assert sum(v for k, v in summary.items() if k.startswith(f"{split}_storage_")) == len(mine)
+    assert summary["train_mask_flip_ud"] >= 4 and summary["train_mask_flip_lr"] >= 4
+    assert summary["mamamia_cases_with_gap"] == 1 and summary["mamamia_cases"] == values["n_mamamia"]
+    assert summary["mamamia_sagittal_cases"] >= 2
 
 
 def test_truth_record_lists_the_associations(small_phantom):
-    root, _, params = small_phantom
+    root, _, values = small_phantom
     truth = json.loads((root / "truth" / "truth.json").read_text())
-    assert truth["seed"] == params["seed"] and truth["associations"]["null"] == ["er"]
+    assert truth["seed"] == values["seed"] and truth["associations"]["null"] == ["er"]
     planted = {(a["feature"], a["variable"], a["sign"]) for a in truth["associations"]["planted"]}
     assert ("tumor_volume_mm3", "nottingham_grade", 1) in planted
+
+
+def test_settings_come_from_params_yaml_and_bad_ones_are_named(tmp_path):
+    values = settings(PARAMS, seed=1)
+    section = yaml.safe_load(PARAMS.read_text())["synthesize"]
+    assert values == {**section, "seed": 1}
+    with pytest.raises(DataError, match=r"unknown key\(s\) storage_rate"):
+        settings(PARAMS, storage_rate=0.1)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"synthesize": {k: v for k, v in section.items()
+                                                                         if k != "oblique_rate"}}))
+    with pytest.raises(DataError, match=r"missing key\(s\) oblique_rate"):
+        settings(tmp_path / "params.yaml")
+    bad = [({"n_train": -1}, r"synthesize\.n_train: expected an integer >= 0"),
+           ({"scan_swap_rate": 1.5}, r"synthesize\.scan_swap_rate: expected a rate in \[0, 1\]"),
+           ({"duke_matrix": 20}, r"synthesize\.duke_matrix: expected an in-plane matrix"),
+           ({"scanner_orientations": ["LPS", "PIR"]}, r"scanner_orientations\[1\]: stored axis 2 of a axial stack"),
+           ({"scanner_orientations": []}, r"scanner_orientations: expected at least one")]
+    for overrides, message in bad:
+        with pytest.raises(DataError, match=message):
+            synthesize(**settings(PARAMS, out_dir=tmp_path / "out", **overrides))
+    assert not (tmp_path / "out").exists()  # nothing is written before the settings are checked
 
 
 def test_refuses_to_overwrite_a_folder_that_is_not_a_phantom(tmp_path):
     (tmp_path / "seed").mkdir()
     (tmp_path / "seed" / "precious.txt").write_text("real data")
     with pytest.raises(DataError, match="not a phantom"):
-        synthesize(tmp_path, n_train=1, n_inference=1, n_mamamia=1)
+        synthesize(**phantom_settings(tmp_path, n_train=1, n_inference=1, n_mamamia=1))
     assert (tmp_path / "seed" / "precious.txt").is_file()
 
 
 def test_console_entry_writes_and_reports(tmp_path, capsys):
-    args = ["--out-dir", str(tmp_path), "--seed", "3", "--n-train", "2", "--n-inference", "1", "--n-mamamia", "0",
-            "--storage-rate", "0", "--mask-flip-lr-rate", "0"]
+    args = ["--params", str(PARAMS), "--out-dir", str(tmp_path), "--seed", "3", "--n-train", "2",
+            "--n-inference", "1", "--n-mamamia", "0", "--mask-flip-lr-rate", "0", "--duke-matrix", "96"]
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["train_patients"] == 2 and summary["train_mask_flip_lr"] == 0
-    assert summary["train_storage_lps"] == summary["train_storage_transposed"] == summary["mamamia_cases"] == 0
+    assert summary["train_patients"] == 2 and summary["train_mask_flip_lr"] == 0 and summary["mamamia_cases"] == 0
     assert main(args) == 0  # a rerun replaces the previous phantom
     (tmp_path / "truth" / "truth.json").unlink()
     assert main(args) == 1 and "not a phantom" in capsys.readouterr().err
+    assert main(["--params", str(tmp_path / "missing.yaml")]) == 1

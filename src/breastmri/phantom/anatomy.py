@@ -1,4 +1,4 @@
-"""One canonical phantom case: DCE phases, whole-breast mask and lesion mask in the canonical frame."""
+"""One canonical phantom case: DCE phases, whole-breast mask and lesion mask in the canonical (working) frame."""
 
 from __future__ import annotations
 
@@ -8,12 +8,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from breastmri.data.layouts import MAX_PHASES
-from breastmri.phantom.body import build_body
-from breastmri.phantom.geometry import Grid, draw_grid
+from breastmri.phantom.body import Body, build_body
+from breastmri.phantom.geometry import DUKE_MATRIX, Grid, draw_acquisition
 from breastmri.phantom.kinetics import phase_times
 from breastmri.phantom.lesion import LesionSpec, plant_lesions
 from breastmri.phantom.parenchyma import fibroglandular, vessels
-from breastmri.phantom.render import Scanner, render
+from breastmri.phantom.render import CONTRASTS, Scanner, render
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a case is acquired and looks: the acquisition grid (:data:`geometry.ACQUISITIONS`; ``duke_matrix``
+    is the in-plane matrix of ``duke``), the contrast (:data:`render.CONTRASTS`), breasts of nearly equal size
+    (``symmetric``), and both breasts in the field of view (``bilateral``) or only the one with the lesion."""
+
+    acquisition: str = "phantom"
+    contrast: str = "fat_suppressed"
+    symmetric: bool = False
+    bilateral: bool = True
+    duke_matrix: int = DUKE_MATRIX
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,21 +43,38 @@ class Case:
     peak_enhancement: float
 
 
-def make_case(rng: np.random.Generator, lesion: LesionSpec, phases: Sequence[int] = (1,)) -> Case:
+def make_case(rng: np.random.Generator, lesion: LesionSpec, phases: Sequence[int] = (1,),
+              style: Style = Style()) -> Case:
     """Draw geometry, anatomy, lesion(s) and scanner from ``rng`` and render the ``phases`` (0 = pre-contrast).
 
     The lesion's peak enhancement is the largest mean relative enhancement over the nominal phase times.
     """
-    grid = draw_grid(rng)
-    body = build_body(rng, grid)
+    grid = draw_acquisition(rng, style.acquisition, style.duke_matrix)
+    body = build_body(rng, grid, symmetric=style.symmetric, shoulders=style.acquisition != "duke")
     fgt = fibroglandular(rng, body, density=rng.uniform(0.1, 0.4))
     vessel = vessels(rng, body)
     lesion_mask, heterogeneity = plant_lesions(rng, body, fgt, lesion)
+    if not style.bilateral:
+        columns = unilateral_columns(body, lesion_mask)
+        body, fgt, vessel = body.crop(columns), fgt[:, columns], vessel[:, columns]
+        lesion_mask, heterogeneity = lesion_mask[:, columns], heterogeneity[:, columns]
     times = phase_times(rng, MAX_PHASES)
     scanner = Scanner.draw(rng)
     images = render(rng, body, fgt, vessel, lesion_mask, heterogeneity, lesion.kinetics,
-                    parenchymal_enhancement=rng.uniform(0.05, 0.35), times=times[list(phases)], scanner=scanner)
-    return Case(grid=grid, phases=images, breast_mask=body.breast_mask.astype(np.uint8),
+                    parenchymal_enhancement=rng.uniform(0.05, 0.35), times=times[list(phases)], scanner=scanner,
+                    contrast=CONTRASTS[style.contrast])
+    return Case(grid=body.grid, phases=images, breast_mask=body.breast_mask.astype(np.uint8),
                 lesion_mask=lesion_mask.astype(np.uint8), times=times,
-                lesion_volume_mm3=float(lesion_mask.sum() * grid.voxel_volume),
+                lesion_volume_mm3=float(lesion_mask.sum() * body.grid.voxel_volume),
                 peak_enhancement=float(lesion.kinetics.enhancement(times).max()))
+
+
+def unilateral_columns(body: Body, lesion: np.ndarray) -> slice:
+    """The columns (axis 1) of a unilateral field of view: the breast holding the lesion out to its lateral
+    edge of the grid, medially to half-way across the gap to the other breast (the rest of the chest is cut)."""
+    kept = int(np.bincount(body.side[lesion]).argmax())
+    columns = [np.flatnonzero((body.side == k).any(axis=(0, 2))) for k in (kept, 3 - kept)]
+    lesion_columns = np.flatnonzero(lesion.any(axis=(0, 2)))
+    if columns[0].mean() > columns[1].mean():
+        return slice(int(min((columns[0].min() + columns[1].max() + 1) // 2, lesion_columns.min())), None)
+    return slice(0, int(max((columns[0].max() + 1 + columns[1].min()) // 2, lesion_columns.max() + 1)))

@@ -1,12 +1,14 @@
-"""Tissue layout of the canonical case: thorax, upper abdomen, shoulders and two asymmetric breasts.
+"""Tissue layout of the canonical case: thorax, upper abdomen, shoulders (when in the field of view) and two
+breasts, asymmetric or (nearly) symmetric.
 
-Canonical frame (contracts.md): axis 0 runs posterior -> anterior (breasts at high index), axis 1 is
-left-right, axis 2 runs inferior -> superior. Every structure is an implicit shape in mm coordinates.
+Canonical frame = the working frame (docs/orientation.md): axis 0 runs posterior -> anterior (breasts at high
+index), axis 1 from the patient's right to the left (the heart at +x), axis 2 runs inferior -> superior.
+Every structure is an implicit shape in mm coordinates.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -56,6 +58,15 @@ class Body:
         """Bounding box of both breasts (slices into the volume)."""
         return ndimage.find_objects((self.side > 0).astype(np.int8))[0]
 
+    def crop(self, columns: slice) -> "Body":
+        """The body within ``columns`` of axis 1 (a field of view narrower left-right); breast centres follow."""
+        start = columns.indices(self.grid.shape[1])[0]
+        labels = self.labels[:, columns]
+        grid = Grid(labels.shape, self.grid.spacing)
+        breasts = tuple(replace(b, x=b.x - start * self.grid.spacing[1]) for b in self.breasts)
+        return Body(grid, labels, self.radius[:, columns], self.depth[:, columns], self.side[:, columns], breasts,
+                    self.chest_wall_y)
+
 
 def _put(labels: np.ndarray, where: np.ndarray, label: int) -> None:
     labels[np.broadcast_to(where, labels.shape)] = label
@@ -78,8 +89,10 @@ def _segment_distance(coords, start, stop):
     return np.sqrt(sum((c - s - t * a) ** 2 for c, s, a in zip(coords, start, axis)))
 
 
-def build_body(rng: np.random.Generator, grid: Grid) -> Body:
-    """Draw one body in ``grid``: patient-specific sizes, fat thickness, breast sizes and asymmetry.
+def build_body(rng: np.random.Generator, grid: Grid, symmetric: bool = False, shoulders: bool = True) -> Body:
+    """Draw one body in ``grid``: patient-specific sizes, fat thickness, breast sizes and asymmetry
+    (``symmetric``: breasts of nearly equal size); ``shoulders``: the shoulder girdle lies in the superior
+    slices (a field of view that ends below the shoulders has none).
 
     The field of view is centred on the breasts, as in breast MRI: the nipples lie just inside the
     anterior edge and the posterior thorax is cut off by the posterior edge in most cases.
@@ -95,9 +108,10 @@ def build_body(rng: np.random.Generator, grid: Grid) -> Body:
                      a=rng.uniform(90.0, 105.0), fat=rng.uniform(5.0, 16.0),
                      chest_wall=fov_ap - rng.uniform(6.0, 14.0) - big.depth)
     thorax.draw(rng, labels, (y, x, z), height)
-    top = slice(int(0.6 * grid.shape[2]), None)  # the shoulder girdle lies in the superior 40 %
-    _shoulders(labels[..., top], thorax, (y, x, z[..., top]), height)
-    radius, depth, side, breasts = _breasts(rng, grid, thorax, big, (y, x, z))
+    if shoulders:
+        top = slice(int(0.6 * grid.shape[2]), None)  # the shoulder girdle lies in the superior 40 %
+        _shoulders(labels[..., top], thorax, (y, x, z[..., top]), height)
+    radius, depth, side, breasts = _breasts(rng, grid, thorax, big, (y, x, z), symmetric)
     in_breast = side > 0
     _put(labels, in_breast, BREAST)
     _put(labels, in_breast & (radius > 1 - SKIN_MM / min(b.depth for b in breasts)), SKIN)
@@ -177,17 +191,22 @@ def _shoulders(labels: np.ndarray, thorax: _Thorax, coords, height: float) -> No
         _put(labels, (humerus <= 1) | (scapula <= 1) | (clavicle <= 4.5), MARROW)
 
 
-def _breasts(rng, grid: Grid, thorax: _Thorax, big: BreastShape, coords):
-    """Two breasts on the chest wall, the smaller one 12-25 % smaller per axis, with a wobbly outline."""
+def _breasts(rng, grid: Grid, thorax: _Thorax, big: BreastShape, coords, symmetric: bool):
+    """Two breasts on the chest wall with a wobbly outline, the smaller one 12-25 % smaller per axis; or
+    (``symmetric``) 0-2 % smaller, placed and outlined as the mirror image of the other."""
     y, x, z = coords
-    scale = rng.uniform(0.75, 0.88)
+    scale = rng.uniform(0.98, 1.0) if symmetric else rng.uniform(0.75, 0.88)
     breasts = []
-    for sign, s in zip(rng.permutation([1.0, -1.0]), (1.0, scale)):
+    sides = rng.permutation([1.0, -1.0])
+    placements = [(rng.uniform(6.0, 16.0), rng.uniform(-8.0, 8.0)) for _ in sides]  # medial gap, height offset
+    if symmetric:
+        placements[1] = placements[0]
+    for sign, s, (gap, offset) in zip(sides, (1.0, scale), placements):
         rx = big.rx * s
-        bx = thorax.xc + sign * (rx + rng.uniform(6.0, 16.0))
+        bx = thorax.xc + sign * (rx + gap)
         base = float(thorax.wall_y(np.float32(bx)))
         depth = min(big.depth * s, grid.extent[0] - 6.0 - base)
-        breasts.append(BreastShape(bx, big.z + rng.uniform(-8.0, 8.0), depth, rx, big.rz * s, big.power))
+        breasts.append(BreastShape(bx, big.z + offset, depth, rx, big.rz * s, big.power))
     reach = 1.4  # the wobble can push the outline out by at most this factor
     lo = (float(np.min(thorax.wall_y(x))), min(b.x - reach * b.rx for b in breasts),
           min(b.z - reach * b.rz for b in breasts))
@@ -196,7 +215,10 @@ def _breasts(rng, grid: Grid, thorax: _Thorax, big: BreastShape, coords):
                 for a, b, s, n in zip(lo, hi, grid.spacing, grid.shape))
     y, x, z = y[box[0]], x[:, box[1]], z[..., box[2]]
     shape = (y.shape[0], x.shape[1], z.shape[2])
-    wobble = 1.0 + 0.08 * np.clip(smooth_field(rng, shape, [15.0 / s for s in grid.spacing]), -4.0, 4.0)
+    field = smooth_field(rng, shape, [15.0 / s for s in grid.spacing])
+    if symmetric:  # mirror-image outlines
+        field = _mirrored(field, np.arange(grid.shape[1])[box[1]], thorax.xc / grid.spacing[1])
+    wobble = 1.0 + 0.08 * np.clip(field, -4.0, 4.0)
     wall = thorax.wall_y(x)
     radius = np.full(grid.shape, np.inf, np.float32)
     depth = np.zeros(grid.shape, np.float32)
@@ -213,3 +235,10 @@ def _breasts(rng, grid: Grid, thorax: _Thorax, big: BreastShape, coords):
             inside = labelled == 1 + np.argmax(ndimage.sum_labels(inside, labelled, range(1, count + 1)))
         r_box[inside], d_box[inside], s_box[inside] = r[inside], u[inside], index
     return radius, depth, side, tuple(breasts)
+
+
+def _mirrored(field: np.ndarray, columns: np.ndarray, midline: float) -> np.ndarray:
+    """``field`` (on grid ``columns`` of axis 1) made mirror-symmetric about the column position ``midline``,
+    keeping its standard deviation where the two sides are independent."""
+    mirror = np.clip(np.rint(2 * midline - 1 - columns).astype(int) - columns[0], 0, len(columns) - 1)
+    return (field + field[:, mirror]) / np.float32(np.sqrt(2))

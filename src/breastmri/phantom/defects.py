@@ -1,117 +1,101 @@
-"""Planted orientation defects and storage variants of the seed layout, each with its inverse.
+"""What is done to each seed-layout patient's files: the stored orientation and the planted defects.
 
-A stored scan is ``to_storage(defects.scan(canonical))`` and a stored training mask is
-``to_storage(defects.mask(canonical_mask))`` (contracts.md): scan flips act on the canonical array (affine
-unchanged); mask flips act on top of the scan's own flips; storage variants are affine-consistent, so
-``nibabel.as_closest_canonical`` undoes them exactly (``from_storage`` does the same on the array).
+Seed-convention cohorts (``affine: seed``) store the canonical scan under ``diag(spacing)`` with planted scan
+defects: the anterior-posterior axis reversed (``scan_flip_ud``), the head-foot axis reversed
+(``scan_flip_hf``), the in-plane axes swapped (``scan_swap``). Scanner cohorts (``affine: scanner``) store it
+in an orientation drawn from a list, with an affine that describes the anatomy, a share slightly oblique.
+Training masks of every cohort may be flipped relative to their scan in the working frame (``mask_flip_ud``:
+axis 0, ``mask_flip_lr``: axis 1): ``stored_mask == storage.store(defects.mask(canonical_mask))``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
-STORAGES = ("diag", "lps", "transposed")
-SCAN_DEFECTS = ("scan_flip_ud", "scan_flip_hf")
+from breastmri.phantom.geometry import Grid
+from breastmri.phantom.storage import Storage, scanner_storage, seed_storage
+
+SEED_CONVENTION = "diag"
+SCAN_DEFECTS = ("scan_swap", "scan_flip_ud", "scan_flip_hf")
 MASK_DEFECTS = ("mask_flip_ud", "mask_flip_lr")
+SPLITS = ("train", "inference")
+OBLIQUE_DEGREES = (2.0, 8.0)
 
 
 @dataclass(frozen=True)
 class Defects:
-    """What was done to one seed patient's files (the fields are the truth.json keys)."""
+    """One seed patient's storage: ``orientation`` (:data:`SEED_CONVENTION` or scanner axis codes such as
+    'LPS'), the oblique tilt of a scanner affine (a rotation vector, radians), the planted scan defects of the
+    seed convention and the training mask's flips."""
 
+    orientation: str = SEED_CONVENTION
+    rotation: tuple[float, float, float] | None = None
+    scan_swap: bool = False
     scan_flip_ud: bool = False
     scan_flip_hf: bool = False
     mask_flip_ud: bool = False
     mask_flip_lr: bool = False
-    storage: str = "diag"
 
-    def scan(self, canonical: np.ndarray) -> np.ndarray:
-        """Scan defects: up/down flips axis 0, head-foot reversal flips axis 2."""
-        return _flip(canonical, (0,) * self.scan_flip_ud + (2,) * self.scan_flip_hf)
+    def storage(self, grid: Grid) -> Storage:
+        """How every file of the patient is stored."""
+        if self.orientation == SEED_CONVENTION:
+            return seed_storage(grid.spacing, self.scan_swap, self.scan_flip_ud, self.scan_flip_hf)
+        return scanner_storage(grid.spacing, grid.shape, self.orientation, self.rotation)
 
     def mask(self, canonical: np.ndarray) -> np.ndarray:
-        """The scan's flips, then the mask's own up/down (axis 0) and left-right (axis 1) flips."""
-        return _flip(self.scan(canonical), (0,) * self.mask_flip_ud + (1,) * self.mask_flip_lr)
-
-    def undo_scan(self, array: np.ndarray) -> np.ndarray:
-        return self.scan(array)  # flips are involutions and commute
-
-    def undo_mask(self, array: np.ndarray) -> np.ndarray:
-        return self.mask(array)
+        """The training mask's own flips, in the working frame (before storage)."""
+        axes = (0,) * self.mask_flip_ud + (1,) * self.mask_flip_lr
+        return np.flip(canonical, axis=axes) if axes else canonical
 
     def record(self) -> dict:
-        return asdict(self)
+        return {"mask_flip_ud": self.mask_flip_ud, "mask_flip_lr": self.mask_flip_lr}
 
 
-def _flip(array: np.ndarray, axes: Sequence[int]) -> np.ndarray:
-    return np.flip(array, axis=tuple(axes)) if axes else array
+def draw_defects(rng: np.random.Generator, splits: Sequence[str], scanner: Sequence[bool], rates: dict[str, float],
+                 orientations: Sequence[str], oblique_rate: float, minimum: int = 2) -> list[Defects]:
+    """Per-patient storage and defects. ``scanner``: whether the patient's cohort writes scanner affines.
 
-
-def canonical_affine(spacing: Sequence[float]) -> np.ndarray:
-    """The seed convention: ``diag(spacing)``, origin 0."""
-    return np.diag([*map(float, spacing), 1.0])
-
-
-def to_storage(array: np.ndarray, spacing: Sequence[float], storage: str) -> tuple[np.ndarray, np.ndarray]:
-    """(stored array, affine) of a canonical-frame array.
-
-    ``diag``: as is with ``diag(spacing)``; ``lps``: axes 0 and 1 reversed, their affine columns negated and
-    the origin moved to the far corner (as DICOM-derived LPS files); ``transposed``: axes 0 and 1 swapped
-    with their affine columns swapped.
+    Scan defects (``rates`` keys :data:`SCAN_DEFECTS`) are planted on seed-convention patients, mask defects
+    (:data:`MASK_DEFECTS`) on training patients of both conventions; scanner patients take the
+    ``orientations`` in turn (a shuffled cycle per split) and a share ``oblique_rate`` is oblique. Each with a
+    positive rate occurs at least ``minimum`` times in every group it applies to (per split; mask defects
+    per convention of the training split) that is large enough.
     """
-    affine = canonical_affine(spacing)
-    if storage == "diag":
-        return np.ascontiguousarray(array), affine
-    if storage == "lps":
-        for axis in (0, 1):
-            affine[axis, 3] = affine[axis, axis] * (array.shape[axis] - 1)
-            affine[:3, axis] *= -1
-        return np.ascontiguousarray(array[::-1, ::-1]), affine
-    if storage == "transposed":
-        return np.ascontiguousarray(array.transpose(1, 0, 2)), affine[:, [1, 0, 2, 3]]
-    raise ValueError(f"unknown storage {storage!r} (expected one of {', '.join(STORAGES)})")
-
-
-def from_storage(array: np.ndarray, storage: str) -> np.ndarray:
-    """Inverse of :func:`to_storage` on the array (what ``nibabel.as_closest_canonical`` does)."""
-    if storage == "diag":
-        return array
-    if storage == "lps":
-        return array[::-1, ::-1]
-    if storage == "transposed":
-        return array.transpose(1, 0, 2)
-    raise ValueError(f"unknown storage {storage!r} (expected one of {', '.join(STORAGES)})")
-
-
-def draw_defects(rng: np.random.Generator, splits: Sequence[str], rates: dict[str, float],
-                 storage_rate: float, minimum: int = 2) -> list[Defects]:
-    """Per-patient defects drawn with ``rates`` (keys: the four defect names), then topped up so each defect
-    with a positive rate occurs at least ``minimum`` times per split where it applies (scan defects: train
-    and inference; mask defects: train only). A share ``storage_rate`` of patients is stored ``lps`` or
-    ``transposed`` (with a positive rate, at least one of each per split that has two patients)."""
-    splits = np.asarray(splits)
+    splits, scanner = np.asarray(splits), np.asarray(scanner, bool)
+    groups = {(split, on_scanner): np.flatnonzero((splits == split) & (scanner == on_scanner))
+              for split in SPLITS for on_scanner in (False, True)}
     n = len(splits)
-    flags = {name: rng.random(n) < rates[name] for name in (*SCAN_DEFECTS, *MASK_DEFECTS)}
-    for name, flag in flags.items():
-        for split in ("train", "inference"):
-            members = np.flatnonzero(splits == split)
-            if split == "inference" and name in MASK_DEFECTS:
-                flag[members] = False
-                continue
-            _top_up(rng, flag, members, minimum if rates[name] > 0 else 0)
-    storage = np.full(n, "diag", dtype=object)
-    for split in ("train", "inference"):
-        members = np.flatnonzero(splits == split)
-        alternative = np.zeros(n, bool)
-        alternative[members] = rng.random(len(members)) < storage_rate
-        _top_up(rng, alternative, members, 2 if storage_rate > 0 else 0)
-        chosen = np.flatnonzero(alternative)
-        storage[chosen] = rng.permutation(np.resize(["lps", "transposed"], len(chosen)))
-    return [Defects(*(bool(flags[k][i]) for k in (*SCAN_DEFECTS, *MASK_DEFECTS)), storage=str(storage[i]))
-            for i in range(n)]
+    planted = {name: _planted(rng, n, rates[name], [groups[s, False] for s in SPLITS], minimum)
+               for name in SCAN_DEFECTS}
+    for name in MASK_DEFECTS:
+        planted[name] = _planted(rng, n, rates[name], [groups["train", False], groups["train", True]], minimum)
+    oblique = _planted(rng, n, oblique_rate, [groups[s, True] for s in SPLITS], minimum)
+    orientation = np.full(n, SEED_CONVENTION, dtype=object)
+    for split in SPLITS:
+        members = groups[split, True]
+        orientation[members] = rng.permutation(np.resize(np.asarray(orientations, dtype=object), len(members)))
+    return [Defects(str(orientation[i]), _tilt(rng) if oblique[i] else None,
+                    **{name: bool(flag[i]) for name, flag in planted.items()}) for i in range(n)]
+
+
+def _planted(rng: np.random.Generator, n: int, rate: float, groups: list[np.ndarray], minimum: int) -> np.ndarray:
+    """``n`` flags drawn at ``rate`` on the members of ``groups`` (False elsewhere), each group topped up to
+    ``minimum`` when the rate is positive."""
+    flag = np.zeros(n, bool)
+    for members in groups:
+        flag[members] = rng.random(len(members)) < rate
+        _top_up(rng, flag, members, minimum if rate > 0 else 0)
+    return flag
+
+
+def _tilt(rng: np.random.Generator) -> tuple[float, float, float]:
+    """A rotation of 2-8 degrees about a random axis (rotation vector, radians)."""
+    axis = rng.standard_normal(3)
+    angle = np.deg2rad(rng.uniform(*OBLIQUE_DEGREES))
+    return tuple(float(v) for v in axis / np.linalg.norm(axis) * angle)
 
 
 def _top_up(rng: np.random.Generator, flag: np.ndarray, members: np.ndarray, minimum: int) -> None:

@@ -1,8 +1,9 @@
 """Writer for the MAMA-MIA layout (lesion task): DCE phases per case (some missing), expert lesion
 segmentations, ``clinical_and_imaging_info.csv`` in the real column schema, and the ground truth.
 
-Every file is stored like a DICOM-derived NIfTI: axes 0 and 1 reversed with an LPS-like affine
-(the ``lps`` storage of :mod:`breastmri.phantom.defects`), the same for all cases; no orientation defects.
+Every file is stored like the real cohort's NIfTIs (``synthesize.mamamia_cohorts``): an affine that describes
+the anatomy, axial bilateral LPS (DUKE, ISPY2) or sagittal unilateral P, I, R (ISPY1, NACT); the phases,
+the expert segmentation and the truth masks of a case share it. No orientation defects.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import pandas as pd
 from breastmri.data.atomic import write_text_atomic
 from breastmri.data.io import save_nifti
 from breastmri.data.layouts import MAX_PHASES
+from breastmri.orientation.frame import spacing_of
 from breastmri.phantom.anatomy import Case
-from breastmri.phantom.defects import to_storage
+from breastmri.phantom.cohorts import MamaMiaCohort
 from breastmri.phantom.seed import as_int16
+from breastmri.phantom.storage import Storage
 
-STORAGE = "lps"
 #: The header of the real ``clinical_and_imaging_info.csv``.
 COLUMNS = (
     "patient_id", "dataset", "bilateral_breast_cancer", "multifocal_cancer", "nac_agent", "endocrine_therapy",
@@ -70,37 +72,40 @@ def phases_present(rng: np.random.Generator, cohorts: list[str]) -> list[list[bo
     return present
 
 
-def write_mamamia_case(phantom_dir: Path, case_id: str, case: Case, present: list[bool]) -> dict:
+def write_mamamia_case(phantom_dir: Path, case_id: str, cohort: MamaMiaCohort, case: Case, present: list[bool],
+                       storage: Storage) -> dict:
     """Write the present phases (``case.phases`` holds exactly those, in order), the expert segmentation
-    and the truth masks; return the case's truth.json record."""
+    and the truth masks in ``storage``; return the case's truth.json record."""
     root = phantom_dir / "mamamia"
     stored = iter(case.phases)
     for k, here in enumerate(present):
         if here:
-            image, affine = to_storage(as_int16(next(stored)), case.grid.spacing, STORAGE)
-            save_nifti(image, affine, root / "images" / case_id / f"{case_id}_{k:04d}.nii.gz")
-    lesion, affine = to_storage(case.lesion_mask, case.grid.spacing, STORAGE)
-    save_nifti(lesion, affine, root / "segmentations" / "expert" / f"{case_id}.nii.gz")
-    record = {"phases_present": list(present), "lesion_volume_mm3": round(case.lesion_volume_mm3, 3),
+            save_nifti(storage.store(as_int16(next(stored))), storage.affine,
+                       root / "images" / case_id / f"{case_id}_{k:04d}.nii.gz")
+    save_nifti(storage.store(case.lesion_mask), storage.affine, root / "segmentations" / "expert" / f"{case_id}.nii.gz")
+    record = {"cohort": cohort.name, "view": cohort.view, "bilateral": cohort.bilateral, "storage": storage.name,
+              "stored_to_working": storage.record()["stored_to_working"], "phases_present": list(present),
+              "lesion_volume_mm3": round(case.lesion_volume_mm3, 3),
               "lesion_peak_enhancement": round(case.peak_enhancement, 6)}
     for name, canonical in (("breast", case.breast_mask), ("lesion", case.lesion_mask)):
         relative = f"truth/mamamia/{case_id}_{name}.nii.gz"
-        save_nifti(to_storage(canonical, case.grid.spacing, STORAGE)[0], affine, phantom_dir / relative)
+        save_nifti(storage.store(canonical), storage.affine, phantom_dir / relative)
         record[f"{name}_mask"] = relative
     return record
 
 
-def imaging_columns(rng: np.random.Generator, cohort: str, case: Case, present: list[bool]) -> dict:
-    """Acquisition columns of one row (what a DICOM header would tell)."""
+def imaging_columns(rng: np.random.Generator, cohort: MamaMiaCohort, case: Case, present: list[bool],
+                    storage: Storage) -> dict:
+    """Acquisition columns of one row (what a DICOM header would tell), of the stored files."""
     manufacturer = str(rng.choice(list(SCANNERS), p=[0.6, 0.3, 0.1]))
     acquired = max(k for k, here in enumerate(present) if here) + 1
-    rows, cols, slices = case.grid.shape
-    spacing = case.grid.spacing
+    rows, cols, slices = storage.stored_shape(case.grid.shape)
+    spacing = spacing_of(storage.affine)
     return {
-        "dataset": cohort, "bilateral_breast_cancer": 0, "has_implant": 0, "view": "axial", "bilateral_mri": 1,
-        "num_phases": acquired, "fat_suppressed": 1, "field_strength": float(rng.choice([1.5, 3.0])),
-        "image_rows": rows, "image_columns": cols, "num_slices": slices,
-        "pixel_spacing": f"[{spacing[0]}, {spacing[1]}]", "slice_thickness": spacing[2],
+        "dataset": cohort.name, "bilateral_breast_cancer": 0, "has_implant": 0, "view": cohort.view,
+        "bilateral_mri": int(cohort.bilateral), "num_phases": acquired, "fat_suppressed": 1,
+        "field_strength": float(rng.choice([1.5, 3.0])), "image_rows": rows, "image_columns": cols,
+        "num_slices": slices, "pixel_spacing": f"[{spacing[0]}, {spacing[1]}]", "slice_thickness": spacing[2],
         "manufacturer": manufacturer, "scanner_model": str(rng.choice(SCANNERS[manufacturer])), "high_bit": 15,
         "echo_time": round(float(rng.uniform(1.3, 2.8)), 3), "repetition_time": round(float(rng.uniform(3.9, 7.0)), 3),
         "acquisition_times": "[" + ", ".join(str(int(t)) for t in case.times[:acquired]) + "]",

@@ -1,4 +1,10 @@
-"""Fat-suppressed T1 DCE signal: tissue intensities x enhancement, coil profile, bias, blur, Rician noise."""
+"""T1 DCE signal: tissue intensities x enhancement, coil profile, bias, blur, Rician noise.
+
+Three contrasts (:data:`CONTRASTS`): ``fat_suppressed`` (fat dark, the breast coil brightening the breasts),
+``t1`` (no fat suppression: fat and marrow bright, fibroglandular tissue darker than fat, muscle
+intermediate), ``inverted`` (fat-suppressed with breast tissue darker than the thorax and no breast-coil
+gain, like an independently made phantom: the breast half of an axial slice is the darker one).
+"""
 
 from __future__ import annotations
 
@@ -13,13 +19,35 @@ from breastmri.phantom import kinetics
 from breastmri.phantom.body import Body
 from breastmri.phantom.fields import bias_field, rician, smooth_field
 
-#: Pre-contrast signal per label (arbitrary units); fat is suppressed, lungs and air nearly void.
-BASELINE = {tissue.AIR: 0.0, tissue.SKIN: 140.0, tissue.FAT: 75.0, tissue.MUSCLE: 150.0, tissue.LUNG: 15.0,
-            tissue.BLOOD: 130.0, tissue.MYOCARDIUM: 150.0, tissue.BONE: 150.0, tissue.MARROW: 360.0,
-            tissue.CSF: 60.0, tissue.LIVER: 120.0, tissue.BREAST: 85.0}
-FIBROGLANDULAR = 180.0
-LESION = 190.0
 PSF_SIGMA = (0.5, 0.5, 0.3)  # voxels
+COIL_FLOOR = 0.3
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """Pre-contrast signal per label (arbitrary units), of fibroglandular tissue and of the lesion, and
+    whether a breast coil brightens the breasts."""
+
+    baseline: dict[int, float]
+    fibroglandular: float
+    lesion: float
+    coil: bool
+
+
+#: Fat suppressed: fat dark, lungs and air nearly void, marrow bright.
+FAT_SUPPRESSED = Contrast(
+    {tissue.AIR: 0.0, tissue.SKIN: 140.0, tissue.FAT: 75.0, tissue.MUSCLE: 150.0, tissue.LUNG: 15.0,
+     tissue.BLOOD: 130.0, tissue.MYOCARDIUM: 150.0, tissue.BONE: 150.0, tissue.MARROW: 360.0, tissue.CSF: 60.0,
+     tissue.LIVER: 120.0, tissue.BREAST: 85.0}, fibroglandular=180.0, lesion=190.0, coil=True)
+CONTRASTS = {
+    "fat_suppressed": FAT_SUPPRESSED,
+    "t1": Contrast(
+        {tissue.AIR: 0.0, tissue.SKIN: 200.0, tissue.FAT: 420.0, tissue.MUSCLE: 160.0, tissue.LUNG: 15.0,
+         tissue.BLOOD: 110.0, tissue.MYOCARDIUM: 160.0, tissue.BONE: 50.0, tissue.MARROW: 400.0,
+         tissue.CSF: 50.0, tissue.LIVER: 220.0, tissue.BREAST: 410.0}, fibroglandular=170.0, lesion=180.0, coil=True),
+    "inverted": Contrast({**FAT_SUPPRESSED.baseline, tissue.BREAST: 35.0, tissue.SKIN: 90.0},
+                         fibroglandular=80.0, lesion=110.0, coil=False),
+}
 
 
 #: Slow uptake (amplitude, time constant in s) per label; blood follows its own curve, air and CSF none.
@@ -53,22 +81,26 @@ class Scanner:
 
     def coil(self, body: Body) -> np.ndarray:
         """Receive sensitivity of a prone breast coil: highest at the breasts, falling off towards the back
-        and towards the abdomen (below the breasts), flat above them."""
+        and towards the abdomen (below the breasts), flat above them; never below ``COIL_FLOOR`` (the body
+        coil's share: a real breast exam still shows the back above the air's noise)."""
         y, _, z = body.grid.coords()
         centre = np.mean([b.z for b in body.breasts])
-        return np.exp(self.coil_posterior * np.minimum(y - body.chest_wall_y - 15.0, 0.0) / 100.0
-                      - self.coil_inferior * np.maximum(centre - z, 0.0) / 100.0)
+        falloff = np.exp(self.coil_posterior * np.minimum(y - body.chest_wall_y - 15.0, 0.0) / 100.0
+                         - self.coil_inferior * np.maximum(centre - z, 0.0) / 100.0)
+        return COIL_FLOOR + (1.0 - COIL_FLOOR) * falloff
 
 
 def render(rng: np.random.Generator, body: Body, fibroglandular: np.ndarray, vessels: np.ndarray,
            lesion: np.ndarray, heterogeneity: np.ndarray, lesion_kinetics: kinetics.LesionKinetics,
-           parenchymal_enhancement: float, times: Sequence[float], scanner: Scanner) -> list[np.ndarray]:
+           parenchymal_enhancement: float, times: Sequence[float], scanner: Scanner,
+           contrast: Contrast) -> list[np.ndarray]:
     """One float32 volume per time in ``times`` (the same anatomy, coil and bias; fresh noise each)."""
-    baseline = np.array([BASELINE[k] for k in range(tissue.N_LABELS)], np.float32)
+    baseline = np.array([contrast.baseline[k] for k in range(tissue.N_LABELS)], np.float32)
     baseline *= rng.uniform(0.9, 1.1, tissue.N_LABELS).astype(np.float32)
-    fgt0, lesion0 = FIBROGLANDULAR * rng.uniform(0.9, 1.1), LESION * rng.uniform(0.95, 1.1)
+    fgt0, lesion0 = contrast.fibroglandular * rng.uniform(0.9, 1.1), contrast.lesion * rng.uniform(0.95, 1.1)
     texture = 1.0 + 0.10 * smooth_field(rng, body.grid.shape, 0.8)
-    gain = scanner.gain * scanner.coil(body) * bias_field(rng, body.grid.shape, scanner.bias)
+    coil = scanner.coil(body) if contrast.coil else np.float32(1.0)
+    gain = scanner.gain * coil * bias_field(rng, body.grid.shape, scanner.bias)
     phases = []
     for t in times:
         lut = baseline * np.array([1.0 + _enhancement(k, t) for k in range(tissue.N_LABELS)], np.float32)

@@ -1,9 +1,12 @@
-"""Reading the phantom's ground-truth record. Only evaluation code and tests call this; the pipeline never does."""
+"""Reading the phantom's ground-truth record, and what the affine-``ignore`` mode must detect on a stored file.
+Only evaluation code and tests call this; the pipeline never does."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import numpy as np
 
 from breastmri.data.errors import DataError
 
@@ -26,3 +29,17 @@ def truth_file(truth_dir: str | Path, relative: str) -> Path:
         if (base / relative).is_file():
             return base / relative
     raise DataError(truth_dir / relative, "ground-truth mask not found")
+
+
+def ignore_mode_truth(stored_to_working) -> dict[str, bool]:
+    """What the affine-``ignore`` mode must detect on a stored array (taken as the start) of an axial stack,
+    from its exact ``stored_to_working`` ornt: ``scan_swap`` (stored axis 0 is the left-right axis),
+    ``scan_flip_ud`` (the stored anterior-posterior axis runs anterior -> posterior) and ``scan_flip_hf``
+    (stored axis 2 runs superior -> inferior). Left-right is not part of it (kept as stored)."""
+    ornt = np.asarray(stored_to_working, dtype=float)
+    if ornt.shape != (3, 2) or int(ornt[2, 0]) != 2:
+        raise ValueError(f"stored_to_working {ornt.tolist()}: stored axis 2 must be the head-foot axis "
+                         "(an axial stack) for the ignore mode")
+    anterior_posterior = int(np.flatnonzero(ornt[:, 0] == 0)[0])
+    return {"scan_swap": bool(ornt[0, 0] == 1), "scan_flip_ud": bool(ornt[anterior_posterior, 1] < 0),
+            "scan_flip_hf": bool(ornt[2, 1] < 0)}
