@@ -1,7 +1,8 @@
 """Helpers for the inference tests (a uniquely named module: other test folders have their own conftest.py).
 
-Small phantom-like volumes in the canonical anatomy, stored in several affine-consistent ways, a tiny
-checkpoint, and stand-in predictors (tests must stay fast: no phantom generator, no training)."""
+Small phantom-like volumes in the working frame's anatomy, stored in several ways whose affines describe that
+anatomy (as scanner files do), a tiny checkpoint, and stand-in predictors (tests must stay fast: no phantom
+generator, no training)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from breastmri.data.io import save_nifti
+from breastmri.orientation.frame import frame_affine, working_ornt
 
 SPACING = (0.8, 0.7, 2.5)
 SHAPE = (48, 40, 20)  # non-square in-plane
@@ -40,7 +42,7 @@ def phantom_like(shape=SHAPE, seed=0, lesion_centre=(34, 12, 9), lesion_radius=3
               + ((x - lesion_centre[2]) * SPACING[2] / SPACING[0]) ** 2) <= lesion_radius ** 2
     lesion &= breast
     scan[lesion] = 220
-    scan += rng.normal(0, 2, shape).astype(np.float32)
+    scan = np.abs(scan + rng.normal(0, 2, shape)).astype(np.float32)  # magnitude image: noise is never negative
     return scan, breast.astype(np.uint8), lesion.astype(np.uint8)
 
 
@@ -53,11 +55,16 @@ def _flip_affine(affine, shape, axis):
 
 
 def store(arrays, storage="diag", flip_ud=False, flip_hf=False, spacing=SPACING):
-    """Arrays (canonical anatomy) -> (stored arrays, affine). ``flip_ud``/``flip_hf`` are planted defects
-    (array flipped, affine unchanged); ``storage``: diag, lps (axes 0/1 reversed, negative columns),
-    transposed (axes 0/1 swapped, columns swapped)."""
-    affine = np.diag([*spacing, 1.0])
+    """Working-frame arrays -> (stored arrays, affine that describes them): ``flip_ud``/``flip_hf`` reverse axis
+    0 / 2 (stored posterior-first / head-first), ``storage``: diag (A, L, S as is), lps (axes 0/1 reversed
+    too), transposed (axes 0/1 swapped). Every variant lands on the same working-frame array."""
+    affine = frame_affine(spacing)
     out = [np.asarray(a) for a in arrays]
+    shape = out[0].shape
+    if flip_ud:
+        affine = _flip_affine(affine, shape, 0)
+    if flip_hf:
+        affine = _flip_affine(affine, shape, 2)
     if flip_ud:
         out = [a[::-1] for a in out]
     if flip_hf:
@@ -126,7 +133,8 @@ def write_seed(root: Path, variants=VARIANTS, with_truth=True):
         save_nifti(s.astype(np.float32), affine, root / "seed" / "inference" / "scans" / f"{pid}.nii.gz")
         save_nifti(b, affine, root / "truth" / "seed" / f"{pid}_breast.nii.gz")
         save_nifti(l, affine, root / "truth" / "seed" / f"{pid}_lesion.nii.gz")
-        patients[pid] = {"split": "inference", "scan_flip_ud": ud, "scan_flip_hf": hf, "mask_flip_ud": False,
+        patients[pid] = {"split": "inference", "cohort": storage, "affine_matches_anatomy": True,
+                         "stored_to_working": working_ornt(affine).tolist(), "mask_flip_ud": False,
                          "mask_flip_lr": False, "storage": storage, "lesion_volume_mm3": float(l.sum()),
                          "lesion_peak_enhancement": 1.0, "breast_mask": f"truth/seed/{pid}_breast.nii.gz",
                          "lesion_mask": f"truth/seed/{pid}_lesion.nii.gz"}

@@ -9,6 +9,7 @@ from breastmri.data.io import Volume, load_volume, save_nifti
 from breastmri.inference.evaluation import dice
 from breastmri.inference.predictor import Preprocessing, SlicePredictor
 from breastmri.inference.scan import predict_scan
+from breastmri.orientation.frame import frame_affine
 from breastmri.orientation.orient import orient_scan
 
 
@@ -45,13 +46,15 @@ def test_dice_unchanged_by_storage_orientation(tmp_path, predict_kind):
 
 
 def test_flipped_nonsquare_lps_identical_to_diag(tmp_path):
-    """The same anatomy stored flipped + LPS gives, voxel for voxel, the diag prediction re-stored."""
+    """The same anatomy stored flipped + LPS gives, voxel for voxel, the diag prediction re-stored: the affine
+    alone places it (no heuristic change)."""
     d, _, diag = _run(tmp_path, threshold_predictor, "diag", False, False)
     f, _, flipped = _run(tmp_path, threshold_predictor, "lps", True, True)
     assert flipped.breast.shape == (48, 40, 20)
     (expected,), _ = store([diag.breast], "lps", True, True)
     np.testing.assert_array_equal(flipped.breast, expected)
-    assert flipped.record.scan_flip_ud and flipped.record.scan_flip_hf
+    assert not any(flipped.record.flips()[name] for name in ("scan_swap", "scan_flip_ud", "scan_flip_hf"))
+    assert flipped.record.problems == ()
     assert d == f
 
 
@@ -69,12 +72,27 @@ def test_record_must_match_file(tmp_path):
     from breastmri.data.errors import DataError
 
     scan, _, _ = phantom_like()
-    _, record = orient_scan(Volume(scan, np.diag([*[0.8, 0.7, 2.5], 1.0]), "x"))
-    other = Volume(scan[:, :-1], np.diag([0.8, 0.7, 2.5, 1.0]), "x", path=tmp_path / "x.nii.gz")
+    affine = frame_affine((0.8, 0.7, 2.5))  # an affine that describes this anatomy
+    _, record = orient_scan(Volume(scan, affine, "x"))
+    other = Volume(scan[:, :-1], affine, "x", path=tmp_path / "x.nii.gz")
     with pytest.raises(DataError, match="orientation record"):
         predict_scan(other, threshold_predictor, 0.5, record=record)
     # the stored record reproduces the in-process decision
-    same = Volume(scan, np.diag([0.8, 0.7, 2.5, 1.0]), "x")
+    same = Volume(scan, affine, "x")
     a = predict_scan(same, threshold_predictor, 0.5, record=record)
     b = predict_scan(same, threshold_predictor, 0.5)
     np.testing.assert_array_equal(a.breast, b.breast)
+
+
+def test_verify_refuses_an_affine_that_contradicts_the_anatomy(tmp_path):
+    """The seed's convention (diag affine, anterior-posterior on axis 0) is not what such an affine says: verify
+    mode stops with the file named. Ignore mode decides from the anatomy, and refuses what it cannot decide:
+    this volume has no lungs, so head-foot is undecidable."""
+    from breastmri.data.errors import DataError
+
+    scan, breast, _ = phantom_like()
+    lying = Volume(scan, np.diag([0.8, 0.7, 2.5, 1.0]), "x", path=tmp_path / "x.nii.gz")
+    with pytest.raises(DataError, match="x.nii.gz: cannot place the scan.*affine contradicts the anatomy"):
+        predict_scan(lying, threshold_predictor, 0.5)
+    with pytest.raises(DataError, match="x.nii.gz: cannot place the scan.*scan_flip_hf undecidable"):
+        predict_scan(lying, threshold_predictor, 0.5, affine_mode="ignore")

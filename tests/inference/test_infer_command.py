@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 from inference_helpers import phantom_like, store, tiny_checkpoint
 
-from breastmri.data.io import save_nifti
+from breastmri.data.dicom import load_dicom_phases
+from breastmri.data.io import load_volume, save_nifti
 from breastmri.inference.command import main
+from breastmri.phantom.dicom import write_dicom_series
 
 CASE = "DUKE_001"
 
@@ -71,6 +73,7 @@ def test_breast_scan_with_mask(tmp_path, checkpoints):
 
 
 def _error(capsys, argv, out):
+    capsys.readouterr()  # what earlier runs in the same test printed
     code = main(argv)
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: ")
@@ -184,3 +187,73 @@ def test_min_component_fraction_removes_small_scattered_components(case_dir, che
     assert ndimage.label(preds["1"])[1] == 1
     assert not (preds["1"] & ~preds["0"]).any()
     _error(capsys, base + ["--out_dir", str(tmp_path / "bad"), "--min_component_fraction", "-0.5"], tmp_path / "bad")
+
+
+def _dicom_case(root, n_phases=4):
+    """A DCE case as ONE DICOM series (NACT-like: instance blocks and content times) and its NIfTI conversion in
+    the MAMA-MIA layout, the phases read from the series saved exactly as read."""
+    scan, _, lesion = phantom_like(shape=(30, 24, 12), lesion_centre=(22, 8, 6), lesion_radius=3)
+    phases = []
+    for gain in (1.0, 1.6, 1.4, 1.2)[:n_phases]:
+        phase = scan.copy()
+        phase[lesion > 0] *= gain
+        phases.append(np.round(phase))
+    stored, affine = store(phases, "lps", spacing=(1.5, 1.4, 3.0))
+    write_dicom_series(root / "dicom" / CASE, np.stack(stored, axis=3), affine, seed=CASE)
+    for k, vol in enumerate(load_dicom_phases(root / "dicom" / CASE)):
+        save_nifti(vol.array.astype(np.int16), vol.affine, root / "nifti" / CASE / f"{CASE}_{k:04d}.nii.gz")
+    return root / "dicom" / CASE, root / "nifti" / CASE
+
+
+def _run_both(option, sources, checkpoint, tmp_path, case):
+    """Outputs of the DICOM and the NIfTI input, at a threshold that splits the untrained model's probabilities
+    (a non-trivial mask), keeping every component."""
+    def run(name, extra=()):
+        out = tmp_path / name
+        assert main([option, str(sources[name]), "--checkpoint_path", str(checkpoint), "--out_dir", str(out),
+                     "--device", "cpu", "--min_component_fraction", "0", *extra]) == 0
+        return {kind: nib.load(str(out / f"{case}_{kind}.nii.gz")) for kind in ("pred", "prob")}
+
+    cut = float(np.quantile(np.asarray(run("probe")["prob"].dataobj), 0.7))
+    results = {name: run(name, ("--threshold", f"{cut:.9f}")) for name in ("dicom", "nifti")}
+    pred = np.asarray(results["dicom"]["pred"].dataobj)
+    assert 0 < pred.sum() < pred.size
+    np.testing.assert_array_equal(pred, np.asarray(results["nifti"]["pred"].dataobj))
+    return results
+
+
+def test_lesion_case_from_one_dicom_series_gives_nifti_on_its_geometry(checkpoints, tmp_path):
+    lesion_ckpt, _ = checkpoints
+    dicom, nifti = _dicom_case(tmp_path)
+    sources = {"probe": dicom, "dicom": dicom, "nifti": nifti}
+    results = _run_both("--phases_folder", sources, lesion_ckpt, tmp_path, CASE)
+    first = load_dicom_phases(dicom)[0]
+    for kind, img in results["dicom"].items():
+        assert img.shape == first.shape
+        np.testing.assert_allclose(img.affine, first.affine, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(results["dicom"]["prob"].dataobj),
+                               np.asarray(results["nifti"]["prob"].dataobj), atol=1e-5)
+
+
+def test_breast_scan_from_a_dicom_series_equals_its_nifti_conversion(checkpoints, tmp_path, capsys):
+    _, breast_ckpt = checkpoints
+    scan, _, _ = phantom_like()
+    (s,), affine = store([np.round(scan)], "lps")
+    dicom = tmp_path / "Breast_MRI_007"
+    write_dicom_series(dicom, s, affine, seed="Breast_MRI_007")
+    vol = load_volume(dicom)
+    nifti = save_nifti(vol.array.astype(np.int16), vol.affine, tmp_path / "nifti" / "Breast_MRI_007.nii.gz")
+    sources = {"probe": dicom, "dicom": dicom, "nifti": nifti}
+    results = _run_both("--scan", sources, breast_ckpt, tmp_path, "Breast_MRI_007")
+    for kind, img in results["dicom"].items():
+        assert img.shape == vol.shape
+        np.testing.assert_allclose(img.affine, vol.affine, atol=1e-5)
+        np.testing.assert_array_equal(np.asarray(img.dataobj), np.asarray(results["nifti"][kind].dataobj))
+
+    base = ["--checkpoint_path", str(breast_ckpt), "--out_dir", str(tmp_path / "bad")]
+    (tmp_path / "empty").mkdir()
+    err = _error(capsys, ["--scan", str(tmp_path / "empty")] + base, tmp_path / "bad")
+    assert "empty: folder holds no DICOM image files" in err
+    series, _ = _dicom_case(tmp_path / "dce", n_phases=2)
+    err = _error(capsys, ["--scan", str(series)] + base, tmp_path / "bad")
+    assert "the series holds 2 phases" in err

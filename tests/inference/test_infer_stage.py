@@ -61,7 +61,11 @@ def test_without_truth_the_declared_metric_files_still_exist(seed_dataset, tmp_p
     summary = stage.infer_dataset(seed_root, "unused.pt", tmp_path / "pred", truth_dir=None,
                                   metrics_path=metrics_path, progress=False)
     assert "metrics" not in summary
-    assert json.loads(metrics_path.read_text()) == {"evaluated": False, "n_patients": 5, "threshold": 0.5}
+    written = json.loads(metrics_path.read_text())
+    qc = written.pop("qc")
+    assert written == {"evaluated": False, "n_patients": 5, "threshold": 0.5}
+    # no truth, yet every prediction's plausibility is measured: the stand-in finds the breasts, in the body
+    assert qc["n_flagged"] == 0 and qc["inside_body"]["min"] > 0.9 and qc["anterior"]["min"] > 0.9
     listed = pd.read_csv(metrics_path.with_suffix(".csv"))
     assert list(listed["patient_id"]) == sorted(p.name[:-7] for p in (seed_root / "inference" / "scans").iterdir())
 
@@ -104,7 +108,7 @@ def test_figures_grid_and_focus(tmp_path):
     (s, b, l), affine = store([scan, breast, lesion], "transposed", flip_ud=True)
     case = Case("Breast_MRI_001", s, affine, b, l, l)
     shown = case.viewer_frame()
-    assert shown.scan.shape == scan[::-1].shape                       # transposition undone for display
+    np.testing.assert_array_equal(shown.scan, scan)                   # shown in the working frame
     ks = _focus_indices(shown, 5)
     assert len(ks) == 5 and shown.tumor[:, :, ks[2]].any()
     fig = prediction_grid([case, case], focus=True)

@@ -1,106 +1,236 @@
-"""One patient in memory: planted defects are undone, storage variants agree, bad input is named."""
-
-import itertools
+"""One patient in memory: the three affine modes, verify's contradiction check, the decimated path, the mask's own
+frame, alignment steps, mask placement QC and bad input named by file."""
 
 import numpy as np
 import pytest
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume
-from breastmri.orientation.orient import HeuristicSettings, mask_alignment_steps, orient_pair, orient_scan
-from breastmri.orientation.record import to_original_frame
+from breastmri.orientation.frame import frame_affine, from_working, working_affine
+from breastmri.orientation.orient import (HeuristicSettings, mask_alignment_steps, mask_placement, orient_pair,
+                                          orient_scan)
+from breastmri.orientation.record import MARGINS, to_original_frame
 
-from .synth import anatomy, diag_affine, plant, store
-
-STORAGES = ["diag", "lps", "transposed", "transposed_201"]
-
-
-def _volume(array, affine, name="Breast_MRI_001"):
-    return Volume(array=array, affine=affine, patient_id=name, path=None)
+from .synth import (SPACING, anatomy, diag_affine, mask_flipped, ornt_of_codes, scan_aligned, seed_ornt,
+                    store_named)
 
 
-@pytest.mark.parametrize("flips", list(itertools.product((False, True), repeat=4)))
-def test_orient_pair_undoes_every_defect_combination(flips):
-    scan, mask = anatomy(3)
-    scan_d, mask_d = plant(scan, mask, *flips)
-    oriented, oriented_mask, record = orient_pair(_volume(scan_d, diag_affine()), _volume(mask_d, diag_affine()))
-    assert (record.scan_flip_ud, record.scan_flip_hf, record.mask_flip_ud, record.mask_flip_lr) == flips
-    assert np.array_equal(oriented, scan) and np.array_equal(oriented_mask, mask)
-    assert oriented_mask.dtype == np.uint8
-    assert min(record.margins().values()) > 0.05
-    # a prediction on the oriented scan maps back onto the stored scan file (the scan-following truth)
-    truth_stored, _ = plant(mask, mask, flips[0], flips[1])
-    assert np.array_equal(to_original_frame(oriented_mask, record), truth_stored)
-    # and the mask kind restores the stored (defective) mask file exactly
-    assert np.array_equal(to_original_frame(oriented_mask, record, kind="mask"), mask_d)
+def _volume(array, affine=None, name="Breast_MRI_001", path=None):
+    return Volume(array=np.asarray(array), affine=diag_affine() if affine is None else affine, patient_id=name,
+                  path=path)
 
 
-@pytest.mark.parametrize("storage", STORAGES)
-@pytest.mark.parametrize("flips", [(False, False), (True, False), (False, True), (True, True)])
-def test_orient_scan_storage_and_scan_defects(storage, flips):
-    scan, _ = anatomy(4)
-    scan_d, _ = plant(scan, scan, *flips)
-    stored, affine = store(scan_d, diag_affine(), storage)
-    oriented, record = orient_scan(_volume(stored, affine))
-    assert (record.scan_flip_ud, record.scan_flip_hf) == flips
-    assert not record.has_mask and record.mask_flip_lr is None
+@pytest.fixture(scope="module")
+def body():
+    return anatomy(21)
+
+
+ALS = frame_affine(SPACING)  # an affine that claims the stored array is already in the working frame
+
+
+def test_affine_modes_on_a_file_whose_affine_lies(body):
+    """Planted swap + up/down under an affine claiming A, L, S: trust keeps the frame silently, verify keeps it
+    and names the contradiction, ignore corrects it."""
+    scan, _ = body
+    stored = from_working(scan, seed_ornt(swap=True, flip_ud=True))
+    trusted, t_record = orient_scan(_volume(stored, ALS), affine_mode="trust")
+    verified, v_record = orient_scan(_volume(stored, ALS), affine_mode="verify")
+    ignored, i_record = orient_scan(_volume(stored, ALS), affine_mode="ignore")
+    assert np.array_equal(trusted, stored) and np.array_equal(verified, stored)
+    for record in (t_record, v_record):
+        assert (record.scan_swap, record.scan_flip_ud, record.scan_flip_hf) == (False, False, False)
+    assert t_record.problems == ()
+    assert [p.split(" (")[0] for p in v_record.problems] == ["affine contradicts the anatomy: scan_swap",
+                                                              "affine contradicts the anatomy: scan_flip_ud"]
+    assert (i_record.scan_swap, i_record.scan_flip_ud, i_record.scan_flip_hf) == (True, True, False)
+    assert i_record.problems == () and np.array_equal(ignored, scan)
+    assert t_record.margins == v_record.margins  # the heuristics ran in both, on the same frame array
+    assert set(i_record.margins) == {"scan_swap", "scan_flip_ud", "scan_flip_hf"}
+    with pytest.raises(ValueError, match="affine_mode"):
+        orient_scan(_volume(stored), affine_mode="guess")
+
+
+def test_trust_follows_a_diagonal_ras_affine(body):
+    """The seed's plain diagonal affine says R, A, S: trusted, it reverses the stored axis 0 and exchanges the
+    in-plane axes -- right for a file stored R, A, S, wrong for the seed's (which is why the seed is 'ignore')."""
+    scan, _ = body
+    ras = from_working(scan, ornt_of_codes("RAS"))
+    trusted, record = orient_scan(_volume(ras, diag_affine()), affine_mode="verify")
+    assert np.array_equal(trusted, scan) and record.problems == ()
+    seed_like = from_working(scan, seed_ornt(swap=True, flip_ud=True))  # stored axes L, P, S
+    trusted, record = orient_scan(_volume(seed_like, diag_affine()), affine_mode="verify")
+    assert np.array_equal(trusted, scan[::-1, ::-1])  # only left-right and up/down differ from the truth
+    assert [p.split(" (")[0] for p in record.problems] == ["affine contradicts the anatomy: scan_flip_ud"]
+
+
+@pytest.mark.parametrize("plant,name", [(dict(flip_ud=True), "scan_flip_ud"), (dict(flip_hf=True), "scan_flip_hf")])
+def test_verify_names_each_contradicted_decision(body, plant, name):
+    scan, _ = body
+    stored = from_working(scan, seed_ornt(**plant))
+    _, record = orient_scan(_volume(stored, ALS), affine_mode="verify")
+    assert len(record.problems) == 1 and record.problems[0].startswith(f"affine contradicts the anatomy: {name}")
+    _, truthful = orient_scan(_volume(scan, ALS), affine_mode="verify")
+    assert truthful.problems == ()
+
+
+def test_verify_does_not_contradict_when_the_outline_is_not_closed():
+    """Without a closed body outline the heuristics cannot be trusted, so they do not overrule the affine."""
+    scan, _ = anatomy(22, open_outline=True)
+    for stored in (scan, scan[::-1]):
+        _, record = orient_scan(_volume(np.ascontiguousarray(stored), ALS), affine_mode="verify")
+        assert record.solidity < HeuristicSettings().min_solidity and record.problems == ()
+    _, ignored = orient_scan(_volume(scan), affine_mode="ignore")
+    assert any("body outline not closed" in p for p in ignored.problems)
+
+
+def test_ignore_mode_affine_and_spacing():
+    scan, _ = anatomy(23)
+    spacing = (2.2, 1.8, 4.0)  # working spacing; stored with the swap: stored axis 0 has 1.8 mm
+    stored = from_working(scan, seed_ornt(swap=True, flip_hf=True))
+    oriented, record = orient_scan(_volume(stored, np.diag([1.8, 2.2, 4.0, 1.0])), affine_mode="ignore")
     assert np.array_equal(oriented, scan)
+    assert record.working_spacing == spacing
+    assert np.allclose(record.oriented_affine(), frame_affine(spacing))
     assert np.array_equal(to_original_frame(oriented, record), stored)
 
 
-def test_same_anatomy_in_every_storage_ends_up_identical():
-    """Acceptance 3: RAS, LPS and transposed files of the same anatomy give identical arrays."""
-    scan, mask = anatomy(5)
-    scan_d, mask_d = plant(scan, mask, True, True, False, True)
-    results = []
-    for storage in STORAGES:
-        s, a = store(scan_d, diag_affine(), storage)
-        m, _ = store(mask_d, diag_affine(), storage)
-        results.append(orient_pair(_volume(s, a), _volume(m, a)))
-    for oriented, oriented_mask, record in results[1:]:
-        assert np.array_equal(oriented, results[0][0]) and np.array_equal(oriented_mask, results[0][1])
-        assert record.flips() == results[0][2].flips()
-    assert np.array_equal(results[0][0], scan) and np.array_equal(results[0][1], mask)
+def test_trust_mode_carries_the_files_affine(body):
+    scan, _ = body
+    stored, affine, ornt = store_named(scan, "oblique")
+    oriented, record = orient_scan(_volume(stored, affine), affine_mode="trust")
+    assert np.array_equal(oriented, scan)
+    assert np.allclose(record.oriented_affine(), working_affine(affine, stored.shape, ornt))
 
 
-def test_bare_array_is_taken_as_stored_with_identity_affine():
-    scan, _ = anatomy(6)
-    oriented, record = orient_scan(scan[::-1])
+def test_decimated_path_on_a_fine_matrix():
+    """1 mm pixels: the decisions run on a 2 mm copy; the outputs are full resolution and exact."""
+    scan, mask = anatomy(24, shape=(96, 88, 20), offset=6)
+    ornt = seed_ornt(swap=True, flip_ud=True, flip_hf=True)
+    affine = np.diag([1.0, 1.0, 4.0, 1.0])
+    s = _volume(from_working(scan, ornt), affine)
+    m = _volume(from_working(mask_flipped(mask, True, True), ornt), affine)
+    oriented, oriented_mask, record = orient_pair(s, m, affine_mode="ignore")
+    assert record.flips() == dict(scan_swap=True, scan_flip_ud=True, scan_flip_hf=True, mask_flip_ud=True,
+                                  mask_flip_lr=True)
+    assert record.problems == ()
+    assert np.array_equal(oriented, scan) and np.array_equal(oriented_mask, mask)
+
+
+def test_mask_stored_in_its_own_orientation(body):
+    """trust/verify: the mask reaches the frame through its OWN affine (a file stored otherwise than its scan)."""
+    scan, mask = body
+    s, s_affine, _ = store_named(scan, "LPS")
+    m, m_affine, _ = store_named(mask_flipped(mask, flip_lr=True), "sagittal")
+    oriented, oriented_mask, record = orient_pair(_volume(s, s_affine), _volume(m, m_affine), affine_mode="verify")
+    assert (record.mask_flip_ud, record.mask_flip_lr) == (False, True) and record.problems == ()
+    assert np.array_equal(record.mask_frame_ornt, ornt_of_codes("PIR")) and np.array_equal(oriented_mask, mask)
+    assert np.array_equal(to_original_frame(oriented_mask, record, kind="mask"), m)
+    # mapped back to the scan file (what a prediction needs), the aligned mask is the truth in the scan's frame
+    assert np.array_equal(to_original_frame(oriented_mask, record), store_named(mask, "LPS")[0])
+
+
+def test_orient_pair_record_qc_and_outputs(body):
+    scan, mask = body
+    ornt = seed_ornt(flip_ud=True, mirror_lr=True)
+    s, m = _volume(from_working(scan, ornt)), _volume(from_working(mask_flipped(mask, flip_ud=True), ornt))
+    oriented, oriented_mask, record = orient_pair(s, m, affine_mode="ignore")
+    assert oriented_mask.dtype == np.uint8 and set(np.unique(oriented_mask)) == {0, 1}
+    assert np.array_equal(oriented, scan_aligned(scan, True)) and np.array_equal(oriented_mask,
+                                                                                 scan_aligned(mask, True))
+    assert record.split == "train" and record.has_mask and set(record.margins) == set(MARGINS)
+    assert record.qc["inside_body"] == 1.0 and record.qc["anterior"] == 1.0 and record.mask_cost < 0.35
+    assert min(record.margins.values()) > 0.1
+    # the mask kind restores the stored (defective) mask file exactly
+    assert np.array_equal(to_original_frame(oriented_mask, record, kind="mask"), m.array)
+
+
+def test_orient_pair_lists_undecidable_and_misplaced_masks():
+    scan, mask = anatomy(25, symmetric=True, offset=0)
+    _, _, record = orient_pair(_volume(scan), _volume(mask), affine_mode="ignore")
+    assert [p.split(" (")[0] for p in record.problems] == ["mask_flip_lr undecidable"]
+    scan, mask = anatomy(25)
+    in_air = np.zeros_like(mask)
+    in_air[40:, :6, 6:14] = 1  # beside the breasts, in the air: no candidate fits
+    _, _, record = orient_pair(_volume(scan), _volume(in_air), affine_mode="ignore")
+    assert any(p.startswith("mask lies outside its scan's body") for p in record.problems), record.problems
+
+
+def test_bare_array_is_taken_as_stored_with_identity_affine(body):
+    scan, _ = body
+    oriented, record = orient_scan(np.ascontiguousarray(scan[::-1]), affine_mode="ignore")
     assert record.scan_flip_ud and np.array_equal(oriented, scan)
+    assert record.patient_id == "" and record.source_scan is None
 
 
-def test_mask_alignment_steps_end_on_the_aligned_mask():
-    scan, mask = anatomy(7)
-    scan_d, mask_d = plant(scan, mask, True, False, True, True)
-    s, m = _volume(scan_d, diag_affine()), _volume(mask_d, diag_affine())
-    oriented, oriented_mask, record = orient_pair(s, m)
+def test_mask_alignment_steps(body):
+    scan, mask = body
+    ornt = seed_ornt(swap=True, flip_hf=True)
+    s = _volume(from_working(scan, ornt))
+    m = _volume(from_working(mask_flipped(mask, True, True), ornt))
+    oriented, oriented_mask, record = orient_pair(s, m, affine_mode="ignore")
     steps = mask_alignment_steps(s, m, record)
-    assert list(steps) == ["before any correction", "after up/down fix", "after left-right alignment"]
-    assert np.array_equal(steps["before any correction"][1], mask_d > 0)
-    assert np.array_equal(steps["after up/down fix"][1], mask[:, ::-1] > 0)
-    assert np.array_equal(steps["after left-right alignment"][1], oriented_mask > 0)
-    assert np.array_equal(steps["after left-right alignment"][0], oriented)
+    assert list(steps) == ["frame only", "after the scan's corrections", "after mask alignment"]
+    assert np.array_equal(steps["frame only"][0], s.array) and np.array_equal(steps["frame only"][1], m.array > 0)
+    assert np.array_equal(steps["after the scan's corrections"][0], oriented)
+    assert np.array_equal(steps["after the scan's corrections"][1], mask_flipped(mask, True, True) > 0)
+    assert np.array_equal(steps["after mask alignment"][0], oriented)
+    assert np.array_equal(steps["after mask alignment"][1], oriented_mask > 0)
 
 
-def test_bad_input_raises_data_error_naming_the_file(tmp_path):
-    scan, mask = anatomy(8)
+def test_mask_placement_without_truth(body):
+    scan, mask = body
+    good = mask_placement(scan, mask, SPACING)
+    assert good["problems"] == [] and good["inside_body"] == 1.0 and good["anterior"] == 1.0
+    on_back = mask_placement(scan, mask[::-1], SPACING)
+    assert any(p.startswith("mask is not on the anterior side") for p in on_back["problems"])
+    in_air = np.zeros_like(mask)
+    in_air[44:, :4] = 1
+    assert any(p.startswith("mask lies outside the body") for p in mask_placement(scan, in_air, SPACING)["problems"])
+    assert "mask is empty" in mask_placement(scan, np.zeros_like(mask), SPACING)["problems"]
+
+
+def test_bad_input_raises_data_error_naming_the_file(tmp_path, body):
+    scan, mask = body
     path = tmp_path / "Breast_MRI_009.nii.gz"
     with pytest.raises(DataError, match="Breast_MRI_009.nii.gz: scan is constant"):
-        orient_scan(Volume(np.ones((4, 4, 4), np.float32), diag_affine(), "x", path))
+        orient_scan(_volume(np.ones((8, 8, 8), np.float32), path=path))
+    nan = scan.copy()
+    nan[0, 0, 0] = np.nan
+    with pytest.raises(DataError, match="Breast_MRI_009.nii.gz: scan holds NaN"):
+        orient_scan(_volume(nan, path=path))
+    with pytest.raises(DataError, match="expected a 3D scan"):
+        orient_scan(_volume(scan[:, :, 0], path=path))
     mpath = tmp_path / "mask.nii.gz"
     with pytest.raises(DataError, match="mask.nii.gz: mask is empty"):
-        orient_pair(_volume(scan, diag_affine()), Volume(np.zeros_like(mask), diag_affine(), "x", mpath))
+        orient_pair(_volume(scan), _volume(np.zeros_like(mask), path=mpath))
     with pytest.raises(DataError, match="mask.nii.gz: mask shape"):
-        orient_pair(_volume(scan, diag_affine()), Volume(mask[:, :, :-1], diag_affine(), "x", mpath))
-    with pytest.raises(DataError, match="singular"):
-        orient_scan(Volume(scan, np.zeros((4, 4)), "x", path))
+        orient_pair(_volume(scan), _volume(mask[:, :, :-1], path=mpath))
+    with pytest.raises(DataError, match="mask.nii.gz: expected a 3D mask"):
+        orient_pair(_volume(scan), _volume(mask[:, :, 0], path=mpath))
+    with pytest.raises(DataError, match="Breast_MRI_009.nii.gz: affine is singular"):
+        orient_scan(_volume(scan, np.zeros((4, 4)), path=path), affine_mode="verify")
 
 
 def test_settings_are_validated():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_slices"):
         HeuristicSettings(n_slices=0)
-    with pytest.raises(ValueError):
-        HeuristicSettings(central_span=(0.8, 0.2))
-    with pytest.raises(ValueError):
-        HeuristicSettings(end_fraction=0.7)
-    assert HeuristicSettings(central_span=[0.2, 0.8]).to_dict()["central_span"] == [0.2, 0.8]
+    for bad in (0.0, 0.7):
+        with pytest.raises(ValueError, match="end_fraction"):
+            HeuristicSettings(end_fraction=bad)
+    with pytest.raises(ValueError, match="min_margin"):
+        HeuristicSettings(min_margin={"scan_swap": 0.1})
+    settings = HeuristicSettings(min_margin={name: 1 for name in MARGINS})
+    assert settings.min_margin == {name: 1.0 for name in MARGINS}
+    assert all(isinstance(v, float) for v in settings.min_margin.values())
+    assert settings.to_dict()["min_margin"] == {name: 1.0 for name in MARGINS}
+    assert HeuristicSettings() == HeuristicSettings(**HeuristicSettings().to_dict())
+
+
+def test_min_margin_decides_what_is_undecidable(body):
+    scan, _ = body
+    strict = HeuristicSettings(min_margin={**{name: 0.05 for name in MARGINS}, "scan_flip_ud": 0.99})
+    stored = np.ascontiguousarray(scan[::-1])
+    oriented, record = orient_scan(_volume(stored), strict, affine_mode="ignore")
+    assert [p.split(" (")[0] for p in record.problems] == ["scan_flip_ud undecidable"]
+    # still applied as decided (the stage decides what to do with the patient)
+    assert record.scan_flip_ud is True and np.array_equal(oriented, scan)

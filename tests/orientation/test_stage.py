@@ -1,4 +1,5 @@
-"""The stage end to end: outputs, record, metrics vs truth, parallel == serial, round trip, bad input."""
+"""The stage end to end on small synthetic seed layouts: outputs, record, metrics by cohort vs truth, the QC
+(error: nothing written, every patient listed; exclude: left out and listed), bad input, the console entry."""
 
 import json
 
@@ -8,25 +9,40 @@ import pytest
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import load_volume
-from breastmri.orientation.record import load_records, to_original_frame
-from breastmri.orientation.stage import main, orient_dataset
+from breastmri.orientation.frame import frame_affine
+from breastmri.orientation.record import DECISIONS, excluded_patients, load_records, to_original_frame
+from breastmri.orientation.stage import main, orient_dataset, settings_from_params
 
-from .synth import write_dataset
+from .synth import SPACING, anatomy, ornt_of_codes, save, scan_aligned, write_dataset
 
-SPECS = [
-    dict(pid=1, storage="diag"),
-    dict(pid=2, scan_flip_ud=True, mask_flip_lr=True, storage="diag"),
-    dict(pid=3, scan_flip_hf=True, mask_flip_ud=True, storage="lps"),
-    dict(pid=4, scan_flip_ud=True, scan_flip_hf=True, mask_flip_ud=True, mask_flip_lr=True, storage="transposed"),
-    dict(pid=5, mask_flip_lr=True, storage="lps"),
-    dict(pid=6, split="inference", scan_flip_ud=True, storage="diag"),
-    dict(pid=7, split="inference", scan_flip_hf=True, storage="transposed"),
+COHORT_SPECS = [
+    dict(pid=1, cohort="fatsup", contrast="fat_suppressed", swap=True, mask_flip_lr=True),
+    dict(pid=2, cohort="fatsup", contrast="fat_suppressed", flip_ud=True, flip_hf=True, mirror_lr=True,
+         mask_flip_ud=True),
+    dict(pid=3, cohort="fatsup", contrast="fat_suppressed", split="inference", swap=True, flip_ud=True),
+    dict(pid=4, cohort="t1", contrast="t1", flip_hf=True, mask_flip_ud=True, mask_flip_lr=True),
+    dict(pid=5, cohort="t1", contrast="t1", symmetric=True, swap=True, flip_ud=True, mirror_lr=True),
+    dict(pid=6, cohort="t1", contrast="t1", split="inference", flip_hf=True, mirror_lr=True),
+    dict(pid=7, cohort="inverted", contrast="inverted", symmetric=True, swap=True, flip_hf=True,
+         mask_flip_lr=True),
+    dict(pid=8, cohort="inverted", contrast="inverted", split="inference", flip_ud=True),
 ]
+TRAIN = [s for s in COHORT_SPECS if s.get("split", "train") == "train"]
+UNDECIDABLE = dict(pid=9, cohort="t1", contrast="t1", symmetric=True, offset=0)  # mask_flip_lr margin 0
+
+
+def _pid(spec):
+    return f"Breast_MRI_{spec['pid']:03d}"
+
+
+def _anatomy(spec):
+    keys = ("contrast", "symmetric", "left_bigger", "offset", "open_outline")
+    return anatomy(spec.get("seed", spec["pid"]), **{k: spec[k] for k in keys if k in spec})
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    return write_dataset(tmp_path_factory.mktemp("ds"), SPECS)
+    return write_dataset(tmp_path_factory.mktemp("ds"), COHORT_SPECS)
 
 
 @pytest.fixture(scope="module")
@@ -38,54 +54,56 @@ def run(dataset, tmp_path_factory):
     return out, summary
 
 
-def test_stage_detects_every_planted_defect_and_aligns_masks(run):
+def test_metrics_by_cohort_are_exact(run):
     out, summary = run
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics == summary["metrics"] and summary["errors"] == []
-    assert all(v == 1.0 for v in metrics["accuracy"].values())
-    assert metrics["counts"]["mask_flip_lr"] == {"n": 5, "correct": 5, "planted": 3, "detected": 3}
-    assert metrics["counts"]["scan_flip_ud"]["n"] == 7
+    assert metrics == json.loads(json.dumps(summary["metrics"])) and summary["errors"] == []
+    assert sorted(metrics["by_cohort"]) == ["fatsup", "inverted", "t1"]
+    for cohort, values in metrics["by_cohort"].items():
+        assert values["accuracy"] == {**{name: 1.0 for name in DECISIONS}, "all": 1.0}, cohort
+        assert all(m > 0.05 for m in values["min_margin"].values()), (cohort, values["min_margin"])
+    assert metrics["accuracy"] == {**{name: 1.0 for name in DECISIONS}, "all": 1.0}
     assert metrics["mask_dice"] == {"n": 5, "min": 1.0, "mean": 1.0}
-    assert metrics["n_patients"] == {"train": 5, "inference": 2}
-    assert all(m > 0 for m in metrics["min_margin"].values())
+    assert metrics["n_patients"] == {"train": 5, "inference": 3} and metrics["n_errors"] == 0
+    planted = {name: sum(bool(s.get(key, False)) for s in (TRAIN if name.startswith("mask") else COHORT_SPECS))
+               for name, key in (("scan_swap", "swap"), ("scan_flip_ud", "flip_ud"), ("scan_flip_hf", "flip_hf"),
+                                 ("mask_flip_ud", "mask_flip_ud"), ("mask_flip_lr", "mask_flip_lr"))}
+    assert {name: metrics["counts"][name]["planted"] for name in DECISIONS} == planted
+    assert all(planted[name] >= 2 for name in DECISIONS)
+    assert metrics["counts"]["scan_swap"]["n"] == 8 and metrics["counts"]["mask_flip_lr"]["n"] == 5
+    assert metrics["left_right_as_stored_mirrored"] == sum(bool(s.get("mirror_lr")) for s in COHORT_SPECS)
+    assert metrics["excluded"] == {} and summary["excluded"] == {}
+    assert summary["flipped"] == planted
 
 
-def test_stage_outputs_and_round_trip_to_every_stored_file(run, dataset):
-    out, summary = run
+def test_outputs_are_the_working_frame_and_map_back_to_every_stored_file(run, dataset):
+    out, _ = run
     seed_root, _ = dataset
     oriented = out / "oriented"
     records = load_records(oriented / "orientation_record.json")
-    assert sorted(records) == [f"Breast_MRI_{i:03d}" for i in range(1, 8)]
+    assert sorted(records) == sorted(_pid(s) for s in COHORT_SPECS)
     assert (oriented / "orientation_record.csv").is_file()
-    for pid, record in records.items():
-        split = record.split
-        scan = load_volume(oriented / split / "scans" / f"{pid}.nii.gz")
+    for spec in COHORT_SPECS:
+        pid, split = _pid(spec), spec.get("split", "train")
+        record = records[pid]
+        assert record.split == split and record.affine_mode == "ignore" and record.problems == ()
+        scan_img = nib.load(str(oriented / split / "scans" / f"{pid}.nii.gz"))
+        assert np.allclose(scan_img.affine, frame_affine(SPACING))
+        truth_scan, truth_mask = _anatomy(spec)
+        mirror = bool(spec.get("mirror_lr"))
+        assert np.array_equal(np.asarray(scan_img.dataobj), scan_aligned(truth_scan, mirror))
         stored = load_volume(seed_root / split / "scans" / f"{pid}.nii.gz")
-        assert np.allclose(scan.affine, np.diag([1.0, 1.2, 2.0, 1.0]))
-        assert np.array_equal(to_original_frame(scan.array, record), stored.array)
+        assert np.array_equal(to_original_frame(np.asarray(scan_img.dataobj), record), stored.array)
         if split == "train":
             mask_img = nib.load(str(oriented / "train" / "masks" / f"{pid}.nii.gz"))
-            assert mask_img.get_data_dtype() == np.uint8
+            assert mask_img.get_data_dtype() == np.uint8 and np.allclose(mask_img.affine, scan_img.affine)
+            mask = np.asarray(mask_img.dataobj)
+            assert np.array_equal(mask, scan_aligned(truth_mask, mirror))
             stored_mask = load_volume(seed_root / "train" / "masks" / f"{pid}.nii.gz", dtype=np.uint8)
-            back = to_original_frame(np.asarray(mask_img.dataobj), record, kind="mask")
-            assert np.array_equal(back, stored_mask.array)
+            assert np.array_equal(to_original_frame(mask, record, kind="mask"), stored_mask.array)
         else:
-            assert not (oriented / "inference" / "masks").exists()
-
-
-def test_storage_variants_identical_after_the_stage(tmp_path):
-    """Acceptance 3 through files: one anatomy stored as RAS, LPS and transposed gives identical outputs."""
-    outs = []
-    for storage in ("diag", "lps", "transposed", "transposed_201"):
-        seed_root, _ = write_dataset(tmp_path / storage, [dict(pid=1, storage=storage, scan_flip_ud=True,
-                                                               mask_flip_lr=True)])
-        orient_dataset(seed_root, tmp_path / storage / "out", workers=1, progress=False)
-        outs.append([nib.load(str(tmp_path / storage / "out" / "train" / kind / "Breast_MRI_001.nii.gz"))
-                     for kind in ("scans", "masks")])
-    for scan, mask in outs[1:]:
-        assert np.array_equal(scan.get_fdata(), outs[0][0].get_fdata())
-        assert np.array_equal(mask.get_fdata(), outs[0][1].get_fdata())
-        assert np.array_equal(scan.affine, outs[0][0].affine)
+            assert not record.has_mask
+    assert not (oriented / "inference" / "masks").exists()
 
 
 def test_serial_equals_parallel_and_reruns_are_byte_identical(run, dataset, tmp_path):
@@ -93,12 +111,135 @@ def test_serial_equals_parallel_and_reruns_are_byte_identical(run, dataset, tmp_
     seed_root, truth_dir = dataset
     orient_dataset(seed_root, tmp_path / "o", metrics_path=tmp_path / "m.json", truth_dir=truth_dir,
                    workers=1, progress=False)
-    assert (tmp_path / "o" / "orientation_record.json").read_text().replace(str(tmp_path / "o"), "") == \
-        (out / "oriented" / "orientation_record.json").read_text().replace(str(out / "oriented"), "")
+    assert (tmp_path / "o" / "orientation_record.json").read_bytes() == \
+        (out / "oriented" / "orientation_record.json").read_bytes()
     assert (tmp_path / "m.json").read_bytes() == (out / "metrics.json").read_bytes()
+    for path in sorted((out / "oriented").rglob("*.nii.gz")):
+        twin = tmp_path / "o" / path.relative_to(out / "oriented")
+        assert np.array_equal(nib.load(str(twin)).get_fdata(), nib.load(str(path)).get_fdata())
 
 
-def test_no_truth_no_metrics_and_stale_outputs_removed(dataset, tmp_path):
+@pytest.mark.parametrize("mode", ["trust", "verify"])
+def test_truthful_affines_trust_and_verify(tmp_path, mode):
+    """Files whose affines describe the anatomy (LPS, sagittal, RAS): the affine alone places them; only the
+    mask flips are decided; accuracy 1.0 against stored_to_working."""
+    specs = [dict(pid=1, codes="LPS", cohort="scanner", mask_flip_ud=True),
+             dict(pid=2, codes="PIR", cohort="scanner", contrast="t1", mask_flip_lr=True),
+             dict(pid=3, codes="RAS", cohort="scanner", split="inference", contrast="inverted")]
+    seed_root, truth_dir = write_dataset(tmp_path, specs)
+    summary = orient_dataset(seed_root, tmp_path / "o", truth_dir=truth_dir, workers=1, progress=False,
+                             affine_mode=mode)
+    metrics = summary["metrics"]
+    assert metrics["by_cohort"]["scanner"]["accuracy"]["all"] == 1.0 and summary["errors"] == []
+    assert metrics["mask_dice"] == {"n": 2, "min": 1.0, "mean": 1.0}
+    records = load_records(tmp_path / "o" / "orientation_record.json")
+    for spec in specs:
+        record = records[_pid(spec)]
+        assert np.array_equal(record.frame_ornt, ornt_of_codes(spec["codes"])) and record.affine_mode == mode
+        assert (record.scan_swap, record.scan_flip_ud, record.scan_flip_hf) == (False, False, False)
+        scan = load_volume(tmp_path / "o" / record.split / "scans" / f"{_pid(spec)}.nii.gz")
+        assert np.array_equal(scan.array, _anatomy(spec)[0])
+    assert summary["flipped"]["mask_flip_ud"] == 1 and summary["flipped"]["mask_flip_lr"] == 1
+
+
+# ------------------------------------------------------------------------------------------------- QC
+def _error_lines(message):
+    return [line for line in str(message).splitlines() if line.startswith("error: ")]
+
+
+def _assert_nothing_written(out_dir, *paths):
+    assert not out_dir.exists()
+    assert not any(p.name.endswith(".staging") for p in out_dir.parent.iterdir())
+    for path in paths:
+        assert not path.exists()
+
+
+def test_undecidable_patient_stops_the_stage_and_nothing_is_written(tmp_path):
+    seed_root, truth_dir = write_dataset(tmp_path, [COHORT_SPECS[0], UNDECIDABLE, COHORT_SPECS[2]])
+    out = tmp_path / "out" / "oriented"
+    out.parent.mkdir()
+    with pytest.raises(DataError) as info:
+        orient_dataset(seed_root, out, metrics_path=tmp_path / "out" / "m.json", truth_dir=truth_dir,
+                       workers=2, progress=False)
+    lines = _error_lines(info.value)
+    assert len(lines) == 1, str(info.value)
+    scan_path = seed_root / "train" / "scans" / "Breast_MRI_009.nii.gz"
+    assert lines[0].startswith(f"error: {scan_path}: mask_flip_lr undecidable")
+    assert "Breast_MRI_001" not in str(info.value) and "Breast_MRI_003" not in str(info.value)
+    assert "on_failure" in str(info.value)
+    _assert_nothing_written(out, tmp_path / "out" / "m.json")
+
+
+def test_every_failing_patient_is_listed(tmp_path):
+    specs = [COHORT_SPECS[0], UNDECIDABLE, dict(pid=10, open_outline=True, split="inference")]
+    seed_root, _ = write_dataset(tmp_path, specs)
+    out = tmp_path / "oriented"
+    with pytest.raises(DataError, match=r"QC failed for 2 patient") as info:
+        orient_dataset(seed_root, out, workers=1, progress=False)
+    lines = _error_lines(info.value)
+    assert [line.split(": ")[1] for line in lines] == [
+        str(seed_root / "train" / "scans" / "Breast_MRI_009.nii.gz"),
+        str(seed_root / "inference" / "scans" / "Breast_MRI_010.nii.gz")]
+    assert "body outline not closed" in lines[1]
+    _assert_nothing_written(out)
+
+
+def test_exclude_leaves_the_patient_out_and_lists_it(tmp_path):
+    seed_root, truth_dir = write_dataset(tmp_path, [COHORT_SPECS[0], UNDECIDABLE, COHORT_SPECS[2]])
+    out = tmp_path / "oriented"
+    summary = orient_dataset(seed_root, out, metrics_path=tmp_path / "m.json", truth_dir=truth_dir, workers=2,
+                             progress=False, on_failure="exclude")
+    excluded = "Breast_MRI_009"
+    assert list(summary["excluded"]) == [excluded]
+    assert summary["excluded"][excluded][0].startswith("mask_flip_lr undecidable")
+    assert summary["n_patients"] == {"train": 1, "inference": 1}
+    assert not list(out.rglob(f"{excluded}*")) and len(list(out.rglob("*.nii.gz"))) == 3
+    assert excluded not in load_records(out / "orientation_record.json")
+    assert excluded_patients(out / "orientation_record.json") == summary["excluded"]
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["excluded"] == summary["excluded"]
+    assert metrics["accuracy"]["all"] == 1.0 and metrics["n_patients"] == {"train": 1, "inference": 1}
+    assert metrics["mask_dice"]["n"] == 1
+    assert not any(p.name.endswith(".staging") for p in tmp_path.iterdir())
+
+
+def test_non_binary_mask_names_the_mask_file(tmp_path):
+    seed_root, _ = write_dataset(tmp_path, [COHORT_SPECS[0], COHORT_SPECS[3]])
+    path = seed_root / "train" / "masks" / "Breast_MRI_004.nii.gz"
+    img = nib.load(str(path))
+    save(np.asarray(img.dataobj).astype(np.float32) * 0.5, img.affine, path)
+    out = tmp_path / "oriented"
+    with pytest.raises(DataError, match=f"{path}: mask is not binary"):
+        orient_dataset(seed_root, out, workers=2, progress=False)
+    _assert_nothing_written(out)
+
+
+def test_constant_scan_names_the_scan_file(tmp_path):
+    seed_root, _ = write_dataset(tmp_path, [COHORT_SPECS[0], COHORT_SPECS[2]])
+    path = seed_root / "inference" / "scans" / "Breast_MRI_003.nii.gz"
+    save(np.full((48, 44, 20), 7.0, np.float32), np.diag([*SPACING, 1.0]), path)
+    out = tmp_path / "oriented"
+    with pytest.raises(DataError, match=f"{path}: scan is constant"):
+        orient_dataset(seed_root, out, workers=1, progress=False, on_failure="exclude")
+    _assert_nothing_written(out)
+
+
+def test_bad_input_names_the_file(tmp_path):
+    seed_root, _ = write_dataset(tmp_path, [COHORT_SPECS[0], COHORT_SPECS[3]])
+    bad = seed_root / "train" / "scans" / "Breast_MRI_004.nii.gz"
+    bad.write_bytes(bad.read_bytes()[:100])
+    with pytest.raises(DataError, match="Breast_MRI_004.nii.gz"):
+        orient_dataset(seed_root, tmp_path / "o", workers=2, progress=False)
+    bad.unlink()
+    with pytest.raises(DataError, match="Breast_MRI_004.nii.gz: training mask has no scan"):
+        orient_dataset(seed_root, tmp_path / "o", workers=1, progress=False)
+    with pytest.raises(DataError, match="affine mode"):
+        orient_dataset(seed_root, tmp_path / "o", affine_mode="maybe")
+    with pytest.raises(DataError, match="on_failure"):
+        orient_dataset(seed_root, tmp_path / "o", on_failure="ignore")
+
+
+def test_no_truth_no_accuracy_and_stale_outputs_removed(dataset, tmp_path):
     seed_root, _ = dataset
     stale = tmp_path / "o" / "train" / "scans" / "Breast_MRI_999.nii.gz"
     stale.parent.mkdir(parents=True)
@@ -106,39 +247,18 @@ def test_no_truth_no_metrics_and_stale_outputs_removed(dataset, tmp_path):
     summary = orient_dataset(seed_root, tmp_path / "o", metrics_path=tmp_path / "m.json", workers=1, progress=False)
     assert summary["metrics"] is None
     counts = json.loads((tmp_path / "m.json").read_text())
-    assert counts["evaluated"] is False and counts["n_patients"] == {"train": 5, "inference": 2}
-    assert counts["flipped"]["mask_flip_lr"] == 3
+    assert counts["evaluated"] is False and counts["n_patients"] == {"train": 5, "inference": 3}
+    assert counts["flipped"]["mask_flip_lr"] == sum(bool(s.get("mask_flip_lr")) for s in TRAIN) == 3
+    assert counts["excluded"] == {} and excluded_patients(tmp_path / "o" / "orientation_record.json") == {}
     assert not stale.exists()
 
 
-def test_bad_input_names_the_file(tmp_path):
-    seed_root, _ = write_dataset(tmp_path, [dict(pid=1), dict(pid=2)])
-    bad = seed_root / "train" / "scans" / "Breast_MRI_002.nii.gz"
-    bad.write_bytes(bad.read_bytes()[:100])
-    with pytest.raises(DataError, match="Breast_MRI_002.nii.gz"):
-        orient_dataset(seed_root, tmp_path / "o", workers=2, progress=False)
-    bad.unlink()
-    with pytest.raises(DataError, match="Breast_MRI_002.nii.gz: training mask has no scan"):
-        orient_dataset(seed_root, tmp_path / "o", workers=1, progress=False)
-
-
-def test_console_entry_point(dataset, tmp_path, capsys):
-    seed_root, truth_dir = dataset
-    rc = main(["--params", str(tmp_path / "none.yaml"), "--seed-root", str(seed_root), "--out-dir",
-               str(tmp_path / "o"), "--truth-dir", str(truth_dir), "--metrics", str(tmp_path / "m.json"),
-               "--workers", "1"])
-    assert rc == 0 and (tmp_path / "m.json").is_file()
-    assert "accuracy" in capsys.readouterr().out
-    assert main(["--params", str(tmp_path / "none.yaml"), "--seed-root", str(tmp_path / "nope"),
-                 "--out-dir", str(tmp_path / "o2")]) == 1
-
-
 def test_oriented_scan_keeps_integer_type_unless_scaled(tmp_path):
-    seed_root, _ = write_dataset(tmp_path, [dict(pid=1), dict(pid=2, split="inference")])
+    seed_root, _ = write_dataset(tmp_path, [COHORT_SPECS[0], COHORT_SPECS[2]])
     path = seed_root / "train" / "scans" / "Breast_MRI_001.nii.gz"
     img = nib.load(str(path))
     nib.save(nib.Nifti1Image(np.rint(img.get_fdata()).astype(np.int16), img.affine), str(path))
-    scaled = seed_root / "inference" / "scans" / "Breast_MRI_002.nii.gz"
+    scaled = seed_root / "inference" / "scans" / "Breast_MRI_003.nii.gz"
     img = nib.load(str(scaled))
     out = nib.Nifti1Image(np.rint(img.get_fdata()).astype(np.int16), img.affine)
     out.header.set_slope_inter(0.5, 0.0)
@@ -146,6 +266,52 @@ def test_oriented_scan_keeps_integer_type_unless_scaled(tmp_path):
     orient_dataset(seed_root, tmp_path / "o", workers=1, progress=False)
     kept = nib.load(str(tmp_path / "o" / "train" / "scans" / "Breast_MRI_001.nii.gz"))
     assert kept.get_data_dtype() == np.int16
-    floated = nib.load(str(tmp_path / "o" / "inference" / "scans" / "Breast_MRI_002.nii.gz"))
+    floated = nib.load(str(tmp_path / "o" / "inference" / "scans" / "Breast_MRI_003.nii.gz"))
     assert floated.get_data_dtype() == np.float32
     assert np.array_equal(np.sort(floated.get_fdata().ravel()), np.sort(nib.load(str(scaled)).get_fdata().ravel()))
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+def test_console_entry_point(dataset, tmp_path, capsys):
+    seed_root, truth_dir = dataset
+    rc = main(["--params", str(tmp_path / "none.yaml"), "--seed-root", str(seed_root), "--out-dir",
+               str(tmp_path / "o"), "--truth-dir", str(truth_dir), "--metrics", str(tmp_path / "m.json"),
+               "--workers", "1"])
+    assert rc == 0 and json.loads((tmp_path / "m.json").read_text())["accuracy"]["all"] == 1.0
+    assert "accuracy" in capsys.readouterr().out
+    assert main(["--params", str(tmp_path / "none.yaml"), "--seed-root", str(tmp_path / "nope"),
+                 "--out-dir", str(tmp_path / "o2")]) == 1
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_console_qc_failure_prints_errors_without_a_traceback(tmp_path, capsys):
+    seed_root, _ = write_dataset(tmp_path, [COHORT_SPECS[0], UNDECIDABLE])
+    out = tmp_path / "o"
+    assert main(["--params", str(tmp_path / "none.yaml"), "--seed-root", str(seed_root), "--out-dir", str(out),
+                 "--workers", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    lines = _error_lines(captured.err)
+    assert lines[0].startswith("error: orientation QC failed for 1 patient")
+    assert lines[1].startswith(f"error: {seed_root / 'train' / 'scans' / 'Breast_MRI_009.nii.gz'}: ")
+    assert len(lines) == 2 and not out.exists()
+
+
+def test_console_reads_the_affine_mode_and_orient_section_from_params(tmp_path, capsys):
+    seed_root, truth_dir = write_dataset(tmp_path, [COHORT_SPECS[0], UNDECIDABLE])
+    params = tmp_path / "params.yaml"
+    params.write_text(f"data:\n  seed_root: {seed_root}\n  truth_dir: {truth_dir}\n  seed_affine: trust\n"
+                      f"orient:\n  out_dir: {tmp_path / 'o'}\n  workers: 1\n  on_failure: exclude\n"
+                      "  min_margin: {scan_swap: 0.05, scan_flip_ud: 0.1, scan_flip_hf: 0.1, mask_flip_ud: 0.1,"
+                      " mask_flip_lr: 0.05}\n")
+    assert main(["--params", str(params)]) == 0
+    records = load_records(tmp_path / "o" / "orientation_record.json")
+    assert list(records) == ["Breast_MRI_001"] and records["Breast_MRI_001"].affine_mode == "trust"
+    doc = json.loads((tmp_path / "o" / "orientation_record.json").read_text())
+    assert doc["settings"]["affine_mode"] == "trust" and doc["settings"]["min_margin"]["scan_flip_ud"] == 0.1
+
+
+def test_settings_from_params_keeps_defaults_for_missing_keys():
+    settings = settings_from_params({"n_slices": 5, "out_dir": "x", "min_margin": {name: 0.2 for name in DECISIONS}})
+    assert settings.n_slices == 5 and settings.min_margin["scan_swap"] == 0.2
+    assert settings.end_fraction == settings_from_params({}).end_fraction == 0.2

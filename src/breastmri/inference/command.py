@@ -5,8 +5,11 @@
                     [--mask_path TRUTH.nii.gz] [--threshold 0.45|threshold.json] [--device auto|cpu|cuda]
 
 * a LESION checkpoint takes ``--phases_folder`` (a MAMA-MIA case folder ``<CASE>/<CASE>_0000.nii.gz`` ..
-  ``_0005``; missing post-contrast phases are allowed, as in training); a BREAST checkpoint takes ``--scan``;
-* writes ``<CASE>_pred.nii.gz`` (uint8, exactly the shape and affine of ``_0000`` / the scan) and
+  ``_0005``; missing post-contrast phases are allowed, as in training; or a folder holding the DCE as one DICOM
+  series, split into its phases); a BREAST checkpoint takes ``--scan`` (a NIfTI file or a DICOM series folder);
+  the case is named after the file or folder;
+* writes ``<CASE>_pred.nii.gz`` (uint8, exactly the shape and affine of ``_0000`` / the scan; for DICOM input,
+  of the volume read from the series) and
   ``<CASE>_prob.nii.gz`` (float32 probabilities, same grid); for a breast scan also ``<CASE>_tumor.nii.gz``
   (tumour candidate) and ``<CASE>_features.csv``; ``<CASE>_overlay.png``;
 * with ``--mask_path`` (ground truth on the same grid): ``<CASE>_metrics.txt`` with Dice and HD95 (mm),
@@ -43,9 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="breastmri-infer", description="Segment one case with a trained "
                                      "checkpoint (lesion: a MAMA-MIA phases folder; whole breast: one scan).")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--phases_folder", type=Path, help="MAMA-MIA case folder <CASE>/<CASE>_000k.nii.gz "
-                                                           "(lesion checkpoint)")
-    source.add_argument("--scan", type=Path, help="a single NIfTI scan (whole-breast checkpoint)")
+    source.add_argument("--phases_folder", type=Path, help="MAMA-MIA case folder <CASE>/<CASE>_000k.nii.gz, or a "
+                                                           "folder holding the DCE as one DICOM series (lesion "
+                                                           "checkpoint)")
+    source.add_argument("--scan", type=Path, help="a single NIfTI scan or DICOM series folder (whole-breast "
+                                                  "checkpoint)")
     parser.add_argument("--mask_path", type=Path, help="optional ground-truth mask on the same grid: Dice/HD95")
     parser.add_argument("--checkpoint_path", type=Path, required=True, help="best.pt of the training stage")
     parser.add_argument("--out_dir", type=Path, required=True, help="output folder (created)")
@@ -55,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep the largest 3D component of the prediction and every component at least this "
                              "share of its size (0 keeps all, 1 the largest only; default %(default)s)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--affine", choices=("trust", "verify", "ignore"), default="verify",
+                        help="--scan only: how far the file's affine describes the anatomy (docs/orientation.md); "
+                             "verify = the affine places the scan and the anatomy must agree; ignore = for files like "
+                             "the seed data's, whose affines do not describe the anatomy")
     return parser
 
 
@@ -117,14 +126,16 @@ def run(args: argparse.Namespace) -> dict:
             metrics = ev.overlap_metrics(pred, truth, reference.spacing)
     else:
         scan_path = Path(args.scan)
-        if not is_nifti(scan_path):
-            raise DataError(scan_path, "expected a NIfTI file (.nii or .nii.gz)")
+        if not (is_nifti(scan_path) or scan_path.is_dir()):
+            raise DataError(scan_path, "expected a NIfTI file (.nii or .nii.gz) or a DICOM series folder")
         case = strip_nifti_suffix(scan_path.name)
         reference = load_volume(scan_path, case)
         truth = ev.load_truth_mask(args.mask_path, reference) if args.mask_path else None
 
         result = predict_scan(reference, predictor.predict_breast, predictor.threshold,
-                              min_component_fraction=args.min_component_fraction)
+                              min_component_fraction=args.min_component_fraction, affine_mode=args.affine)
+        for problem in result.qc["problems"]:
+            print(f"WARNING: {scan_path}: implausible breast mask: {problem}", file=sys.stderr)
         prob, pred = result.probability, result.breast
         outputs[f"{case}_tumor.nii.gz"] = ("nifti", result.tumor)
         outputs[f"{case}_features.csv"] = ("csv", features_table({case: result.features}))

@@ -1,9 +1,8 @@
 """Prediction figures at the original resolution: a patient x slice grid and per-case overlays.
 
-Arrays are given in the stored file's frame (what was written to disk). For display only, scan and masks are
-reoriented together to the closest RAS+ frame of the file's affine (as a NIfTI viewer would), so a transposed
-or LPS-stored file is shown the same way up as a diagonal one; nothing is resampled, and the voxel aspect
-ratio comes from the affine.
+Arrays are given with an affine that describes them. For display only, scan and masks are reoriented together
+into the working frame (:mod:`breastmri.orientation.frame`), so a transposed or LPS-stored file is shown the
+same way up as any other; nothing is resampled, and the voxel aspect ratio comes from the affine.
 """
 
 from __future__ import annotations
@@ -16,7 +15,8 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from nibabel.orientations import apply_orientation, io_orientation  # noqa: E402
+
+from breastmri.orientation.frame import frame_affine, spacing_of, to_working, working_ornt, working_spacing  # noqa: E402
 
 FRACTIONS = (0.2, 0.35, 0.5, 0.65, 0.8)
 DPI = 110
@@ -35,17 +35,14 @@ class Case:
     truth: np.ndarray | None = None
 
     def viewer_frame(self) -> "Case":
-        """The same case in the affine's closest RAS+ frame (flips/transposes only)."""
-        ornt = io_orientation(np.asarray(self.affine, dtype=float))
-        spacing = np.linalg.norm(np.asarray(self.affine, dtype=float)[:3, :3], axis=0)
-        new_spacing = np.empty(3)
-        for axis, (target, _flip) in enumerate(ornt):
-            new_spacing[int(target)] = spacing[axis]
+        """The same case in the working frame of its affine (flips/transposes only)."""
+        ornt = working_ornt(self.affine)
+        spacing = working_spacing(spacing_of(self.affine), ornt)
 
         def re(a):
-            return None if a is None else np.ascontiguousarray(apply_orientation(np.asarray(a), ornt))
-        return Case(self.patient_id, re(self.scan), np.diag([*new_spacing, 1.0]), re(self.breast),
-                    re(self.tumor), re(self.truth))
+            return None if a is None else to_working(a, ornt)
+        return Case(self.patient_id, re(self.scan), frame_affine(spacing), re(self.breast), re(self.tumor),
+                    re(self.truth))
 
     @property
     def spacing(self) -> np.ndarray:

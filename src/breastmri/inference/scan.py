@@ -16,7 +16,7 @@ from breastmri.data.io import Volume
 from breastmri.inference.candidates import tumor_candidate
 from breastmri.inference.features import patient_features
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, keep_large_components
-from breastmri.orientation.orient import HeuristicSettings, orient_scan
+from breastmri.orientation.orient import HeuristicSettings, mask_placement, orient_scan
 from breastmri.orientation.record import OrientationRecord, to_oriented_frame, to_original_frame
 
 
@@ -31,6 +31,7 @@ class ScanPrediction:
     probability: np.ndarray  # float32 in [0, 1]
     record: OrientationRecord
     features: dict[str, float]
+    qc: dict  # plausibility of the breast mask without truth (share inside the body, anterior) and problems
 
 
 def check_record(volume: Volume, record: OrientationRecord) -> None:
@@ -43,11 +44,15 @@ def check_record(volume: Volume, record: OrientationRecord) -> None:
                                      "affine (re-run the orient stage)")
 
 
-def orient(volume: Volume, record: OrientationRecord | None = None,
-           settings: HeuristicSettings | None = None) -> tuple[np.ndarray, OrientationRecord]:
-    """The oriented array and its record: the given record (from the orient stage) or a fresh decision."""
+def orient(volume: Volume, record: OrientationRecord | None = None, settings: HeuristicSettings | None = None,
+           affine_mode: str = "verify") -> tuple[np.ndarray, OrientationRecord]:
+    """The oriented array and its record: the given record (from the orient stage) or a fresh decision; a
+    fresh decision the QC cannot place is an error naming the file."""
     if record is None:
-        return orient_scan(volume, settings, split="inference")
+        oriented, record = orient_scan(volume, settings, split="inference", affine_mode=affine_mode)
+        if record.problems:
+            raise DataError(volume.path, "cannot place the scan in the working frame: " + "; ".join(record.problems))
+        return oriented, record
     check_record(volume, record)
     return to_oriented_frame(volume.array, record), record
 
@@ -55,20 +60,21 @@ def orient(volume: Volume, record: OrientationRecord | None = None,
 def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray], np.ndarray], threshold: float,
                  tumor_percentile: float = 98.0, record: OrientationRecord | None = None,
                  settings: HeuristicSettings | None = None,
-                 min_component_fraction: float = DEFAULT_MIN_FRACTION) -> ScanPrediction:
+                 min_component_fraction: float = DEFAULT_MIN_FRACTION, affine_mode: str = "verify") -> ScanPrediction:
     """Orient ``volume`` as in training, predict on the oriented array (``predict_proba`` returns a
     probability volume of the same shape), threshold (``> threshold``), keep the largest 3D component (and
     components at least ``min_component_fraction`` of its size: both breasts; 1.0 = the largest only),
     map everything back to the stored frame, then find the tumour candidate and compute the features on
     the stored scan (its own spacing)."""
-    oriented, record = orient(volume, record, settings)
+    oriented, record = orient(volume, record, settings, affine_mode)
     prob = np.asarray(predict_proba(oriented), dtype=np.float32)
     if prob.shape != oriented.shape:
         raise ValueError(f"predictor returned shape {prob.shape} for a volume of shape {oriented.shape}")
     breast_oriented = keep_large_components(prob > threshold, min_component_fraction)
+    qc = mask_placement(oriented, breast_oriented, record.working_spacing, settings)
     breast = to_original_frame(breast_oriented, record).astype(np.uint8)
     probability = to_original_frame(prob, record)
     image = np.asarray(volume.array, dtype=np.float32)
     tumor = tumor_candidate(image, breast, tumor_percentile)
     features = patient_features(image, breast, tumor, volume.spacing)
-    return ScanPrediction(volume.patient_id, breast, tumor, probability, record, features)
+    return ScanPrediction(volume.patient_id, breast, tumor, probability, record, features, qc)

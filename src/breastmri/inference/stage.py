@@ -37,6 +37,7 @@ from breastmri.inference.figures import DPI, Case, case_overlay, prediction_grid
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
 from breastmri.inference.predictor import load_predictor, read_threshold
 from breastmri.inference.scan import predict_scan
+from breastmri.orientation.record import to_oriented_frame
 from breastmri.phantom.truth import load_seed_truth, truth_file
 
 BREAST_SUFFIX, TUMOR_SUFFIX = "_breast.nii.gz", "_tumor.nii.gz"
@@ -82,7 +83,15 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
     predictor = load_predictor(checkpoint, device=device, batch_size=batch_size, threshold=threshold,
                                task="breast", h5_path=h5_path)
     records = _load_records(record_path)
+    not_placed: dict[str, list[str]] = {}
     if records is not None:
+        from breastmri.orientation.record import excluded_patients
+
+        not_placed = {pid: p for pid, p in excluded_patients(record_path).items() if pid in scans}
+        for pid, problems in not_placed.items():
+            print(f"WARNING: {scans[pid]}: not predicted, the orient stage could not place it: "
+                  f"{'; '.join(problems)}", file=sys.stderr)
+        scans = {pid: path for pid, path in scans.items() if pid not in not_placed}
         missing = sorted(set(scans) - set(records))
         if missing:
             raise DataError(record_path, f"no orientation record for {len(missing)} inference scan(s): "
@@ -91,6 +100,7 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
     remove_stale(out_dir, set(scans), (BREAST_SUFFIX, TUMOR_SUFFIX))
 
     rows: dict[str, dict] = {}
+    qc: dict[str, dict] = {}
     preview: list[Case] = []
     for pid in tqdm(sorted(scans), desc="infer", unit="scan", disable=not progress or None):
         volume = load_volume(scans[pid], pid)
@@ -101,31 +111,46 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
         save_nifti(result.breast, volume.affine, breast_path)
         save_nifti(result.tumor, volume.affine, tumor_path)
         rows[pid] = result.features
+        qc[pid] = result.qc
         if figures_dir:
-            case = Case(pid, volume.array, volume.affine, result.breast, result.tumor)
+            shown = [to_oriented_frame(a, result.record) for a in (volume.array, result.breast, result.tumor)]
+            case = Case(pid, shown[0], result.record.oriented_affine(), shown[1], shown[2])
             save_figure(case_overlay(case, focus=True), Path(figures_dir) / "overlays" / f"{pid}.png", DPI)
             if len(preview) < n_preview:
                 preview.append(case)
     features = features_table(rows)
     write_table(features, out_dir / "features.csv")
+    plausibility = {**qc_summary(qc), "not_placed_by_orient": not_placed}
+    for pid, problems in plausibility["flagged"].items():
+        print(f"WARNING: {scans[pid]}: implausible breast mask: {'; '.join(problems)}", file=sys.stderr)
     if figures_dir and preview:
         save_figure(prediction_grid(preview), Path(figures_dir) / "prediction_grid.png", DPI)
     summary = {"n_scans": len(scans), "threshold": predictor.threshold, "out_dir": str(out_dir),
-               "preprocessing": predictor.preprocessing.__dict__, "device": str(predictor.device)}
+               "preprocessing": predictor.preprocessing.__dict__, "device": str(predictor.device),
+               "qc": plausibility}
     if truth_dir:
         metrics, per_patient = evaluate_dataset(seed_root, out_dir, truth_dir, sorted(scans))
         metrics.update(threshold=predictor.threshold, tumor_percentile=float(tumor_percentile),
-                       min_component_fraction=float(min_component_fraction))
+                       min_component_fraction=float(min_component_fraction), qc=plausibility)
         if metrics_path:
             write_json(metrics, metrics_path)
             write_table(per_patient, Path(metrics_path).with_suffix(".csv"))
         summary["metrics"] = metrics
         summary["per_patient"] = per_patient
     elif metrics_path:  # real data: nothing to score, but the declared metric files still exist
-        write_json({"evaluated": False, "n_patients": len(scans), "threshold": predictor.threshold}, metrics_path)
+        write_json({"evaluated": False, "n_patients": len(scans), "threshold": predictor.threshold,
+                    "qc": plausibility}, metrics_path)
         write_table(pd.DataFrame(index=pd.Index(sorted(scans), name="patient_id")),
                     Path(metrics_path).with_suffix(".csv"))
     return summary
+
+
+def qc_summary(qc: dict[str, dict]) -> dict:
+    """The plausibility checks of every predicted mask (no truth needed): share inside the body and anterior
+    (mean, min) and the patients flagged, with their problems."""
+    return {"n_flagged": sum(bool(q["problems"]) for q in qc.values()),
+            "flagged": {pid: q["problems"] for pid, q in sorted(qc.items()) if q["problems"]},
+            **{key: ev.summarize([q[key] for q in qc.values()]) for key in ("inside_body", "anterior")}}
 
 
 def evaluate_dataset(seed_root: str | Path, pred_dir: str | Path, truth_dir: str | Path,
@@ -158,7 +183,8 @@ def evaluate_dataset(seed_root: str | Path, pred_dir: str | Path, truth_dir: str
             raise DataError(truth_breast.path, f"truth shape {truth_breast.shape} differs from the scan's "
                                                f"{scan.shape}")
         row = ev.evaluate_case(breast.array, tumor.array, scan.spacing, truth_breast.array, truth_lesion)
-        row.update(storage=str(entry.get("storage", "diag")), scan_flip_ud=bool(entry.get("scan_flip_ud")),
+        row.update(storage=str(entry.get("storage", "diag")), cohort=str(entry.get("cohort", "default")),
+                   scan_flip_ud=bool(entry.get("scan_flip_ud")),
                    scan_flip_hf=bool(entry.get("scan_flip_hf")))
         rows[pid] = row
     per_patient = pd.DataFrame.from_dict(rows, orient="index")
@@ -174,6 +200,8 @@ def evaluate_dataset(seed_root: str | Path, pred_dir: str | Path, truth_dir: str
         metrics["tumor_hit_rate"] = float(hits.mean())
         metrics["tumor_hits"] = int(hits.sum())
         metrics["tumor_dice"] = ev.summarize(list(per_patient["tumor_dice"]))
+    metrics["breast_dice_by_cohort"] = {
+        key: ev.summarize(list(group["breast_dice"])) for key, group in per_patient.groupby("cohort")}
     metrics["breast_dice_by_storage"] = {
         key: ev.summarize(list(group["breast_dice"])) for key, group in per_patient.groupby("storage")}
     flipped = per_patient["scan_flip_ud"] | per_patient["scan_flip_hf"]

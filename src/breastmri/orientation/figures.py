@@ -29,7 +29,7 @@ def pick_preview(records: Iterable[OrientationRecord], n: int = 3, with_mask: bo
         return sum(bool(getattr(r, name)) for name in names)
 
     def key(r: OrientationRecord):
-        storage = int(r.canonical_ornt != ((0, 1), (1, 1), (2, 1)))
+        storage = int(r.frame_ornt != ((0, 1), (1, 1), (2, 1)))
         return -flips(r, prefer), -(flips(r, DECISIONS) + storage), r.patient_id
 
     return [r.patient_id for r in sorted(candidates, key=key)[:n]]
@@ -37,9 +37,9 @@ def pick_preview(records: Iterable[OrientationRecord], n: int = 3, with_mask: bo
 
 def describe(record: OrientationRecord) -> str:
     """A one-line title: which corrections were applied, with their margins."""
-    parts = [f"{record.patient_id} ({record.split})"]
-    for name, margin in record.margins().items():
+    parts = [f"{record.patient_id} ({record.split}, affine {record.affine_mode})"]
+    for name, margin in record.margins.items():
         flip = getattr(record, name)
-        if flip is not None:
-            parts.append(f"{name}={'yes' if flip else 'no'} (margin {margin:.3f})")
+        if flip:
+            parts.append(f"{name} ({margin:.2f})")
     return ", ".join(parts)

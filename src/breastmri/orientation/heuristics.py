@@ -1,15 +1,18 @@
-"""Intensity and geometry heuristics for what the affine does not capture.
+"""Contrast-free anatomical decisions on an axial stack: which in-plane axis is anterior-posterior, which way is
+anterior, which way is the head, and where a training mask belongs on its scan.
 
-Each decision is one small function returning a :class:`Decision` ``(flip, margin)``:
+Everything is decided from the body outline, which holds in every MRI contrast (T1 with and without fat
+suppression, post-contrast phases): air is dark, so the body is the filled foreground above a low threshold.
 
-* ``flip``: whether the array must be flipped to reach the canonical anatomy (see contracts: breast tissue
-  at high axis-0 index, axis 2 towards the head, mask on its scan's breast);
-* ``margin``: the confidence, ``|score|`` of a signed score in [-1, 1] whose sign gives the decision
-  (positive = already canonical). 0 means no evidence either way, in which case nothing is flipped.
+* Breasts protrude from the anterior body outline with a cleft between them: the concavities of an axial
+  body outline (the convex hull minus the body) lie anterior of the body's centre, and the body is wider
+  posteriorly (thorax, or a field of view that cuts the back) than anteriorly (the breasts).
+* The body is mirror-symmetric left-right, never anterior-posterior.
+* Superiorly the thoracic cavity holds the dark lungs; inferiorly the liver and heart fill it.
 
-Every score is computed from several slices (the median of per-slice scores, or a count over the whole
-mask), and is exactly antisymmetric: flipping the input negates the score, so the decision flips and the
-margin is unchanged.
+Each function returns a :class:`Decision` ``(flip, margin)`` from a signed score in [-1, 1] whose sign gives
+the decision (positive = already as the working frame wants it) and whose size is the margin. Every score is
+antisymmetric under the flip it decides (flipping the input negates it).
 """
 
 from __future__ import annotations
@@ -17,12 +20,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from scipy import ndimage
+from scipy.spatial import ConvexHull, QhullError
 
-DEFAULT_N_SLICES = 7
-DEFAULT_CENTRAL_SPAN = (0.2, 0.8)
-DEFAULT_END_FRACTION = 0.2
-DEFAULT_BACKGROUND_FRACTION = 0.1
-DEFAULT_BRIGHTNESS_PERCENTILE = 99.0
+DECISION_MM = 2.0  # decisions run on a copy decimated to about this in-plane pixel size
 
 
 class Decision(NamedTuple):
@@ -31,127 +32,224 @@ class Decision(NamedTuple):
 
     @classmethod
     def from_score(cls, score: float) -> "Decision":
-        score = float(score)
+        score = float(np.clip(score, -1.0, 1.0))
         return cls(flip=bool(score < 0), margin=abs(score))
 
 
-def _relative_difference(a: float, b: float) -> float:
-    """(a - b) / (|a| + |b|), 0 when both are 0: a scale-free score in [-1, 1]."""
+def _relative(a: float, b: float) -> float:
+    """(a - b) / (|a| + |b|), 0 when both are 0."""
     denominator = abs(a) + abs(b)
     return 0.0 if denominator <= 0 else float((a - b) / denominator)
 
 
-def slice_positions(length: int, start: float, stop: float, n: int) -> np.ndarray:
-    """``n`` distinct integer indices spread evenly over the fractions [start, stop] of ``length``."""
-    idx = np.rint(np.linspace(start * (length - 1), stop * (length - 1), max(1, n))).astype(int)
-    return np.unique(np.clip(idx, 0, length - 1))
+# ------------------------------------------------------------------------------------------------ body
+def decimate(volume: np.ndarray, spacing, target_mm: float = DECISION_MM) -> tuple[np.ndarray, tuple]:
+    """In-plane block means to about ``target_mm`` pixels (axes 0 and 1; slices untouched): the decisions are
+    the same on the copy and much faster on 0.7 mm matrices. Returns ``(copy, its spacing)``."""
+    factors = [max(1, int(round(target_mm / float(s)))) for s in spacing[:2]]
+    out = np.asarray(volume, dtype=np.float32)
+    for axis, f in enumerate(factors):
+        if f > 1:
+            n = out.shape[axis] // f * f
+            out = np.take(out, np.arange(n), axis=axis)
+            shape = list(out.shape)
+            shape[axis:axis + 1] = [n // f, f]
+            out = out.reshape(shape).mean(axis=axis + 1)
+    return out, (float(spacing[0]) * factors[0], float(spacing[1]) * factors[1], float(spacing[2]))
 
 
-def _halves(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Upper (low axis-0 index) and lower halves of an axial plane; an odd middle row is left out."""
-    half = plane.shape[0] // 2
-    return plane[:half], plane[plane.shape[0] - half:]
+def air_threshold(volume: np.ndarray, noise_factor: float, floor_fraction: float) -> float:
+    """Intensity above which a voxel is tissue, from the air alone: ``noise_factor`` times the air's level, the
+    lowest clear peak of the histogram of the darker half of the voxels (a breast MRI's field of view always
+    holds air around the breasts; a large uniform dark tissue forms a later peak), and at least
+    ``floor_fraction`` of the 99th percentile (for images whose air is exactly zero)."""
+    values = np.asarray(volume, dtype=np.float32).ravel()
+    median, high = np.percentile(values, [50.0, 99.0])
+    counts, edges = np.histogram(values[values <= median], bins=64)
+    counts = ndimage.gaussian_filter1d(counts.astype(np.float64), 2.0, mode="nearest")
+    local_max = counts >= ndimage.maximum_filter1d(counts, size=9, mode="nearest")
+    peaks = np.flatnonzero(local_max & (counts >= 0.1 * counts.max()))
+    level = float(0.5 * (edges[peaks[0]] + edges[peaks[0] + 1]))
+    return max(noise_factor * level, floor_fraction * float(high))
 
 
-def representative_axial_slices(scan: np.ndarray, n_slices: int = DEFAULT_N_SLICES,
-                                span: tuple[float, float] = DEFAULT_CENTRAL_SPAN,
-                                background_fraction: float = DEFAULT_BACKGROUND_FRACTION) -> np.ndarray:
-    """The ``n_slices`` axial slices within ``span`` of axis 2 with the largest tissue (non-background)
-    cross-section: the slices through the breasts, which add their area to the body's. The choice does not
-    depend on the up/down orientation (area is flip-invariant). Returned sorted by index."""
-    candidates = slice_positions(scan.shape[2], span[0], span[1], scan.shape[2])
-    area = np.count_nonzero(~background(scan[:, :, candidates], background_fraction, reference=scan), axis=(0, 1))
-    order = np.argsort(-area, kind="stable")[:max(1, n_slices)]
-    return np.sort(candidates[order])
+def body_mask(volume: np.ndarray, noise_factor: float, floor_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(body, tissue)``: tissue = above the air threshold after a 3x3 in-plane mean; body = per axial slice
+    the largest tissue component with its holes (lungs, suppressed fat) filled."""
+    smooth = ndimage.uniform_filter(np.asarray(volume, dtype=np.float32), size=(3, 3, 1))
+    tissue = smooth > air_threshold(smooth, noise_factor, floor_fraction)
+    body = np.zeros_like(tissue)
+    for k in range(volume.shape[2]):
+        labels, n = ndimage.label(tissue[:, :, k])
+        if n:
+            largest = 1 + int(np.argmax(ndimage.sum_labels(np.ones_like(labels), labels, range(1, n + 1))))
+            body[:, :, k] = fill_cut_body(labels == largest)
+    return body, tissue
 
 
-def scan_up_down(scan: np.ndarray, n_slices: int = DEFAULT_N_SLICES,
-                 span: tuple[float, float] = DEFAULT_CENTRAL_SPAN,
-                 background_fraction: float = DEFAULT_BACKGROUND_FRACTION) -> Decision:
-    """Axial up/down: the breast (bright) half of an axial slice belongs at high axis-0 index.
+def fill_cut_body(plane: np.ndarray) -> np.ndarray:
+    """Fill the holes of a 2D body outline, also where the field of view cuts the body open: along each image
+    edge the body touches, the stretch between its outermost touching pixels is closed before filling."""
+    padded = np.pad(plane, 1)
+    rows, cols = plane.shape
+    for index, line in ((0, plane[0]), (rows + 1, plane[-1])):
+        hit = np.flatnonzero(line)
+        if hit.size:
+            padded[index, hit[0] + 1:hit[-1] + 2] = True
+    for index, line in ((0, plane[:, 0]), (cols + 1, plane[:, -1])):
+        hit = np.flatnonzero(line)
+        if hit.size:
+            padded[hit[0] + 1:hit[-1] + 2, index] = True
+    return ndimage.binary_fill_holes(padded)[1:-1, 1:-1] | plane
 
-    Per representative axial slice (:func:`representative_axial_slices`): score = relative difference of
-    the lower-half mean and the upper-half mean; the decision uses the median over the slices. Flip axis 0
-    if negative.
+
+def representative_slices(body: np.ndarray, n_slices: int) -> np.ndarray:
+    """The ``n_slices`` axial slices of largest body area (those through the breasts), sorted."""
+    area = body.sum(axis=(0, 1))
+    return np.sort(np.argsort(-area, kind="stable")[:max(1, n_slices)])
+
+
+def outline_solidity(body: np.ndarray, n_slices: int) -> float:
+    """Median over the representative slices of body area / convex-hull area: about 0.9 for a body whose
+    outline the threshold found, about 0.6 when only the breasts and the chest wall show (a posterior body lost
+    in the coil's fall-off), where the outline votes cannot be trusted."""
+    values = [body[:, :, k].sum() / max(_hull(body[:, :, k]).sum(), 1) for k in representative_slices(body, n_slices)]
+    return float(np.median(values)) if values else 0.0
+
+
+def _hull(plane: np.ndarray) -> np.ndarray:
+    """Filled convex hull of a 2D mask (pixel centres inside every hull facet)."""
+    points = np.argwhere(plane).astype(np.float64)
+    if len(points) < 3:
+        return plane.copy()
+    try:
+        hull = ConvexHull(points)
+    except QhullError:
+        return plane.copy()
+    grid = np.indices(plane.shape).reshape(2, -1).T.astype(np.float64)
+    inside = np.all(grid @ hull.equations[:, :2].T + hull.equations[:, 2] <= 1e-6, axis=1)
+    return inside.reshape(plane.shape) | plane
+
+
+# ------------------------------------------------------------------------------------- in-plane votes
+def _anterior_votes(plane: np.ndarray, spacing) -> np.ndarray:
+    """Per in-plane axis, a signed vote in [-1, 1] that anterior lies at that axis' high index; near 0 for
+    the left-right axis. Votes: hull concavities anterior of the body centre (offset / half extent), and
+    the body narrower at its anterior end than at its posterior end (third-of-extent areas)."""
+    votes = np.zeros(2)
+    if plane.sum() < 10:
+        return votes
+    concave = _hull(plane) & ~plane
+    coords = np.argwhere(plane)
+    for axis in (0, 1):
+        lo, hi = coords[:, axis].min(), coords[:, axis].max()
+        half = max((hi - lo) / 2.0, 1.0)
+        offset = 0.0
+        if concave.sum() > 0:
+            offset = (np.argwhere(concave)[:, axis].mean() - coords[:, axis].mean()) / half
+        third = (hi - lo + 1) / 3.0
+        low_part = np.count_nonzero(coords[:, axis] < lo + third)
+        high_part = np.count_nonzero(coords[:, axis] > hi - third)
+        votes[axis] = 0.5 * float(np.clip(offset, -1, 1)) + 0.5 * _relative(low_part, high_part)
+    return votes
+
+
+def _mirror_asymmetry(plane: np.ndarray) -> np.ndarray:
+    """Per in-plane axis, 1 - IoU of the body with its mirror image about its own centre along that axis
+    (small for the left-right axis, large for the anterior-posterior axis)."""
+    out = np.zeros(2)
+    coords = np.argwhere(plane)
+    if len(coords) < 10:
+        return out
+    for axis in (0, 1):
+        centre = coords[:, axis].mean()
+        mirrored = coords.copy()
+        mirrored[:, axis] = np.rint(2 * centre - coords[:, axis]).astype(int)
+        valid = (mirrored[:, axis] >= 0) & (mirrored[:, axis] < plane.shape[axis])
+        hits = np.count_nonzero(plane[tuple(mirrored[valid].T)])
+        out[axis] = 1.0 - hits / (2 * len(coords) - hits)
+    return out
+
+
+def in_plane_axes(body: np.ndarray, spacing, n_slices: int) -> tuple[Decision, Decision]:
+    """``(swap, flip_ud)`` for an axial stack: ``swap`` when the anterior-posterior axis is axis 1 rather than
+    axis 0; ``flip_ud`` when, on that axis, anterior lies at low index. Medians over representative slices.
+
+    swap score = (AP-likeness of axis 0 - of axis 1) / 2, AP-likeness = |anterior vote| + mirror asymmetry;
+    flip score = the anterior vote on the chosen axis.
     """
-    scan = np.asarray(scan, dtype=np.float64)
-    scores = []
-    for k in representative_axial_slices(scan, n_slices, span, background_fraction):
-        upper, lower = _halves(scan[:, :, k])
-        if upper.size == 0:
-            continue
-        scores.append(_relative_difference(lower.mean(), upper.mean()))
-    return Decision.from_score(np.median(scores) if scores else 0.0)
+    votes, asymmetry = [], []
+    for k in representative_slices(body, n_slices):
+        votes.append(_anterior_votes(body[:, :, k], spacing))
+        asymmetry.append(_mirror_asymmetry(body[:, :, k]))
+    votes, asymmetry = np.median(votes, axis=0), np.median(asymmetry, axis=0)
+    likeness = np.abs(votes) + asymmetry
+    swap = Decision(bool(likeness[1] > likeness[0]), float(abs(likeness[0] - likeness[1]) / 2.0))
+    ap_axis = 1 if swap.flip else 0
+    return swap, Decision.from_score(votes[ap_axis])
 
 
-def scan_head_foot(scan: np.ndarray, n_slices: int = DEFAULT_N_SLICES,
-                   end_fraction: float = DEFAULT_END_FRACTION,
-                   percentile: float = DEFAULT_BRIGHTNESS_PERCENTILE) -> Decision:
-    """Head-foot order: superior axial slices are brighter than inferior ones (osseous structures).
-
-    A slice's brightness is its ``percentile``-th intensity percentile (the bright tail where marrow of
-    the shoulders and clavicles shows, insensitive to how much of the slice is air or dark lung). Compares
-    ``n_slices`` pairs of axial slices mirrored about the middle of axis 2, taken within ``end_fraction``
-    of each end: score = median over pairs of the relative difference (top minus bottom). Reverse axis 2
-    if negative.
-    """
-    scan = np.asarray(scan, dtype=np.float32)
-    depth = scan.shape[2]
-    if depth < 2:
+def head_foot(body: np.ndarray, tissue: np.ndarray, end_fraction: float) -> Decision:
+    """Head at high axis-2 index? Lungs (dark cavities inside the body) fill the superior thorax; the liver and
+    heart fill the inferior one. score = relative difference of the lung share of the body area in the top
+    ``end_fraction`` of slices and in the bottom ``end_fraction``."""
+    depth = body.shape[2]
+    n = max(1, int(round(end_fraction * depth)))
+    if depth < 2 * n:
         return Decision(False, 0.0)
-    stop = min(end_fraction, 0.5 - 0.5 / depth)
-    bottom = [int(k) for k in slice_positions(depth, 0.0, stop, n_slices) if depth - 1 - k > k]
-    if not bottom:
-        return Decision(False, 0.0)
-    top = [depth - 1 - k for k in bottom]
-    bright = np.percentile(scan[:, :, bottom + top], percentile, axis=(0, 1))
-    scores = [_relative_difference(bright[len(bottom) + i], bright[i]) for i in range(len(bottom))]
-    return Decision.from_score(np.median(scores))
+    lungs = (body & ~tissue).sum(axis=(0, 1)).astype(np.float64)
+    area = np.maximum(body.sum(axis=(0, 1)).astype(np.float64), 1.0)
+    share = lungs / area
+    return Decision.from_score(_relative(share[-n:].mean(), share[:n].mean()))
 
 
-def mask_up_down(mask: np.ndarray) -> Decision:
-    """Mask up/down from the mask alone: a breast mask lies in the lower half of every axial slice.
-
-    Per axial slice holding mask voxels: score = offset of the mask's row centroid from the image centre,
-    in units of the half height. Median over all such slices; flip axis 0 if negative.
-    """
-    mask = np.asarray(mask) > 0
-    height = mask.shape[0]
-    if height < 2:
-        return Decision(False, 0.0)
-    centre = (height - 1) / 2.0
-    rows = np.arange(height, dtype=np.float64)
-    per_row = mask.sum(axis=1).astype(np.float64)  # (rows, slices): mask voxels per row of each slice
-    counts = per_row.sum(axis=0)
-    present = counts > 0
-    if not present.any():
-        return Decision(False, 0.0)
-    centroids = (rows @ per_row[:, present]) / counts[present]
-    return Decision.from_score(np.median((centroids - centre) / centre))
-
-
-def background(scan: np.ndarray, fraction: float = DEFAULT_BACKGROUND_FRACTION,
-               reference: np.ndarray | None = None) -> np.ndarray:
-    """Low-intensity background of ``scan``: voxels below ``low + fraction * (high - low)``, where low/high
-    are the 0.5th/99th intensity percentiles of ``reference`` (default: ``scan`` itself)."""
-    scan = np.asarray(scan, dtype=np.float32)
-    low, high = np.percentile(scan if reference is None else reference, [0.5, 99.0])
-    return scan < low + fraction * (high - low)
+# ------------------------------------------------------------------------------------------ masks
+def mask_costs(body: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Misfit of a mask on its scan, for the four candidates ``[as is, flip ud, flip lr, flip both]`` (axes 0
+    and 1 of the working frame): the share of the mask on air plus the share of body tissue it leaves
+    uncovered anterior of its own posterior boundary (a breast mask covers everything in front of the chest
+    wall). 0 = a perfect fit."""
+    total = max(int(mask.sum()), 1)
+    costs = []
+    for ud in (False, True):
+        for lr in (False, True):
+            m = mask[::-1] if ud else mask
+            m = m[:, ::-1] if lr else m
+            present = m.any(axis=0)
+            first = np.argmax(m, axis=0)  # most posterior mask row per (column, slice)
+            rows = np.arange(m.shape[0])[:, None, None]
+            shadow = present[None] & (rows >= first[None])
+            on_air = np.count_nonzero(m & ~body)
+            uncovered = np.count_nonzero(body & shadow & ~m)
+            costs.append((on_air + uncovered) / total)
+    return np.array(costs)
 
 
-def mask_left_right(scan: np.ndarray, mask: np.ndarray,
-                    background_fraction: float = DEFAULT_BACKGROUND_FRACTION) -> Decision:
-    """Mask left-right: keep the mask or its axis-1 mirror, whichever overlaps the scan's background least.
+def mask_alignment(body: np.ndarray, mask: np.ndarray) -> tuple[Decision, Decision, float]:
+    """``(flip_ud, flip_lr, cost)`` of the best-fitting candidate; each margin is the cost gap between the best
+    candidate and the best one that decides that flip the other way."""
+    costs = mask_costs(body, mask > 0)
+    best = int(np.argmin(costs))
+    ud, lr = bool(best >> 1), bool(best & 1)
+    other_ud = min(costs[i] for i in range(4) if bool(i >> 1) != ud)
+    other_lr = min(costs[i] for i in range(4) if bool(i & 1) != lr)
+    return (Decision(ud, float(other_ud - costs[best])), Decision(lr, float(other_lr - costs[best])),
+            float(costs[best]))
 
-    The two breasts differ in size, so the wrong side puts part of the larger breast's mask on air.
-    score = (overlap of the mirrored mask - overlap of the mask) / mask voxels, summed over all slices;
-    flip axis 1 if negative.
-    """
-    mask = np.asarray(mask) > 0
+
+# ---------------------------------------------------------------------------------------------- QC
+def placement(body: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """Plausibility of a breast mask in the working frame, without truth: ``inside_body`` (share of the mask
+    inside the body), ``anterior`` (share of the mask anterior of the body's centre row in its slice) and
+    ``body_share`` (mask volume / body volume)."""
+    mask = mask > 0
     total = int(mask.sum())
     if total == 0:
-        return Decision(False, 0.0)
-    bg = background(scan, background_fraction)
-    as_is = int(np.count_nonzero(mask & bg))
-    mirrored = int(np.count_nonzero(mask[:, ::-1, :] & bg))
-    return Decision.from_score((mirrored - as_is) / total)
+        return {"inside_body": 0.0, "anterior": 0.0, "body_share": 0.0}
+    rows = np.arange(body.shape[0], dtype=np.float64)
+    per_slice = body.sum(axis=(0, 1))
+    centre = (rows @ body.sum(axis=1)) / np.maximum(per_slice, 1)  # body centre row per slice
+    k = np.nonzero(mask)
+    anterior = np.count_nonzero(k[0] > centre[k[2]])
+    return {"inside_body": round(np.count_nonzero(mask & body) / total, 6), "anterior": round(anterior / total, 6),
+            "body_share": round(total / max(int(body.sum()), 1), 6)}

@@ -1,58 +1,58 @@
-"""Orient one patient in memory: affine canonicalisation, then the heuristic decisions, then the record.
+"""Orient one patient in memory: the affine's working frame (or, for affines that do not describe the anatomy,
+the contrast-free heuristics), mask alignment against the scan, and the plausibility checks.
 
-:func:`orient_scan` is the scan-only entry point (inference); :func:`orient_pair` orients a training scan
-and aligns its mask. Both return the oriented arrays and the :class:`OrientationRecord` that maps them back
-(:func:`breastmri.orientation.record.to_original_frame`).
+:func:`orient_scan` is the scan-only entry point (inference); :func:`orient_pair` orients a training scan and
+aligns its mask. Both return the oriented arrays and the :class:`OrientationRecord` that maps them back
+(:func:`breastmri.orientation.record.to_original_frame`). Nothing here raises for an implausible result:
+problems are listed in ``record.problems`` and the stage decides (error or exclusion).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume
 from breastmri.orientation import heuristics as h
-from breastmri.orientation.canonical import canonical_ornt, to_canonical
-from breastmri.orientation.record import OrientationRecord, to_oriented_frame
+from breastmri.orientation.frame import IDENTITY, spacing_of, to_working, working_ornt, working_spacing
+from breastmri.orientation.record import MARGINS, OrientationRecord, correction_ornt, to_oriented_frame
+
+AFFINE_MODES = ("trust", "verify", "ignore")
 
 
 @dataclass(frozen=True)
 class HeuristicSettings:
-    """Knobs of the heuristics (params.yaml ``orient`` section)."""
+    """Knobs of the decisions and checks (params.yaml ``orient`` section)."""
 
-    n_slices: int = h.DEFAULT_N_SLICES
-    central_span: tuple[float, float] = h.DEFAULT_CENTRAL_SPAN
-    end_fraction: float = h.DEFAULT_END_FRACTION
-    brightness_percentile: float = h.DEFAULT_BRIGHTNESS_PERCENTILE
-    background_fraction: float = h.DEFAULT_BACKGROUND_FRACTION
+    n_slices: int = 7
+    end_fraction: float = 0.2
+    noise_factor: float = 2.5
+    floor_fraction: float = 0.03
+    min_solidity: float = 0.8
+    min_margin: dict = field(default_factory=lambda: {name: 0.05 for name in MARGINS})
+    min_inside_body: float = 0.9
+    min_anterior: float = 0.8
 
     def __post_init__(self):
-        object.__setattr__(self, "central_span", tuple(float(v) for v in self.central_span))
         if int(self.n_slices) < 1:
             raise ValueError(f"n_slices must be >= 1, got {self.n_slices}")
-        lo, hi = self.central_span
-        if not 0.0 <= lo <= hi <= 1.0:
-            raise ValueError(f"central_span must be 0 <= lo <= hi <= 1, got {self.central_span}")
         if not 0.0 < self.end_fraction <= 0.5:
             raise ValueError(f"end_fraction must be in (0, 0.5], got {self.end_fraction}")
-        if not 50.0 <= self.brightness_percentile <= 100.0:
-            raise ValueError(f"brightness_percentile must be in [50, 100], got {self.brightness_percentile}")
-        if not 0.0 < self.background_fraction < 1.0:
-            raise ValueError(f"background_fraction must be in (0, 1), got {self.background_fraction}")
+        unknown = sorted(set(self.min_margin) ^ set(MARGINS))
+        if unknown:
+            raise ValueError(f"min_margin must name exactly {', '.join(MARGINS)} (got {sorted(self.min_margin)})")
+        object.__setattr__(self, "min_margin", {k: float(self.min_margin[k]) for k in MARGINS})
 
     def to_dict(self) -> dict:
-        out = asdict(self)
-        out["central_span"] = list(self.central_span)
-        return out
+        return asdict(self)
 
 
 def _as_volume(volume) -> Volume:
     if isinstance(volume, Volume):
         return volume
-    array = np.asarray(volume)
-    return Volume(array=array, affine=np.eye(4), patient_id="", path=None)
+    return Volume(array=np.asarray(volume), affine=np.eye(4), patient_id="", path=None)
 
 
 def _check_scan(volume: Volume) -> None:
@@ -64,89 +64,145 @@ def _check_scan(volume: Volume) -> None:
         raise DataError(volume.path, "scan is constant: its orientation cannot be determined")
 
 
-def _scan_decisions(canonical: np.ndarray, settings: HeuristicSettings):
-    ud = h.scan_up_down(canonical, settings.n_slices, settings.central_span, settings.background_fraction)
-    hf = h.scan_head_foot(canonical, settings.n_slices, settings.end_fraction, settings.brightness_percentile)
-    return ud, hf
+class _Anatomy:
+    """The decimated working-frame copy of a scan and its body outline (computed once per scan)."""
+
+    def __init__(self, array: np.ndarray, spacing, settings: HeuristicSettings):
+        self.factor_spacing = spacing
+        self.small, self.spacing = h.decimate(array, spacing)
+        self.body, self.tissue = h.body_mask(self.small, settings.noise_factor, settings.floor_fraction)
+
+    def decimate(self, mask: np.ndarray) -> np.ndarray:
+        return h.decimate(mask.astype(np.float32), self.factor_spacing)[0] >= 0.5
 
 
-def orient_scan(volume, settings: HeuristicSettings | None = None, split: str = "") \
+def _scan_decisions(anatomy: _Anatomy, settings: HeuristicSettings):
+    swap, ud = h.in_plane_axes(anatomy.body, anatomy.spacing, settings.n_slices)
+    body = anatomy.body.transpose(1, 0, 2) if swap.flip else anatomy.body
+    tissue = anatomy.tissue.transpose(1, 0, 2) if swap.flip else anatomy.tissue
+    hf = h.head_foot(body, tissue, settings.end_fraction)
+    return swap, ud, hf
+
+
+def _margin_problems(decisions: dict[str, h.Decision], settings: HeuristicSettings, verb: str) -> list[str]:
+    return [f"{name} undecidable ({verb} margin {d.margin:.3f} < {settings.min_margin[name]:g})"
+            for name, d in decisions.items() if d.margin < settings.min_margin[name]]
+
+
+def orient_scan(volume, settings: HeuristicSettings | None = None, split: str = "", affine_mode: str = "verify") \
         -> tuple[np.ndarray, OrientationRecord]:
-    """Orient a scan without a mask (the inference path): ``(oriented_array, record)``.
+    """Orient a scan without a mask: ``(oriented_array, record)``.
 
-    ``volume`` is a :class:`~breastmri.data.io.Volume` (or a bare array, taken as stored with an identity
-    affine). The record's ``to_original_frame`` maps arrays (e.g. predictions) back to the stored frame.
+    ``affine_mode``: ``trust`` (the affine alone), ``verify`` (the affine, then the heuristics must agree) or
+    ``ignore`` (only the spacing is read from the affine; the heuristics decide swap and flips of an axial
+    stack). A bare array is taken as stored with an identity affine.
     """
+    oriented, record, _ = _orient_scan(volume, settings, split, affine_mode)
+    return oriented, record
+
+
+def _orient_scan(volume, settings: HeuristicSettings | None, split: str, affine_mode: str):
+    """:func:`orient_scan` plus the body outline of the oriented scan (for mask alignment and QC)."""
+    if affine_mode not in AFFINE_MODES:
+        raise ValueError(f"affine_mode must be one of {AFFINE_MODES}, got {affine_mode!r}")
     settings = settings or HeuristicSettings()
     volume = _as_volume(volume)
     _check_scan(volume)
-    ornt = canonical_ornt(volume.affine, volume.path)
-    canonical = to_canonical(volume.array, ornt)
-    ud, hf = _scan_decisions(canonical, settings)
+    spacing = spacing_of(volume.affine)
+    frame = IDENTITY if affine_mode == "ignore" else working_ornt(volume.affine, volume.path)
+    framed = to_working(volume.array, frame)
+    anatomy = _Anatomy(framed, working_spacing(spacing, frame), settings)
+    swap, ud, hf = _scan_decisions(anatomy, settings)
+    decisions = {"scan_swap": swap, "scan_flip_ud": ud, "scan_flip_hf": hf}
+    solidity = h.outline_solidity(anatomy.body, settings.n_slices)
+    problems = []
+    if affine_mode == "ignore":
+        if solidity < settings.min_solidity:
+            problems.append(f"body outline not closed (solidity {solidity:.2f} < {settings.min_solidity:g}): "
+                            "cannot place this scan from its anatomy")
+        problems += _margin_problems(decisions, settings, "decision")
+        applied = decisions
+    else:
+        if affine_mode == "verify":
+            problems += [f"affine contradicts the anatomy: {name} (margin {d.margin:.3f})"
+                         for name, d in decisions.items()
+                         if d.flip and d.margin >= settings.min_margin[name] and solidity >= settings.min_solidity]
+        applied = {name: h.Decision(False, d.margin) for name, d in decisions.items()}
     record = OrientationRecord(
-        patient_id=volume.patient_id, split=split, stored_shape=volume.shape, stored_affine=volume.affine,
-        canonical_ornt=ornt, scan_flip_ud=ud.flip, scan_flip_hf=hf.flip, scan_ud_margin=ud.margin,
-        scan_hf_margin=hf.margin, source_scan=None if volume.path is None else str(volume.path))
-    return to_oriented_frame(volume.array, record), record
+        patient_id=volume.patient_id, split=split, affine_mode=affine_mode, stored_shape=volume.shape,
+        stored_affine=volume.affine, frame_ornt=frame,
+        **{name: d.flip for name, d in applied.items()},
+        margins={name: round(d.margin, 6) for name, d in decisions.items()}, solidity=round(solidity, 6),
+        problems=tuple(problems), source_scan=None if volume.path is None else str(volume.path))
+    oriented = to_oriented_frame(volume.array, record)
+    if any(d.flip for d in applied.values()):
+        anatomy = _Anatomy(oriented, record.working_spacing, settings)
+    return oriented, record, anatomy
 
 
-def orient_pair(scan, mask, settings: HeuristicSettings | None = None, split: str = "train") \
-        -> tuple[np.ndarray, np.ndarray, OrientationRecord]:
+def orient_pair(scan, mask, settings: HeuristicSettings | None = None, split: str = "train",
+                affine_mode: str = "verify") -> tuple[np.ndarray, np.ndarray, OrientationRecord]:
     """Orient a training scan and align its mask: ``(oriented_scan, oriented_mask uint8, record)``.
 
-    The mask first receives its scan's transforms; then its own up/down (mask geometry) and left-right
-    (least overlap with the scan's background) decisions are made on the oriented scan.
+    The mask is brought into the frame like its scan (through its own affine unless the affine is ignored), then
+    put where it fits its scan best: the four up/down x left-right candidates are scored by
+    :func:`~breastmri.orientation.heuristics.mask_costs`. The aligned mask must then lie inside the body and on
+    its anterior side (:func:`~breastmri.orientation.heuristics.placement`); failures land in ``problems``.
     """
     settings = settings or HeuristicSettings()
     scan, mask = _as_volume(scan), _as_volume(mask)
-    oriented_scan, scan_record = orient_scan(scan, settings, split=split)
+    oriented_scan, scan_record, anatomy = _orient_scan(scan, settings, split, affine_mode)
     if mask.array.ndim != 3:
         raise DataError(mask.path, f"expected a 3D mask, got shape {mask.array.shape}")
-    mask_ornt = canonical_ornt(mask.affine, mask.path)
     binary = np.asarray(mask.array) > 0
     if not binary.any():
         raise DataError(mask.path, "mask is empty (no foreground voxels)")
-    canonical_mask = to_canonical(binary, mask_ornt)
-    if canonical_mask.shape != oriented_scan.shape:
-        raise DataError(mask.path, f"mask shape {mask.shape} does not match its scan "
-                                   f"{scan.path or ''} of shape {scan.shape} (after canonical reorientation: "
-                                   f"{canonical_mask.shape} vs {oriented_scan.shape})")
-    following = canonical_mask
-    if scan_record.scan_flip_ud:
-        following = following[::-1, :, :]
-    if scan_record.scan_flip_hf:
-        following = following[:, :, ::-1]
-    ud = h.mask_up_down(following)
-    if ud.flip:
-        following = following[::-1, :, :]
-    lr = h.mask_left_right(oriented_scan, following, settings.background_fraction)
-    record = OrientationRecord(
-        **{**_fields(scan_record), "mask_canonical_ornt": mask_ornt, "mask_flip_ud": ud.flip,
-           "mask_flip_lr": lr.flip, "mask_ud_margin": ud.margin, "mask_lr_margin": lr.margin,
-           "source_mask": None if mask.path is None else str(mask.path)})
+    mask_frame = IDENTITY if affine_mode == "ignore" else working_ornt(mask.affine, mask.path)
+    following = to_working(binary, mask_frame)
+    if following.shape != to_working(scan.array, scan_record.frame_ornt).shape:
+        raise DataError(mask.path, f"mask shape {mask.shape} does not match its scan {scan.path or ''} of shape "
+                                   f"{scan.shape} (in the working frame: {following.shape} vs "
+                                   f"{oriented_scan.shape})")
+    following = to_working(following, correction_ornt(scan_record))
+    ud, lr, cost = h.mask_alignment(anatomy.body, anatomy.decimate(following))
+    record = scan_record.with_mask(mask_frame, ud, lr, cost, None if mask.path is None else str(mask.path))
     oriented_mask = to_oriented_frame(binary.astype(np.uint8), record, kind="mask")
+    qc = h.placement(anatomy.body, anatomy.decimate(oriented_mask))
+    problems = list(record.problems)
+    problems += _margin_problems({"mask_flip_ud": ud, "mask_flip_lr": lr}, settings, "fit")
+    if qc["inside_body"] < settings.min_inside_body:
+        problems.append(f"mask lies outside its scan's body ({qc['inside_body']:.0%} inside)")
+    if qc["anterior"] < settings.min_anterior:
+        problems.append(f"mask is not on the anterior side of the body ({qc['anterior']:.0%} anterior)")
+    record = record.replace(qc=qc, problems=tuple(problems))
     return oriented_scan, oriented_mask, record
 
 
-def _fields(record: OrientationRecord) -> dict:
-    return {name: getattr(record, name) for name in record.__dataclass_fields__}
-
-
 def mask_alignment_steps(scan, mask, record: OrientationRecord) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(scan, mask) pairs for the overlay figures: before any correction (affine-canonical arrays only),
-    after the up/down fix (scan flips + mask up/down) and after left-right alignment (final)."""
+    """(scan, mask) pairs in the working frame for the overlay figures: as the frame alone puts them, after the
+    scan's own corrections (the mask following its scan), and after the mask's alignment (final)."""
     scan, mask = _as_volume(scan), _as_volume(mask)
-    c_scan = to_canonical(scan.array, record.canonical_ornt)
-    c_mask = to_canonical(np.asarray(mask.array) > 0, record.mask_canonical_ornt)
+    binary = np.asarray(mask.array) > 0
+    framed_scan = to_working(scan.array, record.frame_ornt)
+    framed_mask = to_working(binary, record.mask_frame_ornt)
     oriented = to_oriented_frame(scan.array, record)
-    after_ud = c_mask
-    if record.scan_flip_ud:
-        after_ud = after_ud[::-1]
-    if record.scan_flip_hf:
-        after_ud = after_ud[:, :, ::-1]
-    if record.mask_flip_ud:
-        after_ud = after_ud[::-1]
-    final = to_oriented_frame(np.asarray(mask.array) > 0, record, kind="mask")
-    return {"before any correction": (c_scan, c_mask),
-            "after up/down fix": (oriented, np.ascontiguousarray(after_ud)),
-            "after left-right alignment": (oriented, final)}
+    return {"frame only": (framed_scan, framed_mask),
+            "after the scan's corrections": (oriented, to_working(framed_mask, correction_ornt(record))),
+            "after mask alignment": (oriented, to_oriented_frame(binary, record, kind="mask"))}
+
+
+def mask_placement(oriented_scan: np.ndarray, mask: np.ndarray, spacing,
+                   settings: HeuristicSettings | None = None) -> dict:
+    """Plausibility of a (predicted) breast mask on its oriented scan, without truth: the
+    :func:`~breastmri.orientation.heuristics.placement` shares and ``problems`` (empty when plausible)."""
+    settings = settings or HeuristicSettings()
+    anatomy = _Anatomy(oriented_scan, spacing, settings)
+    qc = h.placement(anatomy.body, anatomy.decimate(np.asarray(mask) > 0))
+    problems = []
+    if qc["inside_body"] < settings.min_inside_body:
+        problems.append(f"mask lies outside the body ({qc['inside_body']:.0%} inside)")
+    if qc["anterior"] < settings.min_anterior:
+        problems.append(f"mask is not on the anterior side of the body ({qc['anterior']:.0%} anterior)")
+    if qc["body_share"] == 0.0:
+        problems.append("mask is empty")
+    return {**qc, "problems": problems}

@@ -1,16 +1,18 @@
 """The per-patient orientation record: what was done to a scan (and its mask), and how to undo it.
 
-The oriented frame of a patient is reached from the stored file by
+The oriented (working-frame) array of a patient is reached from the stored file by
 
-1. the affine canonicalisation ``canonical_ornt`` (:mod:`breastmri.orientation.canonical`);
-2. ``scan_flip_ud`` (reverse axis 0), then ``scan_flip_hf`` (reverse axis 2) -- applied to scan and mask;
-3. for the training mask only: ``mask_flip_ud`` (axis 0), then ``mask_flip_lr`` (axis 1), which put the mask
-   back onto its scan.
+1. ``frame_ornt``: the affine's map into the working frame (:mod:`breastmri.orientation.frame`), or the
+   identity when the affine is ignored;
+2. the heuristic corrections (``ignore`` mode only): ``scan_swap`` (exchange axes 0 and 1), then
+   ``scan_flip_ud`` (reverse axis 0) and ``scan_flip_hf`` (reverse axis 2) -- applied to scan and mask;
+3. for the training mask only: its own ``mask_frame_ornt`` instead of the scan's, then ``mask_flip_ud``
+   (axis 0) and ``mask_flip_lr`` (axis 1), which put the mask onto its scan.
 
-:func:`to_oriented_frame` applies these steps and :func:`to_original_frame` undoes them exactly (flips and
-axis permutations only, no resampling). With ``kind="scan"`` (the default) an array is mapped to/from the
-SCAN file's frame, which is what a prediction needs; ``kind="mask"`` maps to/from the stored MASK file's
-frame (it also undoes the mask-only flips).
+All of it is one nibabel ornt per kind (:meth:`OrientationRecord.ornt`): :func:`to_oriented_frame` applies it
+and :func:`to_original_frame` undoes it exactly (permutations and reversals, no resampling). With
+``kind="scan"`` (the default) an array is mapped to/from the SCAN file's frame, which is what a prediction
+needs; ``kind="mask"`` maps to/from the stored MASK file's frame.
 """
 
 from __future__ import annotations
@@ -26,15 +28,26 @@ import numpy as np
 from breastmri.data.atomic import write_text_atomic
 from breastmri.data.errors import DataError
 from breastmri.data.io import write_json
-from breastmri.orientation.canonical import canonical_shape, from_canonical, to_canonical
+from breastmri.orientation.frame import (IDENTITY, compose, frame_affine, from_working, spacing_of, to_working,
+                                         working_affine, working_shape, working_spacing)
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 KINDS = ("scan", "mask")
-DECISIONS = ("scan_flip_ud", "scan_flip_hf", "mask_flip_ud", "mask_flip_lr")
+SCAN_DECISIONS = ("scan_swap", "scan_flip_ud", "scan_flip_hf")
+MASK_DECISIONS = ("mask_flip_ud", "mask_flip_lr")
+DECISIONS = SCAN_DECISIONS + MASK_DECISIONS
+MARGINS = DECISIONS
 
 
-def _ornt_list(ornt) -> list[list[int]]:
-    return [[int(axis), int(flip)] for axis, flip in np.asarray(ornt, dtype=float)]
+def _ornt_rows(ornt) -> tuple[tuple[int, int], ...]:
+    return tuple((int(axis), int(flip)) for axis, flip in np.asarray(ornt, dtype=float))
+
+
+def _flip_ornt(axes: Iterable[int]) -> np.ndarray:
+    out = IDENTITY.copy()
+    for axis in axes:
+        out[axis, 1] = -1
+    return out
 
 
 @dataclass(frozen=True)
@@ -43,18 +56,21 @@ class OrientationRecord:
 
     patient_id: str
     split: str  # "train" | "inference" | "" (a scan oriented on its own)
+    affine_mode: str  # trust | verify | ignore
     stored_shape: tuple[int, int, int]
     stored_affine: tuple[tuple[float, ...], ...]
-    canonical_ornt: tuple[tuple[int, int], ...]
+    frame_ornt: tuple[tuple[int, int], ...]
+    scan_swap: bool
     scan_flip_ud: bool
     scan_flip_hf: bool
-    scan_ud_margin: float
-    scan_hf_margin: float
-    mask_canonical_ornt: tuple[tuple[int, int], ...] | None = None
+    margins: Mapping[str, float]
+    solidity: float
+    problems: tuple[str, ...] = ()
+    mask_frame_ornt: tuple[tuple[int, int], ...] | None = None
     mask_flip_ud: bool | None = None
     mask_flip_lr: bool | None = None
-    mask_ud_margin: float | None = None
-    mask_lr_margin: float | None = None
+    mask_cost: float | None = None
+    qc: Mapping[str, float] | None = None
     source_scan: str | None = None
     source_mask: str | None = None
 
@@ -62,40 +78,66 @@ class OrientationRecord:
         set_ = object.__setattr__
         set_(self, "stored_shape", tuple(int(s) for s in self.stored_shape))
         set_(self, "stored_affine", tuple(tuple(float(v) for v in row) for row in np.asarray(self.stored_affine)))
-        set_(self, "canonical_ornt", tuple(tuple(r) for r in _ornt_list(self.canonical_ornt)))
-        if self.mask_canonical_ornt is not None:
-            set_(self, "mask_canonical_ornt", tuple(tuple(r) for r in _ornt_list(self.mask_canonical_ornt)))
+        set_(self, "frame_ornt", _ornt_rows(self.frame_ornt))
+        set_(self, "margins", {k: float(v) for k, v in sorted(dict(self.margins).items())})
+        set_(self, "problems", tuple(str(p) for p in self.problems))
+        if self.mask_frame_ornt is not None:
+            set_(self, "mask_frame_ornt", _ornt_rows(self.mask_frame_ornt))
+        if self.qc is not None:
+            set_(self, "qc", {k: float(v) for k, v in sorted(dict(self.qc).items())})
 
     @property
     def has_mask(self) -> bool:
         return self.mask_flip_ud is not None
 
+    def ornt(self, kind: str = "scan") -> np.ndarray:
+        """The one ornt from the stored ``kind`` file to the working frame."""
+        _check_kind(self, kind)
+        frame = self.mask_frame_ornt if kind == "mask" else self.frame_ornt
+        out = compose(frame, correction_ornt(self))
+        if kind == "mask":
+            out = compose(out, _flip_ornt([0] * self.mask_flip_ud + [1] * self.mask_flip_lr))
+        return out
+
     @property
     def oriented_shape(self) -> tuple[int, int, int]:
-        return canonical_shape(self.stored_shape, self.canonical_ornt)
+        return working_shape(self.stored_shape, self.ornt())
+
+    @property
+    def working_spacing(self) -> tuple[float, float, float]:
+        return working_spacing(spacing_of(self.stored_affine), self.ornt())
 
     @property
     def affine(self) -> np.ndarray:
         """The stored scan file's affine (write predictions mapped back with it)."""
         return np.array(self.stored_affine, dtype=np.float64)
 
-    def margins(self) -> dict[str, float | None]:
-        return {"scan_flip_ud": self.scan_ud_margin, "scan_flip_hf": self.scan_hf_margin,
-                "mask_flip_ud": self.mask_ud_margin, "mask_flip_lr": self.mask_lr_margin}
+    def oriented_affine(self) -> np.ndarray:
+        """The affine of the oriented scan: the file's own, carried into the frame, when it describes the
+        anatomy; else a plain working-frame affine with the voxel spacing (see ``frame.frame_affine``)."""
+        if self.affine_mode == "ignore":
+            return frame_affine(self.working_spacing)
+        return working_affine(self.affine, self.stored_shape, self.ornt())
 
     def flips(self) -> dict[str, bool | None]:
         return {name: getattr(self, name) for name in DECISIONS}
 
+    def with_mask(self, mask_frame_ornt, ud, lr, cost: float, source_mask: str | None) -> "OrientationRecord":
+        """This scan record with its training mask's alignment decisions."""
+        margins = {**self.margins, "mask_flip_ud": round(ud.margin, 6), "mask_flip_lr": round(lr.margin, 6)}
+        return self.replace(mask_frame_ornt=mask_frame_ornt, mask_flip_ud=bool(ud.flip), mask_flip_lr=bool(lr.flip),
+                            mask_cost=round(cost, 6), margins=margins, source_mask=source_mask)
+
+    def replace(self, **changes) -> "OrientationRecord":
+        return dataclasses.replace(self, **changes)
+
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
-        out["stored_shape"] = list(self.stored_shape)
-        out["stored_affine"] = [list(row) for row in self.stored_affine]
-        out["canonical_ornt"] = [list(row) for row in self.canonical_ornt]
-        if self.mask_canonical_ornt is not None:
-            out["mask_canonical_ornt"] = [list(row) for row in self.mask_canonical_ornt]
-        for key in ("scan_ud_margin", "scan_hf_margin", "mask_ud_margin", "mask_lr_margin"):
+        for key in ("stored_shape", "problems"):
+            out[key] = list(out[key])
+        for key in ("stored_affine", "frame_ornt", "mask_frame_ornt"):
             if out[key] is not None:
-                out[key] = round(float(out[key]), 6)
+                out[key] = [list(row) for row in out[key]]
         return out
 
     @classmethod
@@ -107,6 +149,19 @@ class OrientationRecord:
         return cls(**dict(data))
 
 
+def correction_ornt(record: OrientationRecord) -> np.ndarray:
+    """The heuristic corrections as one ornt acting on the frame array: swap axes 0/1, then reverse axis 0
+    (``scan_flip_ud``) and axis 2 (``scan_flip_hf``) of the result."""
+    out = IDENTITY.copy()
+    if record.scan_swap:
+        out[[0, 1], 0] = [1, 0]
+    for source in range(3):
+        target = int(out[source, 0])
+        if (target == 0 and record.scan_flip_ud) or (target == 2 and record.scan_flip_hf):
+            out[source, 1] = -1
+    return out
+
+
 def _check_kind(record: OrientationRecord, kind: str) -> None:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -114,29 +169,14 @@ def _check_kind(record: OrientationRecord, kind: str) -> None:
         raise ValueError(f"{record.patient_id}: record has no mask decisions (scan-only record)")
 
 
-def _ornt_for(record: OrientationRecord, kind: str):
-    return record.mask_canonical_ornt if kind == "mask" else record.canonical_ornt
-
-
 def to_oriented_frame(array: np.ndarray, record: OrientationRecord, kind: str = "scan") -> np.ndarray:
-    """Map an array in the stored file's frame to the oriented frame (canonicalise, then flip)."""
-    _check_kind(record, kind)
-    ornt = _ornt_for(record, kind)
+    """Map an array in the stored file's frame to the oriented (working) frame."""
+    ornt = record.ornt(kind)
     array = np.asarray(array)
-    if array.ndim != 3 or canonical_shape(array.shape, ornt) != record.oriented_shape:
+    if array.ndim != 3 or working_shape(array.shape, ornt) != record.oriented_shape:
         raise ValueError(f"{record.patient_id}: array of shape {array.shape} does not match the stored "
                          f"{kind} (oriented shape {record.oriented_shape})")
-    out = to_canonical(array, ornt)
-    if record.scan_flip_ud:
-        out = out[::-1, :, :]
-    if record.scan_flip_hf:
-        out = out[:, :, ::-1]
-    if kind == "mask":
-        if record.mask_flip_ud:
-            out = out[::-1, :, :]
-        if record.mask_flip_lr:
-            out = out[:, ::-1, :]
-    return np.ascontiguousarray(out)
+    return np.ascontiguousarray(to_working(array, ornt))
 
 
 def to_original_frame(array: np.ndarray, record: OrientationRecord, kind: str = "scan") -> np.ndarray:
@@ -145,34 +185,27 @@ def to_original_frame(array: np.ndarray, record: OrientationRecord, kind: str = 
     With ``kind="scan"`` a prediction made on the oriented scan lands voxel-for-voxel on the stored scan
     file (save it with ``record.affine``).
     """
-    _check_kind(record, kind)
+    ornt = record.ornt(kind)
     array = np.asarray(array)
     if tuple(array.shape) != record.oriented_shape:
         raise ValueError(f"{record.patient_id}: array of shape {array.shape} is not in the oriented frame "
                          f"(expected {record.oriented_shape})")
-    out = array
-    if kind == "mask":
-        if record.mask_flip_lr:
-            out = out[:, ::-1, :]
-        if record.mask_flip_ud:
-            out = out[::-1, :, :]
-    if record.scan_flip_hf:
-        out = out[:, :, ::-1]
-    if record.scan_flip_ud:
-        out = out[::-1, :, :]
-    return np.ascontiguousarray(from_canonical(out, _ornt_for(record, kind)))
+    return np.ascontiguousarray(from_working(array, ornt))
 
 
 # ---------------------------------------------------------------------------------------------- files
-def save_records(records: Iterable[OrientationRecord], path: str | Path, settings: Mapping | None = None) -> Path:
-    """Write all records as one JSON document (sorted by patient id, sorted keys) and a CSV table beside it."""
+def save_records(records: Iterable[OrientationRecord], path: str | Path, settings: Mapping | None = None,
+                 excluded: Mapping[str, list[str]] | None = None) -> Path:
+    """Write all records as one JSON document (sorted by patient id, sorted keys) and a CSV table beside it;
+    ``excluded``: patients the QC left out, with their problems (read back by :func:`excluded_patients`)."""
     records = sorted(records, key=lambda r: r.patient_id)
     patients: dict[str, dict] = {}
     for record in records:
         if record.patient_id in patients:
             raise DataError(path, f"two orientation records for patient {record.patient_id}")
         patients[record.patient_id] = record.to_dict()
-    doc = {"version": RECORD_VERSION, "settings": dict(settings or {}), "patients": patients}
+    doc = {"version": RECORD_VERSION, "settings": dict(settings or {}), "patients": patients,
+           "excluded": dict(sorted((excluded or {}).items()))}
     path = write_json(doc, path)
     table = records_table(records)
     with_csv = Path(path).with_suffix(".csv")
@@ -192,23 +225,26 @@ def load_records(path: str | Path) -> dict[str, OrientationRecord]:
         raise DataError(path, f"not a valid orientation record: {exc}") from exc
 
 
+def excluded_patients(path: str | Path) -> dict[str, list[str]]:
+    """The patients the orient stage left out (``on_failure: exclude``), with their problems."""
+    try:
+        return dict(json.loads(Path(path).read_text()).get("excluded", {}))
+    except (OSError, json.JSONDecodeError, AttributeError) as exc:
+        raise DataError(path, f"not a valid orientation record: {exc}") from exc
+
+
 def records_table(records: Iterable[OrientationRecord]):
-    """One row per patient: split, storage transform, flips and margins (a pandas DataFrame)."""
+    """One row per patient: split, affine mode, frame, decisions with their margins, QC and problems."""
     import pandas as pd
 
     rows = []
     for r in sorted(records, key=lambda r: r.patient_id):
-        rows.append({
-            "patient_id": r.patient_id, "split": r.split,
-            "canonical_ornt": " ".join(f"{a}{'+' if f > 0 else '-'}" for a, f in r.canonical_ornt),
-            "scan_flip_ud": r.scan_flip_ud, "scan_ud_margin": r.scan_ud_margin,
-            "scan_flip_hf": r.scan_flip_hf, "scan_hf_margin": r.scan_hf_margin,
-            "mask_flip_ud": r.mask_flip_ud, "mask_ud_margin": r.mask_ud_margin,
-            "mask_flip_lr": r.mask_flip_lr, "mask_lr_margin": r.mask_lr_margin,
-        })
-    columns = ["patient_id", "split", "canonical_ornt", "scan_flip_ud", "scan_ud_margin", "scan_flip_hf",
-               "scan_hf_margin", "mask_flip_ud", "mask_ud_margin", "mask_flip_lr", "mask_lr_margin"]
-    frame = pd.DataFrame(rows, columns=columns)
-    for col in ("scan_ud_margin", "scan_hf_margin", "mask_ud_margin", "mask_lr_margin"):
-        frame[col] = frame[col].astype(float).round(6)
-    return frame
+        row = {"patient_id": r.patient_id, "split": r.split, "affine_mode": r.affine_mode,
+               "frame_ornt": " ".join(f"{a}{'+' if f > 0 else '-'}" for a, f in r.frame_ornt)}
+        for name in DECISIONS:
+            row[name] = getattr(r, name)
+            row[f"{name}_margin"] = r.margins.get(name)
+        row.update({"solidity": r.solidity, **{f"qc_{k}": v for k, v in (r.qc or {}).items()},
+                    "problems": "; ".join(r.problems)})
+        rows.append(row)
+    return pd.DataFrame(rows)

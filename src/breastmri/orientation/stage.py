@@ -2,19 +2,25 @@
 
 Outputs (all written atomically, deterministic)::
 
-    <out_dir>/train/scans/<id>.nii.gz       oriented scan (the file's integer type, else float32), affine diag(spacing)
+    <out_dir>/train/scans/<id>.nii.gz       oriented scan (the file's integer type, else float32) in the working
+                                            frame, with its affine carried along (or a plain A,L,S affine when
+                                            the file's affine is ignored)
     <out_dir>/train/masks/<id>.nii.gz       aligned uint8 mask, same grid
     <out_dir>/inference/scans/<id>.nii.gz   oriented scan (scan-only decisions)
     <record_path>                           per-patient OrientationRecord JSON (+ a .csv table beside it)
     <metrics_path>                          accuracy vs the phantom's truth (only when truth_dir is given)
 
-Each worker process loads one patient, orients it, writes its volumes and returns only its small record,
-so memory stays bounded by ``workers`` patients at a time.
+Each worker process loads one patient, orients it, writes its volumes into a staging folder and returns only
+its small record, so memory stays bounded by ``workers`` patients at a time. The QC then looks at every
+record: a patient with a problem (an undecidable or contradictory decision, a mask off its scan's body) stops
+the stage with one line per patient (``on_failure: error``, nothing is written) or is left out and listed
+(``on_failure: exclude``). The staging folder replaces ``out_dir`` only at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -27,13 +33,13 @@ from tqdm import tqdm
 from breastmri.data.errors import DataError
 from breastmri.data.io import load_volume, save_nifti, write_json
 from breastmri.data.layouts import SeedLayout
-from breastmri.orientation.canonical import canonical_affine
 from breastmri.orientation.evaluate import evaluate
-from breastmri.orientation.orient import HeuristicSettings, orient_pair, orient_scan
+from breastmri.orientation.orient import AFFINE_MODES, HeuristicSettings, orient_pair, orient_scan
 from breastmri.orientation.record import DECISIONS, OrientationRecord, save_records
 
 SPLITS = ("train", "inference")
 RECORD_NAME = "orientation_record.json"
+ON_FAILURE = ("error", "exclude")
 
 
 @dataclass(frozen=True)
@@ -44,12 +50,6 @@ class Job:
     mask: Path | None
     out_scan: Path
     out_mask: Path | None
-
-
-def oriented_affine(record: OrientationRecord) -> np.ndarray:
-    """diag(spacing) of the oriented array: the same for every storage variant of the same anatomy."""
-    affine = canonical_affine(record.affine, record.stored_shape, record.canonical_ornt)
-    return np.diag([*np.linalg.norm(affine[:3, :3], axis=0), 1.0])
 
 
 def oriented_paths(out_dir: str | Path, split: str, patient_id: str) -> tuple[Path, Path | None]:
@@ -70,26 +70,29 @@ def _stored_dtype(path: Path) -> np.dtype:
     return dtype if exact and unscaled else np.dtype(np.float32)
 
 
-def _orient_job(job: Job, settings: HeuristicSettings) -> OrientationRecord:
+def _orient_job(job: Job, settings: HeuristicSettings, affine_mode: str) -> OrientationRecord:
     scan = load_volume(job.scan, job.patient_id)
     dtype = _stored_dtype(job.scan)
     if job.mask is None:
-        oriented, record = orient_scan(scan, settings, split=job.split)
-        save_nifti(oriented.astype(dtype, copy=False), oriented_affine(record), job.out_scan)
+        oriented, record = orient_scan(scan, settings, split=job.split, affine_mode=affine_mode)
+        save_nifti(oriented.astype(dtype, copy=False), record.oriented_affine(), job.out_scan)
         return record
     mask = load_volume(job.mask, job.patient_id, dtype=np.float32)
-    oriented, oriented_mask, record = orient_pair(scan, mask, settings, split=job.split)
-    affine = oriented_affine(record)
+    values = np.unique(mask.array)
+    if not np.all(np.isin(values, (0.0, 1.0))):
+        raise DataError(job.mask, f"mask is not binary: values {values[:6].tolist()}")
+    oriented, oriented_mask, record = orient_pair(scan, mask, settings, split=job.split, affine_mode=affine_mode)
+    affine = record.oriented_affine()
     save_nifti(oriented.astype(dtype, copy=False), affine, job.out_scan)
     save_nifti(oriented_mask, affine, job.out_mask)
     return record
 
 
-def _worker(args: tuple[Job, HeuristicSettings]):
+def _worker(args: tuple[Job, HeuristicSettings, str]):
     """Process-pool entry: returns ("ok", record) or ("error", path, problem) (DataError does not pickle)."""
-    job, settings = args
+    job, settings, affine_mode = args
     try:
-        return ("ok", _orient_job(job, settings))
+        return ("ok", _orient_job(job, settings, affine_mode))
     except DataError as exc:
         return ("error", None if exc.path is None else str(exc.path), exc.problem)
 
@@ -115,10 +118,10 @@ def plan_jobs(seed_root: str | Path, out_dir: str | Path) -> list[Job]:
     return jobs
 
 
-def run_jobs(jobs: list[Job], settings: HeuristicSettings, workers: int = 2,
-             progress: bool = True) -> list[OrientationRecord]:
+def run_jobs(jobs: list[Job], settings: HeuristicSettings, workers: int = 2, progress: bool = True,
+             affine_mode: str = "verify") -> list[OrientationRecord]:
     """Orient all jobs (in ``workers`` processes when > 1); return the records sorted by (split, id)."""
-    tasks = [(job, settings) for job in jobs]
+    tasks = [(job, settings, affine_mode) for job in jobs]
     bar = tqdm(total=len(tasks), desc="orient", unit="patient", **({} if progress else {"disable": True}))
     results = []
     try:
@@ -139,55 +142,88 @@ def run_jobs(jobs: list[Job], settings: HeuristicSettings, workers: int = 2,
     return sorted((r[1] for r in results), key=lambda r: r.patient_id)
 
 
-def _remove_stale(out_dir: Path, jobs: list[Job]) -> None:
-    """Delete oriented volumes left by an earlier run for patients no longer in the dataset."""
-    expected = {p for job in jobs for p in (job.out_scan, job.out_mask) if p is not None}
-    for split in SPLITS:
-        for kind in ("scans", "masks"):
-            folder = out_dir / split / kind
-            if folder.is_dir():
-                for path in folder.glob("*.nii.gz"):
-                    if path not in expected:
-                        path.unlink()
+def qc_failures(records: list[OrientationRecord]) -> list[str]:
+    """One line per patient the QC cannot place: ``<source file>: <problems>``."""
+    return [f"{r.source_scan or r.patient_id}: {'; '.join(r.problems)}" for r in records if r.problems]
+
+
+def _commit(staging: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` by the finished staging folder (a stale record file inside it goes too)."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    staging.rename(out_dir)
 
 
 def orient_dataset(seed_root: str | Path, out_dir: str | Path, record_path: str | Path | None = None,
                    metrics_path: str | Path | None = None, truth_dir: str | Path | None = None,
-                   workers: int = 2, settings: HeuristicSettings | None = None, progress: bool = True) -> dict:
+                   workers: int = 2, settings: HeuristicSettings | None = None, progress: bool = True,
+                   affine_mode: str = "ignore", on_failure: str = "error") -> dict:
     """Run the stage on a seed-layout dataset; return a small summary dict.
 
-    ``record_path`` defaults to ``<out_dir>/orientation_record.json``. The accuracy metrics are computed
-    only when ``truth_dir`` is given (and not empty); without truth, ``metrics_path`` (if given) receives
-    only the patient and flip counts (``"evaluated": false``).
+    ``affine_mode`` says how far the files' affines describe the anatomy (docs/orientation.md);
+    ``on_failure`` what happens to patients the QC cannot place: ``error`` (a :class:`DataError` listing
+    every one of them, nothing written) or ``exclude`` (left out of the outputs, listed in the summary and
+    the metrics). ``record_path`` defaults to ``<out_dir>/orientation_record.json``. Accuracy is computed
+    only when ``truth_dir`` is given (and not empty).
     """
+    if affine_mode not in AFFINE_MODES:
+        raise DataError(None, f"affine mode must be one of {', '.join(AFFINE_MODES)}, got {affine_mode!r}")
+    if on_failure not in ON_FAILURE:
+        raise DataError(None, f"on_failure must be one of {', '.join(ON_FAILURE)}, got {on_failure!r}")
     settings = settings or HeuristicSettings()
     out_dir = Path(out_dir)
     record_path = Path(record_path) if record_path else out_dir / RECORD_NAME
-    jobs = plan_jobs(seed_root, out_dir)
-    records = run_jobs(jobs, settings, workers=workers, progress=progress)
-    _remove_stale(out_dir, jobs)
-    save_records(records, record_path, settings=settings.to_dict())
+    staging = out_dir.with_name(f".{out_dir.name}.staging")
+    if staging.exists():
+        shutil.rmtree(staging)
+    jobs = [Job(j.split, j.patient_id, j.scan, j.mask, *oriented_paths(staging, j.split, j.patient_id))
+            for j in plan_jobs(seed_root, out_dir)]
+    try:
+        records = run_jobs(jobs, settings, workers=workers, progress=progress, affine_mode=affine_mode)
+        failures = qc_failures(records)
+        if failures and on_failure == "error":
+            raise DataError(None, f"orientation QC failed for {len(failures)} patient(s) (set orient.on_failure: "
+                                  "exclude to leave them out):\n" + "\n".join(f"error: {line}" for line in failures))
+        excluded = sorted(r.patient_id for r in records if r.problems)
+        for job in jobs:
+            if job.patient_id in excluded:
+                for path in (job.out_scan, job.out_mask):
+                    if path is not None:
+                        path.unlink(missing_ok=True)
+        kept = [r for r in records if not r.problems]
+        _commit(staging, out_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    excluded_problems = {r.patient_id: list(r.problems) for r in records if r.problems}
+    save_records(kept, record_path, settings={**settings.to_dict(), "affine_mode": affine_mode},
+                 excluded=excluded_problems)
     summary = {
-        "out_dir": str(out_dir), "record_path": str(record_path),
-        "n_patients": {split: sum(r.split == split for r in records) for split in SPLITS},
-        "flipped": {name: sum(bool(getattr(r, name)) for r in records) for name in DECISIONS},
+        "out_dir": str(out_dir), "record_path": str(record_path), "affine_mode": affine_mode,
+        "n_patients": {split: sum(r.split == split for r in kept) for split in SPLITS},
+        "flipped": {name: sum(bool(getattr(r, name)) for r in kept) for name in DECISIONS},
+        "excluded": excluded_problems,
         "metrics": None, "errors": [],
     }
     if truth_dir:
-        metrics, errors = evaluate({r.patient_id: r for r in records}, truth_dir, out_dir)
+        metrics, errors = evaluate({r.patient_id: r for r in kept}, truth_dir, out_dir)
+        metrics["excluded"] = summary["excluded"]
         summary.update(metrics=metrics, errors=errors)
         if metrics_path:
             write_json(metrics, metrics_path)
     elif metrics_path:  # real data: no accuracy, but the declared metric file still exists
-        write_json({"evaluated": False, "n_patients": summary["n_patients"], "flipped": summary["flipped"]},
-                   metrics_path)
+        write_json({"evaluated": False, "n_patients": summary["n_patients"], "flipped": summary["flipped"],
+                    "excluded": summary["excluded"]}, metrics_path)
     return summary
+
+
+SETTINGS_KEYS = ("n_slices", "end_fraction", "noise_factor", "floor_fraction", "min_solidity", "min_margin",
+                 "min_inside_body", "min_anterior")
 
 
 def settings_from_params(values: dict) -> HeuristicSettings:
     """HeuristicSettings from the ``orient`` section keys (missing keys keep their defaults)."""
-    fields = ("n_slices", "central_span", "end_fraction", "brightness_percentile", "background_fraction")
-    return HeuristicSettings(**{name: values[name] for name in fields if name in values})
+    return HeuristicSettings(**{name: values[name] for name in SETTINGS_KEYS if name in values})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = orient_dataset(
             seed_root, out_dir, record_path=args.record or values.get("record_path") or None,
             metrics_path=args.metrics or values.get("metrics_path") or None, truth_dir=truth_dir or None,
-            workers=args.workers or int(values.get("workers", 2)), settings=settings_from_params(values))
+            workers=args.workers or int(values.get("workers", 2)), settings=settings_from_params(values),
+            affine_mode=values.get("seed_affine", "ignore"), on_failure=values.get("on_failure", "error"))
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,12 +1,17 @@
 """Isotropic resampling with SimpleITK (lesion task): every phase and the mask onto one 1 mm grid.
 
-The reference grid is built from the pre-contrast phase: same origin and direction, the requested
-spacing, and ``round(size * old_spacing / spacing)`` voxels per axis (the same physical extent).
+The reference grid is built from the pre-contrast phase: the working frame's axes, the requested spacing,
+covering the same physical extent.
 All phases (which may have their own grids) and the lesion mask are resampled onto that one grid in
 world coordinates: linear interpolation for images, nearest neighbour for masks, zero outside.
 
-Arrays are returned in the pipeline's convention, indexed as stored (``(i, j, k)``, axis 2 = slices),
-i.e. SimpleITK's ``(z, y, x)`` array transposed.
+The reference grid lies in the working frame (axes A, L, S), so the resampled arrays of every acquisition
+(axial, sagittal, oblique) are working-frame arrays: ``(i, j, k)`` = (posterior -> anterior, right -> left,
+inferior -> superior), SimpleITK's ``(z, y, x)`` array transposed.
+
+A phase is an image file (read by SimpleITK), or a :class:`~breastmri.data.io.Volume`, a DICOM series folder or
+one phase of a multi-phase series (:class:`~breastmri.data.dicom.DicomPhase`), read through its ``Volume``
+(:func:`volume_to_image`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from breastmri.data.dicom import RAS_LPS
 from breastmri.data.errors import DataError
+from breastmri.data.io import Volume, load_volume
 
 
 def read_image(path: str | Path, pixel_type=sitk.sitkFloat32) -> sitk.Image:
@@ -33,17 +40,47 @@ def read_image(path: str | Path, pixel_type=sitk.sitkFloat32) -> sitk.Image:
     return image
 
 
+def volume_to_image(volume: Volume) -> sitk.Image:
+    """A :class:`Volume` as a float32 SimpleITK image on the same world grid: nibabel's RAS+ affine as ITK's LPS
+    origin, direction and spacing, the array transposed to SimpleITK's ``(k, j, i)`` order."""
+    lps = RAS_LPS @ np.asarray(volume.affine, dtype=np.float64)[:3]
+    spacing = np.linalg.norm(lps[:, :3], axis=0)
+    image = sitk.GetImageFromArray(np.ascontiguousarray(volume.array.transpose(2, 1, 0), dtype=np.float32))
+    image.SetOrigin(lps[:, 3].tolist())
+    image.SetSpacing(spacing.tolist())
+    image.SetDirection((lps[:, :3] / spacing).ravel().tolist())
+    return image
+
+
+def phase_image(source) -> sitk.Image:
+    """One phase as a float32 SimpleITK image: an image file as read by :func:`read_image`; a :class:`Volume`, a
+    DICOM series folder or a ``DicomPhase`` through its ``Volume``."""
+    if isinstance(source, (str, Path)) and not Path(source).is_dir():
+        return read_image(source)
+    return volume_to_image(source if isinstance(source, Volume) else load_volume(source))
+
+
+#: The working frame's axes (A, L, S; :mod:`breastmri.orientation.frame`) in ITK's LPS world, one column each.
+WORKING_DIRECTION_LPS = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+
+
 def isotropic_reference(image: sitk.Image, spacing: float = 1.0) -> sitk.Image:
-    """An empty image on the ``spacing`` mm grid covering ``image`` (same origin and direction)."""
+    """An empty image on a ``spacing`` mm grid in the working frame (axes A, L, S) covering ``image``'s
+    physical extent: whatever the acquisition plane (axial, sagittal, oblique), axis 2 of the resampled
+    arrays runs inferior -> superior, so ``[:, :, k]`` is an axial slice with the breasts at high axis-0 index.
+    Resampling back onto the original image (world coordinates) is the inverse."""
     if spacing <= 0:
         raise ValueError(f"spacing must be positive, got {spacing}")
-    old_size = np.array(image.GetSize(), dtype=np.float64)
-    old_spacing = np.array(image.GetSpacing(), dtype=np.float64)
-    new_size = [max(1, int(round(n))) for n in old_size * old_spacing / spacing]
+    size = np.array(image.GetSize())
+    corners = np.array([image.TransformContinuousIndexToPhysicalPoint([float(c) for c in corner])
+                        for corner in np.array(np.meshgrid(*[(-0.5, n - 0.5) for n in size], indexing="ij")).reshape(3, -1).T])
+    along = corners @ WORKING_DIRECTION_LPS  # corner coordinates along each working axis (mm)
+    low, high = along.min(axis=0), along.max(axis=0)
+    new_size = [max(1, int(round(n))) for n in (high - low) / spacing]
     reference = sitk.Image(new_size, sitk.sitkUInt8)
-    reference.SetOrigin(image.GetOrigin())
-    reference.SetDirection(image.GetDirection())
+    reference.SetDirection(WORKING_DIRECTION_LPS.flatten().tolist())
     reference.SetSpacing([float(spacing)] * 3)
+    reference.SetOrigin((WORKING_DIRECTION_LPS @ (low + spacing / 2.0)).tolist())
     return reference
 
 
@@ -59,26 +96,27 @@ def to_array(image: sitk.Image) -> np.ndarray:
     return np.ascontiguousarray(sitk.GetArrayFromImage(image).transpose(2, 1, 0))
 
 
-def resample_case(phase_paths: list[Path | None], mask_path: Path | None,
+def resample_case(phase_paths: list, mask_path: Path | None,
                   spacing: float = 1.0) -> tuple[list[np.ndarray | None], np.ndarray | None, tuple[int, int, int]]:
-    """Resample the phases (``None`` = missing) and the mask of one case onto one isotropic grid.
+    """Resample the phases (``None`` = missing; each as :func:`phase_image` takes it) and the mask of one case
+    onto one isotropic grid.
 
     Returns ``(phases, mask, shape)``: float32 arrays (``None`` kept for missing phases), the uint8
     binary mask (``None`` if no mask path) and the grid shape. The first phase must be present.
     """
     if not phase_paths or phase_paths[0] is None:
         raise DataError(None, "the pre-contrast phase (first phase) is required")
-    first = read_image(phase_paths[0])
+    first = phase_image(phase_paths[0])
     reference = isotropic_reference(first, spacing)
     phases: list[np.ndarray | None] = []
     for path in phase_paths:
         if path is None:
             phases.append(None)
             continue
-        image = first if path == phase_paths[0] else read_image(path)
+        image = first if path == phase_paths[0] else phase_image(path)
         array = to_array(resample_onto(image, reference))
         if not np.all(np.isfinite(array)):
-            raise DataError(path, "image holds NaN or infinite voxels")
+            raise DataError(path.path if isinstance(path, Volume) else path, "image holds NaN or infinite voxels")
         phases.append(array)
     mask = None
     if mask_path is not None:
