@@ -59,7 +59,7 @@ def run_inference_speed(quick: bool) -> dict:
 
 
 def run_orientation_accuracy(quick: bool) -> dict:
-    return importlib.import_module("orientation_accuracy").run(n=40 if quick else 200)
+    return importlib.import_module("orientation_accuracy").run(n=40 if quick else 400)
 
 
 def run_training_throughput(quick: bool) -> dict:
@@ -104,13 +104,16 @@ def inference_speed_rows(f: dict) -> list[Row]:
 
 
 def orientation_accuracy_rows(f: dict) -> list[Row]:
-    counts = f["counts"].values()
-    n = sum(c["n"] for c in counts)
-    rows = [Row("orientation_accuracy", f"{name} decisions ({f['counts'][name]['n']})", 100 * acc, "%")
-            for name, acc in f["accuracy"].items()]
-    rows.append(Row("orientation_accuracy", f"all decisions ({n}, {f['n_patients']} patients)",
-                    100 * sum(c["correct"] for c in counts) / n if n else math.nan, "%"))
-    rows.append(Row("orientation_accuracy", "aligned mask Dice, minimum", f["mask_dice_min"], "Dice"))
+    """Per cohort: accuracy of the worst decision among the placed patients, and the share refused by the QC."""
+    rows = []
+    for cohort, c in f["by_cohort"].items():
+        worst = min(c["accuracy"].values()) if c["accuracy"] else math.nan
+        rows.append(Row("orientation_accuracy", f"{cohort}: worst decision, {c['placed']} placed patients",
+                        100 * worst, "%"))
+        rows.append(Row("orientation_accuracy", f"{cohort}: refused by the QC ({c['refused']} of {c['n']})",
+                        100 * c["refused"] / c["n"] if c["n"] else math.nan, "%"))
+    rows.append(Row("orientation_accuracy", "aligned mask Dice, minimum (placed)",
+                    f["by_cohort"]["all"]["mask_dice_min"], "Dice"))
     return rows
 
 
