@@ -163,8 +163,8 @@ def test_undecidable_patient_stops_the_stage_and_nothing_is_written(tmp_path):
                        workers=2, progress=False)
     lines = _error_lines(info.value)
     assert len(lines) == 1, str(info.value)
-    scan_path = seed_root / "train" / "scans" / "Breast_MRI_009.nii.gz"
-    assert lines[0].startswith(f"error: {scan_path}: mask_flip_lr undecidable")
+    mask_path = seed_root / "train" / "masks" / "Breast_MRI_009.nii.gz"
+    assert lines[0].startswith(f"error: {mask_path}: mask_flip_lr undecidable")
     assert "Breast_MRI_001" not in str(info.value) and "Breast_MRI_003" not in str(info.value)
     assert "on_failure" in str(info.value)
     _assert_nothing_written(out, tmp_path / "out" / "m.json")
@@ -178,7 +178,7 @@ def test_every_failing_patient_is_listed(tmp_path):
         orient_dataset(seed_root, out, workers=1, progress=False)
     lines = _error_lines(info.value)
     assert [line.split(": ")[1] for line in lines] == [
-        str(seed_root / "train" / "scans" / "Breast_MRI_009.nii.gz"),
+        str(seed_root / "train" / "masks" / "Breast_MRI_009.nii.gz"),
         str(seed_root / "inference" / "scans" / "Breast_MRI_010.nii.gz")]
     assert "body outline not closed" in lines[1]
     _assert_nothing_written(out)
@@ -293,7 +293,7 @@ def test_console_qc_failure_prints_errors_without_a_traceback(tmp_path, capsys):
     assert "Traceback" not in captured.err + captured.out
     lines = _error_lines(captured.err)
     assert lines[0].startswith("error: orientation QC failed for 1 patient")
-    assert lines[1].startswith(f"error: {seed_root / 'train' / 'scans' / 'Breast_MRI_009.nii.gz'}: ")
+    assert lines[1].startswith(f"error: {seed_root / 'train' / 'masks' / 'Breast_MRI_009.nii.gz'}: mask_flip_lr")
     assert len(lines) == 2 and not out.exists()
 
 

@@ -36,6 +36,11 @@ def _accuracy(counts: dict) -> dict:
     return out
 
 
+def _empty_counts() -> dict:
+    """Per-decision counters: decisions taken, correct, and planted (the truth required the correction)."""
+    return {name: {"n": 0, "correct": 0, "planted": 0} for name in DECISIONS}
+
+
 def evaluate(records: Mapping[str, OrientationRecord], truth_dir: str | Path,
              oriented_dir: str | Path) -> tuple[dict, list[str]]:
     """Compare each recorded decision with what the planted truth required; Dice of the aligned masks.
@@ -46,8 +51,7 @@ def evaluate(records: Mapping[str, OrientationRecord], truth_dir: str | Path,
     """
     truth_dir, oriented_dir = Path(truth_dir), Path(oriented_dir)
     truth = load_seed_truth(truth_dir)
-    empty = lambda: {name: {"n": 0, "correct": 0, "planted": 0} for name in DECISIONS}  # noqa: E731
-    counts, by_cohort, margins = empty(), {}, {}
+    counts, by_cohort, margins = _empty_counts(), {}, {}
     errors: list[str] = []
     dices: list[float] = []
     mirrored = 0
@@ -56,7 +60,7 @@ def evaluate(records: Mapping[str, OrientationRecord], truth_dir: str | Path,
             raise DataError(truth_dir / "truth.json", f"no ground truth for patient {pid}")
         entry = truth[pid]
         cohort = str(entry.get("cohort", "default"))
-        cohort_counts = by_cohort.setdefault(cohort, empty())
+        cohort_counts = by_cohort.setdefault(cohort, _empty_counts())
         required = required_corrections(record.frame_ornt, entry["stored_to_working"])
         mirrored += int(required.pop("mirror_lr"))
         if record.has_mask:

@@ -68,12 +68,23 @@ class _Anatomy:
     """The decimated working-frame copy of a scan and its body outline (computed once per scan)."""
 
     def __init__(self, array: np.ndarray, spacing, settings: HeuristicSettings):
-        self.factor_spacing = spacing
+        self.full_spacing = spacing
         self.small, self.spacing = h.decimate(array, spacing)
         self.body, self.tissue = h.body_mask(self.small, settings.noise_factor, settings.floor_fraction)
 
     def decimate(self, mask: np.ndarray) -> np.ndarray:
-        return h.decimate(mask.astype(np.float32), self.factor_spacing)[0] >= 0.5
+        return h.decimate(mask.astype(np.float32), self.full_spacing)[0] >= 0.5
+
+    def placement(self, mask: np.ndarray, settings: HeuristicSettings) -> tuple[dict, list[str]]:
+        """The :func:`~breastmri.orientation.heuristics.placement` shares of a full-resolution mask on this scan,
+        and the QC problems they raise."""
+        qc = h.placement(self.body, self.decimate(np.asarray(mask) > 0))
+        problems = []
+        if qc["inside_body"] < settings.min_inside_body:
+            problems.append(f"mask lies outside the body ({qc['inside_body']:.0%} inside)")
+        if qc["anterior"] < settings.min_anterior:
+            problems.append(f"mask is not on the anterior side of the body ({qc['anterior']:.0%} anterior)")
+        return qc, problems
 
 
 def _scan_decisions(anatomy: _Anatomy, settings: HeuristicSettings):
@@ -167,13 +178,9 @@ def orient_pair(scan, mask, settings: HeuristicSettings | None = None, split: st
     ud, lr, cost = h.mask_alignment(anatomy.body, anatomy.decimate(following))
     record = scan_record.with_mask(mask_frame, ud, lr, cost, None if mask.path is None else str(mask.path))
     oriented_mask = to_oriented_frame(binary.astype(np.uint8), record, kind="mask")
-    qc = h.placement(anatomy.body, anatomy.decimate(oriented_mask))
-    problems = list(record.problems)
-    problems += _margin_problems({"mask_flip_ud": ud, "mask_flip_lr": lr}, settings, "fit")
-    if qc["inside_body"] < settings.min_inside_body:
-        problems.append(f"mask lies outside its scan's body ({qc['inside_body']:.0%} inside)")
-    if qc["anterior"] < settings.min_anterior:
-        problems.append(f"mask is not on the anterior side of the body ({qc['anterior']:.0%} anterior)")
+    qc, placement_problems = anatomy.placement(oriented_mask, settings)
+    problems = [*record.problems, *_margin_problems({"mask_flip_ud": ud, "mask_flip_lr": lr}, settings, "fit"),
+                *placement_problems]
     record = record.replace(qc=qc, problems=tuple(problems))
     return oriented_scan, oriented_mask, record
 
@@ -196,13 +203,7 @@ def mask_placement(oriented_scan: np.ndarray, mask: np.ndarray, spacing,
     """Plausibility of a (predicted) breast mask on its oriented scan, without truth: the
     :func:`~breastmri.orientation.heuristics.placement` shares and ``problems`` (empty when plausible)."""
     settings = settings or HeuristicSettings()
-    anatomy = _Anatomy(oriented_scan, spacing, settings)
-    qc = h.placement(anatomy.body, anatomy.decimate(np.asarray(mask) > 0))
-    problems = []
-    if qc["inside_body"] < settings.min_inside_body:
-        problems.append(f"mask lies outside the body ({qc['inside_body']:.0%} inside)")
-    if qc["anterior"] < settings.min_anterior:
-        problems.append(f"mask is not on the anterior side of the body ({qc['anterior']:.0%} anterior)")
+    qc, problems = _Anatomy(oriented_scan, spacing, settings).placement(mask, settings)
     if qc["body_share"] == 0.0:
         problems.append("mask is empty")
     return {**qc, "problems": problems}

@@ -143,8 +143,16 @@ def run_jobs(jobs: list[Job], settings: HeuristicSettings, workers: int = 2, pro
 
 
 def qc_failures(records: list[OrientationRecord]) -> list[str]:
-    """One line per patient the QC cannot place: ``<source file>: <problems>``."""
-    return [f"{r.source_scan or r.patient_id}: {'; '.join(r.problems)}" for r in records if r.problems]
+    """One line per file the QC cannot place: ``<file>: <problems>``. A problem of the mask's fit or placement
+    (its text starts with ``mask``) names the mask file, every other one the scan file."""
+    lines = []
+    for r in records:
+        by_file: dict[str, list[str]] = {}
+        for problem in r.problems:
+            source = r.source_mask if problem.startswith("mask") and r.source_mask else r.source_scan
+            by_file.setdefault(source or r.patient_id, []).append(problem)
+        lines += [f"{source}: {'; '.join(problems)}" for source, problems in by_file.items()]
+    return lines
 
 
 def _commit(staging: Path, out_dir: Path) -> None:
