@@ -69,6 +69,11 @@ def run_training_throughput(quick: bool) -> dict:
     return training.run()
 
 
+def run_augmentation(quick: bool) -> dict:
+    augmentation = importlib.import_module("augmentation")
+    return augmentation.run(n=8, repeats=2, steps=5) if quick else augmentation.run()
+
+
 # ---------------------------------------------------------------- rows (figures -> table lines)
 def hdf5_io_rows(f: dict) -> list[Row]:
     name, read = "hdf5_io", f["read"]
@@ -135,7 +140,23 @@ def training_throughput_rows(f: dict) -> list[Row]:
     return rows
 
 
+def augmentation_rows(f: dict) -> list[Row]:
+    """MONAI (used) vs TorchIO for the same chain, and training throughput with vs without augmentation."""
+    rows = []
+    for r in f["library"]:
+        torchio = r["torchio_ms_per_slice"]
+        available = torchio is not None and math.isfinite(torchio)
+        rows.append(Row("augmentation", f"every transform, {r['channels']}-channel 128x128 slice, MONAI",
+                        r["monai_ms_per_slice"], "ms/slice", "TorchIO" if available else None,
+                        torchio if available else None))
+    t = f["training"]
+    rows.append(Row("augmentation", "train default breast U-Net (batch 8), default augmentation",
+                    t["augmented_slices_per_s"], "slices/s", "no augmentation", t["plain_slices_per_s"]))
+    return rows
+
+
 BENCHMARKS = {
+    "augmentation": (run_augmentation, augmentation_rows),
     "hdf5_io": (run_hdf5_io, hdf5_io_rows),
     "inference_speed": (run_inference_speed, inference_speed_rows),
     "orientation_accuracy": (run_orientation_accuracy, orientation_accuracy_rows),

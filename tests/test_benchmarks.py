@@ -37,6 +37,10 @@ ORIENTATION = {"n_patients": 40, "by_cohort": {
 TRAINING = {"default": {"size": 128, "batch": 8, "gflops": 0.25, "slices_per_s": 4.0},
             "published": {"size": 512, "batch": 1, "gflops": 250.0, "slices_per_s": 0.04}}
 
+AUGMENTATION = {"library": [{"channels": 1, "monai_ms_per_slice": 2.0, "torchio_ms_per_slice": 8.0},
+                            {"channels": 6, "monai_ms_per_slice": 6.0, "torchio_ms_per_slice": math.nan}],
+                "training": {"plain_slices_per_s": 50.0, "augmented_slices_per_s": 40.0, "ratio": 0.8}}
+
 
 def rows_of(name, figures):
     return run_all.BENCHMARKS[name][1](figures)
@@ -57,6 +61,13 @@ def test_ratio_is_value_over_a_baseline_measured_in_the_same_run():
     train, flops = rows_of("training_throughput", TRAINING)
     assert train.ratio == pytest.approx(100) and flops.ratio == pytest.approx(0.001)
     assert rows_of("training_throughput", {"default": TRAINING["default"]})[0].ratio is None
+
+
+def test_augmentation_rows_compare_libraries_and_training_with_and_without():
+    one, six, train = rows_of("augmentation", AUGMENTATION)
+    assert (one.value, one.baseline, one.ratio) == (2.0, "TorchIO", 0.25)
+    assert six.baseline is None and six.ratio is None  # TorchIO not installed: no baseline
+    assert (train.baseline, train.ratio) == ("no augmentation", pytest.approx(0.8))
 
 
 def test_orientation_is_accuracy_in_percent_without_baseline():

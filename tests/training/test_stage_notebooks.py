@@ -1,10 +1,11 @@
 """The training and threshold notebooks declare exactly the keys their params sections hold."""
 
+import ast
 from pathlib import Path
 
 import papermill
 
-from breastmri.training import threshold
+from breastmri.training import augment, threshold
 from breastmri.training.stage import PATH_KEYS, default_params
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -18,6 +19,7 @@ def test_train_notebook_parameters_are_task_paths_and_hyperparameters():
     declared = _declared("05_train.ipynb")
     expected = default_params("breast")
     assert set(declared) == {"task", *PATH_KEYS} | set(expected)
+    assert augment.parse_settings(ast.literal_eval(declared.pop("augment"))) == expected.pop("augment")
     for key, value in expected.items():  # notebook defaults = the code's breast defaults
         assert declared[key].strip('"') == str(value) or float(declared[key]) == float(value), key
 

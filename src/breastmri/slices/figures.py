@@ -28,7 +28,8 @@ def summary_table(*summaries: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("task")
 
 
-def _overlay(ax, image, mask, title):
+def overlay(ax, image, mask, title):
+    """Image in grey with the mask outlined in red, titled, without axes."""
     ax.imshow(image, cmap="gray", interpolation="nearest")
     if mask is not None and mask.any():
         ax.contour(mask, levels=[0.5], colors="tab:red", linewidths=0.8)
@@ -44,7 +45,7 @@ def plot_breast_samples(h5_path: str | Path, n: int = 6, seed: int = 0):
         pids, idx = f["patient_id"].asstr()[:], f["slice_index"][:]
         fig, axes = plt.subplots(1, len(rows), figsize=(2.2 * len(rows), 2.4), squeeze=False)
         for ax, r in zip(axes[0], rows):
-            _overlay(ax, f["images"][r, 0], f["masks"][r, 0], f"{pids[r]} k={idx[r]}")
+            overlay(ax, f["images"][r, 0], f["masks"][r, 0], f"{pids[r]} k={idx[r]}")
     fig.tight_layout()
     return fig
 
@@ -64,7 +65,7 @@ def plot_lesion_sample(h5_path: str | Path, seed: int = 0):
             label = "positive" if row == 0 else "negative"
             for c in range(6):
                 state = "" if present[r, c] else " (missing: zeros)"
-                _overlay(axes[row, c], f["images"][r, c], f["masks"][r, 0],
+                overlay(axes[row, c], f["images"][r, c], f["masks"][r, 0],
                          f"{pids[r]} k={idx[r]} {label}\n{PHASE_NAMES[c]}{state}")
     fig.tight_layout()
     return fig

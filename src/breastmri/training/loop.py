@@ -95,12 +95,15 @@ def _worker_init(worker_id: int) -> None:
 
 def make_train_loader(dataset: Dataset, batch_size: int, seed: int, ctx: DistContext,
                       num_workers: int = 0) -> DataLoader:
-    """Shuffled loader; ``loader.sampler.set_epoch(e)`` gives epoch ``e`` its own fixed order."""
+    """Shuffled loader; ``loader.sampler.set_epoch(e)`` gives epoch ``e`` its own fixed order.
+
+    Workers are started afresh each epoch (not persistent) so that a dataset's ``set_epoch`` (augmentation
+    seeds) reaches them."""
     sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
                                  seed=int(seed), drop_last=False)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       worker_init_fn=_worker_init, generator=torch.Generator().manual_seed(int(seed)),
-                      pin_memory=ctx.device.type == "cuda", persistent_workers=num_workers > 0)
+                      pin_memory=ctx.device.type == "cuda")
 
 
 def make_eval_loader(dataset: Dataset, batch_size: int, ctx: DistContext, num_workers: int = 0) -> DataLoader:
@@ -294,6 +297,8 @@ class Trainer:
         sampler = self.train_loader.sampler
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
+        if hasattr(self.train_loader.dataset, "set_epoch"):  # augmentation seeded by (seed, epoch, item)
+            self.train_loader.dataset.set_epoch(epoch)
         lr = float(self.optimizer.param_groups[0]["lr"])
         train = train_one_epoch(self.model, self.train_loader, self.loss_fn, self.optimizer, self.scaler, ctx,
                                 amp=self.use_amp, clip_grad_norm=cfg.clip_grad_norm,

@@ -17,6 +17,7 @@ Multi-GPU / multi-node: ``torchrun --nproc_per_node N -m breastmri.training.stag
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import math
 import sys
@@ -29,6 +30,7 @@ from breastmri.data.errors import DataError
 from breastmri.data.io import write_json
 from breastmri.model.unet import UNet
 from breastmri.pipeline.params import load_params
+from breastmri.training import augment
 from breastmri.training.checkpoint import load_checkpoint
 from breastmri.training.distributed import DistContext, cleanup_distributed, init_distributed
 from breastmri.training.loop import (FitConfig, Trainer, make_eval_loader, make_train_loader, seed_all,
@@ -45,6 +47,7 @@ COMMON_DEFAULTS = dict(
     base=8, depth=4, dropout=0.05, bottleneck_dropout=0.15, up="transpose",
     lr=3e-3, batch_size=8, max_epochs=15, patience=5, min_delta=0.0, lr_factor=0.5, lr_patience=2,
     min_lr=1e-6, clip_grad_norm=1.0, amp=True, seed=42, device="auto", num_workers=0, preload=True, threshold=0.5,
+    augment=augment.DEFAULTS,
 )
 TASK_DEFAULTS = {
     "breast": dict(loss="dice", optimizer="adam", weight_decay=0.0),
@@ -63,14 +66,16 @@ def default_params(task: str) -> dict:
 
 def resolve_params(task: str, overrides: dict, source: str | Path = "train parameters") -> dict:
     """Task defaults updated with ``overrides``; an unknown key is an error naming it."""
-    params = default_params(task)
+    params = copy.deepcopy(default_params(task))
     unknown = sorted(set(overrides) - set(params))
     if unknown:
         raise DataError(source, f"unknown training parameter(s) {', '.join(unknown)} "
                                 f"(known: {', '.join(sorted(params))})")
     for key, value in overrides.items():
         default = params[key]
-        if isinstance(default, bool):
+        if key == "augment":
+            value = augment.parse_settings(value, source)
+        elif isinstance(default, bool):
             value = bool(value)
         elif isinstance(default, int) and not isinstance(value, bool):
             value = int(value)
@@ -163,6 +168,7 @@ def run_training(h5_path, out_dir, live_dir, task: str, metrics_path=None, *, ct
                         **{k: params[k] for k in MODEL_KEYS})
     model = UNet(**model_config)
     train_set, val_set = open_datasets(h5_path, params["preload"])
+    train_set = augment.augmented(train_set, params["augment"], params["seed"])
     cfg = FitConfig(**{k: params[k] for k in FIT_KEYS}, positive_only=task == "lesion")
     train_loader = make_train_loader(train_set, params["batch_size"], params["seed"], ctx, params["num_workers"])
     val_loader = make_eval_loader(val_set, params["batch_size"], ctx, params["num_workers"])
@@ -247,6 +253,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--metrics", type=Path, help="final metrics JSON (default <live-dir>/final_metrics.json)")
     hyper = parser.add_argument_group("hyperparameters (override params.yaml)")
     for key, value in {**COMMON_DEFAULTS, **TASK_DEFAULTS["breast"]}.items():
+        if key == "augment":  # a mapping: params.yaml only
+            continue
         flag = "--" + key.replace("_", "-")
         if isinstance(value, bool):
             hyper.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=None)

@@ -1,0 +1,155 @@
+"""Training-time augmentation of 2D slices with MONAI dictionary transforms, seeded per slice.
+
+Every probability and range comes from the task's ``train_<task>.augment`` mapping in params.yaml
+(:data:`DEFAULTS` lists the keys; a probability of 0 leaves a transform out). The transforms are MONAI's
+(``RandFlipd``, ``RandAffined``, ``Rand2DElasticd``, ``RandBiasFieldd``, ``RandAdjustContrastd``,
+``RandGaussianNoised``, ``RandGaussianSmoothd``, ``RandSimulateLowResolutiond``); the choice of MONAI over
+TorchIO is measured in ``benchmarks/augmentation.py``. Spatial transforms move image and mask together (the
+mask with nearest-neighbour interpolation); intensity transforms touch the image only, and a phase channel
+that is absent (all zero, as the lesion files store missing phases) stays zero.
+
+Determinism: :class:`AugmentedSlices` reseeds the whole chain from ``(seed, epoch, item)`` before every item,
+so a slice gets the same augmentation in an epoch whatever process (DataLoader worker) serves it, and a run
+resumed at an epoch boundary reproduces the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from breastmri.data.errors import DataError
+
+# name -> settings; "prob" is the chance per slice (0: off). Ranges are [low, high].
+DEFAULTS: dict[str, dict] = {
+    "flip_lr": {"prob": 0.5},                                       # mirror left-right (working axis 1)
+    "affine": {"prob": 0.3, "rotate_deg": 10.0, "scale": 0.1},      # in-plane rotation +-deg, zoom 1 +- scale
+    "elastic": {"prob": 0.0, "spacing": 16, "magnitude": [1.0, 2.0]},  # grid spacing (pixels), displacement
+    "bias_field": {"prob": 0.3, "coeff": 0.3},                      # smooth multiplicative field, degree 3
+    "gamma": {"prob": 0.3, "range": [0.7, 1.5]},                    # contrast (gamma on the rescaled image)
+    "noise": {"prob": 0.2, "std": 0.1},                             # Gaussian, std drawn up to this
+    "blur": {"prob": 0.2, "sigma": [0.5, 1.0]},                     # Gaussian smoothing (pixels)
+    "low_resolution": {"prob": 0.2, "zoom": [0.5, 1.0]},            # down- then up-sampling
+}
+
+
+def parse_settings(values: dict | None, source="train parameters") -> dict[str, dict]:
+    """:data:`DEFAULTS` updated with ``values`` (``{name: {key: value}}``); unknown names or keys, a
+    probability outside [0, 1] or a range that is not ``[low, high]`` are errors naming them."""
+    settings = copy.deepcopy(DEFAULTS)
+    if values is None:
+        return settings
+    if not isinstance(values, dict):
+        raise DataError(source, f"augment must be a mapping of {', '.join(DEFAULTS)}, got {values!r}")
+    for name, entry in values.items():
+        if name not in DEFAULTS:
+            raise DataError(source, f"unknown augmentation {name!r} (known: {', '.join(DEFAULTS)})")
+        if not isinstance(entry, dict):
+            raise DataError(source, f"augment.{name} must be a mapping, got {entry!r}")
+        for key, value in entry.items():
+            if key not in DEFAULTS[name]:
+                raise DataError(source, f"unknown setting augment.{name}.{key} "
+                                        f"(known: {', '.join(DEFAULTS[name])})")
+            default = DEFAULTS[name][key]
+            if isinstance(default, list):
+                if not (isinstance(value, (list, tuple)) and len(value) == 2 and float(value[0]) <= float(value[1])):
+                    raise DataError(source, f"augment.{name}.{key} must be [low, high], got {value!r}")
+                value = [float(v) for v in value]
+            else:
+                value = type(default)(value)
+            settings[name][key] = value
+        if not 0.0 <= settings[name]["prob"] <= 1.0:
+            raise DataError(source, f"augment.{name}.prob must lie in [0, 1], got {settings[name]['prob']}")
+    return settings
+
+
+def build_transform(settings: dict[str, dict]):
+    """The MONAI ``Compose`` of the enabled transforms (keys ``image`` (C,H,W) and ``mask`` (1,H,W)), or None
+    when every probability is 0."""
+    from monai import transforms as mt
+
+    s = settings
+    both, image = ["image", "mask"], ["image"]
+    chain = []
+    if s["flip_lr"]["prob"] > 0:
+        chain.append(mt.RandFlipd(both, prob=s["flip_lr"]["prob"], spatial_axis=1))
+    if s["affine"]["prob"] > 0:
+        chain.append(mt.RandAffined(both, prob=s["affine"]["prob"],
+                                    rotate_range=math.radians(s["affine"]["rotate_deg"]),
+                                    scale_range=(s["affine"]["scale"], s["affine"]["scale"]),
+                                    mode=("bilinear", "nearest"), padding_mode="border"))
+    if s["elastic"]["prob"] > 0:
+        chain.append(mt.Rand2DElasticd(both, spacing=s["elastic"]["spacing"],
+                                       magnitude_range=tuple(s["elastic"]["magnitude"]), prob=s["elastic"]["prob"],
+                                       mode=("bilinear", "nearest"), padding_mode="border"))
+    if s["bias_field"]["prob"] > 0:
+        chain.append(mt.RandBiasFieldd(image, degree=3, coeff_range=(0.0, s["bias_field"]["coeff"]),
+                                       prob=s["bias_field"]["prob"]))
+    if s["gamma"]["prob"] > 0:
+        chain.append(mt.RandAdjustContrastd(image, prob=s["gamma"]["prob"], gamma=tuple(s["gamma"]["range"]),
+                                            retain_stats=True))
+    if s["noise"]["prob"] > 0:
+        chain.append(mt.RandGaussianNoised(image, prob=s["noise"]["prob"], std=s["noise"]["std"]))
+    if s["blur"]["prob"] > 0:
+        sigma = tuple(s["blur"]["sigma"])
+        chain.append(mt.RandGaussianSmoothd(image, sigma_x=sigma, sigma_y=sigma, prob=s["blur"]["prob"]))
+    if s["low_resolution"]["prob"] > 0:
+        chain.append(mt.RandSimulateLowResolutiond(image, prob=s["low_resolution"]["prob"],
+                                                   zoom_range=tuple(s["low_resolution"]["zoom"]),
+                                                   upsample_mode="bilinear"))
+    return mt.Compose(chain) if chain else None
+
+
+def item_seed(seed: int, epoch: int, index: int) -> int:
+    """The augmentation seed of one item in one epoch (independent streams per item)."""
+    return int(np.random.SeedSequence([int(seed), int(epoch), int(index)]).generate_state(1)[0])
+
+
+class AugmentedSlices(Dataset):
+    """``dataset``'s items (``{"image": (C,H,W), "mask": (H,W), ...}``) passed through ``transform``.
+
+    Call :meth:`set_epoch` before each epoch (the trainer does): an item's augmentation depends only on
+    ``(seed, epoch, index)``. Other attributes (``patient_ids``...) are the wrapped dataset's.
+    """
+
+    def __init__(self, dataset, transform, seed: int):
+        self.dataset, self.transform, self.seed, self.epoch = dataset, transform, int(seed), 0
+
+    def __getattr__(self, name):
+        if name == "dataset":  # not yet set (unpickling): avoid recursing into __getattr__
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __getitem__(self, i: int) -> dict:
+        item = dict(self.dataset[i])
+        image, mask = item["image"], item["mask"]
+        absent = image.flatten(1).abs().amax(dim=1) == 0
+        self.transform.set_random_state(seed=item_seed(self.seed, self.epoch, item["index"]))
+        out = self.transform({"image": image, "mask": mask.reshape(1, *mask.shape[-2:])})
+        image = _plain(out["image"]).clone()
+        image[absent] = 0.0
+        item["image"] = image
+        item["mask"] = _plain(out["mask"]).reshape(mask.shape).contiguous()
+        return item
+
+
+def _plain(x) -> torch.Tensor:
+    """A float32 torch tensor without MONAI's metadata."""
+    x = x.as_tensor() if hasattr(x, "as_tensor") else torch.as_tensor(x)
+    return x.to(torch.float32).contiguous()
+
+
+def augmented(dataset, settings: dict[str, dict], seed: int):
+    """``dataset`` wrapped in :class:`AugmentedSlices`, or itself when every transform is off."""
+    transform = build_transform(settings)
+    return dataset if transform is None else AugmentedSlices(dataset, transform, seed)

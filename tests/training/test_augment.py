@@ -1,0 +1,122 @@
+"""Augmentation: settings validated, transforms seeded by (seed, epoch, item), geometry shared by image and mask."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from breastmri.data.errors import DataError
+from breastmri.training.augment import DEFAULTS, AugmentedSlices, augmented, build_transform, parse_settings
+
+OFF = {name: {"prob": 0.0} for name in DEFAULTS}
+
+
+class Slices:
+    """In-memory items shaped like H5SliceDataset's: image (C,S,S), mask (1,S,S)."""
+
+    def __init__(self, n=6, channels=2, size=48, absent_channel=None):
+        rng = np.random.default_rng(0)
+        self.masks = np.zeros((n, 1, size, size), np.float32)
+        for i in range(n):
+            self.masks[i, 0, 10 + i:30 + i, 5:20 + i] = 1  # off-centre, not symmetric
+        self.images = (rng.normal(size=(n, channels, size, size)) + 3 * self.masks).astype(np.float32)
+        if absent_channel is not None:
+            self.images[:, absent_channel] = 0
+        self.patient_ids = np.array([f"P{i}" for i in range(n)])
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return {"image": torch.from_numpy(self.images[i]), "mask": torch.from_numpy(self.masks[i]), "index": i}
+
+
+def only(name, **settings):
+    return parse_settings({**OFF, name: {"prob": 1.0, **settings}})
+
+
+def test_defaults_and_overrides():
+    settings = parse_settings({"gamma": {"range": [0.8, 1.2]}})
+    assert settings["gamma"] == {"prob": DEFAULTS["gamma"]["prob"], "range": [0.8, 1.2]}
+    assert {k: v for k, v in settings.items() if k != "gamma"} == {k: v for k, v in DEFAULTS.items() if k != "gamma"}
+    assert parse_settings(None) == DEFAULTS and parse_settings({}) == DEFAULTS
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"rotation": {"prob": 0.1}}, "unknown augmentation 'rotation'"),
+    ({"gamma": {"probability": 0.1}}, "unknown setting augment.gamma.probability"),
+    ({"noise": {"prob": 1.5}}, "augment.noise.prob must lie in"),
+    ({"blur": {"sigma": [1.0]}}, "augment.blur.sigma must be"),
+    ({"blur": {"sigma": [2.0, 1.0]}}, "augment.blur.sigma must be"),
+    ({"flip_lr": 0.5}, "augment.flip_lr must be a mapping"),
+])
+def test_bad_settings_name_the_key(values, message):
+    with pytest.raises(DataError, match=message):
+        parse_settings(values, "params.yaml")
+
+
+def test_everything_off_leaves_the_dataset_unwrapped():
+    data = Slices()
+    assert build_transform(parse_settings(OFF)) is None
+    assert augmented(data, parse_settings(OFF), seed=0) is data
+
+
+def test_same_seed_epoch_and_item_give_the_same_slice_in_any_order_and_process():
+    data = Slices()
+    a = augmented(data, parse_settings(None), seed=3)
+    b = pickle.loads(pickle.dumps(a))  # as a DataLoader worker receives it
+    a.set_epoch(2), b.set_epoch(2)
+    forward = [a[i]["image"] for i in range(len(data))]
+    backward = [b[i]["image"] for i in reversed(range(len(data)))][::-1]
+    for x, y in zip(forward, backward):
+        assert torch.equal(x, y)
+    a.set_epoch(3)
+    assert not all(torch.equal(a[i]["image"], x) for i, x in enumerate(forward))
+    other_seed = augmented(data, parse_settings(None), seed=4)
+    other_seed.set_epoch(2)
+    assert not all(torch.equal(other_seed[i]["image"], x) for i, x in enumerate(forward))
+
+
+def test_mirror_flips_image_and_mask_left_right():
+    data = Slices()
+    item = augmented(data, only("flip_lr"), seed=0)[1]
+    assert torch.equal(item["image"], torch.flip(data[1]["image"], [-1]))
+    assert torch.equal(item["mask"], torch.flip(data[1]["mask"], [-1]))
+    assert item["mask"].shape == data[1]["mask"].shape and item["index"] == 1
+
+
+@pytest.mark.parametrize("name, settings", [("affine", {"rotate_deg": 20.0, "scale": 0.2}),
+                                            ("elastic", {"magnitude": [2.0, 4.0]})])
+def test_spatial_transforms_move_image_and_mask_together(name, settings):
+    data = Slices(channels=1)
+    data.images = data.masks.copy()  # image == mask: after the warp they must still coincide
+    wrapped = augmented(data, only(name, **settings), seed=1)
+    moved = 0
+    for i in range(len(data)):
+        item = wrapped[i]
+        mask, image = item["mask"][0].numpy(), item["image"][0].numpy()
+        assert set(np.unique(mask)) <= {0.0, 1.0}
+        assert np.sum((image > 0.5) != (mask > 0.5)) <= 0.15 * mask.sum()
+        moved += not np.array_equal(mask, data.masks[i, 0])
+    assert moved == len(data)
+
+
+@pytest.mark.parametrize("name", ["bias_field", "gamma", "noise", "blur", "low_resolution"])
+def test_intensity_transforms_leave_the_mask_and_absent_phases_alone(name):
+    data = Slices(channels=3, absent_channel=2)
+    wrapped = augmented(data, only(name), seed=2)
+    changed = 0
+    for i in range(len(data)):
+        item = wrapped[i]
+        assert torch.equal(item["mask"], data[i]["mask"])
+        assert torch.count_nonzero(item["image"][2]) == 0
+        assert torch.isfinite(item["image"]).all() and item["image"].dtype == torch.float32
+        changed += not torch.allclose(item["image"][:2], data[i]["image"][:2])
+    assert changed == len(data)
+
+
+def test_wrapper_passes_the_datasets_attributes():
+    data = Slices()
+    wrapped = AugmentedSlices(data, build_transform(parse_settings(None)), seed=0)
+    assert list(wrapped.patient_ids) == list(data.patient_ids) and len(wrapped) == len(data)
