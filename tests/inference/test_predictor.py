@@ -70,3 +70,37 @@ def test_batches_do_not_change_predictions():
     b = SlicePredictor(model, Preprocessing("breast", 32), batch_size=9).predict_breast(vol)
     assert a.shape == vol.shape
     np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+class _LeftHalf(torch.nn.Module):
+    """A 'model' whose logit is the input where the column lies in the left half of the slice, else -10."""
+
+    def forward(self, x):
+        out = torch.full_like(x[:, :1], -10.0)
+        out[..., : x.shape[-1] // 2] = x[:, :1, :, : x.shape[-1] // 2]
+        return out
+
+
+def test_mirror_tta_averages_the_mirrored_prediction_mirrored_back():
+    images = np.random.default_rng(1).normal(size=(3, 1, 8, 8)).astype(np.float32)
+    plain = SlicePredictor(_LeftHalf(), Preprocessing("breast", 8)).forward_slices(images)
+    tta = SlicePredictor(_LeftHalf(), Preprocessing("breast", 8), mirror_tta=True).forward_slices(images)
+    sig = 1 / (1 + np.exp(-images[:, 0].astype(np.float64)))
+    low = 1 / (1 + np.exp(10.0))
+    np.testing.assert_allclose(plain[..., :4], sig[..., :4], rtol=1e-5)
+    np.testing.assert_allclose(plain[..., 4:], low, rtol=1e-4)
+    # the mirrored pass sees column j at 7 - j: its left half scores the original right half
+    np.testing.assert_allclose(tta, (sig + low) / 2, rtol=1e-4)
+
+
+def test_mirror_tta_prediction_of_a_mirror_symmetric_scan_is_mirror_symmetric():
+    torch.manual_seed(0)
+    from breastmri.model.unet import UNet
+
+    model = UNet(in_channels=1, base=2, depth=2)
+    vol = np.random.default_rng(0).normal(size=(20, 30, 4)).astype(np.float32)
+    sym = np.concatenate([vol[:, :15], vol[:, :15][:, ::-1]], axis=1)  # left-right mirror-symmetric volume
+    plain = SlicePredictor(model, Preprocessing("breast", 32)).predict_breast(sym)
+    tta = SlicePredictor(model, Preprocessing("breast", 32), mirror_tta=True).predict_breast(sym)
+    assert not np.allclose(plain, plain[:, ::-1], atol=1e-3)  # the untrained model itself is not symmetric
+    np.testing.assert_allclose(tta, tta[:, ::-1], atol=1e-5)

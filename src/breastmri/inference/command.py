@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep the largest 3D component of the prediction and every component at least this "
                              "share of its size (0 keeps all, 1 the largest only; default %(default)s)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--mirror_tta", action="store_true",
+                        help="average the prediction with that of the left-right mirrored slices (twice the cost)")
     parser.add_argument("--affine", choices=("trust", "verify", "ignore"), default="verify",
                         help="--scan only: how far the file's affine describes the anatomy (docs/orientation.md); "
                              "verify = the affine places the scan and the anatomy must agree; ignore = for files like "
@@ -112,7 +114,8 @@ def run(args: argparse.Namespace) -> dict:
         given = "--phases_folder" if wanted == "lesion" else "--scan"
         raise DataError(ckpt, f"checkpoint is for the {found!r} task, but {given} needs a {wanted!r} "
                               f"checkpoint (a {found} checkpoint takes {hint})")
-    predictor = predictor_from_state(state, ckpt, device=args.device, threshold=threshold)
+    predictor = predictor_from_state(state, ckpt, device=args.device, threshold=threshold,
+                                     mirror_tta=args.mirror_tta)
     del state
 
     outputs: dict[str, tuple[str, object]] = {}  # name -> (kind, payload)

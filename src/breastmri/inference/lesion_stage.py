@@ -76,13 +76,14 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
                        threshold_json: str | Path | None = None, metrics_path: str | Path | None = None,
                        figures_dir: str | Path | None = None,
                        min_component_fraction: float = DEFAULT_MIN_FRACTION, batch_size: int = 16,
-                       device: str = "cpu", n_preview: int = 6, progress: bool = True) -> dict:
+                       device: str = "cpu", mirror_tta: bool = False, n_preview: int = 6,
+                       progress: bool = True) -> dict:
     """Run the stage (see the module docstring); return a summary with the metrics and per-case table."""
     layout, out_dir = MamaMiaLayout(mamamia_root), Path(out_dir)
     ids = select_cases(layout, cases, h5_path)
     threshold = read_threshold(threshold_json) if threshold_json else None
     predictor = load_predictor(checkpoint, device=device, batch_size=batch_size, threshold=threshold,
-                               task="lesion", h5_path=h5_path)
+                               task="lesion", h5_path=h5_path, mirror_tta=mirror_tta)
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale(out_dir, set(ids), (PRED_SUFFIX,))
 
@@ -112,7 +113,8 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
     per_case.index.name = "case_id"
     scored = [r for r in rows.values() if "dice" in r]
     metrics = {"n_cases": len(ids), "n_evaluated": len(scored), "cases": cases,
-               "threshold": predictor.threshold, "min_component_fraction": float(min_component_fraction)}
+               "threshold": predictor.threshold, "mirror_tta": predictor.mirror_tta,
+               "min_component_fraction": float(min_component_fraction)}
     if scored:
         metrics.update({k: ev.summarize([r[k] for r in scored]) for k in ("dice", "hd95_mm")})
     metrics["per_case"] = {case: ev.json_safe(r) for case, r in rows.items()}

@@ -139,12 +139,13 @@ class SlicePredictor:
     """Runs a 2D model over every slice of a volume in batches; see the module docstring."""
 
     def __init__(self, model: torch.nn.Module, preprocessing: Preprocessing, threshold: float = 0.5,
-                 device: str | torch.device = "cpu", batch_size: int = 16):
+                 device: str | torch.device = "cpu", batch_size: int = 16, mirror_tta: bool = False):
         self.device = torch.device(device) if not isinstance(device, torch.device) else device
         self.model = model.eval().to(self.device)
         self.preprocessing = preprocessing
         self.threshold = float(threshold)
         self.batch_size = max(1, int(batch_size))
+        self.mirror_tta = bool(mirror_tta)
 
     @property
     def task(self) -> str:
@@ -153,12 +154,18 @@ class SlicePredictor:
     # -- network ---------------------------------------------------------------------------------
     @torch.inference_mode()
     def forward_slices(self, images: np.ndarray) -> np.ndarray:
-        """Sigmoid probabilities ``(K, S, S)`` float32 for prepared slices ``(K, C, S, S)``."""
+        """Sigmoid probabilities ``(K, S, S)`` float32 for prepared slices ``(K, C, S, S)``.
+
+        With ``mirror_tta`` the probability is the mean of the slice's and of its left-right mirror's (mirrored
+        back): left-right is the slices' last axis, working-frame axis 1, in both tasks."""
         out = np.empty((images.shape[0], images.shape[2], images.shape[3]), dtype=np.float32)
         for start in range(0, images.shape[0], self.batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(images[start:start + self.batch_size])).to(self.device)
-            logits = self.model(batch)
-            out[start:start + len(batch)] = torch.sigmoid(logits.float())[:, 0].cpu().numpy()
+            prob = torch.sigmoid(self.model(batch).float())
+            if self.mirror_tta:
+                mirrored = torch.sigmoid(self.model(torch.flip(batch, dims=[-1])).float())
+                prob = (prob + torch.flip(mirrored, dims=[-1])) / 2
+            out[start:start + len(batch)] = prob[:, 0].cpu().numpy()
         return out
 
     def binarize(self, prob: np.ndarray) -> np.ndarray:
@@ -238,7 +245,8 @@ def restore_slices(probs: np.ndarray, geometry, undo) -> np.ndarray:
 
 def load_predictor(checkpoint_path: str | Path, device: str = "auto", batch_size: int = 16,
                    threshold: float | None = None, task: str | None = None,
-                   h5_path: str | Path | None = None, preprocessing: Mapping | None = None) -> SlicePredictor:
+                   h5_path: str | Path | None = None, preprocessing: Mapping | None = None,
+                   mirror_tta: bool = False) -> SlicePredictor:
     """A :class:`SlicePredictor` from a checkpoint file (``load_checkpoint``, ``weights_only=True``).
 
     ``task``: the expected task; a checkpoint of another task is a :class:`DataError` naming the file.
@@ -249,7 +257,7 @@ def load_predictor(checkpoint_path: str | Path, device: str = "auto", batch_size
     path = Path(checkpoint_path)
     state = load_checkpoint(path)
     check_task(state, path, task)
-    return predictor_from_state(state, path, device, batch_size, threshold, h5_path, preprocessing)
+    return predictor_from_state(state, path, device, batch_size, threshold, h5_path, preprocessing, mirror_tta)
 
 
 def check_task(state: Mapping, path: str | Path | None, task: str | None = None) -> str:
@@ -264,14 +272,14 @@ def check_task(state: Mapping, path: str | Path | None, task: str | None = None)
 
 def predictor_from_state(state: Mapping, path: str | Path | None = None, device: str = "auto",
                          batch_size: int = 16, threshold: float | None = None, h5_path: str | Path | None = None,
-                         preprocessing: Mapping | None = None) -> SlicePredictor:
+                         preprocessing: Mapping | None = None, mirror_tta: bool = False) -> SlicePredictor:
     """A :class:`SlicePredictor` from an already loaded checkpoint ``state`` (see :func:`load_predictor`)."""
     check_task(state, path)
     if threshold is None:
         threshold = state.get("threshold", (state.get("params") or {}).get("threshold", 0.5))
     model = build_model_from_state(state, path)
     prep = resolve_preprocessing(state, h5_path, preprocessing)
-    return SlicePredictor(model, prep, float(threshold), resolve_device(device), batch_size)
+    return SlicePredictor(model, prep, float(threshold), resolve_device(device), batch_size, mirror_tta)
 
 
 def read_threshold(path: str | Path) -> float:

@@ -75,13 +75,14 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
                   h5_path: str | Path | None = None, truth_dir: str | Path | None = None,
                   metrics_path: str | Path | None = None, figures_dir: str | Path | None = None,
                   tumor_percentile: float = 98.0, min_component_fraction: float = DEFAULT_MIN_FRACTION,
-                  batch_size: int = 16, device: str = "cpu", n_preview: int = 6, progress: bool = True) -> dict:
+                  batch_size: int = 16, device: str = "cpu", mirror_tta: bool = False, n_preview: int = 6,
+                  progress: bool = True) -> dict:
     """Run the stage (see the module docstring); return a summary (and the metrics when evaluated)."""
     out_dir = Path(out_dir)
     scans = SeedLayout(seed_root).inference_scans()
     threshold = read_threshold(threshold_json) if threshold_json else None
     predictor = load_predictor(checkpoint, device=device, batch_size=batch_size, threshold=threshold,
-                               task="breast", h5_path=h5_path)
+                               task="breast", h5_path=h5_path, mirror_tta=mirror_tta)
     records = _load_records(record_path)
     not_placed: dict[str, list[str]] = {}
     if records is not None:
@@ -130,7 +131,8 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
                "qc": plausibility}
     if truth_dir:
         metrics, per_patient = evaluate_dataset(seed_root, out_dir, truth_dir, sorted(scans))
-        metrics.update(threshold=predictor.threshold, tumor_percentile=float(tumor_percentile),
+        metrics.update(threshold=predictor.threshold, mirror_tta=predictor.mirror_tta,
+                       tumor_percentile=float(tumor_percentile),
                        min_component_fraction=float(min_component_fraction), qc=plausibility)
         if metrics_path:
             write_json(metrics, metrics_path)
@@ -139,7 +141,7 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
         summary["per_patient"] = per_patient
     elif metrics_path:  # real data: nothing to score, but the declared metric files still exist
         write_json({"evaluated": False, "n_patients": len(scans), "threshold": predictor.threshold,
-                    "qc": plausibility}, metrics_path)
+                    "mirror_tta": predictor.mirror_tta, "qc": plausibility}, metrics_path)
         write_table(pd.DataFrame(index=pd.Index(sorted(scans), name="patient_id")),
                     Path(metrics_path).with_suffix(".csv"))
     return summary
