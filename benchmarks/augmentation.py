@@ -5,10 +5,10 @@
    libraries do the same work), on 128x128 slices with 1 channel (whole breast) and 6 (lesion phases).
    MONAI runs on (C, H, W) tensors, TorchIO on (C, H, W, 1) subjects. Median ms per slice over repeats.
 2. Training throughput. The default breast U-Net (batch 8) trained from an in-memory split through the
-   DataLoader, without and with the default augmentation settings (params.yaml), ``num_workers`` 0:
-   median step time -> slices/s, and their ratio.
+   DataLoader, without augmentation, and with the default augmentation settings in the main process
+   (``num_workers`` 0) and in one DataLoader worker: median step time -> slices/s.
 
-    .venv/bin/python benchmarks/augmentation.py            # needs torchio for part 1: pip install ".[bench]"
+    .venv/bin/python benchmarks/augmentation.py   # part 1 needs torchio (pip install ".[bench]", make bench)
 """
 
 from __future__ import annotations
@@ -107,14 +107,19 @@ def library_comparison(channels=(1, 6), n: int = 32, repeats: int = 5) -> list[d
     return rows
 
 
-def training_throughput(steps: int = 20, warmup: int = 2, batch: int = 8) -> dict:
+def training_throughput(steps: int = 20, warmup: int = 2, batch: int = 8, workers=(0, 1)) -> dict:
+    """slices/s of the default breast U-Net without augmentation (main process) and with the default
+    augmentation, in the main process (``num_workers`` 0) and in DataLoader workers."""
     out = {}
-    for label, settings in (("plain", parse_settings({name: {"prob": 0.0} for name in DEFAULTS})),
-                            ("augmented", parse_settings(None))):
+    runs = [("plain", 0)] + [("augmented", w) for w in workers]
+    for label, num_workers in runs:
+        settings = parse_settings({name: {"prob": 0.0} for name in DEFAULTS}) if label == "plain" \
+            else parse_settings(None)
         torch.manual_seed(0)
         data = _Slices(batch * (steps + warmup), 1)
         dataset = augmented(data, settings, seed=0)
-        loader = DataLoader(dataset, batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(0))
+        loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=num_workers,
+                            generator=torch.Generator().manual_seed(0))
         model = UNet(in_channels=1, out_channels=1, base=8, depth=4, dropout=0.05, bottleneck_dropout=0.15).train()
         opt, loss_fn = torch.optim.Adam(model.parameters(), lr=1e-3), DiceLoss()
         times, t0 = [], time.perf_counter()
@@ -126,9 +131,8 @@ def training_throughput(steps: int = 20, warmup: int = 2, batch: int = 8) -> dic
             if i >= warmup:
                 times.append(t1 - t0)
             t0 = t1
-        out[f"{label}_slices_per_s"] = batch / statistics.median(times)
-    out["ratio"] = out["augmented_slices_per_s"] / out["plain_slices_per_s"]
-    return out
+        out[label if label == "plain" else f"augmented_workers_{num_workers}"] = batch / statistics.median(times)
+    return {"slices_per_s": out, "batch": batch}
 
 
 def run(channels=(1, 6), n: int = 32, repeats: int = 5, steps: int = 20) -> dict:

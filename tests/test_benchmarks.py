@@ -39,7 +39,8 @@ TRAINING = {"default": {"size": 128, "batch": 8, "gflops": 0.25, "slices_per_s":
 
 AUGMENTATION = {"library": [{"channels": 1, "monai_ms_per_slice": 2.0, "torchio_ms_per_slice": 8.0},
                             {"channels": 6, "monai_ms_per_slice": 6.0, "torchio_ms_per_slice": math.nan}],
-                "training": {"plain_slices_per_s": 50.0, "augmented_slices_per_s": 40.0, "ratio": 0.8}}
+                "training": {"batch": 8, "slices_per_s": {"plain": 50.0, "augmented_workers_0": 40.0,
+                                                          "augmented_workers_1": 45.0}}}
 
 
 def rows_of(name, figures):
@@ -64,10 +65,11 @@ def test_ratio_is_value_over_a_baseline_measured_in_the_same_run():
 
 
 def test_augmentation_rows_compare_libraries_and_training_with_and_without():
-    one, six, train = rows_of("augmentation", AUGMENTATION)
+    one, six, main_process, worker = rows_of("augmentation", AUGMENTATION)
     assert (one.value, one.baseline, one.ratio) == (2.0, "TorchIO", 0.25)
     assert six.baseline is None and six.ratio is None  # TorchIO not installed: no baseline
-    assert (train.baseline, train.ratio) == ("no augmentation", pytest.approx(0.8))
+    assert (main_process.baseline, main_process.ratio) == ("no augmentation", pytest.approx(0.8))
+    assert worker.measure.endswith("1 workers") and worker.ratio == pytest.approx(0.9)
 
 
 def test_orientation_is_accuracy_in_percent_without_baseline():
