@@ -16,7 +16,7 @@ from breastmri.inference.predictor import Preprocessing
 
 def _standin(*args, **kwargs):
     return SimpleNamespace(predict_breast=threshold_predictor, threshold=0.5, device="cpu",
-                           preprocessing=Preprocessing("breast", 32))
+                           preprocessing=Preprocessing("breast", 32), mirror_tta=kwargs.get("mirror_tta", False))
 
 
 def _digest(folder):
@@ -63,7 +63,7 @@ def test_without_truth_the_declared_metric_files_still_exist(seed_dataset, tmp_p
     assert "metrics" not in summary
     written = json.loads(metrics_path.read_text())
     qc = written.pop("qc")
-    assert written == {"evaluated": False, "n_patients": 5, "threshold": 0.5}
+    assert written == {"evaluated": False, "n_patients": 5, "threshold": 0.5, "mirror_tta": False}
     # no truth, yet every prediction's plausibility is measured: the stand-in finds the breasts, in the body
     assert qc["n_flagged"] == 0 and qc["inside_body"]["min"] > 0.9 and qc["anterior"]["min"] > 0.9
     listed = pd.read_csv(metrics_path.with_suffix(".csv"))
