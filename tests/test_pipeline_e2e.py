@@ -33,7 +33,7 @@ TINY = {
     "infer_lesion": {"n_preview": 2},
 }
 STAGES = {"synthesize", "validate", "eda", "orient", "build_hdf5", "train@breast", "train@lesion",
-          "threshold@breast", "threshold@lesion", "infer", "infer_lesion", "correlate"}
+          "threshold@breast", "threshold@lesion", "infer", "infer_lesion", "real_data", "correlate"}
 pytestmark = pytest.mark.slow
 
 
@@ -91,6 +91,9 @@ def test_every_stage_writes_its_executed_notebook_html_and_outputs(tiny_repo):
     split = json.loads((repo / "reports/metrics/build_hdf5_lesion.json").read_text())["split"]
     lesion = json.loads((repo / "reports/metrics/infer_lesion.json").read_text())
     assert sorted(lesion["per_case"]) == sorted(split["validation"]) and lesion["n_evaluated"] >= 1
+    assert lesion["breast_restricted"] and set(lesion["by_cohort"]) <= {"DUKE", "ISPY1", "ISPY2", "NACT"}
+    # the copy has no ../shared beside it: the real-data stage records that rather than failing
+    assert json.loads((repo / "reports/metrics/real_data.json").read_text())["available"] is False
 
 
 def test_predicted_masks_have_the_input_shape_and_affine(tiny_repo):

@@ -47,6 +47,10 @@ def test_stage_outputs_metrics_and_determinism(seed_dataset, tmp_path, monkeypat
     dices = [v["breast_dice"] for v in m["per_patient"].values()]
     assert max(dices) - min(dices) < 0.02          # storage / flips do not matter
     assert set(m["breast_dice_by_storage"]) == {"diag", "lps", "transposed"}
+    classical = m["classical"]  # the weight-free baseline, scored on the same patients and cohorts
+    assert set(classical["breast_dice_by_cohort"]) == set(m["breast_dice_by_cohort"])
+    assert classical["breast_dice"]["n"] == 5 and 0.0 <= classical["breast_dice"]["min"] <= 1.0
+    assert set(m["tumor_hit_rate_by_cohort"]) == set(m["breast_dice_by_cohort"])
     assert metrics_path.is_file() and metrics_path.with_suffix(".csv").is_file()
     first = _digest(out)
     (out / "Breast_MRI_099_breast.nii.gz").write_bytes(b"stale")

@@ -4,11 +4,13 @@ import h5py
 import nibabel as nib
 import numpy as np
 import pytest
-from inference_helpers import phantom_like, store, tiny_checkpoint
+from scipy import ndimage
+from inference_helpers import phantom_like, store, threshold_predictor, tiny_checkpoint
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import save_nifti
 from breastmri.inference.command import main as infer_command
+from breastmri.inference.postprocess import erode_mm
 from breastmri.inference.lesion_stage import infer_lesion_cases, main
 from breastmri.inference.predictor import SlicePredictor
 
@@ -118,7 +120,7 @@ def test_a_case_without_segmentation_is_predicted_but_not_scored(layout, tmp_pat
                                  progress=False)
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert (metrics["n_cases"], metrics["n_evaluated"]) == (3, 2)
-    assert metrics["per_case"]["DUKE_001"] == {"pred_voxels": 0}
+    assert metrics["per_case"]["DUKE_001"] == {"cohort": "all", "pred_voxels": 0}
     assert (tmp_path / "pred" / "DUKE_001_pred.nii.gz").is_file()
     assert metrics["dice"]["max"] == 0.0 and metrics["hd95_mm"]["n_not_finite"] == 2  # empty prediction
     assert np.isnan(summary["per_case"].loc["DUKE_001", "dice"])
@@ -155,3 +157,84 @@ def test_command_reads_its_params_section(layout, tmp_path, capsys):
     (tmp_path / "params.yaml").write_text(json.dumps(params))
     assert main(["--params", str(tmp_path / "params.yaml")]) == 1
     assert "missing.pt" in capsys.readouterr().err
+
+
+def _guided(monkeypatch):
+    """A lesion 'model' that calls every voxel a lesion, and a breast model that finds the bright tissue of the
+    oriented scan's breast half: the lesion output can then only be what the breast restriction lets through."""
+    monkeypatch.setattr(SlicePredictor, "predict_lesion",
+                        lambda self, paths: np.ones(nib.load(paths[0]).shape, np.float32))
+    monkeypatch.setattr(SlicePredictor, "predict_breast", lambda self, oriented: threshold_predictor(oriented))
+
+
+def test_guided_lesions_are_zero_outside_the_eroded_breast_by_construction(layout, tmp_path, monkeypatch):
+    root, h5, ckpt = layout
+    _guided(monkeypatch)
+    breast_ckpt = tiny_checkpoint(tmp_path / "breast.pt", task="breast", size=24)
+    out, metrics_path = tmp_path / "pred", tmp_path / "m.json"
+    summary = infer_lesion_cases(root, ckpt, out, cases="all", breast_checkpoint=breast_ckpt, skin_margin_mm=2.0,
+                                 min_component_fraction=0.0, metrics_path=metrics_path, progress=False)
+    for number, (case, (storage, phases, centre)) in enumerate(CASES.items()):
+        ref = nib.load(root / "images" / case / f"{case}_0000.nii.gz")
+        breast = nib.load(out / f"{case}_breast.nii.gz")
+        assert breast.shape == ref.shape and np.array_equal(breast.affine, ref.affine)
+        _, truth_breast, lesion = phantom_like(seed=number, lesion_centre=centre)
+        (stored_breast, stored_lesion), _ = store([truth_breast, lesion], storage)
+        np.testing.assert_array_equal(np.asarray(breast.dataobj), stored_breast)  # found in the stored frame
+        region = erode_mm(stored_breast, ref.header.get_zooms(), 2.0)
+        pred = np.asarray(nib.load(out / f"{case}_pred.nii.gz").dataobj)
+        np.testing.assert_array_equal(pred, region)  # a lesion everywhere -> exactly the eroded breast
+        tumor = np.asarray(nib.load(out / f"{case}_tumor.nii.gz").dataobj)
+        assert (tumor & stored_lesion).any() and not (tumor & (1 - region)).any()
+        rule = "enhancement" if 1 in phases else "percentile"
+        assert summary["per_case"].loc[case, "tumor_rule"] == rule
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["breast_restricted"] and metrics["skin_margin_mm"] == 2.0 and metrics["breast_flagged"] == 0
+    assert metrics["tumor_hit_rate"] == 1.0 and metrics["by_cohort"]["all"]["tumor_hits"] == 3
+    assert "eroded by 2 mm" in metrics["tumor_candidate_rule"]
+
+
+def test_the_enhancement_candidate_ignores_bright_tissue_that_does_not_enhance(layout, tmp_path, monkeypatch):
+    root, h5, ckpt = layout
+    _guided(monkeypatch)
+    case = "DUKE_001"
+    lesion = np.asarray(nib.load(root / "segmentations" / "expert" / f"{case}.nii.gz").dataobj) > 0
+    breast = np.asarray(nib.load(root / "images" / case / f"{case}_0000.nii.gz").dataobj) >= 90
+    far = np.zeros_like(lesion)
+    far[np.argwhere(breast & ~lesion)[-1][0] - 3:, :, :] = True  # the breast's far end, away from the lesion
+    decoy = breast & far & ~ndimage.binary_dilation(lesion, iterations=2)
+    assert decoy.sum() > lesion.sum()
+    for k in range(6):  # brighter than the lesion in EVERY phase, but it does not enhance
+        path = root / "images" / case / f"{case}_{k:04d}.nii.gz"
+        img = nib.load(path)
+        arr = np.asarray(img.dataobj, dtype=np.float32)
+        arr[decoy] = 900.0
+        save_nifti(arr, img.affine, path)
+    infer_lesion_cases(root, ckpt, tmp_path / "pred", cases="all", breast_checkpoint=tiny_checkpoint(
+        tmp_path / "breast.pt", task="breast", size=24), skin_margin_mm=0.0, progress=False)
+    tumor = np.asarray(nib.load(tmp_path / "pred" / f"{case}_tumor.nii.gz").dataobj) > 0
+    assert (tumor & lesion).any() and not (tumor & decoy).any()
+
+
+def test_the_one_case_command_restricts_to_the_breast_too(layout, tmp_path, monkeypatch, capsys):
+    root, h5, ckpt = layout
+    _guided(monkeypatch)
+    breast_ckpt = tiny_checkpoint(tmp_path / "breast.pt", task="breast", size=24)
+    case = "ISPY1_002"
+    infer_lesion_cases(root, ckpt, tmp_path / "stage", cases="all", breast_checkpoint=breast_ckpt, progress=False)
+    assert infer_command(["--phases_folder", str(root / "images" / case), "--checkpoint_path", str(ckpt),
+                          "--breast_checkpoint_path", str(breast_ckpt), "--out_dir", str(tmp_path / "one"),
+                          "--device", "cpu"]) == 0
+    for suffix in ("_pred", "_breast", "_tumor"):
+        np.testing.assert_array_equal(np.asarray(nib.load(tmp_path / "one" / f"{case}{suffix}.nii.gz").dataobj),
+                                      np.asarray(nib.load(tmp_path / "stage" / f"{case}{suffix}.nii.gz").dataobj))
+    capsys.readouterr()
+    scan = root / "images" / case / f"{case}_0000.nii.gz"
+    assert infer_command(["--scan", str(scan), "--checkpoint_path", str(breast_ckpt), "--breast_checkpoint_path",
+                          str(breast_ckpt), "--out_dir", str(tmp_path / "bad"), "--device", "cpu"]) == 1
+    assert capsys.readouterr().err.strip() == f"error: {breast_ckpt}: --breast_checkpoint_path goes with --phases_folder"
+    assert infer_command(["--phases_folder", str(root / "images" / case), "--checkpoint_path", str(ckpt),
+                          "--breast_checkpoint_path", str(ckpt), "--out_dir", str(tmp_path / "bad"),
+                          "--device", "cpu"]) == 1
+    assert "needs a 'breast' checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())

@@ -3,6 +3,7 @@
     breastmri-infer --phases_folder CASE_DIR --checkpoint_path models/lesion/best.pt --out_dir OUT
     breastmri-infer --scan SCAN.nii.gz       --checkpoint_path models/breast/best.pt --out_dir OUT
                     [--mask_path TRUTH.nii.gz] [--threshold 0.45|threshold.json] [--device auto|cpu|cuda]
+                    [--breast_checkpoint_path models/breast/best.pt] [--skin_margin_mm 3]
 
 * a LESION checkpoint takes ``--phases_folder`` (a MAMA-MIA case folder ``<CASE>/<CASE>_0000.nii.gz`` ..
   ``_0005``; missing post-contrast phases are allowed, as in training; or a folder holding the DCE as one DICOM
@@ -12,6 +13,10 @@
   of the volume read from the series) and
   ``<CASE>_prob.nii.gz`` (float32 probabilities, same grid); for a breast scan also ``<CASE>_tumor.nii.gz``
   (tumour candidate) and ``<CASE>_features.csv``; ``<CASE>_overlay.png``;
+* with ``--breast_checkpoint_path`` (lesion only): the whole-breast model segments the breast on phase
+  ``--breast_phase``; lesion probabilities outside the breast eroded by ``--skin_margin_mm`` are zero, and
+  ``<CASE>_breast.nii.gz`` and ``<CASE>_tumor.nii.gz`` (candidate by enhancement, post-contrast minus
+  pre-contrast) are written too; for a breast scan the candidate is found inside the eroded breast;
 * with ``--mask_path`` (ground truth on the same grid): ``<CASE>_metrics.txt`` with Dice and HD95 (mm),
   and the truth drawn on the overlay.
 
@@ -62,10 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--mirror_tta", action="store_true",
                         help="average the prediction with that of the left-right mirrored slices (twice the cost)")
-    parser.add_argument("--affine", choices=("trust", "verify", "ignore"), default="verify",
-                        help="--scan only: how far the file's affine describes the anatomy (docs/orientation.md); "
-                             "verify = the affine places the scan and the anatomy must agree; ignore = for files like "
-                             "the seed data's, whose affines do not describe the anatomy")
+    parser.add_argument("--breast_checkpoint_path", type=Path,
+                        help="--phases_folder only: whole-breast best.pt; lesions are kept inside its breast mask "
+                             "eroded by --skin_margin_mm, and the tumour candidate is written too")
+    parser.add_argument("--breast_phase", type=int, choices=(0, 1), default=1,
+                        help="phase the breast model segments: 0 pre-contrast, 1 first post-contrast (default)")
+    parser.add_argument("--skin_margin_mm", type=float, default=3.0,
+                        help="erosion of the breast mask before the lesion restriction and the tumour candidate "
+                             "(default %(default)s)")
+    parser.add_argument("--affine", choices=("trust", "verify", "ignore"),
+                        help="how far the file's affine describes the anatomy (docs/orientation.md); "
+                             "verify = the affine places the scan and the anatomy must agree (default for --scan); "
+                             "trust = the affine alone (default for --phases_folder: MAMA-MIA files are DICOM "
+                             "conversions, and the anatomy checks assume an axial two-breast view); ignore = for "
+                             "files like the seed data's, whose affines do not describe the anatomy")
     return parser
 
 
@@ -94,7 +109,7 @@ def metrics_text(case: str, task: str, metrics: dict) -> str:
 def run(args: argparse.Namespace) -> dict:
     """Do the work; returns {name: final path}. Raises DataError on bad input; writes nothing then."""
     from breastmri.inference import evaluation as ev
-    from breastmri.inference.dce import predict_case
+    from breastmri.inference.dce import BreastGuide, predict_case
     from breastmri.inference.features import features_table
     from breastmri.inference.figures import Case, case_overlay
     from breastmri.inference.predictor import check_task, predictor_from_state
@@ -105,7 +120,12 @@ def run(args: argparse.Namespace) -> dict:
     threshold = parse_threshold(args.threshold)
     if args.min_component_fraction < 0:
         raise DataError(None, f"--min_component_fraction must be >= 0, got {args.min_component_fraction}")
+    if args.skin_margin_mm < 0:
+        raise DataError(None, f"--skin_margin_mm must be >= 0, got {args.skin_margin_mm}")
     wanted = "lesion" if args.phases_folder is not None else "breast"
+    affine_mode = args.affine or ("trust" if wanted == "lesion" else "verify")
+    if args.breast_checkpoint_path is not None and wanted != "lesion":
+        raise DataError(args.breast_checkpoint_path, "--breast_checkpoint_path goes with --phases_folder")
     # the task check comes first so a wrong-task checkpoint is reported before any image is read
     state = load_checkpoint(ckpt)
     found = check_task(state, ckpt)
@@ -117,14 +137,27 @@ def run(args: argparse.Namespace) -> dict:
     predictor = predictor_from_state(state, ckpt, device=args.device, threshold=threshold,
                                      mirror_tta=args.mirror_tta)
     del state
+    guide = None
+    if args.breast_checkpoint_path is not None:
+        breast_state = load_checkpoint(args.breast_checkpoint_path)
+        if check_task(breast_state, args.breast_checkpoint_path) != "breast":
+            raise DataError(args.breast_checkpoint_path, "--breast_checkpoint_path needs a 'breast' checkpoint")
+        guide = BreastGuide(predictor_from_state(breast_state, args.breast_checkpoint_path, device=args.device),
+                            phase=args.breast_phase, skin_margin_mm=args.skin_margin_mm, affine_mode=affine_mode)
+        del breast_state
 
     outputs: dict[str, tuple[str, object]] = {}  # name -> (kind, payload)
     metrics: dict = {}
     if wanted == "lesion":
-        result = predict_case(predictor, args.phases_folder, args.min_component_fraction)
+        result = predict_case(predictor, args.phases_folder, args.min_component_fraction, guide)
         case, reference, prob, pred = result.case, result.reference, result.probability, result.lesion
         truth = ev.load_truth_mask(args.mask_path, reference) if args.mask_path else None
-        fig_case = Case(case, result.display.array, reference.affine, None, pred, truth)
+        if guide is not None:
+            for problem in result.breast_qc["problems"]:
+                print(f"WARNING: {args.phases_folder}: implausible breast mask: {problem}", file=sys.stderr)
+            outputs[f"{case}_breast.nii.gz"] = ("nifti", result.breast)
+            outputs[f"{case}_tumor.nii.gz"] = ("nifti", result.tumor)
+        fig_case = Case(case, result.display.array, reference.affine, result.breast, pred, truth)
         if truth is not None:
             metrics = ev.overlap_metrics(pred, truth, reference.spacing)
     else:
@@ -136,7 +169,8 @@ def run(args: argparse.Namespace) -> dict:
         truth = ev.load_truth_mask(args.mask_path, reference) if args.mask_path else None
 
         result = predict_scan(reference, predictor.predict_breast, predictor.threshold,
-                              min_component_fraction=args.min_component_fraction, affine_mode=args.affine)
+                              min_component_fraction=args.min_component_fraction, affine_mode=affine_mode,
+                              skin_margin_mm=args.skin_margin_mm)
         for problem in result.qc["problems"]:
             print(f"WARNING: {scan_path}: implausible breast mask: {problem}", file=sys.stderr)
         prob, pred = result.probability, result.breast

@@ -2,6 +2,12 @@
 pre-contrast phase's own grid, threshold and large 3D components. Used by the lesion inference stage and by
 ``breastmri-infer --phases_folder``.
 
+With a :class:`BreastGuide` the two pipelines are one: the whole-breast model segments the breast on one phase,
+the mask is eroded by a skin margin (mm), lesion probabilities outside it are set to zero BEFORE thresholding and
+post-processing (so a skin or chest-wall false positive can neither be kept nor win "largest component"), and the
+tumour candidate of the whole-breast pipeline is found inside the same region by enhancement (first
+post-contrast minus pre-contrast) when a post-contrast phase exists, by the intensity percentile otherwise.
+
 Nothing here reads ground truth.
 """
 
@@ -16,7 +22,9 @@ from breastmri.data.dicom import DicomPhase
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume, load_volume
 from breastmri.data.layouts import phase_paths_in
-from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, keep_large_components
+from breastmri.inference.candidates import tumor_candidate
+from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, erode_mm, keep_large_components
+from breastmri.inference.scan import segment_breast
 
 AFFINE_ATOL_MM = 1e-3
 
@@ -28,8 +36,35 @@ class CasePrediction:
     case: str
     reference: Volume        # the pre-contrast phase _0000: the grid of every output
     display: Volume          # the first post-contrast phase present (else _0000), for figures
-    probability: np.ndarray  # float32 in [0, 1]
+    probability: np.ndarray  # float32 in [0, 1]; zero outside the breast region when guided
     lesion: np.ndarray       # uint8
+    breast: np.ndarray | None = None  # uint8 whole-breast mask (guided only)
+    region: np.ndarray | None = None  # uint8 breast eroded by the skin margin: where lesions may lie
+    tumor: np.ndarray | None = None   # uint8 tumour candidate of the whole-breast pipeline (guided only)
+    tumor_rule: str | None = None     # "enhancement" | "percentile"
+    breast_qc: dict | None = None     # plausibility of the breast mask (inside the body, anterior, problems)
+
+
+@dataclass(frozen=True)
+class BreastGuide:
+    """The whole-breast model's part in a DCE case: ``predictor`` a breast
+    :class:`~breastmri.inference.predictor.SlicePredictor`; ``phase`` the phase it segments (0 pre-contrast,
+    1 first post-contrast; the pre-contrast phase when that one is absent); ``skin_margin_mm`` the erosion
+    of the breast mask; ``affine_mode`` how far the files' affines describe the anatomy (orientation);
+    ``tumor_percentile`` of the candidate rule."""
+
+    predictor: object
+    phase: int = 1
+    skin_margin_mm: float = 3.0
+    affine_mode: str = "trust"
+    tumor_percentile: float = 98.0
+    min_component_fraction: float = DEFAULT_MIN_FRACTION
+
+    def __post_init__(self):
+        if self.phase not in (0, 1):
+            raise DataError(None, f"breast phase must be 0 (pre-contrast) or 1 (first post-contrast), got {self.phase}")
+        if self.skin_margin_mm < 0:
+            raise DataError(None, f"skin margin must be >= 0 mm, got {self.skin_margin_mm}")
 
 
 def same_geometry(a: Volume, b: Volume) -> bool:
@@ -54,15 +89,31 @@ def load_phases(folder: str | Path) -> tuple[str, list[Path | DicomPhase | None]
     return case, paths, volumes
 
 
-def predict_case(predictor, folder: str | Path,
-                 min_component_fraction: float = DEFAULT_MIN_FRACTION) -> CasePrediction:
+def predict_case(predictor, folder: str | Path, min_component_fraction: float = DEFAULT_MIN_FRACTION,
+                 guide: BreastGuide | None = None) -> CasePrediction:
     """Predict one case folder with a lesion :class:`~breastmri.inference.predictor.SlicePredictor`:
     ``probability > threshold``, then the largest 3D component and every component of at least
-    ``min_component_fraction`` of its size (scattered false positives go, multifocal lesions stay)."""
+    ``min_component_fraction`` of its size (scattered false positives go, multifocal lesions stay). With a
+    ``guide`` the probability is first restricted to the eroded breast (module docstring)."""
     case, paths, volumes = load_phases(folder)
     # NIfTI phases are resampled from their files; the phases of a DICOM series from the volumes just read
     sources = [v if isinstance(p, DicomPhase) else p for p, v in zip(paths, volumes)]
     probability = predictor.predict_lesion(sources)
-    lesion = keep_large_components(predictor.binarize(probability), min_component_fraction)
     display = next((v for v in volumes[1:] if v is not None), volumes[0])
-    return CasePrediction(case, volumes[0], display, probability, lesion.astype(np.uint8))
+    extra: dict = {}
+    if guide is not None:
+        pre, post = volumes[0], volumes[1]
+        seg = segment_breast(post if guide.phase == 1 and post is not None else pre,
+                             guide.predictor.predict_breast, guide.predictor.threshold,
+                             min_component_fraction=guide.min_component_fraction, affine_mode=guide.affine_mode)
+        region = erode_mm(seg.breast, pre.spacing, guide.skin_margin_mm)
+        probability = probability * region
+        rule = "enhancement" if post is not None else "percentile"
+        signal = pre.array.astype(np.float32)
+        if post is not None:
+            signal = post.array.astype(np.float32) - signal
+        extra = dict(breast=seg.breast, region=region, tumor=tumor_candidate(signal, region, guide.tumor_percentile),
+                     tumor_rule=rule, breast_qc=seg.qc)
+    lesion = keep_large_components(predictor.binarize(probability), min_component_fraction)
+    return CasePrediction(case, volumes[0], display, probability.astype(np.float32), lesion.astype(np.uint8),
+                          **extra)

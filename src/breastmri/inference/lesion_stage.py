@@ -3,12 +3,16 @@
 Cases: the lesion HDF5 file's validation split (``cases="validation"``: cases the model never trained on) or
 every case of the layout (``cases="all"``). Per case (:func:`breastmri.inference.dce.predict_case`): resample to
 the training grid, predict slice by slice with the chosen threshold, back onto the ``_0000`` file's grid, keep
-the large 3D components. Where the expert segmentation exists, Dice and HD95 (mm) on the original grid: the
-whole-volume counterpart of the training stage's sampled-slice Dice.
+the large 3D components. With a ``breast_checkpoint`` (the whole-breast model) the lesion is restricted to the
+breast eroded by ``skin_margin_mm`` and the whole-breast pipeline's tumour candidate is found there
+(:class:`breastmri.inference.dce.BreastGuide`). Where the expert segmentation exists, Dice and HD95 (mm) on
+the original grid (the whole-volume counterpart of the training stage's sampled-slice Dice) and the candidate's
+hit, per case and per cohort (the phantom truth's cohort names, when ``truth_dir`` is given).
 
 Outputs (atomic, deterministic for a given checkpoint and data)::
 
     <out_dir>/<CASE>_pred.nii.gz     uint8 lesion mask, exactly the _0000 file's shape and affine
+    <out_dir>/<CASE>_breast.nii.gz   uint8 breast mask and <CASE>_tumor.nii.gz candidate (guided only)
     <figures_dir>/prediction_grid.png, <figures_dir>/overlays/<CASE>.png
     <metrics_path>                   Dice / HD95 summary and per case (.json), the same table as .csv
 """
@@ -28,13 +32,13 @@ from breastmri.data.errors import DataError
 from breastmri.data.io import save_nifti, write_json
 from breastmri.data.layouts import MamaMiaLayout
 from breastmri.inference import evaluation as ev
-from breastmri.inference.dce import predict_case
+from breastmri.inference.dce import BreastGuide, predict_case
 from breastmri.inference.figures import DPI, Case, case_overlay, prediction_grid
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
 from breastmri.inference.predictor import load_predictor, read_threshold
 from breastmri.inference.stage import remove_stale, write_table
 
-PRED_SUFFIX = "_pred.nii.gz"
+PRED_SUFFIX, BREAST_SUFFIX, TUMOR_SUFFIX = "_pred.nii.gz", "_breast.nii.gz", "_tumor.nii.gz"
 CASE_SETS = ("validation", "all")
 
 
@@ -71,10 +75,35 @@ def select_cases(layout: MamaMiaLayout, cases: str, h5_path: str | Path | None) 
     return wanted
 
 
+def case_cohorts(truth_dir: str | Path | None, ids: list[str]) -> dict[str, str]:
+    """Cohort name of each case from the phantom truth record (``"all"`` without one, or for unknown cases)."""
+    cases = {}
+    if truth_dir:
+        from breastmri.phantom.truth import load_mamamia_truth
+
+        cases = load_mamamia_truth(truth_dir)
+    return {case: str(cases.get(case, {}).get("cohort", "all")) for case in ids}
+
+
+def breast_guide(checkpoint: str | Path | None, threshold_json: str | Path | None, *, phase: int,
+                 skin_margin_mm: float, affine_mode: str, tumor_percentile: float, batch_size: int,
+                 device: str) -> BreastGuide | None:
+    """The whole-breast model as a :class:`BreastGuide` (``None`` without a checkpoint)."""
+    if not checkpoint:
+        return None
+    threshold = read_threshold(threshold_json) if threshold_json else None
+    predictor = load_predictor(checkpoint, device=device, batch_size=batch_size, threshold=threshold, task="breast")
+    return BreastGuide(predictor, phase=phase, skin_margin_mm=skin_margin_mm, affine_mode=affine_mode,
+                       tumor_percentile=tumor_percentile)
+
+
 def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir: str | Path, *,
                        cases: str = "validation", h5_path: str | Path | None = None,
                        threshold_json: str | Path | None = None, metrics_path: str | Path | None = None,
-                       figures_dir: str | Path | None = None,
+                       figures_dir: str | Path | None = None, truth_dir: str | Path | None = None,
+                       affine_mode: str = "trust", breast_checkpoint: str | Path | None = None,
+                       breast_threshold_json: str | Path | None = None, breast_phase: int = 1,
+                       skin_margin_mm: float = 3.0, tumor_percentile: float = 98.0,
                        min_component_fraction: float = DEFAULT_MIN_FRACTION, batch_size: int = 16,
                        device: str = "cpu", mirror_tta: bool = False, n_preview: int = 6,
                        progress: bool = True) -> dict:
@@ -84,23 +113,38 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
     threshold = read_threshold(threshold_json) if threshold_json else None
     predictor = load_predictor(checkpoint, device=device, batch_size=batch_size, threshold=threshold,
                                task="lesion", h5_path=h5_path, mirror_tta=mirror_tta)
+    guide = breast_guide(breast_checkpoint, breast_threshold_json, phase=breast_phase, skin_margin_mm=skin_margin_mm,
+                         affine_mode=affine_mode, tumor_percentile=tumor_percentile, batch_size=batch_size,
+                         device=device)
+    cohorts = case_cohorts(truth_dir, ids)
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale(out_dir, set(ids) if guide else set(), (BREAST_SUFFIX, TUMOR_SUFFIX))
     remove_stale(out_dir, set(ids), (PRED_SUFFIX,))
 
     rows: dict[str, dict] = {}
     preview: list[Case] = []
     for case in tqdm(ids, desc="infer lesion", unit="case", disable=not progress or None):
-        result = predict_case(predictor, layout.image_dir / case, min_component_fraction)
+        result = predict_case(predictor, layout.image_dir / case, min_component_fraction, guide)
         reference = result.reference
         save_nifti(result.lesion, reference.affine, out_dir / f"{case}{PRED_SUFFIX}")
+        row = {"cohort": cohorts[case], "pred_voxels": int(result.lesion.sum())}
+        if guide:
+            save_nifti(result.breast, reference.affine, out_dir / f"{case}{BREAST_SUFFIX}")
+            save_nifti(result.tumor, reference.affine, out_dir / f"{case}{TUMOR_SUFFIX}")
+            row.update(tumor_rule=result.tumor_rule, breast_inside_body=result.breast_qc["inside_body"],
+                       breast_problems="; ".join(result.breast_qc["problems"]))
+            for problem in result.breast_qc["problems"]:
+                print(f"WARNING: {layout.image_dir / case}: implausible breast mask: {problem}", file=sys.stderr)
         truth_path = layout.lesion_mask(case)
         truth = ev.load_truth_mask(truth_path, reference) if truth_path.is_file() else None
-        row = {"pred_voxels": int(result.lesion.sum())}
         if truth is not None:
             row.update(ev.overlap_metrics(result.lesion, truth, reference.spacing), truth_voxels=int(truth.sum()))
+            if guide:
+                row.update(tumor_hit=ev.hit(result.tumor, truth),
+                           truth_in_region=float((truth & result.region).sum() / max(int(truth.sum()), 1)))
         rows[case] = row
         if figures_dir:
-            fig_case = Case(case, result.display.array, reference.affine, None, result.lesion, truth)
+            fig_case = Case(case, result.display.array, reference.affine, result.breast, result.lesion, truth)
             shown = {k: row[k] for k in ("dice", "hd95_mm") if k in row}
             save_figure(case_overlay(fig_case, shown or None, focus=True),
                         Path(figures_dir) / "overlays" / f"{case}.png", DPI)
@@ -111,17 +155,43 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
 
     per_case = pd.DataFrame.from_dict(rows, orient="index")
     per_case.index.name = "case_id"
-    scored = [r for r in rows.values() if "dice" in r]
-    metrics = {"n_cases": len(ids), "n_evaluated": len(scored), "cases": cases,
-               "threshold": predictor.threshold, "mirror_tta": predictor.mirror_tta,
-               "min_component_fraction": float(min_component_fraction)}
-    if scored:
-        metrics.update({k: ev.summarize([r[k] for r in scored]) for k in ("dice", "hd95_mm")})
+    metrics = {"n_cases": len(ids), "n_evaluated": int(per_case.get("dice", pd.Series(dtype=float)).notna().sum()),
+               "cases": cases, "threshold": predictor.threshold, "mirror_tta": predictor.mirror_tta,
+               "min_component_fraction": float(min_component_fraction),
+               "breast_restricted": guide is not None}
+    if guide:
+        metrics.update(breast_phase=guide.phase, skin_margin_mm=float(guide.skin_margin_mm),
+                       tumor_candidate_rule=candidate_rule_text(guide),
+                       breast_flagged=int((per_case["breast_problems"] != "").sum()))
+    metrics.update(score_groups(per_case))
     metrics["per_case"] = {case: ev.json_safe(r) for case, r in rows.items()}
     if metrics_path:
         write_json(metrics, metrics_path)
         write_table(per_case, Path(metrics_path).with_suffix(".csv"))
     return {"out_dir": str(out_dir), "device": str(predictor.device), "metrics": metrics, "per_case": per_case}
+
+
+def candidate_rule_text(guide: BreastGuide) -> str:
+    """The tumour-candidate rule in words (reported beside the hit rate)."""
+    return (f"largest 3D component above the {guide.tumor_percentile:g}th percentile, inside the breast eroded by "
+            f"{guide.skin_margin_mm:g} mm, of the enhancement (first post-contrast minus pre-contrast) when a "
+            "post-contrast phase exists, else of the pre-contrast intensity")
+
+
+def score_groups(per_case: pd.DataFrame) -> dict:
+    """Dice / HD95 summaries and the candidate hit rate over the scored cases, overall and per cohort."""
+    if "dice" not in per_case:
+        return {}
+    scored = per_case[per_case["dice"].notna()]
+
+    def scores(group: pd.DataFrame) -> dict:
+        out = {k: ev.summarize(list(group[k])) for k in ("dice", "hd95_mm")}
+        if "tumor_hit" in group:
+            out.update(tumor_hit_rate=float(group["tumor_hit"].astype(bool).mean()),
+                       tumor_hits=int(group["tumor_hit"].astype(bool).sum()))
+        return out
+
+    return {**scores(scored), "by_cohort": {name: scores(g) for name, g in scored.groupby("cohort")}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,8 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         params = load_params(args.params)
+        data = params.get("data", {})
         summary = call_with_section(infer_lesion_cases, params, "infer_lesion", args.params,
-                                    mamamia_root=params.get("data", {})["mamamia_root"])
+                                    mamamia_root=data["mamamia_root"], truth_dir=data.get("truth_dir") or None,
+                                    affine_mode=data.get("mamamia_affine", "trust"))
     except (DataError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

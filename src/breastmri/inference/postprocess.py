@@ -1,4 +1,4 @@
-"""Post-processing of predicted masks: keep the largest 3D connected component(s).
+"""Post-processing of predicted masks: keep the largest 3D connected component(s); erode by a margin in mm.
 
 :func:`largest_component` is the rule of the issue (one component). Whole-breast masks, however, often
 hold two components, one per breast (the phantom's truth masks do in 63 of 64 patients), and the largest
@@ -53,3 +53,21 @@ def keep_large_components(mask: np.ndarray, min_fraction: float = DEFAULT_MIN_FR
     keep = sizes >= min_fraction * sizes.max()
     keep[0] = False
     return keep[labels].astype(np.uint8)
+
+
+def erode_mm(mask: np.ndarray, spacing, margin_mm: float) -> np.ndarray:
+    """Voxels of ``mask`` farther than ``margin_mm`` (physical distance, ``spacing`` per axis) from every
+    voxel outside it (``uint8``); ``margin_mm = 0`` returns the mask itself.
+
+    Used to take the skin off a breast mask. Only the mask's own boundary erodes: where the mask reaches the
+    edge of the array (a field of view that cuts the breast) nothing is taken off, as that edge is not skin.
+    """
+    mask = np.asarray(mask) > 0
+    if margin_mm < 0:
+        raise ValueError(f"margin_mm must be >= 0, got {margin_mm}")
+    if margin_mm == 0 or not mask.any():
+        return mask.astype(np.uint8)
+    if mask.all():
+        return mask.astype(np.uint8)
+    distance = ndimage.distance_transform_edt(mask, sampling=tuple(float(s) for s in spacing))
+    return (distance > margin_mm).astype(np.uint8)

@@ -15,7 +15,7 @@ from breastmri.data.errors import DataError
 from breastmri.data.io import Volume
 from breastmri.inference.candidates import tumor_candidate
 from breastmri.inference.features import patient_features
-from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, keep_large_components
+from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, erode_mm, keep_large_components
 from breastmri.orientation.orient import HeuristicSettings, mask_placement, orient_scan
 from breastmri.orientation.record import OrientationRecord, to_oriented_frame, to_original_frame
 
@@ -57,24 +57,44 @@ def orient(volume: Volume, record: OrientationRecord | None = None, settings: He
     return to_oriented_frame(volume.array, record), record
 
 
-def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray], np.ndarray], threshold: float,
-                 tumor_percentile: float = 98.0, record: OrientationRecord | None = None,
-                 settings: HeuristicSettings | None = None,
-                 min_component_fraction: float = DEFAULT_MIN_FRACTION, affine_mode: str = "verify") -> ScanPrediction:
+@dataclass(frozen=True)
+class BreastSegmentation:
+    """The breast mask of one scan in its STORED frame, the probability, the orientation record and the
+    plausibility QC (share inside the body, anterior, problems)."""
+
+    breast: np.ndarray       # uint8
+    probability: np.ndarray  # float32 in [0, 1]
+    record: OrientationRecord
+    qc: dict
+
+
+def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray], np.ndarray], threshold: float,
+                   record: OrientationRecord | None = None, settings: HeuristicSettings | None = None,
+                   min_component_fraction: float = DEFAULT_MIN_FRACTION,
+                   affine_mode: str = "verify") -> BreastSegmentation:
     """Orient ``volume`` as in training, predict on the oriented array (``predict_proba`` returns a
     probability volume of the same shape), threshold (``> threshold``), keep the largest 3D component (and
-    components at least ``min_component_fraction`` of its size: both breasts; 1.0 = the largest only),
-    map everything back to the stored frame, then find the tumour candidate and compute the features on
-    the stored scan (its own spacing)."""
+    components at least ``min_component_fraction`` of its size: both breasts; 1.0 = the largest only), check
+    its placement, map back to the stored frame."""
     oriented, record = orient(volume, record, settings, affine_mode)
     prob = np.asarray(predict_proba(oriented), dtype=np.float32)
     if prob.shape != oriented.shape:
         raise ValueError(f"predictor returned shape {prob.shape} for a volume of shape {oriented.shape}")
     breast_oriented = keep_large_components(prob > threshold, min_component_fraction)
     qc = mask_placement(oriented, breast_oriented, record.working_spacing, settings)
-    breast = to_original_frame(breast_oriented, record).astype(np.uint8)
-    probability = to_original_frame(prob, record)
+    return BreastSegmentation(to_original_frame(breast_oriented, record).astype(np.uint8),
+                              to_original_frame(prob, record), record, qc)
+
+
+def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray], np.ndarray], threshold: float,
+                 tumor_percentile: float = 98.0, record: OrientationRecord | None = None,
+                 settings: HeuristicSettings | None = None,
+                 min_component_fraction: float = DEFAULT_MIN_FRACTION, affine_mode: str = "verify",
+                 skin_margin_mm: float = 0.0) -> ScanPrediction:
+    """:func:`segment_breast`, then the tumour candidate (percentile rule inside the breast eroded by
+    ``skin_margin_mm``, so the bright skin cannot win) and the features on the stored scan (own spacing)."""
+    seg = segment_breast(volume, predict_proba, threshold, record, settings, min_component_fraction, affine_mode)
     image = np.asarray(volume.array, dtype=np.float32)
-    tumor = tumor_candidate(image, breast, tumor_percentile)
-    features = patient_features(image, breast, tumor, volume.spacing)
-    return ScanPrediction(volume.patient_id, breast, tumor, probability, record, features, qc)
+    tumor = tumor_candidate(image, erode_mm(seg.breast, volume.spacing, skin_margin_mm), tumor_percentile)
+    features = patient_features(image, seg.breast, tumor, volume.spacing)
+    return ScanPrediction(volume.patient_id, seg.breast, tumor, seg.probability, seg.record, features, seg.qc)

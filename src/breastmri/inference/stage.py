@@ -37,7 +37,8 @@ from breastmri.inference.figures import DPI, Case, case_overlay, prediction_grid
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
 from breastmri.inference.predictor import load_predictor, read_threshold
 from breastmri.inference.scan import predict_scan
-from breastmri.orientation.record import to_oriented_frame
+from breastmri.inference.classical import classical_breast_mask
+from breastmri.orientation.record import to_oriented_frame, to_original_frame
 from breastmri.phantom.truth import load_seed_truth, truth_file
 
 BREAST_SUFFIX, TUMOR_SUFFIX = "_breast.nii.gz", "_tumor.nii.gz"
@@ -74,7 +75,8 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
                   threshold_json: str | Path | None = None, record_path: str | Path | None = None,
                   h5_path: str | Path | None = None, truth_dir: str | Path | None = None,
                   metrics_path: str | Path | None = None, figures_dir: str | Path | None = None,
-                  tumor_percentile: float = 98.0, min_component_fraction: float = DEFAULT_MIN_FRACTION,
+                  tumor_percentile: float = 98.0, skin_margin_mm: float = 3.0,
+                  min_component_fraction: float = DEFAULT_MIN_FRACTION, classical_baseline: bool = True,
                   batch_size: int = 16, device: str = "cpu", mirror_tta: bool = False, n_preview: int = 6,
                   progress: bool = True) -> dict:
     """Run the stage (see the module docstring); return a summary (and the metrics when evaluated)."""
@@ -102,17 +104,22 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
 
     rows: dict[str, dict] = {}
     qc: dict[str, dict] = {}
+    baseline: dict[str, np.ndarray] = {}  # the weight-free baseline's masks (stored frame), scored beside the model
     preview: list[Case] = []
     for pid in tqdm(sorted(scans), desc="infer", unit="scan", disable=not progress or None):
         volume = load_volume(scans[pid], pid)
         result = predict_scan(volume, predictor.predict_breast, predictor.threshold, tumor_percentile,
                               record=None if records is None else records[pid],
-                              min_component_fraction=min_component_fraction)
+                              min_component_fraction=min_component_fraction, skin_margin_mm=skin_margin_mm)
         breast_path, tumor_path = prediction_paths(out_dir, pid)
         save_nifti(result.breast, volume.affine, breast_path)
         save_nifti(result.tumor, volume.affine, tumor_path)
         rows[pid] = result.features
         qc[pid] = result.qc
+        if classical_baseline and truth_dir:
+            oriented = to_oriented_frame(volume.array, result.record)
+            baseline[pid] = to_original_frame(classical_breast_mask(oriented, result.record.working_spacing),
+                                              result.record)
         if figures_dir:
             shown = [to_oriented_frame(a, result.record) for a in (volume.array, result.breast, result.tumor)]
             case = Case(pid, shown[0], result.record.oriented_affine(), shown[1], shown[2])
@@ -130,9 +137,9 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
                "preprocessing": predictor.preprocessing.__dict__, "device": str(predictor.device),
                "qc": plausibility}
     if truth_dir:
-        metrics, per_patient = evaluate_dataset(seed_root, out_dir, truth_dir, sorted(scans))
+        metrics, per_patient = evaluate_dataset(seed_root, out_dir, truth_dir, sorted(scans), baseline or None)
         metrics.update(threshold=predictor.threshold, mirror_tta=predictor.mirror_tta,
-                       tumor_percentile=float(tumor_percentile),
+                       tumor_percentile=float(tumor_percentile), skin_margin_mm=float(skin_margin_mm),
                        min_component_fraction=float(min_component_fraction), qc=plausibility)
         if metrics_path:
             write_json(metrics, metrics_path)
@@ -156,11 +163,14 @@ def qc_summary(qc: dict[str, dict]) -> dict:
 
 
 def evaluate_dataset(seed_root: str | Path, pred_dir: str | Path, truth_dir: str | Path,
-                     patient_ids: list[str] | None = None) -> tuple[dict, pd.DataFrame]:
+                     patient_ids: list[str] | None = None,
+                     baseline: dict[str, np.ndarray] | None = None) -> tuple[dict, pd.DataFrame]:
     """Compare written predictions with the phantom truth in each file's ORIGINAL stored frame.
 
     Returns ``(metrics, per_patient)``: breast Dice (mean, min) and HD95 (mm), tumour hit rate, per
-    storage variant too (so a flipped / LPS / transposed file is seen to be handled like the others).
+    storage variant too (so a flipped / LPS / transposed file is seen to be handled like the others), and per
+    cohort. ``baseline``: the classical baseline's breast masks per patient (stored frame), scored the same way
+    (``classical_*`` columns, ``classical`` summary).
     """
     truth = load_seed_truth(truth_dir)
     scans = SeedLayout(seed_root).inference_scans()
@@ -185,6 +195,9 @@ def evaluate_dataset(seed_root: str | Path, pred_dir: str | Path, truth_dir: str
             raise DataError(truth_breast.path, f"truth shape {truth_breast.shape} differs from the scan's "
                                                f"{scan.shape}")
         row = ev.evaluate_case(breast.array, tumor.array, scan.spacing, truth_breast.array, truth_lesion)
+        if baseline is not None:
+            row.update({f"classical_{k}": v for k, v in
+                        ev.overlap_metrics(baseline[pid], truth_breast.array, scan.spacing).items()})
         row.update(storage=str(entry.get("storage", "diag")), cohort=str(entry.get("cohort", "default")),
                    scan_flip_ud=bool(entry.get("scan_flip_ud")),
                    scan_flip_hf=bool(entry.get("scan_flip_hf")))
@@ -206,6 +219,17 @@ def evaluate_dataset(seed_root: str | Path, pred_dir: str | Path, truth_dir: str
         key: ev.summarize(list(group["breast_dice"])) for key, group in per_patient.groupby("cohort")}
     metrics["breast_dice_by_storage"] = {
         key: ev.summarize(list(group["breast_dice"])) for key, group in per_patient.groupby("storage")}
+    metrics["tumor_hit_rate_by_cohort"] = {
+        key: float(group["tumor_hit"].astype(bool).mean()) for key, group in per_patient.groupby("cohort")
+        if "tumor_hit" in group and group["tumor_hit"].notna().all()}
+    if baseline is not None:
+        metrics["classical"] = {
+            "method": "body from an air threshold, chest wall through the outline's anterior concavities, opening "
+                      "(breastmri.inference.classical; no weights)",
+            "breast_dice": ev.summarize(list(per_patient["classical_dice"])),
+            "breast_hd95_mm": ev.summarize(list(per_patient["classical_hd95_mm"])),
+            "breast_dice_by_cohort": {key: ev.summarize(list(group["classical_dice"]))
+                                      for key, group in per_patient.groupby("cohort")}}
     flipped = per_patient["scan_flip_ud"] | per_patient["scan_flip_hf"]
     metrics["breast_dice_flipped_scans"] = ev.summarize(list(per_patient.loc[flipped, "breast_dice"]))
     return metrics, per_patient

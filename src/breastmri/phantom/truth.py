@@ -11,15 +11,24 @@ import numpy as np
 from breastmri.data.errors import DataError
 
 
-def load_seed_truth(truth_dir: str | Path) -> dict[str, dict]:
-    """The seed-layout patients of ``<truth_dir>/truth.json``: patient id -> truth entry."""
+def _layout_truth(truth_dir: str | Path, layout: str, key: str) -> dict[str, dict]:
     path = Path(truth_dir) / "truth.json"
     if not path.is_file():
         raise DataError(path, "ground-truth record not found")
     try:
-        return dict(json.loads(path.read_text())["seed_layout"]["patients"])
+        return dict(json.loads(path.read_text())[layout][key])
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise DataError(path, f"not a valid ground-truth record: {exc}") from exc
+
+
+def load_seed_truth(truth_dir: str | Path) -> dict[str, dict]:
+    """The seed-layout patients of ``<truth_dir>/truth.json``: patient id -> truth entry."""
+    return _layout_truth(truth_dir, "seed_layout", "patients")
+
+
+def load_mamamia_truth(truth_dir: str | Path) -> dict[str, dict]:
+    """The MAMA-MIA-layout cases of ``<truth_dir>/truth.json``: case id -> truth entry (cohort, view, ...)."""
+    return _layout_truth(truth_dir, "mamamia_layout", "cases")
 
 
 def truth_file(truth_dir: str | Path, relative: str) -> Path:
