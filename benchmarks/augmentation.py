@@ -6,7 +6,8 @@
    MONAI runs on (C, H, W) tensors, TorchIO on (C, H, W, 1) subjects. Median ms per slice over repeats.
 2. Training throughput. The default breast U-Net (batch 8) trained from an in-memory split through the
    DataLoader, without augmentation, and with the default augmentation settings in the main process
-   (``num_workers`` 0) and in one DataLoader worker: median step time -> slices/s.
+   (``num_workers`` 0) and in one DataLoader worker, with the package's own training step: median epoch time ->
+   slices/s.
 
     .venv/bin/python benchmarks/augmentation.py   # part 1 needs torchio (pip install ".[bench]", make bench)
 """
@@ -16,17 +17,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import time
 
-import numpy as np
+os.environ.setdefault("TQDM_DISABLE", "1")  # before torch imports tqdm: the training loop's bar, once per epoch
+
 import torch
 from torch.utils.data import DataLoader
 
+from training_throughput import PackageStep
+
 from breastmri.model.unet import UNet
-from breastmri.training.augment import DEFAULTS, augmented, build_transform, parse_settings
-from breastmri.training.losses import DiceLoss
+from breastmri.training.augment import DEFAULTS, augmented, parse_settings
 
 SIZE = 128
 
@@ -107,31 +111,26 @@ def library_comparison(channels=(1, 6), n: int = 32, repeats: int = 5) -> list[d
     return rows
 
 
-def training_throughput(steps: int = 20, warmup: int = 2, batch: int = 8, workers=(0, 1)) -> dict:
+def training_throughput(steps: int = 20, warmup: int = 2, batch: int = 8, workers=(0, 1), repeats: int = 3) -> dict:
     """slices/s of the default breast U-Net without augmentation (main process) and with the default
-    augmentation, in the main process (``num_workers`` 0) and in DataLoader workers."""
+    augmentation, in the main process (``num_workers`` 0) and in DataLoader workers: the package's training step
+    (:class:`training_throughput.PackageStep`) over a DataLoader of ``steps`` batches, median of ``repeats`` epochs
+    after a warm-up epoch of ``warmup`` batches."""
     out = {}
     runs = [("plain", 0)] + [("augmented", w) for w in workers]
     for label, num_workers in runs:
         settings = parse_settings({name: {"prob": 0.0} for name in DEFAULTS}) if label == "plain" \
             else parse_settings(None)
         torch.manual_seed(0)
-        data = _Slices(batch * (steps + warmup), 1)
-        dataset = augmented(data, settings, seed=0)
+        dataset = augmented(_Slices(batch * steps, 1), settings, seed=0)
         loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=num_workers,
                             generator=torch.Generator().manual_seed(0))
-        model = UNet(in_channels=1, out_channels=1, base=8, depth=4, dropout=0.05, bottleneck_dropout=0.15).train()
-        opt, loss_fn = torch.optim.Adam(model.parameters(), lr=1e-3), DiceLoss()
-        times, t0 = [], time.perf_counter()
-        for i, b in enumerate(loader):
-            opt.zero_grad(set_to_none=True)
-            loss_fn(model(b["image"]), b["mask"]).backward()
-            opt.step()
-            t1 = time.perf_counter()
-            if i >= warmup:
-                times.append(t1 - t0)
-            t0 = t1
-        out[label if label == "plain" else f"augmented_workers_{num_workers}"] = batch / statistics.median(times)
+        warm = DataLoader(augmented(_Slices(batch * warmup, 1), settings, seed=1), batch_size=batch)
+        step = PackageStep(UNet(in_channels=1, out_channels=1, base=8, depth=4, dropout=0.05,
+                                bottleneck_dropout=0.15), torch.device("cpu"))
+        step(warm)
+        seconds = statistics.median(step(loader) for _ in range(repeats))
+        out[label if label == "plain" else f"augmented_workers_{num_workers}"] = batch * steps / seconds
     return {"slices_per_s": out, "batch": batch}
 
 

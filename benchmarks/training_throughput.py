@@ -1,7 +1,8 @@
 """Training throughput (slices/s) and forward FLOPs per slice: CPU default vs published U-Net.
 
-Each configuration trains on random tensors (Adam, Dice loss, float32; on CUDA also with AMP):
-warm-up steps, then the median of timed optimisation steps gives slices/s = batch / median step time.
+Each configuration trains on random tensors with the package's own training step
+(:func:`breastmri.training.loop.train_one_epoch` on one batch: Adam, Dice loss, gradient clipping, float32; on
+CUDA also with AMP): warm-up steps, then the median of timed steps gives slices/s = batch / median step time.
 Forward FLOPs per slice come from ``torch.utils.flop_counter.FlopCounterMode`` on one slice
 (a multiply-add counts as 2 FLOPs).
 
@@ -12,16 +13,20 @@ Forward FLOPs per slice come from ``torch.utils.flop_counter.FlopCounterMode`` o
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # before torch imports tqdm: the training loop's bar, once per step
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from breastmri.model.unet import UNet, published_config
+from breastmri.training.distributed import DistContext
 from breastmri.training.losses import DiceLoss
-from breastmri.training.loop import GRAD_SCALER_INIT_SCALE
+from breastmri.training.loop import GRAD_SCALER_INIT_SCALE, train_one_epoch
 
 CONFIGS = {
     # name: (model kwargs, slice size, batch size)
@@ -37,34 +42,37 @@ def forward_flops_per_slice(model: torch.nn.Module, channels: int, size: int) ->
     return int(counter.get_total_flops())
 
 
-def train_step_times(model, channels: int, size: int, batch: int, steps: int, warmup: int, device: torch.device,
-                     amp: bool) -> list[float]:
-    model = model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = DiceLoss()
-    scaler = torch.amp.GradScaler(device.type, init_scale=GRAD_SCALER_INIT_SCALE, enabled=amp)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, channels, size, size, generator=gen).to(device)
-    y = (torch.rand(batch, 1, size, size, generator=gen) > 0.5).float().to(device)
-    times = []
-    for i in range(warmup + steps):
-        if device.type == "cuda":
+class PackageStep:
+    """One optimisation step of the package's training loop (Adam, Dice loss, clipping at 1.0), callable on an
+    iterable of batches ``{"image", "mask"}``; CUDA work is synchronised so wall time measures it."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, amp: bool = False):
+        self.model = model.to(device).train()
+        self.ctx = DistContext(device=device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.scaler = torch.amp.GradScaler(device.type, init_scale=GRAD_SCALER_INIT_SCALE, enabled=amp)
+        self.loss_fn, self.amp = DiceLoss(), amp
+
+    def __call__(self, batches) -> float:
+        """Train on ``batches``; return the wall time in seconds."""
+        if self.ctx.device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-            logits = model(x)
-        loss = loss_fn(logits.float(), y)
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        scaler.step(opt)
-        scaler.update()
-        if device.type == "cuda":
+        train_one_epoch(self.model, batches, self.loss_fn, self.optimizer, self.scaler, self.ctx, amp=self.amp,
+                        clip_grad_norm=1.0)
+        if self.ctx.device.type == "cuda":
             torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return times
+        return time.perf_counter() - t0
+
+
+def train_step_times(model, channels: int, size: int, batch: int, steps: int, warmup: int, device: torch.device,
+                     amp: bool) -> list[float]:
+    """Seconds per step of :class:`PackageStep` on one fixed random batch (after ``warmup`` steps)."""
+    gen = torch.Generator().manual_seed(0)
+    data = [{"image": torch.randn(batch, channels, size, size, generator=gen).to(device),
+             "mask": (torch.rand(batch, 1, size, size, generator=gen) > 0.5).float().to(device)}]
+    step = PackageStep(model, device, amp)
+    return [step(data) for _ in range(warmup + steps)][warmup:]
 
 
 def run(configs=tuple(CONFIGS), device: str = "cpu", steps: int = 10, published_steps: int = 3, warmup: int = 1,

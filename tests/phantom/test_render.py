@@ -1,5 +1,5 @@
 """Contrasts: fat-suppressed (the breast coil brightening the breasts), T1 without fat suppression (fat bright),
-inverted (no coil gain: the breast half darker than the thorax)."""
+inverted (no coil gain: the breast half darker than the thorax); random (every tissue drawn per case)."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,8 @@ from breastmri.phantom.geometry import draw_grid
 from breastmri.phantom.kinetics import LesionKinetics
 from breastmri.phantom.lesion import LesionSpec, plant_lesions
 from breastmri.phantom.parenchyma import fibroglandular, vessels
-from breastmri.phantom.render import CONTRASTS, Scanner, render
+from breastmri.phantom.render import (CONTRASTS, RANDOM_LUNG, RANDOM_SIGNAL, Scanner, contrast_for,
+                                     random_contrast, render)
 
 SPEC = LesionSpec(22.0, 0.3, False, False, LesionKinetics(2.0, 60.0, "plateau"))
 
@@ -57,3 +58,19 @@ def test_the_breast_coil_brightens_the_breasts_and_inverted_breasts_are_darker_t
     breast, thorax = _halves(inverted)
     assert breast < 0.7 * thorax and coil > 1.3 * breast / thorax
     assert np.median(inverted[lesion]) > np.percentile(inverted[body.breast_mask], 95)  # the lesion stands out
+
+
+def test_random_contrasts_differ_per_case_keep_air_and_lungs_dark_and_named_ones_draw_nothing():
+    rng = np.random.default_rng(5)
+    drawn = [random_contrast(rng) for _ in range(50)]
+    for c in drawn:
+        assert c.baseline[tissue.AIR] == 0.0 and RANDOM_LUNG[0] <= c.baseline[tissue.LUNG] <= RANDOM_LUNG[1]
+        others = [v for k, v in c.baseline.items() if k not in (tissue.AIR, tissue.LUNG)]
+        assert all(RANDOM_SIGNAL[0] <= v <= RANDOM_SIGNAL[1] for v in others + [c.fibroglandular, c.lesion])
+    fat, breast = np.array([[c.baseline[tissue.FAT], c.baseline[tissue.BREAST]] for c in drawn]).T
+    assert fat.std() > 80 and (fat > breast).mean() not in (0.0, 1.0)  # fat brighter than breast in some cases only
+    assert {c.coil for c in drawn} == {True, False}
+    state = np.random.default_rng(9)
+    before = state.bit_generator.state
+    assert contrast_for(state, "t1") is CONTRASTS["t1"] and state.bit_generator.state == before
+    assert contrast_for(np.random.default_rng(1), "random") == random_contrast(np.random.default_rng(1))

@@ -78,3 +78,44 @@ def test_cli_with_params_section_and_task_mismatch(trained, breast_h5, tmp_path,
     assert "threshold" in capsys.readouterr().out
     with pytest.raises(DataError, match="not 'lesion'"):
         run_threshold(trained, breast_h5, tmp_path / "x", task="lesion")
+
+
+def test_lesion_threshold_chosen_on_whole_volumes_where_low_thresholds_add_false_positives(tmp_path, monkeypatch):
+    """A stand-in lesion model: 0.6 on the lesion, 0.3 on a decoy blob elsewhere in the volume, 0 on the rest.
+    On whole volumes a threshold below 0.3 adds the decoy, one of 0.6 or above loses the lesion."""
+    import h5py
+    import nibabel as nib
+
+    from breastmri.data.io import save_nifti
+    from breastmri.inference.predictor import SlicePredictor
+    from breastmri.model.unet import UNet
+    from breastmri.training.checkpoint import save_checkpoint
+
+    root = tmp_path / "mamamia"
+    for case in ("A_1", "B_2"):
+        image = np.zeros((16, 16, 12), np.float32)
+        image[4:8, 4:8, 3:6] = 100.0
+        save_nifti(image, np.diag([1.0, 1.0, 2.0, 1.0]), root / "images" / case / f"{case}_0000.nii.gz")
+        save_nifti((image > 0).astype(np.uint8), np.diag([1.0, 1.0, 2.0, 1.0]),
+                   root / "segmentations" / "expert" / f"{case}.nii.gz")
+    h5 = tmp_path / "lesion.h5"
+    with h5py.File(h5, "w") as f:
+        f.attrs.update(task="lesion", split=json.dumps({"train": [], "validation": ["A_1", "B_2"]}))
+
+    def predict(self, paths):
+        mask = np.asarray(nib.load(paths[0]).dataobj) > 0
+        prob = 0.6 * mask
+        prob[10:14, 10:14, 6:9] = 0.3
+        return prob.astype(np.float32)
+    monkeypatch.setattr(SlicePredictor, "predict_lesion", predict)
+    model = UNet(in_channels=6, base=2, depth=2)
+    ckpt = save_checkpoint({"model_state": model.state_dict(), "model_config": model.config, "task": "lesion",
+                            "epoch": 1, "params": {"task": "lesion", "size": 16, "spacing_mm": 1.0}}, tmp_path / "l.pt")
+    chosen = run_threshold(ckpt, h5, tmp_path / "out", task="lesion", evaluate_on="volumes", mamamia_root=root)
+    curve = dict(line.split(",") for line in (tmp_path / "out" / "threshold_curve.csv").read_text().split()[1:])
+    assert chosen["threshold"] == 0.5 and chosen["mean_dice"] == 1.0 and chosen["evaluated_on"] == "volumes"
+    assert chosen["n_patients"] == 2
+    assert float(curve["0.25"]) == pytest.approx(2 * 48 / (48 + 48 + 48))  # the decoy counts below 0.3
+    assert float(curve["0.60"]) == 0.0                                        # strictly above: nothing left
+    with pytest.raises(DataError, match="needs the lesion task"):
+        run_threshold(ckpt, h5, tmp_path / "out", task="lesion", evaluate_on="volumes", mamamia_root=None)

@@ -21,7 +21,7 @@ import numpy as np
 from scipy import ndimage
 
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, keep_large_components
-from breastmri.orientation.heuristics import _hull, body_mask, representative_slices
+from breastmri.orientation.heuristics import _hull, body_mask
 from breastmri.orientation.orient import HeuristicSettings
 
 

@@ -89,16 +89,21 @@ def load_phases(folder: str | Path) -> tuple[str, list[Path | DicomPhase | None]
     return case, paths, volumes
 
 
+def lesion_probability(predictor, folder: str | Path) -> tuple[str, list[Volume | None], np.ndarray]:
+    """Case id, the strictly loaded phases and the lesion model's probability on the ``_0000`` grid."""
+    case, paths, volumes = load_phases(folder)
+    # NIfTI phases are resampled from their files; the phases of a DICOM series from the volumes just read
+    sources = [v if isinstance(p, DicomPhase) else p for p, v in zip(paths, volumes)]
+    return case, volumes, predictor.predict_lesion(sources)
+
+
 def predict_case(predictor, folder: str | Path, min_component_fraction: float = DEFAULT_MIN_FRACTION,
                  guide: BreastGuide | None = None) -> CasePrediction:
     """Predict one case folder with a lesion :class:`~breastmri.inference.predictor.SlicePredictor`:
     ``probability > threshold``, then the largest 3D component and every component of at least
     ``min_component_fraction`` of its size (scattered false positives go, multifocal lesions stay). With a
     ``guide`` the probability is first restricted to the eroded breast (module docstring)."""
-    case, paths, volumes = load_phases(folder)
-    # NIfTI phases are resampled from their files; the phases of a DICOM series from the volumes just read
-    sources = [v if isinstance(p, DicomPhase) else p for p, v in zip(paths, volumes)]
-    probability = predictor.predict_lesion(sources)
+    case, volumes, probability = lesion_probability(predictor, folder)
     display = next((v for v in volumes[1:] if v is not None), volumes[0])
     extra: dict = {}
     if guide is not None:

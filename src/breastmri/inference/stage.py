@@ -77,9 +77,11 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
                   metrics_path: str | Path | None = None, figures_dir: str | Path | None = None,
                   tumor_percentile: float = 98.0, skin_margin_mm: float = 3.0,
                   min_component_fraction: float = DEFAULT_MIN_FRACTION, classical_baseline: bool = True,
+                  affine_mode: str = "verify",
                   batch_size: int = 16, device: str = "cpu", mirror_tta: bool = False, n_preview: int = 6,
                   progress: bool = True) -> dict:
-    """Run the stage (see the module docstring); return a summary (and the metrics when evaluated)."""
+    """Run the stage (see the module docstring); return a summary (and the metrics when evaluated).
+    ``affine_mode`` places scans that have no orientation record (``record_path`` empty)."""
     out_dir = Path(out_dir)
     scans = SeedLayout(seed_root).inference_scans()
     threshold = read_threshold(threshold_json) if threshold_json else None
@@ -110,7 +112,8 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
         volume = load_volume(scans[pid], pid)
         result = predict_scan(volume, predictor.predict_breast, predictor.threshold, tumor_percentile,
                               record=None if records is None else records[pid],
-                              min_component_fraction=min_component_fraction, skin_margin_mm=skin_margin_mm)
+                              min_component_fraction=min_component_fraction, skin_margin_mm=skin_margin_mm,
+                              affine_mode=affine_mode)
         breast_path, tumor_path = prediction_paths(out_dir, pid)
         save_nifti(result.breast, volume.affine, breast_path)
         save_nifti(result.tumor, volume.affine, tumor_path)

@@ -13,13 +13,13 @@ from breastmri.phantom.geometry import DUKE_MATRIX, Grid, draw_acquisition
 from breastmri.phantom.kinetics import phase_times
 from breastmri.phantom.lesion import LesionSpec, plant_lesions
 from breastmri.phantom.parenchyma import fibroglandular, vessels
-from breastmri.phantom.render import CONTRASTS, Scanner, render
+from breastmri.phantom.render import Scanner, contrast_for, render
 
 
 @dataclass(frozen=True)
 class Style:
     """How a case is acquired and looks: the acquisition grid (:data:`geometry.ACQUISITIONS`; ``duke_matrix``
-    is the in-plane matrix of ``duke``), the contrast (:data:`render.CONTRASTS`), breasts of nearly equal size
+    is the in-plane matrix of ``duke``), the contrast (:data:`render.CONTRAST_NAMES`), breasts of nearly equal size
     (``symmetric``), and both breasts in the field of view (``bilateral``) or only the one with the lesion."""
 
     acquisition: str = "phantom"
@@ -62,7 +62,7 @@ def make_case(rng: np.random.Generator, lesion: LesionSpec, phases: Sequence[int
     scanner = Scanner.draw(rng)
     images = render(rng, body, fgt, vessel, lesion_mask, heterogeneity, lesion.kinetics,
                     parenchymal_enhancement=rng.uniform(0.05, 0.35), times=times[list(phases)], scanner=scanner,
-                    contrast=CONTRASTS[style.contrast])
+                    contrast=contrast_for(rng, style.contrast))
     return Case(grid=body.grid, phases=images, breast_mask=body.breast_mask.astype(np.uint8),
                 lesion_mask=lesion_mask.astype(np.uint8), times=times,
                 lesion_volume_mm3=float(lesion_mask.sum() * body.grid.voxel_volume),

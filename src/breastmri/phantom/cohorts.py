@@ -3,7 +3,7 @@ validation with errors that name the offending entry, and the deterministic spli
 
 Seed layout, per cohort: ``share`` (of the training and of the inference patients; the shares sum to 1),
 ``affine`` (``seed``: the seed data's diag convention with planted scan defects; ``scanner``: an affine that
-describes the anatomy), ``contrast`` (``fat_suppressed`` | ``t1`` | ``inverted``), ``symmetric`` (breasts of
+describes the anatomy), ``contrast`` (``fat_suppressed`` | ``t1`` | ``inverted`` | ``random``: drawn per case), ``symmetric`` (breasts of
 nearly equal size) and ``acquisition`` (``phantom`` | ``duke``; axial, bilateral).
 MAMA-MIA layout, per real cohort (DUKE, ISPY1, ISPY2, NACT): ``view`` (``axial`` | ``sagittal``), ``bilateral``
 and ``orientation`` (the stored axis codes, e.g. LPS; PIR for sagittal NACT files).
@@ -19,7 +19,7 @@ import numpy as np
 from breastmri.data.errors import DataError
 from breastmri.phantom.anatomy import Style
 from breastmri.phantom.geometry import Grid
-from breastmri.phantom.render import CONTRASTS
+from breastmri.phantom.render import CONTRAST_NAMES
 from breastmri.phantom.storage import Storage, check_axis_codes, scanner_storage
 
 SEED_KEYS = ("share", "affine", "contrast", "symmetric", "acquisition")
@@ -107,7 +107,7 @@ def parse_seed_cohorts(config: dict, duke_matrix: int) -> list[SeedCohort]:
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
             raise DataError(None, f"{where}.share: expected a number in [0, 1], got {share!r}")
         style = Style(acquisition=_choice(entry["acquisition"], SEED_ACQUISITIONS, f"{where}.acquisition"),
-                      contrast=_choice(entry["contrast"], tuple(CONTRASTS), f"{where}.contrast"),
+                      contrast=_choice(entry["contrast"], CONTRAST_NAMES, f"{where}.contrast"),
                       symmetric=_flag(entry["symmetric"], f"{where}.symmetric"), duke_matrix=duke_matrix)
         cohorts.append(SeedCohort(str(name), float(share), _choice(entry["affine"], AFFINES, f"{where}.affine"),
                                   style))

@@ -3,7 +3,9 @@
 Three contrasts (:data:`CONTRASTS`): ``fat_suppressed`` (fat dark, the breast coil brightening the breasts),
 ``t1`` (no fat suppression: fat and marrow bright, fibroglandular tissue darker than fat, muscle
 intermediate), ``inverted`` (fat-suppressed with breast tissue darker than the thorax and no breast-coil
-gain, like an independently made phantom: the breast half of an axial slice is the darker one).
+gain, like an independently made phantom: the breast half of an axial slice is the darker one). And
+``random`` (:data:`RANDOM`, :func:`random_contrast`): every tissue's signal drawn afresh per case, in the manner of
+SynthSeg's domain randomisation, so only shapes and the air/lung darkness carry over between cases.
 """
 
 from __future__ import annotations
@@ -48,6 +50,27 @@ CONTRASTS = {
     "inverted": Contrast({**FAT_SUPPRESSED.baseline, tissue.BREAST: 35.0, tissue.SKIN: 90.0},
                          fibroglandular=80.0, lesion=110.0, coil=False),
 }
+
+
+#: The contrast drawn per case by :func:`random_contrast`.
+RANDOM = "random"
+CONTRAST_NAMES = (*CONTRASTS, RANDOM)
+RANDOM_SIGNAL = (30.0, 450.0)   # any tissue, fibroglandular tissue and lesion (pre-contrast)
+RANDOM_LUNG = (0.0, 30.0)       # lungs hold almost no signal in any sequence
+
+
+def random_contrast(rng: np.random.Generator) -> Contrast:
+    """A contrast with every tissue's pre-contrast signal uniform in :data:`RANDOM_SIGNAL` (air 0, lungs in
+    :data:`RANDOM_LUNG`), and the breast coil's gain on or off at random."""
+    baseline = {label: float(rng.uniform(*RANDOM_SIGNAL)) for label in range(tissue.N_LABELS)}
+    baseline.update({tissue.AIR: 0.0, tissue.LUNG: float(rng.uniform(*RANDOM_LUNG))})
+    return Contrast(baseline, fibroglandular=float(rng.uniform(*RANDOM_SIGNAL)),
+                    lesion=float(rng.uniform(*RANDOM_SIGNAL)), coil=bool(rng.random() < 0.5))
+
+
+def contrast_for(rng: np.random.Generator, name: str) -> Contrast:
+    """The named contrast; ``random`` draws one from ``rng`` (other names draw nothing)."""
+    return random_contrast(rng) if name == RANDOM else CONTRASTS[name]
 
 
 #: Slow uptake (amplitude, time constant in s) per label; blood follows its own curve, air and CSF none.

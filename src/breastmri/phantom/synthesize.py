@@ -142,7 +142,7 @@ def synthesize(out_dir: str | Path, *, seed: int, n_train: int, n_inference: int
     _check_scalars({"seed": seed, "n_train": n_train, "n_inference": n_inference, "n_mamamia": n_mamamia},
                    {**{f"{k}_rate": v for k, v in rates.items()}, "oblique_rate": oblique_rate}, duke_matrix)
     cohorts = parse_seed_cohorts(seed_cohorts, duke_matrix)
-    mamamia = parse_mamamia_cohorts(mamamia_cohorts, COHORTS)
+    mamamia = parse_mamamia_cohorts(mamamia_cohorts, COHORTS) if n_mamamia else {}
     orientations = [parse_orientation(codes, "axial", f"synthesize.scanner_orientations[{i}]")
                     for i, codes in enumerate(scanner_orientations)]
     if not orientations:

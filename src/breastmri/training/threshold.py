@@ -1,8 +1,16 @@
 """Threshold stage: sweep the probability threshold on the validation set, keep the best one.
 
 For each threshold in ``start..stop`` (default 0.05-0.95, step 0.05) the mean per-patient 3D Dice of the
-best checkpoint's validation predictions is computed (see :mod:`breastmri.training.metrics`; lesion
-task: lesion-containing patients only). Outputs in ``out_dir``:
+best checkpoint's validation predictions is computed, on one of two scopes (``evaluate_on``):
+
+* ``slices``: the HDF5 file's validation slices (see :mod:`breastmri.training.metrics`; lesion task:
+  lesion-containing patients only). For the whole breast these are every slice of each validation patient;
+* ``volumes`` (lesion task): each validation case's WHOLE DCE volume (``mamamia_root``), predicted as the lesion
+  inference stage does and binarised on the ``_0000`` file's grid, against its expert segmentation. The lesion
+  HDF5 holds a balanced sample of slices, mostly near the lesion, where a low threshold costs nothing; on the
+  whole volume every other slice can add false positives, so the threshold is chosen where it is used.
+
+Outputs in ``out_dir``:
 
 * ``threshold_curve.csv``: ``threshold,mean_dice`` (a DVC plot, x = threshold, y = mean_dice);
 * ``threshold_curve.png``: the curve with the chosen threshold marked;
@@ -28,7 +36,7 @@ from breastmri.training.checkpoint import load_checkpoint
 from breastmri.training.distributed import resolve_device
 from breastmri.training.metrics import DiceAccumulator
 
-DEFAULTS = dict(start=0.05, stop=0.95, step=0.05, batch_size=16, device="auto")
+DEFAULTS = dict(start=0.05, stop=0.95, step=0.05, batch_size=16, device="auto", evaluate_on="slices")
 PATH_KEYS = ("checkpoint", "h5", "out_dir")
 
 
@@ -87,9 +95,37 @@ def plot_curve(curve: list[dict], chosen: dict, path: str | Path, title: str = "
     return save_figure(fig, path)
 
 
+def volume_sweep(checkpoint, h5, mamamia_root, thresholds, batch_size: int = 16,
+                 device: str = "auto") -> tuple[list[dict], int]:
+    """Mean per-case Dice at each threshold over the whole volumes of ``h5``'s validation cases (module
+    docstring, ``volumes``); returns the curve and the number of cases scored."""
+    from breastmri.data.layouts import MamaMiaLayout
+    from breastmri.data.overlap import dice
+    from breastmri.inference.dce import lesion_probability
+    from breastmri.inference.evaluation import load_truth_mask
+    from breastmri.inference.lesion_stage import validation_cases
+    from breastmri.inference.predictor import load_predictor
+
+    layout = MamaMiaLayout(mamamia_root)
+    cases = validation_cases(h5)
+    predictor = load_predictor(checkpoint, device=device, batch_size=batch_size, task="lesion", h5_path=h5)
+    scores = []
+    for case in cases:
+        truth_path = layout.lesion_mask(case)
+        if not truth_path.is_file():
+            raise DataError(truth_path, "validation case without an expert segmentation")
+        _, volumes, probability = lesion_probability(predictor, layout.image_dir / case)
+        truth = load_truth_mask(truth_path, volumes[0])
+        scores.append([dice(probability > t, truth) for t in thresholds])
+    means = np.mean(scores, axis=0) if scores else np.full(len(thresholds), np.nan)
+    return [{"threshold": t, "mean_dice": float(d)} for t, d in zip(thresholds, means)], len(cases)
+
+
 def run_threshold(checkpoint, h5, out_dir, start: float = 0.05, stop: float = 0.95, step: float = 0.05,
-                  batch_size: int = 16, device: str = "auto", task: str | None = None) -> dict:
-    """Sweep thresholds for ``checkpoint`` on the validation split of ``h5``; write and return the choice."""
+                  batch_size: int = 16, device: str = "auto", task: str | None = None, evaluate_on: str = "slices",
+                  mamamia_root: str | Path | None = None) -> dict:
+    """Sweep thresholds for ``checkpoint`` on the validation split of ``h5`` (``evaluate_on``: ``slices`` or,
+    for the lesion task, ``volumes`` of ``mamamia_root``); write and return the choice."""
     from breastmri.slices.dataset import H5SliceDataset
 
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
@@ -97,15 +133,22 @@ def run_threshold(checkpoint, h5, out_dir, start: float = 0.05, stop: float = 0.
     if task is not None and state["task"] != task:
         raise DataError(checkpoint, f"checkpoint is for task {state['task']!r}, not {task!r}")
     task = state["task"]
-    model = build_model(state["model_config"])
-    model.load_state_dict(state["model_state"])
-    dataset = H5SliceDataset(h5, split="validation")
-    if len(dataset) == 0:
-        raise DataError(h5, "no validation slices")
     thresholds = threshold_grid(start, stop, step)
-    dev = resolve_device(device)
-    curve, acc = sweep(model, dataset, thresholds, positive_only=task == "lesion", batch_size=batch_size,
-                       device=dev, amp=bool(state["params"].get("amp", False)))
+    if evaluate_on not in ("slices", "volumes"):
+        raise DataError(None, f"evaluate_on must be 'slices' or 'volumes', got {evaluate_on!r}")
+    if evaluate_on == "volumes":
+        if task != "lesion" or not mamamia_root:
+            raise DataError(checkpoint, "evaluate_on 'volumes' needs the lesion task and data.mamamia_root")
+        curve, n_patients = volume_sweep(checkpoint, h5, mamamia_root, thresholds, batch_size, device)
+    else:
+        model = build_model(state["model_config"])
+        model.load_state_dict(state["model_state"])
+        dataset = H5SliceDataset(h5, split="validation")
+        if len(dataset) == 0:
+            raise DataError(h5, "no validation slices")
+        curve, acc = sweep(model, dataset, thresholds, positive_only=task == "lesion", batch_size=batch_size,
+                           device=resolve_device(device), amp=bool(state["params"].get("amp", False)))
+        n_patients = int(acc.has_target().sum()) if task == "lesion" else len(acc.patients)
     try:
         chosen = choose_threshold(curve)
     except ValueError as exc:
@@ -119,7 +162,8 @@ def run_threshold(checkpoint, h5, out_dir, start: float = 0.05, stop: float = 0.
         "threshold": chosen["threshold"],
         "mean_dice": chosen["mean_dice"],
         "mean_dice_at_0.5": at_half["mean_dice"],
-        "n_patients": int(acc.has_target().sum()) if task == "lesion" else len(acc.patients),
+        "n_patients": n_patients,
+        "evaluated_on": evaluate_on,
         "checkpoint_epoch": int(state["epoch"]),
     }
     write_json(result, out_dir / "threshold.json")
@@ -133,18 +177,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, help="best.pt of the training stage")
     parser.add_argument("--h5", type=Path, help="HDF5 slice file with the validation split")
     parser.add_argument("--out-dir", dest="out_dir", type=Path)
+    parser.add_argument("--mamamia-root", dest="mamamia_root", type=Path,
+                        help="MAMA-MIA layout for --evaluate-on volumes (default: data.mamamia_root of --params)")
     for key, value in DEFAULTS.items():
         parser.add_argument("--" + key.replace("_", "-"), dest=key, type=type(value), default=None)
     args = parser.parse_args(argv)
     values = dict(DEFAULTS)
     try:
         if args.params is not None:
-            section = load_params(args.params).get(f"threshold_{args.task}")
+            params = load_params(args.params)
+            values["mamamia_root"] = params.get("data", {}).get("mamamia_root")
+            section = params.get(f"threshold_{args.task}")
             if not isinstance(section, dict):
                 raise DataError(args.params, f"no section 'threshold_{args.task}'")
             section = dict(section)
             section.pop("task", None)
-            unknown = sorted(set(section) - set(DEFAULTS) - set(PATH_KEYS))
+            unknown = sorted(set(section) - set(DEFAULTS) - set(PATH_KEYS) - {"mamamia_root"})
             if unknown:
                 raise DataError(args.params, f"unknown threshold parameter(s) {', '.join(unknown)}")
             values.update(section)
