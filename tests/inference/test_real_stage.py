@@ -62,6 +62,7 @@ def test_without_real_exams_the_stage_says_so_and_a_missing_tissue_mask_is_an_er
                             **checkpoints)
     assert summary["metrics"] == {"available": False, "real_root": ""}
     assert json.loads((tmp_path / "m.json").read_text())["available"] is False
+    assert (tmp_path / "m.csv").read_text() == "case_id\n"  # the declared table exists, empty
     write_real(tmp_path / "real")
     with pytest.raises(DataError, match="elsewhere/REAL_01.nii.gz: tissue mask not found"):
         evaluate_real(tmp_path / "real", tmp_path / "pred", tissue_mask_dir="elsewhere",

@@ -41,10 +41,12 @@ def evaluate_real(real_root: str | Path | None, out_dir: str | Path, *, tissue_m
     Path(out_dir).mkdir(parents=True, exist_ok=True)  # declared outputs exist even when there is nothing to do
     if figures_dir:
         Path(figures_dir).mkdir(parents=True, exist_ok=True)
-    if not real_root or not Path(real_root).is_dir():
+    if not real_root or not Path(real_root).is_dir():  # the declared metric files still exist
         metrics = {"available": False, "real_root": str(real_root or "")}
         write_json(metrics, metrics_path)
-        return {"metrics": metrics, "per_case": pd.DataFrame()}
+        empty = pd.DataFrame(index=pd.Index([], name="case_id"))
+        write_table(empty, Path(metrics_path).with_suffix(".csv"))
+        return {"metrics": metrics, "per_case": empty}
     if not lesion_settings.get("breast_checkpoint"):
         raise DataError(None, "the real-data report needs the whole-breast model (infer_lesion.breast_checkpoint)")
     for key in ("cases", "h5_path", "metrics_path", "figures_dir", "truth_dir"):
