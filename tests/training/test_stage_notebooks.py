@@ -5,6 +5,7 @@ from pathlib import Path
 
 import papermill
 
+from breastmri.pipeline.params import load_params
 from breastmri.training import augment, threshold
 from breastmri.training.stage import PATH_KEYS, default_params
 
@@ -26,4 +27,5 @@ def test_train_notebook_parameters_are_task_paths_and_hyperparameters():
 
 def test_threshold_notebook_parameters():
     declared = _declared("06_threshold.ipynb")
-    assert set(declared) == {"task", *threshold.PATH_KEYS} | set(threshold.DEFAULTS)
+    data = load_params(NOTEBOOKS.parent / "params.yaml")["data"]  # the lesion sweep reads data.mamamia_root
+    assert set(declared) == {"task", *threshold.PATH_KEYS} | set(threshold.DEFAULTS) | set(data)
