@@ -9,9 +9,12 @@ network evaluation differs:
 * MONAI: the prepared slices as one ``(1, 1, S, S, D)`` tensor through
   ``monai.inferers.SliceInferer(roi_size=(S, S), sw_batch_size=batch, spatial_dim=2)``.
 
-Each is run ``--repeats`` times after one warm-up, interleaved (so machine load hits both alike); the median
-seconds per volume and the ratio (MONAI / ours, > 1 = ours faster) are printed, from the same run, with the
-largest difference between the two probability volumes (0: same predictions).
+A third path is ours with left-right mirror test-time augmentation (``mirror_tta=True``: every slice is
+evaluated twice and the probabilities averaged), to state what TTA costs against ours without it.
+
+Each is run ``--repeats`` times after one warm-up, interleaved (so machine load hits all alike); the median
+seconds per volume and the ratios (MONAI / ours, > 1 = ours faster; TTA / ours) are printed, from the same run,
+with the largest difference between our and MONAI's probability volumes (0: same predictions).
 
     .venv/bin/python benchmarks/inference_speed.py [--shape 192 160 64] [--repeats 5] [--device cpu] [--json out.json]
 """
@@ -78,24 +81,30 @@ def interleaved(fns: dict, repeats: int, device) -> tuple[dict, dict]:
 
 def run(shape=(192, 160, 64), size: int = 128, base: int = 8, batch_size: int = 16, repeats: int = 5,
         device: str = "cpu") -> dict:
-    """Median seconds per volume of both paths (same run, interleaved) and their largest difference."""
+    """Median seconds per volume of the three paths (same run, interleaved) and the largest difference between
+    ours and MONAI's."""
     torch.manual_seed(0)
     device = torch.device(device)
     model = UNet(in_channels=1, base=base, depth=4).eval().to(device)
     prep = Preprocessing("breast", size=size)
     predictor = SlicePredictor(model, prep, device=device, batch_size=batch_size)
+    mirrored = SlicePredictor(model, prep, device=device, batch_size=batch_size, mirror_tta=True)
     volume = synthetic_volume(tuple(shape))
 
     times, outs = interleaved({"ours": lambda: predictor.predict_breast(volume),
-                               "monai": lambda: monai_predict(model, volume, prep, batch_size, device)},
+                               "monai": lambda: monai_predict(model, volume, prep, batch_size, device),
+                               "mirror_tta": lambda: mirrored.predict_breast(volume)},
                               repeats, device)
     ours_t, monai_t, ours, theirs = times["ours"], times["monai"], outs["ours"], outs["monai"]
+    tta_t = times["mirror_tta"]
     return {
         "device": str(device), "threads": torch.get_num_threads(), "shape": list(shape),
         "size": size, "base": base, "batch_size": batch_size, "repeats": repeats,
         "ours_s_per_volume": round(statistics.median(ours_t), 4),
         "monai_slice_inferer_s_per_volume": round(statistics.median(monai_t), 4),
         "ratio_monai_over_ours": round(statistics.median(monai_t) / statistics.median(ours_t), 3),
+        "mirror_tta_s_per_volume": round(statistics.median(tta_t), 4),
+        "ratio_mirror_tta_over_ours": round(statistics.median(tta_t) / statistics.median(ours_t), 3),
         "max_abs_prob_difference": float(np.abs(ours - theirs).max()),
     }
 

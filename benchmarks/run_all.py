@@ -104,6 +104,8 @@ def inference_speed_rows(f: dict) -> list[Row]:
     shape = "x".join(map(str, f["shape"]))
     return [Row("inference_speed", f"whole-breast volume {shape}, ours ({f['device']})", f["ours_s_per_volume"],
                 "s/volume", "MONAI SliceInferer", f["monai_slice_inferer_s_per_volume"]),
+            Row("inference_speed", f"whole-breast volume {shape}, ours with mirror TTA ({f['device']})",
+                f["mirror_tta_s_per_volume"], "s/volume", "ours without TTA", f["ours_s_per_volume"]),
             Row("inference_speed", "largest probability difference, ours vs MONAI", f["max_abs_prob_difference"],
                 "probability")]
 

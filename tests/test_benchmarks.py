@@ -28,7 +28,8 @@ HDF5 = {
          "read_slices_per_s": 6000.0}],
 }
 INFERENCE = {"shape": [192, 160, 64], "device": "cpu", "ours_s_per_volume": 2.0,
-             "monai_slice_inferer_s_per_volume": 4.0, "max_abs_prob_difference": 0.0}
+             "monai_slice_inferer_s_per_volume": 4.0, "max_abs_prob_difference": 0.0,
+             "mirror_tta_s_per_volume": 3.0}
 ORIENTATION = {"n_patients": 40, "by_cohort": {
     "seedlike": {"n": 20, "placed": 18, "refused": 2, "accuracy": {"scan_flip_ud": 1.0, "mask_flip_lr": 0.9},
                  "mask_dice_min": 0.99},
@@ -56,8 +57,9 @@ def test_ratio_is_value_over_a_baseline_measured_in_the_same_run():
     hdf5 = rows_of("hdf5_io", HDF5)
     assert [r.ratio for r in hdf5] == pytest.approx([500, 2, 1.1, 1.75, 1.9, 0.75, 0.75])
     assert [r.unit for r in hdf5][:6] == ["slices/s", "slices/s", "MB", "slices/s", "tasks/s", "MB"]
-    speed, difference = rows_of("inference_speed", INFERENCE)
+    speed, tta, difference = rows_of("inference_speed", INFERENCE)
     assert (speed.value, speed.baseline, speed.ratio) == (2.0, "MONAI SliceInferer", 0.5)
+    assert (tta.value, tta.baseline, tta.ratio) == (3.0, "ours without TTA", 1.5)
     assert difference.ratio is None
     train, flops = rows_of("training_throughput", TRAINING)
     assert train.ratio == pytest.approx(100) and flops.ratio == pytest.approx(0.001)

@@ -34,7 +34,7 @@ TINY = {
     "transfer": {"n_scans": 5, "duke_matrix": 64},
 }
 STAGES = {"synthesize", "validate", "eda", "orient", "build_hdf5", "train@breast", "train@lesion",
-          "threshold@breast", "threshold@lesion", "infer", "infer_lesion", "real_data", "transfer", "correlate"}
+          "train@breast_baseline", "threshold@breast", "threshold@lesion", "infer", "infer_lesion", "real_data", "transfer", "correlate"}
 pytestmark = pytest.mark.slow
 
 
@@ -94,7 +94,7 @@ def test_every_stage_writes_its_executed_notebook_html_and_outputs(tiny_repo):
     assert sorted(lesion["per_case"]) == sorted(split["validation"]) and lesion["n_evaluated"] >= 1
     assert lesion["breast_restricted"] and set(lesion["by_cohort"]) <= {"DUKE", "ISPY1", "ISPY2", "NACT"}
     transfer = json.loads((repo / "reports/metrics/transfer.json").read_text())
-    assert set(transfer["rows"]) == {"model", "classical"} and transfer["rows"]["model"]["all"]["dice"]["n"] == 5
+    assert set(transfer["rows"]) == {"model", "classical", "baseline"} and transfer["rows"]["model"]["all"]["dice"]["n"] == 5
     # the copy has no ../shared beside it: the real-data stage records that rather than failing
     assert json.loads((repo / "reports/metrics/real_data.json").read_text())["available"] is False
 

@@ -1,6 +1,7 @@
 """Every stage of dvc.yaml runs a notebook whose declared parameters are exactly its params.yaml sections,
 and declares those sections (and the notebook) as its params and deps."""
 
+import re
 import shlex
 from pathlib import Path
 
@@ -13,14 +14,26 @@ from breastmri.pipeline.params import load_params, merged_sections
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _expand(do: dict, key: str, item) -> dict:
+    """``do`` with DVC's ``${key}``, ``${item}`` and ``${item.<field>}`` substituted."""
+    text = yaml.safe_dump(do).replace("${key}", key)
+    if isinstance(item, dict):
+        text = re.sub(r"\$\{item\.(\w+)\}", lambda m: str(item[m.group(1)]), text)
+    else:
+        text = text.replace("${item}", str(item))
+    assert "${key}" not in text and "${item" not in text, text
+    return yaml.safe_load(text)
+
+
 def _stages():
-    """(name, stage) for every stage, ``foreach`` expanded with ``${item}`` substituted."""
+    """(name, stage) for every stage, ``foreach`` (list or mapping) expanded."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for name, stage in stages.items():
         if "foreach" in stage:
-            for item in stage["foreach"]:
-                text = yaml.safe_dump(stage["do"]).replace("${item}", item)
-                yield f"{name}@{item}", yaml.safe_load(text)
+            foreach = stage["foreach"]
+            pairs = foreach.items() if isinstance(foreach, dict) else ((item, item) for item in foreach)
+            for key, item in pairs:
+                yield f"{name}@{key}", _expand(stage["do"], key, item)
         else:
             yield name, stage
 

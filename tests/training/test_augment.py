@@ -41,6 +41,9 @@ def test_defaults_and_overrides():
     assert settings["gamma"] == {"prob": DEFAULTS["gamma"]["prob"], "range": [0.8, 1.2]}
     assert {k: v for k, v in settings.items() if k != "gamma"} == {k: v for k, v in DEFAULTS.items() if k != "gamma"}
     assert parse_settings(None) == DEFAULTS and parse_settings({}) == DEFAULTS
+    off = parse_settings(False)  # the unaugmented baseline: every transform off, ranges kept
+    assert {name: entry["prob"] for name, entry in off.items()} == dict.fromkeys(DEFAULTS, 0.0)
+    assert build_transform(off) is None
 
 
 @pytest.mark.parametrize("values, message", [

@@ -71,7 +71,8 @@ def evaluate_transfer(work_dir: str | Path, metrics_path: str | Path, figure_pat
     models = {"model": checkpoint, **({"baseline": baseline_checkpoint} if baseline_checkpoint else {})}
     rows, tables = {}, []
     for name, ckpt in models.items():
-        summary = infer_dataset(phantom / "seed", ckpt, work_dir / f"pred_{name}", threshold_json=threshold_json,
+        summary = infer_dataset(phantom / "seed", ckpt, work_dir / f"pred_{name}",
+                                threshold_json=threshold_json if name == "model" else None,  # baseline: its own
                                 truth_dir=phantom / "truth", classical_baseline=name == "model",
                                 batch_size=batch_size, device=device, affine_mode="trust", n_preview=0,
                                 progress=progress)
@@ -85,7 +86,8 @@ def evaluate_transfer(work_dir: str | Path, metrics_path: str | Path, figure_pat
                         DPI)
     shutil.rmtree(work_dir)
     metrics = {"seed": int(seed), "n_scans": int(n_scans), "cohorts": cohorts, "rows": rows,
-               "baseline": "given" if baseline_checkpoint else "not run (transfer.baseline_checkpoint is empty)"}
+               "baseline": ("the same model trained without augmentation, at the threshold stored in its checkpoint"
+                            if baseline_checkpoint else "not run (transfer.baseline_checkpoint is empty)")}
     table = pd.concat(tables, axis=1).rename(columns={"model_cohort": "cohort"})
     table = table.drop(columns=[c for c in table if c.endswith("_cohort")])
     write_json(metrics, metrics_path)

@@ -19,8 +19,14 @@ def load_params(path: str | Path = "params.yaml") -> dict:
     return params
 
 
+OVERRIDES = "overrides"  # a section holding ``overrides: <earlier section>`` replaces some of that section's keys
+
+
 def merged_sections(params: dict, sections: list[str], source: str | Path = "params.yaml") -> dict:
-    """Merge the named sections into one flat mapping; a key defined by two sections is an error."""
+    """Merge the named sections into one flat mapping; a key defined by two sections is an error.
+
+    The exception is declared: a section with ``overrides: <name>`` (``<name>`` listed before it) replaces
+    values of that section, and every key it sets must be one of that section's (a typo is an error)."""
     merged: dict = {}
     owner: dict[str, str] = {}
     for section in sections:
@@ -29,10 +35,16 @@ def merged_sections(params: dict, sections: list[str], source: str | Path = "par
         values = params[section]
         if not isinstance(values, dict):
             raise DataError(source, f"section '{section}' must be a mapping")
+        values = dict(values)
+        base = values.pop(OVERRIDES, None)
+        if base is not None and base not in sections[:sections.index(section)]:
+            raise DataError(source, f"section '{section}' overrides '{base}', which is not merged before it")
         for key, value in values.items():
-            if key in merged:
+            if base is not None and owner.get(key) != base:
+                raise DataError(source, f"key '{key}' of '{section}' is not a key of '{base}', which it overrides")
+            if key in merged and base is None:
                 raise DataError(source, f"key '{key}' is set in both '{owner[key]}' and '{section}'")
-            merged[key], owner[key] = value, section
+            merged[key], owner[key] = value, owner.get(key, section)
     return merged
 
 

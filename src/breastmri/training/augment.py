@@ -38,10 +38,15 @@ DEFAULTS: dict[str, dict] = {
 
 
 def parse_settings(values: dict | None, source="train parameters") -> dict[str, dict]:
-    """:data:`DEFAULTS` updated with ``values`` (``{name: {key: value}}``); unknown names or keys, a
-    probability outside [0, 1] or a range that is not ``[low, high]`` are errors naming them."""
+    """:data:`DEFAULTS` updated with ``values`` (``{name: {key: value}}``); ``False`` turns every transform off
+    (the unaugmented baseline). Unknown names or keys, a probability outside [0, 1] or a range that is not
+    ``[low, high]`` are errors naming them."""
     settings = copy.deepcopy(DEFAULTS)
     if values is None:
+        return settings
+    if values is False:
+        for entry in settings.values():
+            entry["prob"] = 0.0
         return settings
     if not isinstance(values, dict):
         raise DataError(source, f"augment must be a mapping of {', '.join(DEFAULTS)}, got {values!r}")
