@@ -16,23 +16,19 @@ case  input                           handling
       (first half of a valid file)    output
 2     NaN, +inf, -inf voxels          validate and infer: error ``<file>: <n> voxels are NaN or infinite``
 3     constant scan (all 0, all 37.5) validate: error ``<file>: scan is constant (value X): no image content``
-                                      (``phase is constant`` for MAMA-MIA); infer ``--scan``: error ``scan is
-                                      constant: its orientation cannot be determined``; infer
-                                      ``--phases_folder``: runs (the case normaliser maps a constant case to
-                                      zeros) and writes finite probabilities. An all-zero MASK is valid (counted
-                                      in ``mask_fraction.n_empty``). ``clip_zscore`` / ``CaseNormalizer`` of a
-                                      constant slice: finite zeros
+                                      (``phase is constant`` for MAMA-MIA); infer runs the same check: the
+                                      same error for ``--scan`` and ``--phases_folder``. An all-zero MASK is
+                                      valid (counted in ``mask_fraction.n_empty``). ``clip_zscore`` /
+                                      ``CaseNormalizer`` of a constant slice: finite zeros
 4     2D and 4D files                 validate and infer: error ``expected a 3D volume, got 2D|4D with shape ..``
                                       (a trailing singleton 4th axis is accepted)
 5     1-3 voxels along an axis        validate: error ``scan shape (..) has fewer than 4 voxels along axis k:
-                                      too small to be a 3D scan`` (4 passes); infer: runs (a per-slice 2D
-                                      model) and writes outputs on the input grid
+                                      too small to be a 3D scan`` (4 passes); infer: the same error
 5     implausible header dimensions   validate and infer: error ``implausible dimensions (..) in the header``
       (axis > 4096 or > 2**31 voxels) from the header alone: the voxel data is never read / allocated
 6     mask values 0/255, 0/1/2, 0.5,  validate (seed masks and MAMA-MIA segmentations): error ``<file>: mask is
       -1                              not binary: <n> voxels have values other than 0/1 (<values>)``; infer
-                                      ``--mask_path`` (evaluation truth): a label map, foreground = value > 0,
-                                      so 0/255 scores like 0/1
+                                      ``--mask_path`` (evaluation truth): the same error
 7     patient ids differing between   validate: not an error; the summary counts imaging patients without a
       scans and clinical table        clinical row (with their ids) and clinical rows without imaging;
                                       correlate: inner join, metrics ``n_joined`` and
@@ -51,6 +47,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -481,19 +478,16 @@ def test_infer_rejects_non_finite_voxels(checkpoints, infer_inputs, tmp_path, ca
     _infer_fails(checkpoints, tmp_path, capsys, argv, path, "2 voxels are NaN or infinite")
 
 
-def test_infer_constant_scan_fails_but_constant_case_runs(checkpoints, infer_inputs, tmp_path, capsys):
-    """Case 3 through breastmri-infer: a constant whole-breast scan cannot be oriented (error); a constant
-    lesion case is normalised to zeros and gives finite probabilities (documented handling)."""
+def test_infer_constant_scan_or_case_fails_like_validation(checkpoints, infer_inputs, tmp_path, capsys):
+    """Case 3 through breastmri-infer: a constant scan or phase has no image content; the command runs the
+    validate stage's scan check, so both end in the same one-line error."""
     scan, folder = infer_inputs
     save_nifti(np.zeros(INFER_SHAPE, np.float32), AFFINE, scan)
-    _infer_fails(checkpoints, tmp_path, capsys, ["--scan", str(scan)], scan,
-                 "scan is constant: its orientation cannot be determined")
+    _infer_fails(checkpoints, tmp_path, capsys, ["--scan", str(scan)], scan, "scan is constant (value 0)")
     for k in range(3):
         save_nifti(np.full(INFER_SHAPE, 5.0, np.float32), AFFINE, folder / f"{CASE}_{k:04d}.nii.gz")
-    code, out = _infer(checkpoints, tmp_path, ["--phases_folder", str(folder)])
-    assert code == 0
-    prob = np.asarray(nib.load(str(out / f"{CASE}_prob.nii.gz")).dataobj)
-    assert prob.shape == INFER_SHAPE and np.all(np.isfinite(prob)) and np.all((prob >= 0) & (prob <= 1))
+    _infer_fails(checkpoints, tmp_path, capsys, ["--phases_folder", str(folder)], folder / f"{CASE}_0000.nii.gz",
+                 "phase is constant (value 5)")
 
 
 @pytest.mark.parametrize("shape, dims", [(INFER_SHAPE[:2], "2D"), ((*INFER_SHAPE, 2), "4D")])
@@ -506,14 +500,10 @@ def test_infer_rejects_2d_and_4d(checkpoints, infer_inputs, tmp_path, capsys, sh
 
 
 @pytest.mark.parametrize("shape", [(64, 64, 1), (20, 16, 2)])
-def test_infer_runs_on_thin_scans(checkpoints, tmp_path, capsys, shape):
-    """Case 5, documented: inference is per axial slice, so a scan with 1-2 slices is segmented and the
-    outputs lie on its grid (only the raw-data validation gate requires 4 voxels per axis)."""
+def test_infer_rejects_thin_scans_like_validation(checkpoints, tmp_path, capsys, shape):
+    """Case 5: a scan with fewer than 4 voxels along an axis is not a 3D scan (the validate stage's rule)."""
     scan = save_nifti(_image(shape, seed=4), AFFINE, tmp_path / "in" / "thin.nii.gz")
-    code, out = _infer(checkpoints, tmp_path, ["--scan", str(scan)])
-    assert code == 0
-    pred = nib.load(str(out / "thin_pred.nii.gz"))
-    assert pred.shape == shape and np.allclose(pred.affine, AFFINE)
+    _infer_fails(checkpoints, tmp_path, capsys, ["--scan", str(scan)], scan, "fewer than 4 voxels along axis 2")
 
 
 @pytest.mark.parametrize("source", ["scan", "pre_contrast"])
@@ -527,20 +517,21 @@ def test_infer_rejects_implausible_header_without_reading(checkpoints, infer_inp
 
 
 @pytest.mark.parametrize("foreground", [255, 2, 0.5])
-def test_infer_truth_mask_is_a_label_map(checkpoints, infer_inputs, tmp_path, capsys, foreground):
-    """Case 6, documented: ``--mask_path`` (evaluation truth) is read as a label map with foreground = value
-    > 0, so a 0/255, 0/2 or 0/0.5 mask scores exactly like the 0/1 mask."""
+def test_infer_truth_mask_must_be_binary(checkpoints, infer_inputs, tmp_path, capsys, foreground):
+    """Case 6: ``--mask_path`` (evaluation truth) must hold only 0 and 1, as the validate stage requires of
+    every mask; a 0/255, 0/2 or 0/0.5 file is named with its values, and the 0/1 mask is scored."""
     scan, _ = infer_inputs
     binary = np.zeros(INFER_SHAPE, np.float32)
     binary[10:18, 2:14, 1:5] = 1
-    texts = []
-    for name, value in (("binary", 1.0), ("other", foreground)):
-        save_nifti(binary * value, AFFINE, tmp_path / f"{name}.nii.gz")
-        code, out = _infer(checkpoints, tmp_path, ["--scan", str(scan)],
-                           ["--mask_path", str(tmp_path / f"{name}.nii.gz")])
-        assert code == 0
-        texts.append((out / "Breast_MRI_007_metrics.txt").read_text())
-    assert texts[0] == texts[1] and f"truth_voxels: {int(binary.sum())}" in texts[0]
+    save_nifti(binary, AFFINE, tmp_path / "binary.nii.gz")
+    code, out = _infer(checkpoints, tmp_path, ["--scan", str(scan)], ["--mask_path", str(tmp_path / "binary.nii.gz")])
+    assert code == 0 and f"truth_voxels: {int(binary.sum())}" in (out / "Breast_MRI_007_metrics.txt").read_text()
+    shutil.rmtree(out)
+    other = save_nifti(binary * foreground, AFFINE, tmp_path / "other.nii.gz")
+    code, out = _infer(checkpoints, tmp_path, ["--scan", str(scan)], ["--mask_path", str(other)])
+    err = capsys.readouterr().err.splitlines()[-1]  # after the first run's warnings
+    assert code == 1 and err.startswith(f"error: {other}: mask is not binary") and f"({foreground:g})" in err, err
+    assert not out.exists()
 
 
 # ======================================================================= the real console scripts, once each

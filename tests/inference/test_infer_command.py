@@ -257,3 +257,62 @@ def test_breast_scan_from_a_dicom_series_equals_its_nifti_conversion(checkpoints
     series, _ = _dicom_case(tmp_path / "dce", n_phases=2)
     err = _error(capsys, ["--scan", str(series)] + base, tmp_path / "bad")
     assert "the series holds 2 phases" in err
+
+
+def _forged(path, state_update, task="breast"):
+    """A loadable checkpoint with one part replaced (what a hand-edited or foreign file looks like)."""
+    import torch
+
+    state = torch.load(tiny_checkpoint(path, task=task, size=24), weights_only=True)
+    state.update(state_update)
+    torch.save(state, path)
+    return path
+
+
+def test_unusable_checkpoints_thin_scans_and_label_maps_are_one_line_errors(tmp_path, checkpoints, capsys):
+    """Bad inputs that once ended in a traceback (or in an empty mask and exit 0)."""
+    _, breast_ckpt = checkpoints
+    scan, breast, _ = phantom_like()
+    (s, b), affine = store([scan, breast], "diag")
+    save_nifti(s, affine, tmp_path / "scan.nii.gz")
+    out = tmp_path / "out"
+    base = ["--scan", str(tmp_path / "scan.nii.gz"), "--out_dir", str(out), "--device", "cpu"]
+
+    text = tmp_path / "notes.pt"
+    text.write_text("these are not weights\n")
+    err = _error(capsys, base + ["--checkpoint_path", str(text)], out)
+    assert "notes.pt" in err and "checkpoint" in err
+
+    import torch
+    state = torch.load(breast_ckpt, weights_only=True)
+    shapes = {"model_state": {k: v[..., :1] if v.ndim else v for k, v in state["model_state"].items()}}
+    for name, update in [("shapes.pt", shapes), ("config.pt", {"model_config": {"in_channels": "six"}}),
+                         ("weights.pt", {"model_state": {}}), ("threshold.pt", {"threshold": 7.0})]:
+        err = _error(capsys, base + ["--checkpoint_path", str(_forged(tmp_path / name, update))], out)
+        assert name in err, err
+    assert "threshold" in err and "(0, 1)" in err
+
+    save_nifti(s[:, :1], affine, tmp_path / "thin.nii.gz")  # 176x1x34-like: one voxel thick
+    err = _error(capsys, ["--scan", str(tmp_path / "thin.nii.gz"), "--checkpoint_path", str(breast_ckpt),
+                          "--out_dir", str(out)], out)
+    assert "thin.nii.gz" in err and "fewer than 4 voxels along axis 1" in err
+
+    labels = b.astype(np.int16) * 3  # a label map, not a binary mask
+    labels[:2] = 1
+    save_nifti(labels, affine, tmp_path / "labels.nii.gz")
+    err = _error(capsys, base + ["--checkpoint_path", str(breast_ckpt), "--mask_path", str(tmp_path / "labels.nii.gz")],
+                 out)
+    assert "labels.nii.gz" in err and "mask is not binary" in err and "(3)" in err
+
+
+def test_a_killed_runs_staging_folder_is_removed_by_the_next_run(tmp_path, checkpoints):
+    _, breast_ckpt = checkpoints
+    scan, _, _ = phantom_like()
+    (s,), affine = store([scan], "diag")
+    save_nifti(s, affine, tmp_path / "scan.nii.gz")
+    out = tmp_path / "out"
+    (out / ".breastmri-infer-killed").mkdir(parents=True)
+    (out / ".breastmri-infer-killed" / "scan_pred.nii.gz").write_bytes(b"half")
+    assert main(["--scan", str(tmp_path / "scan.nii.gz"), "--checkpoint_path", str(breast_ckpt), "--out_dir",
+                 str(out), "--device", "cpu"]) == 0
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]

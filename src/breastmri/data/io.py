@@ -104,10 +104,13 @@ def load_volume(path: str | Path | DicomPhase, patient_id: str | None = None, dt
     if np.issubdtype(data.dtype, np.floating) and not np.all(np.isfinite(data)):
         bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
         raise DataError(path, f"{bad} voxels are NaN or infinite")
+    affine = np.asarray(img.affine, dtype=np.float64)
+    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise DataError(path, "the header's affine is not finite or not invertible (zero voxel size or "
+                              f"collinear axes): {np.array2string(affine[:3], precision=3, separator=', ')}")
     pid = patient_id if patient_id is not None else strip_nifti_suffix(path.name)
     zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
-    return Volume(array=data, affine=np.asarray(img.affine, dtype=np.float64), patient_id=pid, path=path,
-                  header_zooms=zooms)
+    return Volume(array=data, affine=affine, patient_id=pid, path=path, header_zooms=zooms)
 
 
 def save_nifti(array: np.ndarray, affine: np.ndarray, path: str | Path) -> Path:

@@ -97,7 +97,7 @@ def _check_same_grid(vol: Volume, ref: Volume, what: str) -> None:
                                   f"(max difference {diff:.4g} > {AFFINE_ATOL} mm)")
 
 
-def _check_scan(vol: Volume, what: str) -> None:
+def check_scan(vol: Volume, what: str) -> None:
     """A scan (or phase) has at least :data:`MIN_DIM` voxels per axis and is not constant."""
     small = [k for k, n in enumerate(vol.shape) if n < MIN_DIM]
     if small:
@@ -108,7 +108,8 @@ def _check_scan(vol: Volume, what: str) -> None:
         raise DataError(vol.path, f"{what} is constant (value {lo:g}): no image content")
 
 
-def _check_binary(vol: Volume, what: str) -> None:
+def check_binary(vol: Volume, what: str) -> None:
+    """A mask holds only 0 and 1 (the values found otherwise are named)."""
     a = vol.array
     bad = a[(a != 0) & (a != 1)]
     if bad.size:
@@ -164,12 +165,12 @@ def validate_seed_dataset(root: str | Path) -> dict:
     jobs = [("train", pid) for pid in scans] + [("inference", pid) for pid in inference]
     for split, pid in _progress(jobs, "validate seed"):
         scan = load_volume(scans[pid] if split == "train" else inference[pid], patient_id=pid)
-        _check_scan(scan, "scan")
+        check_scan(scan, "scan")
         stats[split].add_volume(scan)
         if split == "train":
             mask = load_volume(masks[pid], patient_id=pid)
             _check_same_grid(mask, scan, "mask")
-            _check_binary(mask, "mask")
+            check_binary(mask, "mask")
             stats[split].add_mask(mask.array)
             del mask
         del scan
@@ -221,17 +222,17 @@ def validate_mamamia_dataset(root: str | Path) -> dict:
         for k, p in enumerate(phases[case]):
             phase_present[k] += p is not None
         ref = load_volume(present[0], patient_id=case)
-        _check_scan(ref, "phase")
+        check_scan(ref, "phase")
         images.add_volume(ref)
         for path in present[1:]:
             vol = load_volume(path, patient_id=case)
             _check_same_grid(vol, ref, "phase")
-            _check_scan(vol, "phase")
+            check_scan(vol, "phase")
             images.add_volume(vol)
             del vol
         seg = load_volume(layout.lesion_mask(case), patient_id=case)
         _check_same_grid(seg, ref, "lesion segmentation")
-        _check_binary(seg, "lesion segmentation")
+        check_binary(seg, "lesion segmentation")
         lesions.add_mask(seg.array)
         del seg, ref
 

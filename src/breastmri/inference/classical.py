@@ -21,7 +21,7 @@ import numpy as np
 from scipy import ndimage
 
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, keep_large_components
-from breastmri.orientation.heuristics import _hull, body_mask
+from breastmri.orientation.heuristics import convex_hull, body_mask
 from breastmri.orientation.orient import HeuristicSettings
 
 
@@ -38,7 +38,7 @@ def wall_profile(plane: np.ndarray) -> np.ndarray | None:
     rows = np.nonzero(plane)[0]
     if rows.size < 3:
         return None
-    labels, n = ndimage.label(_hull(plane) & ~plane)
+    labels, n = ndimage.label(convex_hull(plane) & ~plane)
     points = []
     for index in range(1, n + 1):
         r, c = np.nonzero(labels == index)

@@ -28,7 +28,8 @@ The threshold is ``--threshold`` (a number, or the threshold stage's ``threshold
 stored with the checkpoint (``threshold``, else ``params.threshold``).
 Every input problem (missing / corrupt file, wrong-task checkpoint, phases or mask of another geometry,
 CUDA unavailable) is reported as ``error: <file>: <problem>`` on stderr with exit code 1, and nothing is
-written: outputs are assembled in a temporary folder and moved into ``--out_dir`` only at the end.
+written: outputs are assembled in a temporary folder and moved into ``--out_dir`` only at the end (a killed
+run's folder is removed by the next run into the same ``--out_dir``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import numpy as np
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import is_nifti, load_volume, save_nifti, strip_nifti_suffix
+from breastmri.data.validation import check_scan
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
 
 
@@ -166,6 +168,7 @@ def run(args: argparse.Namespace) -> dict:
             raise DataError(scan_path, "expected a NIfTI file (.nii or .nii.gz) or a DICOM series folder")
         case = strip_nifti_suffix(scan_path.name)
         reference = load_volume(scan_path, case)
+        check_scan(reference, "scan")  # the validate stage's rule
         truth = ev.load_truth_mask(args.mask_path, reference) if args.mask_path else None
 
         result = predict_scan(reference, predictor.predict_breast, predictor.threshold,
@@ -189,13 +192,30 @@ def run(args: argparse.Namespace) -> dict:
     return _write_all(outputs, Path(args.out_dir), reference.affine)
 
 
+STAGING = ".breastmri-infer-"  # + "<pid>-<random>": the staging folder of a run in progress
+
+
+def _alive(pid: str) -> bool:
+    """Whether ``pid`` (text) names a running process."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def _write_all(outputs: dict, out_dir: Path, affine: np.ndarray) -> dict:
     """Write every output into a temporary folder beside ``out_dir``'s files, then move them in."""
     from breastmri.analysis.figures import save_figure
     from breastmri.inference.figures import DPI
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".breastmri-infer-", dir=out_dir))
+    for stale in out_dir.glob(f"{STAGING}*"):  # a killed run's folder: its process is gone
+        if not _alive(stale.name.removeprefix(STAGING).split("-")[0]):
+            shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-", dir=out_dir))
     try:
         for name, (kind, payload) in outputs.items():
             target = staging / name

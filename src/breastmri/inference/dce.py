@@ -21,6 +21,7 @@ import numpy as np
 from breastmri.data.dicom import DicomPhase
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume, load_volume
+from breastmri.data.validation import check_scan
 from breastmri.data.layouts import phase_paths_in
 from breastmri.inference.candidates import tumor_candidate
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, erode_mm, keep_large_components
@@ -74,11 +75,14 @@ def same_geometry(a: Volume, b: Volume) -> bool:
 
 def load_phases(folder: str | Path) -> tuple[str, list[Path | DicomPhase | None], list[Volume | None]]:
     """Case id, phase entries (files, or the phases of a DICOM series: :func:`phase_paths_in`) and the strictly
-    loaded phases; every phase must share the first phase's grid."""
+    loaded phases; every phase must pass the validate stage's scan check and share the first phase's grid."""
     folder = Path(folder)
     case = folder.name
     paths = phase_paths_in(folder, case)
     volumes: list[Volume | None] = [None if p is None else load_volume(p, case) for p in paths]
+    for vol in volumes:
+        if vol is not None:
+            check_scan(vol, "phase")  # the validate stage's rule: >= 4 voxels per axis, not constant
     first = volumes[0]
     for path, vol in zip(paths[1:], volumes[1:]):
         if vol is not None and not same_geometry(first, vol):

@@ -14,6 +14,7 @@ from monai.metrics import compute_hausdorff_distance
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume, load_volume
 from breastmri.data.overlap import dice
+from breastmri.data.validation import check_binary
 from breastmri.inference.dce import same_geometry
 
 
@@ -87,11 +88,10 @@ def evaluate_case(breast: np.ndarray, tumor: np.ndarray, spacing: Sequence[float
 
 
 def load_truth_mask(path, reference: Volume) -> np.ndarray:
-    """The ground-truth mask (> 0) as uint8; it must lie on ``reference``'s grid and look like a label map."""
+    """The ground-truth mask as uint8; it must lie on ``reference``'s grid and hold only 0 and 1."""
     truth = load_volume(path, reference.patient_id, dtype=np.float32)
     if not same_geometry(truth, reference):
         raise DataError(path, f"mask grid (shape {truth.shape}) differs from the image's "
                               f"{reference.path.name if reference.path else ''} (shape {reference.shape})")
-    if np.unique(truth.array).size > 16:
-        raise DataError(path, "does not look like a mask (more than 16 distinct values)")
-    return (truth.array > 0).astype(np.uint8)
+    check_binary(truth, "mask")
+    return truth.array.astype(np.uint8)

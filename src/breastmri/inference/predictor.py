@@ -277,6 +277,8 @@ def predictor_from_state(state: Mapping, path: str | Path | None = None, device:
     check_task(state, path)
     if threshold is None:
         threshold = state.get("threshold", (state.get("params") or {}).get("threshold", 0.5))
+        if not (isinstance(threshold, (int, float)) and 0.0 < float(threshold) < 1.0):
+            raise DataError(path, f"stored threshold {threshold!r} is not a probability in (0, 1)")
     model = build_model_from_state(state, path)
     prep = resolve_preprocessing(state, h5_path, preprocessing)
     return SlicePredictor(model, prep, float(threshold), resolve_device(device), batch_size, mirror_tta)

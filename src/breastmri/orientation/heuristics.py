@@ -113,11 +113,12 @@ def outline_solidity(body: np.ndarray, n_slices: int) -> float:
     """Median over the representative slices of body area / convex-hull area: about 0.9 for a body whose
     outline the threshold found, about 0.6 when only the breasts and the chest wall show (a posterior body lost
     in the coil's fall-off), where the outline votes cannot be trusted."""
-    values = [body[:, :, k].sum() / max(_hull(body[:, :, k]).sum(), 1) for k in representative_slices(body, n_slices)]
+    values = [body[:, :, k].sum() / max(convex_hull(body[:, :, k]).sum(), 1)
+              for k in representative_slices(body, n_slices)]
     return float(np.median(values)) if values else 0.0
 
 
-def _hull(plane: np.ndarray) -> np.ndarray:
+def convex_hull(plane: np.ndarray) -> np.ndarray:
     """Filled convex hull of a 2D mask (pixel centres inside every hull facet)."""
     points = np.argwhere(plane).astype(np.float64)
     if len(points) < 3:
@@ -139,7 +140,7 @@ def _anterior_votes(plane: np.ndarray, spacing) -> np.ndarray:
     votes = np.zeros(2)
     if plane.sum() < 10:
         return votes
-    concave = _hull(plane) & ~plane
+    concave = convex_hull(plane) & ~plane
     coords = np.argwhere(plane)
     for axis in (0, 1):
         lo, hi = coords[:, axis].min(), coords[:, axis].max()

@@ -13,7 +13,6 @@ never runs code from the file.
 from __future__ import annotations
 
 import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -54,8 +53,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(path, "refused: the checkpoint contains pickled Python objects, which are not "
                               f"loaded (weights_only=True): {first}") from exc
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as exc:
-        raise DataError(path, f"cannot read checkpoint (corrupt or truncated): {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - the weights-only unpickler raises anything on foreign bytes
+        detail = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise DataError(path, f"cannot read checkpoint (corrupt, truncated or not a PyTorch file): {detail}") from exc
     if not isinstance(state, dict):
         raise DataError(path, f"not a checkpoint: top level is {type(state).__name__}, expected a dict")
     missing = [k for k in REQUIRED_KEYS if k not in state]
