@@ -1,6 +1,7 @@
 """Strict NIfTI reading and atomic writing."""
 
 import gzip
+import json
 
 import nibabel as nib
 import numpy as np
@@ -69,3 +70,27 @@ def test_failed_write_leaves_nothing(tmp_path):
 def test_write_json_is_sorted_and_converts_numpy(tmp_path):
     write_json({"b": np.float32(1.5), "a": np.arange(2)}, tmp_path / "m.json")
     assert (tmp_path / "m.json").read_text() == '{\n  "a": [\n    0,\n    1\n  ],\n  "b": 1.5\n}\n'
+
+
+def test_write_json_is_strict_json_with_null_for_non_finite_values(tmp_path):
+    write_json({"nan": float("nan"), "inf": [np.float32("inf"), 1.0], "nested": {"x": np.array([np.nan, 2.0])}},
+               tmp_path / "m.json")
+    strict = json.loads((tmp_path / "m.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c}"))
+    assert strict == {"nan": None, "inf": [None, 1.0], "nested": {"x": [None, 2.0]}}
+
+
+@pytest.mark.parametrize("damage", ["zero sform", "nan sform"])
+def test_an_affine_that_is_not_finite_or_not_invertible_is_refused(tmp_path, damage):
+    """Headers nibabel reads without complaint: an all-zero sform, a NaN in the sform."""
+    img = nib.Nifti1Image(np.ones((5, 5, 5), np.float32), np.eye(4))
+    header = img.header
+    for row in ("srow_x", "srow_y", "srow_z"):
+        header[row] = 0.0
+    if damage == "nan sform":
+        header["srow_x"] = [np.nan, 0.0, 0.0, 0.0]
+        header["srow_y"], header["srow_z"] = [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]
+    header["sform_code"] = 1
+    path = tmp_path / "bad_affine.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((5, 5, 5), np.float32), None, header), path)
+    with pytest.raises(DataError, match="bad_affine.nii.gz.*affine is not finite or not invertible"):
+        load_volume(path)

@@ -153,6 +153,20 @@ def test_nan_voxels(seed):
     _fails(validate_seed_dataset, seed, "scans/Breast_MRI_001.nii.gz", "1 voxels are NaN or infinite")
 
 
+@pytest.mark.parametrize("row", [[0.0, 0.0, 0.0, 0.0], [np.nan, 0.0, 0.0, 0.0]])
+def test_zero_or_nan_affine_fails_and_writes_no_json(seed, tmp_path, row, capsys):
+    """Once passed, with bare NaN in validation.json; now refused naming the file (strict JSON otherwise)."""
+    path = seed / "train/scans/Breast_MRI_001.nii.gz"
+    header = nib.load(path).header.copy()
+    header["srow_x"], header["sform_code"] = row, 1
+    nib.save(nib.Nifti1Image(_scan(0), None, header), path)
+    out = tmp_path / "metrics" / "validation.json"
+    assert main(["--seed-root", str(seed), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert err.startswith(f"error: {path}: the header's affine is not finite or not invertible"), err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("shape, axes", [((8, 10, 1), "axis 2"), ((3, 10, 6), "axis 0"), ((2, 2, 6), "axis 0, 1")])
 def test_too_small_scan(seed, shape, axes):
     save_nifti(_scan(0)[: shape[0], : shape[1], : shape[2]], AFFINE, seed / "inference/scans/Breast_MRI_003.nii.gz")
@@ -222,6 +236,16 @@ def test_mamamia_phase_shape_mismatch(mamamia):
     save_nifti(_scan(0)[:7], AFFINE, mamamia / "images/DUKE_001/DUKE_001_0002.nii.gz")
     _fails(validate_mamamia_dataset, mamamia, "DUKE_001_0002.nii.gz",
            "phase shape (7, 10, 6) does not match DUKE_001_0000.nii.gz shape (8, 10, 6)")
+
+
+def test_mamamia_segmentation_stored_as_uncompressed_nii_is_found(mamamia):
+    gz = mamamia / "segmentations/expert/ISPY2_1.nii.gz"
+    nib.save(nib.load(gz), gz.with_suffix(""))  # ISPY2_1.nii
+    gz.unlink()
+    summary = validate_mamamia_dataset(mamamia)
+    assert summary["n_files"]["segmentations"] == 2
+    save_nifti(_mask(3) * 3, AFFINE, gz.with_suffix(""))
+    _fails(validate_mamamia_dataset, mamamia, "expert/ISPY2_1.nii:", "lesion segmentation is not binary")
 
 
 def test_mamamia_missing_or_bad_segmentation(mamamia):

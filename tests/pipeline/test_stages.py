@@ -60,3 +60,11 @@ def test_stage_notebook_declares_exactly_its_sections(name):
 def test_every_notebook_is_a_stage():
     used = {_command(stage)[0].name for stage in STAGES.values()}
     assert used == {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
+
+
+@pytest.mark.parametrize("name", sorted(set(STAGES) - {"synthesize", "validate"}))
+def test_every_stage_after_validate_depends_on_its_output(name):
+    """So ``dvc repro <stage>`` on new data runs (and stops in) validation first."""
+    validate_out = [next(iter(m)) for m in STAGES["validate"]["metrics"]]
+    assert validate_out == ["reports/metrics/validation.json"]
+    assert "reports/metrics/validation.json" in STAGES[name]["deps"]

@@ -107,7 +107,7 @@ def load_volume(path: str | Path | DicomPhase, patient_id: str | None = None, dt
     affine = np.asarray(img.affine, dtype=np.float64)
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise DataError(path, "the header's affine is not finite or not invertible (zero voxel size or "
-                              f"collinear axes): {np.array2string(affine[:3], precision=3, separator=', ')}")
+                              f"collinear axes): rows {np.round(affine[:3], 3).tolist()}")
     pid = patient_id if patient_id is not None else strip_nifti_suffix(path.name)
     zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
     return Volume(array=data, affine=affine, patient_id=pid, path=path, header_zooms=zooms)
@@ -126,15 +126,24 @@ def save_nifti(array: np.ndarray, affine: np.ndarray, path: str | Path) -> Path:
 
 
 def write_json(data, path: str | Path) -> Path:
-    """Write JSON atomically with sorted keys and a trailing newline (stable diffs, DVC metrics)."""
-    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n")
+    """Write JSON atomically with sorted keys and a trailing newline (stable diffs, DVC metrics). The file is
+    always strict JSON: NaN and infinities become ``null`` (``json`` would write bare ``NaN``)."""
+    text = json.dumps(_strict(data), indent=2, sort_keys=True, allow_nan=False)
+    return write_text_atomic(path, text + "\n")
 
 
-def _json_default(obj):
+def _strict(obj):
+    """``obj`` with numpy values as Python ones, paths as text and non-finite floats as None."""
+    if isinstance(obj, dict):
+        return {key: _strict(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_strict(value) for value in obj]
     if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
     if isinstance(obj, Path):
         return str(obj)
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -136,7 +136,10 @@ class MamaMiaLayout:
         return phase_paths_in(self.image_dir / case, case)
 
     def lesion_mask(self, case: str) -> Path:
-        return self.segmentation_dir / f"{case}.nii.gz"
+        """``<CASE>.nii.gz``, or ``<CASE>.nii`` when only that exists (the ``.nii.gz`` name when neither does,
+        for the message)."""
+        candidates = [self.segmentation_dir / f"{case}{sfx}" for sfx in (".nii.gz", ".nii")]
+        return next((c for c in candidates if c.is_file()), candidates[0])
 
     @property
     def clinical_path(self) -> Path:
