@@ -92,5 +92,5 @@ def test_an_affine_that_is_not_finite_or_not_invertible_is_refused(tmp_path, dam
     header["sform_code"] = 1
     path = tmp_path / "bad_affine.nii.gz"
     nib.save(nib.Nifti1Image(np.ones((5, 5, 5), np.float32), None, header), path)
-    with pytest.raises(DataError, match="bad_affine.nii.gz.*affine is not finite or not invertible"):
+    with pytest.raises(DataError, match="bad_affine.nii.gz.*the affine is not finite or not invertible"):
         load_volume(path)

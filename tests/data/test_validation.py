@@ -163,7 +163,7 @@ def test_zero_or_nan_affine_fails_and_writes_no_json(seed, tmp_path, row, capsys
     out = tmp_path / "metrics" / "validation.json"
     assert main(["--seed-root", str(seed), "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
-    assert err.startswith(f"error: {path}: the header's affine is not finite or not invertible"), err
+    assert err.startswith(f"error: {path}: the affine is not finite or not invertible"), err
     assert not out.exists()
 
 

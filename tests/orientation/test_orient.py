@@ -207,7 +207,7 @@ def test_bad_input_raises_data_error_naming_the_file(tmp_path, body):
         orient_pair(_volume(scan), _volume(mask[:, :, :-1], path=mpath))
     with pytest.raises(DataError, match="mask.nii.gz: expected a 3D mask"):
         orient_pair(_volume(scan), _volume(mask[:, :, 0], path=mpath))
-    with pytest.raises(DataError, match="Breast_MRI_009.nii.gz: affine is singular"):
+    with pytest.raises(DataError, match="Breast_MRI_009.nii.gz: the affine is not finite or not invertible"):
         orient_scan(_volume(scan, np.zeros((4, 4)), path=path), affine_mode="verify")
 
 

@@ -61,6 +61,17 @@ def strip_nifti_suffix(name: str) -> str:
     return name
 
 
+def check_affine(affine, path=None) -> np.ndarray:
+    """The affine as a float64 4x4 array; :class:`DataError` naming ``path`` when it is not a finite, invertible
+    4x4 matrix (an all-zero or NaN sform, a zero voxel size, collinear axes)."""
+    affine = np.asarray(affine, dtype=np.float64)
+    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        shown = np.round(affine[:3], 3).tolist() if affine.shape == (4, 4) else list(affine.shape)
+        raise DataError(path, f"the affine is not finite or not invertible (zero voxel size or collinear axes): "
+                              f"rows {shown}")
+    return affine
+
+
 def load_volume(path: str | Path | DicomPhase, patient_id: str | None = None, dtype=np.float32) -> Volume:
     """Read a 3D NIfTI file strictly; a DICOM series folder, or one phase of a multi-phase series
     (:class:`~breastmri.data.dicom.DicomPhase`), is read by :mod:`breastmri.data.dicom`.
@@ -104,10 +115,7 @@ def load_volume(path: str | Path | DicomPhase, patient_id: str | None = None, dt
     if np.issubdtype(data.dtype, np.floating) and not np.all(np.isfinite(data)):
         bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
         raise DataError(path, f"{bad} voxels are NaN or infinite")
-    affine = np.asarray(img.affine, dtype=np.float64)
-    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
-        raise DataError(path, "the header's affine is not finite or not invertible (zero voxel size or "
-                              f"collinear axes): rows {np.round(affine[:3], 3).tolist()}")
+    affine = check_affine(img.affine, path)
     pid = patient_id if patient_id is not None else strip_nifti_suffix(path.name)
     zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
     return Volume(array=data, affine=affine, patient_id=pid, path=path, header_zooms=zooms)

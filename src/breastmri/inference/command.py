@@ -216,6 +216,7 @@ def _write_all(outputs: dict, out_dir: Path, affine: np.ndarray) -> dict:
         if not _alive(stale.name.removeprefix(STAGING).split("-")[0]):
             shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-", dir=out_dir))
+
     try:
         for name, (kind, payload) in outputs.items():
             target = staging / name

@@ -8,8 +8,6 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-import torch
-from monai.metrics import compute_hausdorff_distance
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume, load_volume
@@ -31,6 +29,9 @@ def hd95_mm(pred: np.ndarray, truth: np.ndarray, spacing: Sequence[float]) -> fl
         return 0.0
     if not pred.any() or not truth.any():
         return math.inf
+    import torch  # lazily: MONAI takes about 2 s to import, and the one-case command scores only with --mask_path
+    from monai.metrics import compute_hausdorff_distance
+
     y_pred = torch.from_numpy(pred[None, None].astype(np.float32))
     y = torch.from_numpy(truth[None, None].astype(np.float32))
     with warnings.catch_warnings():

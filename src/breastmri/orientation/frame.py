@@ -18,6 +18,7 @@ import numpy as np
 from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, io_orientation, ornt_transform
 
 from breastmri.data.errors import DataError
+from breastmri.data.io import check_affine as io_check_affine
 
 WORKING_AXCODES = ("A", "L", "S")
 WORKING_ORNT = axcodes2ornt(WORKING_AXCODES)  # working axes in nibabel's RAS terms
@@ -25,13 +26,9 @@ IDENTITY = np.array([[0, 1], [1, 1], [2, 1]], dtype=float)
 
 
 def check_affine(affine, path=None) -> np.ndarray:
-    """The affine as a float64 4x4 array; :class:`DataError` naming ``path`` when it is not a finite,
-    invertible 4x4 matrix whose axes each point closest to a distinct world axis."""
-    affine = np.asarray(affine, dtype=np.float64)
-    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
-        raise DataError(path, f"affine must be a finite 4x4 matrix, got {affine.tolist() if affine.size <= 16 else affine.shape}")
-    if abs(np.linalg.det(affine[:3, :3])) < 1e-12:
-        raise DataError(path, "affine is singular: the stored orientation cannot be determined")
+    """:func:`breastmri.data.io.check_affine` (finite, invertible 4x4), and axes that each point closest to a
+    distinct world axis; :class:`DataError` naming ``path`` otherwise."""
+    affine = io_check_affine(affine, path)
     if np.isnan(io_orientation(affine)).any():
         raise DataError(path, "affine axes are degenerate: the stored orientation cannot be determined")
     return affine
