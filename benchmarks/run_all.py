@@ -58,6 +58,10 @@ def run_inference_speed(quick: bool) -> dict:
     return importlib.import_module("inference_speed").run(repeats=3 if quick else 5)
 
 
+def run_infer_command(quick: bool) -> dict:
+    return importlib.import_module("infer_command").run(repeats=1 if quick else 3)
+
+
 def run_orientation_accuracy(quick: bool) -> dict:
     return importlib.import_module("orientation_accuracy").run(n=40 if quick else 400)
 
@@ -108,6 +112,12 @@ def inference_speed_rows(f: dict) -> list[Row]:
                 f["mirror_tta_s_per_volume"], "s/volume", "ours without TTA", f["ours_s_per_volume"]),
             Row("inference_speed", "largest probability difference, ours vs MONAI", f["max_abs_prob_difference"],
                 "probability")]
+
+
+def infer_command_rows(f: dict) -> list[Row]:
+    shape = "x".join(map(str, f["shape"]))
+    return [Row("infer_command", f"breastmri-infer --scan, {shape} volume, whole process", f["current_s"], "s/call",
+                f"commit {f['baseline_ref']}", f["baseline_s"])]
 
 
 def orientation_accuracy_rows(f: dict) -> list[Row]:
@@ -163,6 +173,7 @@ def augmentation_rows(f: dict) -> list[Row]:
 BENCHMARKS = {
     "augmentation": (run_augmentation, augmentation_rows),
     "hdf5_io": (run_hdf5_io, hdf5_io_rows),
+    "infer_command": (run_infer_command, infer_command_rows),
     "inference_speed": (run_inference_speed, inference_speed_rows),
     "orientation_accuracy": (run_orientation_accuracy, orientation_accuracy_rows),
     "training_throughput": (run_training_throughput, training_throughput_rows),
@@ -195,19 +206,10 @@ def markdown(rows: list[Row], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def finite(obj):
-    """``obj`` with NaN and infinities replaced by None (strict JSON)."""
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    return None if isinstance(obj, float) and not math.isfinite(obj) else obj
-
-
 def write_report(rows: list[Row], figures: dict, meta: dict, out_dir: Path) -> tuple[Path, Path]:
     """Write ``benchmarks.md`` and ``benchmarks.json`` (rows with ratios, meta, raw figures) atomically."""
     doc = {"meta": meta, "rows": [{**asdict(r), "ratio": r.ratio} for r in rows], "figures": figures}
-    json_path = write_json(finite(doc), out_dir / "benchmarks.json")
+    json_path = write_json(doc, out_dir / "benchmarks.json")  # strict JSON: NaN -> null
     return write_text_atomic(out_dir / "benchmarks.md", markdown(rows, meta)), json_path
 
 

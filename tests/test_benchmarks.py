@@ -74,6 +74,13 @@ def test_augmentation_rows_compare_libraries_and_training_with_and_without():
     assert worker.measure.endswith("1 workers") and worker.ratio == pytest.approx(0.9)
 
 
+def test_infer_command_row_compares_this_checkout_with_an_earlier_commit():
+    (row,) = rows_of("infer_command", {"shape": [448, 448, 155], "current_s": 6.0, "baseline_s": 15.0,
+                                       "baseline_ref": "3eb289a"})
+    assert (row.value, row.baseline, row.ratio, row.unit) == (6.0, "commit 3eb289a", 0.4, "s/call")
+    assert "448x448x155" in row.measure
+
+
 def test_orientation_is_accuracy_in_percent_without_baseline():
     rows = rows_of("orientation_accuracy", ORIENTATION)
     assert [r.value for r in rows] == pytest.approx([90, 10, 95, 5, 0.99])

@@ -242,11 +242,15 @@ def test_inconsistent_orientation_is_named(tmp_path):
 
 @pytest.mark.parametrize("damage, message", [("gap", "not evenly spaced"),
                                              ("tilt", "not stacked along the slice normal"),
-                                             ("single", "not a 3D volume")])
+                                             ("single", "not a 3D volume"),
+                                             ("zero spacing", "affine is not finite or not invertible")])
 def test_irregular_stacks_are_rejected(tmp_path, damage, message):
     files = _series(tmp_path, shape=(11, 9, 1) if damage == "single" else SHAPE)
     if damage == "gap":
         files[2].unlink()
+    elif damage == "zero spacing":
+        for f in files:
+            _edit(f, PixelSpacing=[0.0, 0.7])
     elif damage == "tilt":
         for k, f in enumerate(files):
             position = pydicom.dcmread(f).ImagePositionPatient

@@ -246,6 +246,8 @@ def test_mamamia_segmentation_stored_as_uncompressed_nii_is_found(mamamia):
     assert summary["n_files"]["segmentations"] == 2
     save_nifti(_mask(3) * 3, AFFINE, gz.with_suffix(""))
     _fails(validate_mamamia_dataset, mamamia, "expert/ISPY2_1.nii:", "lesion segmentation is not binary")
+    save_nifti(_mask(3), AFFINE, gz)  # both names: which one is meant?
+    _fails(validate_mamamia_dataset, mamamia, "expert/ISPY2_1.nii", "case ISPY2_1 has two segmentations")
 
 
 def test_mamamia_missing_or_bad_segmentation(mamamia):

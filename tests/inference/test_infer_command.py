@@ -305,14 +305,32 @@ def test_unusable_checkpoints_thin_scans_and_label_maps_are_one_line_errors(tmp_
     assert "labels.nii.gz" in err and "mask is not binary" in err and "(3)" in err
 
 
-def test_a_killed_runs_staging_folder_is_removed_by_the_next_run(tmp_path, checkpoints):
+def test_a_killed_runs_staging_folder_is_removed_and_a_live_runs_kept(tmp_path, checkpoints):
+    import fcntl
+    import subprocess
+    import sys
+
     _, breast_ckpt = checkpoints
     scan, _, _ = phantom_like()
     (s,), affine = store([scan], "diag")
     save_nifti(s, affine, tmp_path / "scan.nii.gz")
     out = tmp_path / "out"
-    (out / ".breastmri-infer-killed").mkdir(parents=True)
-    (out / ".breastmri-infer-killed" / "scan_pred.nii.gz").write_bytes(b"half")
-    assert main(["--scan", str(tmp_path / "scan.nii.gz"), "--checkpoint_path", str(breast_ckpt), "--out_dir",
-                 str(out), "--device", "cpu"]) == 0
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    killed, live, old = out / ".breastmri-infer-killed", out / ".breastmri-infer-live", out / ".breastmri-infer-old"
+    for folder in (killed, live, old):
+        folder.mkdir(parents=True)
+        (folder / "scan_pred.nii.gz").write_bytes(b"half")
+    (killed / ".lock").touch()  # its process died: the lock is free
+    # a live run in another process holds its lock
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'w'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+                               str(live / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["--scan", str(tmp_path / "scan.nii.gz"), "--checkpoint_path", str(breast_ckpt), "--out_dir",
+                     str(out), "--device", "cpu"]) == 0
+        assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".breastmri-infer-live"]
+    finally:
+        holder.kill()
+        holder.wait()
+    with open(live / ".lock") as handle:  # released with its process
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

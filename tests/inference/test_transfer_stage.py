@@ -33,6 +33,7 @@ def test_held_out_cohorts_get_model_classical_and_baseline_rows_and_nothing_is_l
     for row in metrics["rows"].values():
         assert set(row) == {"t1_duke", "random_contrast", "all"} and row["all"]["dice"]["n"] == 4
     assert metrics["rows"]["baseline"]["all"]["dice"]["max"] == 0.0  # the empty 'model' scores 0 everywhere
+    assert metrics["threshold"] == {"model": 0.5, "baseline": 0.5}  # each model at its own threshold
     assert metrics["rows"]["classical"]["all"]["dice"]["min"] > 0.3  # the weight-free rule finds breasts
     table = summary["per_patient"]
     assert list(table.columns) == ["cohort", "model_breast_dice", "model_breast_hd95_mm", "classical_dice",

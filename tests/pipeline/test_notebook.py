@@ -76,15 +76,15 @@ def test_key_defined_twice_or_missing_section(stage, tmp_path):
 def test_a_section_that_declares_overrides_replaces_only_keys_of_that_section():
     params = {"train": {"size": 1, "label": "x"}, "data": {"root": "r"},
               "variant": {"overrides": "train", "label": "y"}, "typo": {"overrides": "train", "lable": "y"},
-              "orphan": {"overrides": "train", "size": 2}, "stray": {"overrides": "data", "size": 2}}
+              "orphan": {"overrides": "train", "size": 2}}
     assert merged_sections(params, ["train", "data", "variant"]) == {"size": 1, "label": "y", "root": "r"}
     assert merged_sections(params, ["train"]) == {"size": 1, "label": "x"}  # the base itself is untouched
     with pytest.raises(DataError, match="'lable' of 'typo' is not a key of 'train'"):
         merged_sections(params, ["train", "typo"])
     with pytest.raises(DataError, match="'orphan' overrides 'train', which is not merged before it"):
         merged_sections(params, ["orphan", "train"])
-    with pytest.raises(DataError, match="'size' of 'stray' is not a key of 'data'"):
-        merged_sections(params, ["train", "data", "stray"])
+    with pytest.raises(DataError, match="'size' of 'orphan' is already overridden by 'variant'"):
+        merged_sections({**params, "variant": {"overrides": "train", "size": 3}}, ["train", "variant", "orphan"])
 
 
 def test_failing_notebook_leaves_no_output_and_cli_exits_nonzero(tmp_path, monkeypatch, capsys):

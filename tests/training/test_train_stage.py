@@ -131,16 +131,25 @@ def test_wrong_task_file_and_unknown_parameter_are_errors(breast_h5, tmp_path, t
 def test_cli_reads_its_params_section_and_options_override_it(breast_h5, tmp_path, tiny_params, capsys):
     section = {"task": "breast", "h5": str(breast_h5), "out_dir": str(tmp_path / "m"),
                "live_dir": str(tmp_path / "live"), "metrics": str(tmp_path / "metrics.json"),
-               **{**tiny_params, "max_epochs": 1}}
+               **{**tiny_params, "max_epochs": 1, "augment": {}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train_breast": section}))
     assert main(["--task", "breast", "--params", str(tmp_path / "params.yaml"), "--lr", "0.005"]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["epochs_run"] == 1 and "best epoch 1" in capsys.readouterr().out
     assert load_checkpoint(tmp_path / "m/best.pt")["params"]["lr"] == 0.005
+    variant = {"overrides": "train_breast", "augment": False, "out_dir": str(tmp_path / "m2"),
+               "metrics": str(tmp_path / "metrics2.json")}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train_breast": section, "train_breast_variant": variant}))
+    assert main(["--task", "breast", "--params", str(tmp_path / "params.yaml"),
+                 "--section", "train_breast", "train_breast_variant"]) == 0  # as dvc.yaml's baseline
+    stored = load_checkpoint(tmp_path / "m2/best.pt")["params"]
+    assert stored["lr"] == section["lr"] and all(t["prob"] == 0.0 for t in stored["augment"].values())
     section["lr_rate"] = 0.1
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train_breast": section}))
     assert main(["--task", "breast", "--params", str(tmp_path / "params.yaml")]) == 1
     assert "lr_rate" in capsys.readouterr().err
+    assert main(["--task", "breast", "--params", str(tmp_path / "params.yaml"), "--section", "nope"]) == 1
+    assert "no section 'nope'" in capsys.readouterr().err
 
 
 def test_preloaded_split_serves_the_same_items_as_the_hdf5_dataset(lesion_h5):

@@ -33,7 +33,7 @@ from pydicom.uid import MediaStorageDirectoryStorage, SegmentationStorage
 from pydicom.valuerep import TM
 
 from breastmri.data.errors import DataError
-from breastmri.data.io import Volume
+from breastmri.data.io import Volume, check_affine
 
 #: SOP classes in a series folder that are not image slices.
 SKIPPED_SOP_CLASSES = frozenset({SegmentationStorage, MediaStorageDirectoryStorage})
@@ -272,7 +272,7 @@ def _affine(phase: list[_Slice], folder: Path) -> np.ndarray:
                            col / np.linalg.norm(col) * first.pixel_spacing[0], normal * step, first.position])
     affine = np.eye(4)
     affine[:3] = RAS_LPS @ lps
-    return affine
+    return check_affine(affine, folder)  # a zero pixel spacing or repeated slice positions give a singular one
 
 
 def _pixels(s: _Slice) -> np.ndarray:

@@ -79,7 +79,8 @@ def load_volume(path: str | Path | DicomPhase, patient_id: str | None = None, dt
     Raises :class:`DataError` naming the file when it is missing, empty, unreadable or truncated,
     not 3D (a trailing singleton 4th axis is accepted and dropped), has implausible header dimensions
     (an axis over :data:`MAX_DIM` voxels or over :data:`MAX_VOXELS` voxels in all; checked on the header,
-    before any voxel is read, so a forged header cannot exhaust memory), or holds NaN/inf voxels.
+    before any voxel is read, so a forged header cannot exhaust memory), holds NaN/inf voxels, or has an affine
+    that is not finite and invertible (:func:`check_affine`).
     """
     from breastmri.data.dicom import DicomPhase, load_dicom_volume
 
@@ -135,7 +136,8 @@ def save_nifti(array: np.ndarray, affine: np.ndarray, path: str | Path) -> Path:
 
 def write_json(data, path: str | Path) -> Path:
     """Write JSON atomically with sorted keys and a trailing newline (stable diffs, DVC metrics). The file is
-    always strict JSON: NaN and infinities become ``null`` (``json`` would write bare ``NaN``)."""
+    always strict JSON: NaN and infinities become ``null`` (``json`` would write bare ``NaN`` / ``Infinity``;
+    an infinite HD95, one mask empty, is therefore ``null`` like an undefined one: count them from the masks)."""
     text = json.dumps(_strict(data), indent=2, sort_keys=True, allow_nan=False)
     return write_text_atomic(path, text + "\n")
 
@@ -144,7 +146,9 @@ def _strict(obj):
     """``obj`` with numpy values as Python ones, paths as text and non-finite floats as None."""
     if isinstance(obj, dict):
         return {key: _strict(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
+    if isinstance(obj, np.ndarray):
+        return _strict(obj.tolist())  # a 0-d array gives its scalar
+    if isinstance(obj, (list, tuple)):
         return [_strict(value) for value in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()

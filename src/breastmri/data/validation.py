@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from breastmri.data.clinical import load_clinical
 from breastmri.data.errors import DataError
-from breastmri.data.io import Volume, load_volume, write_json
+from breastmri.data.io import Volume, load_volume, strip_nifti_suffix, write_json
 from breastmri.data.layouts import MAX_PHASES, MamaMiaLayout, SeedLayout
 
 AFFINE_ATOL = 1e-3  # mm; NIfTI stores affines as float32
@@ -201,11 +201,14 @@ def validate_mamamia_dataset(root: str | Path) -> dict:
                   and not p.name.startswith("."))
     if not segs:
         raise DataError(layout.segmentation_dir, "MAMA-MIA segmentations folder holds no .nii/.nii.gz files")
-    case_set = set(cases)
+    case_set, seen = set(cases), {}
     for seg in segs:
-        name = seg.name[: -len(".nii.gz")] if seg.name.endswith(".nii.gz") else seg.name[: -len(".nii")]
+        name = strip_nifti_suffix(seg.name)
         if name not in case_set:
             raise DataError(seg, f"segmentation has no case folder (expected {layout.image_dir / name})")
+        if name in seen:
+            raise DataError(seg, f"case {name} has two segmentations ({seen[name].name} and {seg.name}): keep one")
+        seen[name] = seg
     phases = {}
     for case in cases:
         phases[case] = layout.phase_paths(case)  # raises when _0000 is missing

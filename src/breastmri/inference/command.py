@@ -26,15 +26,18 @@ lesions of similar size stay; 0 keeps everything).
 
 The threshold is ``--threshold`` (a number, or the threshold stage's ``threshold.json``), else the one
 stored with the checkpoint (``threshold``, else ``params.threshold``).
-Every input problem (missing / corrupt file, wrong-task checkpoint, phases or mask of another geometry,
-CUDA unavailable) is reported as ``error: <file>: <problem>`` on stderr with exit code 1, and nothing is
-written: outputs are assembled in a temporary folder and moved into ``--out_dir`` only at the end (a killed
-run's folder is removed by the next run into the same ``--out_dir``).
+Every input problem is reported as ``error: <file>: <problem>`` on stderr with exit code 1: a missing, corrupt
+or non-finite file or affine, what the validate stage refuses (a scan or phase under 4 voxels along an axis or
+constant, a ``--mask_path`` that is not 0/1), an unreadable, foreign or hand-edited checkpoint (wrong task,
+weights that do not fit, a stored threshold outside (0, 1)), phases or mask of another geometry, CUDA
+unavailable. Nothing is written then: outputs are assembled in a temporary folder and moved into ``--out_dir``
+only at the end (a killed run's folder is removed by the next run into the same ``--out_dir``).
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import shutil
 import sys
@@ -192,18 +195,20 @@ def run(args: argparse.Namespace) -> dict:
     return _write_all(outputs, Path(args.out_dir), reference.affine)
 
 
-STAGING = ".breastmri-infer-"  # + "<pid>-<random>": the staging folder of a run in progress
+STAGING = ".breastmri-infer-"  # + random: the staging folder of a run, holding LOCK while the run is alive
+LOCK = ".lock"
 
 
-def _alive(pid: str) -> bool:
-    """Whether ``pid`` (text) names a running process."""
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
+def _remove_abandoned_staging(out_dir: Path) -> None:
+    """Remove the staging folders of killed runs: those whose lock file nobody holds (an ``flock`` is released
+    when its process dies, on any host sharing the folder where the file system supports it)."""
+    for folder in out_dir.glob(f"{STAGING}*"):
+        try:
+            with open(folder / LOCK, "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises while a live run holds it
+        except OSError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _write_all(outputs: dict, out_dir: Path, affine: np.ndarray) -> dict:
@@ -212,11 +217,10 @@ def _write_all(outputs: dict, out_dir: Path, affine: np.ndarray) -> dict:
     from breastmri.inference.figures import DPI
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(f"{STAGING}*"):  # a killed run's folder: its process is gone
-        if not _alive(stale.name.removeprefix(STAGING).split("-")[0]):
-            shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-", dir=out_dir))
-
+    _remove_abandoned_staging(out_dir)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=out_dir))
+    lock = open(staging / LOCK, "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         for name, (kind, payload) in outputs.items():
             target = staging / name
@@ -234,6 +238,7 @@ def _write_all(outputs: dict, out_dir: Path, affine: np.ndarray) -> dict:
             final[name] = out_dir / name
         return final
     finally:
+        lock.close()
         shutil.rmtree(staging, ignore_errors=True)
 
 

@@ -49,11 +49,6 @@ def hit(candidate: np.ndarray, lesion: np.ndarray) -> bool:
     return bool(np.logical_and(candidate, lesion).any())
 
 
-def finite_or_none(value: float) -> float | None:
-    """JSON-safe metric value: NaN/inf become None (null)."""
-    return float(value) if value is not None and math.isfinite(value) else None
-
-
 def summarize(values: Sequence[float]) -> dict:
     """mean / median / min / max of the finite values, and how many were not finite."""
     arr = np.asarray([v for v in values if v is not None], dtype=float)
@@ -63,11 +58,6 @@ def summarize(values: Sequence[float]) -> dict:
         out.update(mean=float(finite.mean()), median=float(np.median(finite)), min=float(finite.min()),
                    max=float(finite.max()))
     return out
-
-
-def json_safe(row: dict) -> dict:
-    """A metrics row for JSON: non-finite floats become None (null), other values stay."""
-    return {k: finite_or_none(v) if isinstance(v, float) else v for k, v in row.items()}
 
 
 def overlap_metrics(pred: np.ndarray, truth: np.ndarray, spacing: Sequence[float]) -> dict:

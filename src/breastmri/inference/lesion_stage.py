@@ -164,7 +164,7 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
                        tumor_candidate_rule=candidate_rule_text(guide),
                        breast_flagged=int((per_case["breast_problems"] != "").sum()))
     metrics.update(score_groups(per_case))
-    metrics["per_case"] = {case: ev.json_safe(r) for case, r in rows.items()}
+    metrics["per_case"] = rows
     if metrics_path:
         write_json(metrics, metrics_path)
         write_table(per_case, Path(metrics_path).with_suffix(".csv"))

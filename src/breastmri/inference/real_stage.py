@@ -85,7 +85,7 @@ def evaluate_real(real_root: str | Path | None, out_dir: str | Path, *, tissue_m
                "ftv_enhancement": float(ftv_enhancement), "near_mm": float(near_mm),
                **{key: ev.summarize(list(per_case[key])) for key in ("ftv_covered", "pred_near_ftv", "tumor_in_ftv")},
                "breast_flagged": int((per_case["breast_problems"] != "").sum()),
-               "per_case": {case: ev.json_safe(r) for case, r in rows.items()}}
+               "per_case": rows}
     write_json(metrics, metrics_path)
     write_table(per_case, Path(metrics_path).with_suffix(".csv"))
     return {"metrics": metrics, "per_case": per_case}

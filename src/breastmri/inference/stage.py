@@ -211,7 +211,7 @@ def evaluate_dataset(seed_root: str | Path, pred_dir: str | Path, truth_dir: str
         "n_patients": len(rows),
         "breast_dice": ev.summarize(list(per_patient["breast_dice"])),
         "breast_hd95_mm": ev.summarize(list(per_patient["breast_hd95_mm"])),
-        "per_patient": {pid: ev.json_safe(r) for pid, r in rows.items()},
+        "per_patient": rows,
     }
     if "tumor_hit" in per_patient:
         hits = per_patient["tumor_hit"].astype(bool)

@@ -57,7 +57,8 @@ def evaluate_transfer(work_dir: str | Path, metrics_path: str | Path, figure_pat
                       n_scans: int, cohorts: dict,
                       scanner_orientations: list[str], oblique_rate: float, duke_matrix: int,
                       checkpoint: str | Path, threshold_json: str | Path | None = None,
-                      baseline_checkpoint: str | Path | None = None, batch_size: int = 16, device: str = "cpu",
+                      baseline_checkpoint: str | Path | None = None,
+                      baseline_threshold_json: str | Path | None = None, batch_size: int = 16, device: str = "cpu",
                       progress: bool = True) -> dict:
     """Draw the held-out phantom under ``work_dir``, score the model(s) and the classical baseline on it, write
     ``metrics_path`` (and a per-patient .csv beside it); return ``{"metrics", "per_patient"}``."""
@@ -68,15 +69,15 @@ def evaluate_transfer(work_dir: str | Path, metrics_path: str | Path, figure_pat
                scan_flip_ud_rate=0.0, scan_flip_hf_rate=0.0, mask_flip_ud_rate=0.0, mask_flip_lr_rate=0.0,
                scanner_orientations=scanner_orientations, oblique_rate=oblique_rate, duke_matrix=duke_matrix,
                seed_cohorts=cohorts, mamamia_cohorts={})
-    models = {"model": checkpoint, **({"baseline": baseline_checkpoint} if baseline_checkpoint else {})}
-    rows, tables = {}, []
-    for name, ckpt in models.items():
+    models = {"model": (checkpoint, threshold_json),
+              **({"baseline": (baseline_checkpoint, baseline_threshold_json)} if baseline_checkpoint else {})}
+    rows, tables, thresholds = {}, [], {}
+    for name, (ckpt, threshold_path) in models.items():
         summary = infer_dataset(phantom / "seed", ckpt, work_dir / f"pred_{name}",
-                                threshold_json=threshold_json if name == "model" else None,  # baseline: its own
-                                truth_dir=phantom / "truth", classical_baseline=name == "model",
-                                batch_size=batch_size, device=device, affine_mode="trust", n_preview=0,
-                                progress=progress)
-        per_patient = summary["per_patient"]
+                                threshold_json=threshold_path or None, truth_dir=phantom / "truth",
+                                classical_baseline=name == "model", batch_size=batch_size, device=device,
+                                affine_mode="trust", n_preview=0, progress=progress)
+        per_patient, thresholds[name] = summary["per_patient"], float(summary["threshold"])
         rows[name] = _rows(per_patient.rename(columns={"breast_dice": "dice", "breast_hd95_mm": "hd95_mm"}), "")
         tables.append(per_patient[["cohort", "breast_dice", "breast_hd95_mm"]].add_prefix(f"{name}_"))
         if name == "model":
@@ -86,8 +87,9 @@ def evaluate_transfer(work_dir: str | Path, metrics_path: str | Path, figure_pat
                         DPI)
     shutil.rmtree(work_dir)
     metrics = {"seed": int(seed), "n_scans": int(n_scans), "cohorts": cohorts, "rows": rows,
-               "baseline": ("the same model trained without augmentation, at the threshold stored in its checkpoint"
-                            if baseline_checkpoint else "not run (transfer.baseline_checkpoint is empty)")}
+               "baseline": ("the same model trained without augmentation, at its own threshold"
+                            if baseline_checkpoint else "not run (transfer.baseline_checkpoint is empty)"),
+               "threshold": thresholds}
     table = pd.concat(tables, axis=1).rename(columns={"model_cohort": "cohort"})
     table = table.drop(columns=[c for c in table if c.endswith("_cohort")])
     write_json(metrics, metrics_path)

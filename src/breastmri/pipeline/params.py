@@ -26,9 +26,11 @@ def merged_sections(params: dict, sections: list[str], source: str | Path = "par
     """Merge the named sections into one flat mapping; a key defined by two sections is an error.
 
     The exception is declared: a section with ``overrides: <name>`` (``<name>`` listed before it) replaces
-    values of that section, and every key it sets must be one of that section's (a typo is an error)."""
+    values merged so far; every key it sets must already be there (a typo is an error) and not yet overridden
+    by another such section (two would silently compete)."""
     merged: dict = {}
     owner: dict[str, str] = {}
+    overriders: set[str] = set()
     for section in sections:
         if section not in params:
             raise DataError(source, f"no section '{section}' (sections: {', '.join(sorted(params))})")
@@ -40,11 +42,15 @@ def merged_sections(params: dict, sections: list[str], source: str | Path = "par
         if base is not None and base not in sections[:sections.index(section)]:
             raise DataError(source, f"section '{section}' overrides '{base}', which is not merged before it")
         for key, value in values.items():
-            if base is not None and owner.get(key) != base:
+            if base is not None and key not in merged:
                 raise DataError(source, f"key '{key}' of '{section}' is not a key of '{base}', which it overrides")
+            if base is not None and owner[key] in overriders:
+                raise DataError(source, f"key '{key}' of '{section}' is already overridden by '{owner[key]}'")
             if key in merged and base is None:
                 raise DataError(source, f"key '{key}' is set in both '{owner[key]}' and '{section}'")
-            merged[key], owner[key] = value, owner.get(key, section)
+            merged[key], owner[key] = value, section
+        if base is not None:
+            overriders.add(section)
     return merged
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from breastmri.data.errors import DataError
 from breastmri.data.io import write_json
 from breastmri.model.unet import UNet
-from breastmri.pipeline.params import load_params
+from breastmri.pipeline.params import load_params, merged_sections
 from breastmri.training import augment
 from breastmri.training.checkpoint import load_checkpoint
 from breastmri.training.distributed import DistContext, cleanup_distributed, init_distributed
@@ -246,7 +246,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=TASKS, required=True)
     parser.add_argument("--params", type=Path, help="params.yaml: use its section train_<task>")
-    parser.add_argument("--section", help="params.yaml section (default train_<task>)")
+    parser.add_argument("--section", nargs="+", help="params.yaml section(s), merged in order (default train_<task>; "
+                                                     "the baseline: train_breast train_breast_baseline)")
     parser.add_argument("--h5", type=Path, help="HDF5 slice file (data/processed/<task>.h5)")
     parser.add_argument("--out-dir", dest="out_dir", type=Path, help="checkpoint folder")
     parser.add_argument("--live-dir", dest="live_dir", type=Path, help="dvclive folder")
@@ -267,14 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     values: dict = {}
     if args.params is not None:
-        section = args.section or f"train_{args.task}"
-        all_params = load_params(args.params)
-        if section not in all_params or not isinstance(all_params[section], dict):
-            print(f"error: {args.params}: no section '{section}'", file=sys.stderr)
+        sections = args.section or [f"train_{args.task}"]
+        try:
+            values = merged_sections(load_params(args.params), sections, args.params)
+        except DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 1
-        values = dict(all_params[section])
         if values.pop("task", args.task) != args.task:
-            print(f"error: {args.params}: section '{section}' is for another task", file=sys.stderr)
+            print(f"error: {args.params}: section '{sections[0]}' is for another task", file=sys.stderr)
             return 1
     for key, value in vars(args).items():
         if key not in ("task", "params", "section") and value is not None:
