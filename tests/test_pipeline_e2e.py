@@ -34,7 +34,8 @@ TINY = {
     "transfer": {"n_scans": 5, "duke_matrix": 64},
 }
 STAGES = {"synthesize", "validate", "eda", "orient", "build_hdf5", "train@breast", "train@lesion",
-          "train@breast_baseline", "threshold@breast", "threshold@lesion", "infer", "infer_lesion", "real_data", "transfer", "correlate"}
+          "train@breast_baseline", "threshold@breast", "threshold@breast_baseline", "threshold@lesion", "infer",
+          "infer_lesion", "real_data", "transfer", "correlate"}
 pytestmark = pytest.mark.slow
 
 
