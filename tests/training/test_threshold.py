@@ -12,7 +12,7 @@ from breastmri.training.checkpoint import load_checkpoint
 from breastmri.training.metrics import per_patient_dice
 from breastmri.model.unet import build_model
 from breastmri.training.stage import train_task
-from breastmri.training.threshold import choose_threshold, main, run_threshold, sweep, threshold_grid
+from breastmri.training.threshold import choose_threshold, curve_of, main, run_threshold, sweep, threshold_grid
 
 
 @pytest.fixture
@@ -30,12 +30,27 @@ def test_grid_is_005_to_095_without_float_drift():
 
 
 def test_choice_is_the_best_mean_dice_with_ties_closest_to_half():
-    curve = [{"threshold": t, "mean_dice": d} for t, d in [(0.3, 0.8), (0.4, 0.9), (0.6, 0.9), (0.7, 0.5)]]
-    assert choose_threshold(curve)["threshold"] == 0.4
+    curve = [{"threshold": t, "mean_dice": d, "se": 0.0} for t, d in [(0.3, 0.8), (0.4, 0.9), (0.6, 0.9), (0.7, 0.5)]]
+    for selection in ("best", "one_se"):  # with no spread the rules agree
+        assert choose_threshold(curve, selection)["threshold"] == 0.4
     curve[2]["mean_dice"] = 0.91
-    assert choose_threshold(curve)["threshold"] == 0.6
+    assert choose_threshold(curve, "best")["threshold"] == 0.6
     with pytest.raises(ValueError):
-        choose_threshold([{"threshold": 0.5, "mean_dice": float("nan")}])
+        choose_threshold([{"threshold": 0.5, "mean_dice": float("nan"), "se": 0.0}])
+    with pytest.raises(ValueError, match="selection must be one of"):
+        choose_threshold(curve, "max")
+
+
+def test_one_se_rule_keeps_the_threshold_nearest_half_within_one_standard_error_of_the_best():
+    """The default's flat curve: best 0.05 by 0.0004, standard error 0.006 -> 0.5."""
+    scores = np.array([[0.975, 0.974], [0.957, 0.956], [0.951, 0.951], [0.978, 0.978]])  # 4 patients x (0.05, 0.5)
+    curve = curve_of((0.05, 0.5), scores)
+    assert curve[0]["se"] == pytest.approx(scores[:, 0].std(ddof=1) / 2)
+    assert choose_threshold(curve, "best")["threshold"] == 0.05
+    assert choose_threshold(curve, "one_se")["threshold"] == 0.5
+    clear = curve_of((0.05, 0.5), scores - np.array([0.0, 0.02]))  # 0.5 worse by more than one standard error
+    assert choose_threshold(clear, "one_se")["threshold"] == 0.05
+    assert curve_of((0.5,), np.array([[0.9]]))[0]["se"] == 0.0  # one patient: no spread to allow
 
 
 def test_sweep_equals_stacked_per_patient_dice(trained, breast_h5):
@@ -58,9 +73,12 @@ def test_stage_writes_curve_figure_and_choice(trained, breast_h5, tmp_path):
     out = tmp_path / "thr"
     result = run_threshold(trained, breast_h5, out)
     rows = (out / "threshold_curve.csv").read_text().splitlines()
-    assert rows[0] == "threshold,mean_dice" and len(rows) == 20 and rows[1].startswith("0.05,")
-    dice = {float(t): float(d) for t, d in (r.split(",") for r in rows[1:])}
-    assert result["threshold"] in dice and dice[result["threshold"]] == pytest.approx(max(dice.values()), abs=1e-6)
+    assert rows[0] == "threshold,mean_dice,se" and len(rows) == 20 and rows[1].startswith("0.05,")
+    dice = {float(t): (float(d), float(e)) for t, d, e in (r.split(",") for r in rows[1:])}
+    top = max(d for d, _ in dice.values())
+    assert result["best_mean_dice"] == pytest.approx(top, abs=1e-6) and result["selection"] == "one_se"
+    assert dice[result["threshold"]][0] >= top - dice[result["best_threshold"]][1] - 1e-6
+    assert abs(result["threshold"] - 0.5) <= abs(result["best_threshold"] - 0.5)
     assert json.loads((out / "threshold.json").read_text()) == result
     assert result["n_patients"] == 2 and result["task"] == "breast"
     assert (out / "threshold_curve.png").read_bytes()[:4] == b"\x89PNG"
@@ -76,6 +94,12 @@ def test_cli_with_params_section_and_task_mismatch(trained, breast_h5, tmp_path,
     assert main(["--task", "breast", "--params", str(tmp_path / "params.yaml")]) == 0
     assert len((tmp_path / "t/threshold_curve.csv").read_text().splitlines()) == 10
     assert "threshold" in capsys.readouterr().out
+    variant = {"overrides": "threshold_breast", "out_dir": str(tmp_path / "t2"), "selection": "best"}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"threshold_breast": {**section, "selection": "one_se"},
+                                                          "threshold_breast_variant": variant}))
+    assert main(["--task", "breast", "--params", str(tmp_path / "params.yaml"),
+                 "--section", "threshold_breast", "threshold_breast_variant"]) == 0
+    assert json.loads((tmp_path / "t2/threshold.json").read_text())["selection"] == "best"
     with pytest.raises(DataError, match="not 'lesion'"):
         run_threshold(trained, breast_h5, tmp_path / "x", task="lesion")
 
@@ -112,7 +136,8 @@ def test_lesion_threshold_chosen_on_whole_volumes_where_low_thresholds_add_false
     ckpt = save_checkpoint({"model_state": model.state_dict(), "model_config": model.config, "task": "lesion",
                             "epoch": 1, "params": {"task": "lesion", "size": 16, "spacing_mm": 1.0}}, tmp_path / "l.pt")
     chosen = run_threshold(ckpt, h5, tmp_path / "out", task="lesion", evaluate_on="volumes", mamamia_root=root)
-    curve = dict(line.split(",") for line in (tmp_path / "out" / "threshold_curve.csv").read_text().split()[1:])
+    lines = (tmp_path / "out" / "threshold_curve.csv").read_text().split()[1:]
+    curve = {t: d for t, d, _ in (line.split(",") for line in lines)}
     assert chosen["threshold"] == 0.5 and chosen["mean_dice"] == 1.0 and chosen["evaluated_on"] == "volumes"
     assert chosen["n_patients"] == 2
     assert float(curve["0.25"]) == pytest.approx(2 * 48 / (48 + 48 + 48))  # the decoy counts below 0.3
