@@ -12,7 +12,7 @@ checked out with ``git worktree`` into a temporary folder and run with the same 
 (``PYTHONPATH`` pointing at its ``src``). Each is run ``--repeats`` times after one warm-up, alternating, so
 machine load hits both alike; the medians and their ratio are printed.
 
-    .venv/bin/python benchmarks/infer_command.py [--repeats 3] [--baseline-ref 3eb289a] [--json out.json]
+    .venv/bin/python benchmarks/infer_command.py [--repeats 3] [--baseline-ref 3eb289a]
 """
 
 from __future__ import annotations
@@ -109,13 +109,9 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--baseline-ref", default=BASELINE_REF)
-    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     result = run(args.repeats, args.baseline_ref)
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    print(json.dumps(result, indent=2))  # benchmarks/run_all.py collects it into reports/benchmarks.*
     return result
 
 

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from monai.inferers import SliceInferer
 
+from breastmri.data.io import write_json
 from breastmri.inference.predictor import Preprocessing, SlicePredictor, restore_slices
 from breastmri.model.unet import UNet
 from breastmri.slices.breast import prepare_volume
@@ -122,8 +123,7 @@ def main(argv=None) -> dict:
     result = run(args.shape, args.size, args.base, args.batch_size, args.repeats, args.device)
     print(json.dumps(result, indent=2))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        write_json(result, args.json)
     return result
 
 
