@@ -146,12 +146,14 @@ def export_npy(h5_path: Path, dest: Path) -> list[Path]:
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     paths = []
-    with h5py.File(h5_path) as f:
-        for i in range(f["images"].shape[0]):
-            arr = np.concatenate([f["images"][i], f["masks"][i].astype(np.float32)])
-            path = dest / f"{i:06d}.npy"
-            np.save(path, arr)
-            paths.append(path)
+    from breastmri.slices.h5file import SliceFile
+
+    source = SliceFile(h5_path)
+    for i in source.rows("all"):
+        arr = np.concatenate([source.read("images", [i])[0], source.read("masks", [i])[0].astype(np.float32)])
+        path = dest / f"{i:06d}.npy"
+        np.save(path, arr)
+        paths.append(path)
     return paths
 
 

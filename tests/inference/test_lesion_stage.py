@@ -1,6 +1,5 @@
 import json
 
-import h5py
 import nibabel as nib
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from breastmri.inference.command import main as infer_command
 from breastmri.inference.postprocess import erode_mm
 from breastmri.inference.lesion_stage import infer_lesion_cases, main
 from breastmri.inference.predictor import SlicePredictor
+from breastmri.slices.writer import H5SliceWriter
 
 CASES = {  # case -> (storage, phases present, lesion centre)
     "DUKE_001": ("diag", (0, 1, 2, 3, 4, 5), (34, 12, 9)),
@@ -37,9 +37,9 @@ def write_mamamia(root):
 
 
 def write_split(path, validation=VALIDATION, task="lesion"):
-    with h5py.File(path, "w") as f:
-        f.attrs.update(task=task, size=24, params=json.dumps({"size": 24}),
-                       split=json.dumps({"train": ["DUKE_001"], "validation": validation}))
+    with H5SliceWriter(path, task, 24, 6 if task == "lesion" else 1, seed=0, params={"size": 24},
+                       split={"train": ["DUKE_001"], "validation": validation}):
+        pass  # an empty slice file: only its attributes are read
     return path
 
 

@@ -1,12 +1,12 @@
 import json
 
-import h5py
 import numpy as np
 import pytest
 import torch
 from inference_helpers import tiny_checkpoint
 
 from breastmri.data.errors import DataError
+from breastmri.slices.writer import H5SliceWriter
 from breastmri.inference.predictor import (Preprocessing, SlicePredictor, load_predictor, read_threshold,
                                            resolve_device, resolve_preprocessing)
 
@@ -17,9 +17,8 @@ def test_preprocessing_sources(tmp_path, capsys):
     state = {"task": "breast", "preprocessing": {"size": 48}, "params": {}}
     assert resolve_preprocessing(state).size == 48
     h5 = tmp_path / "breast.h5"
-    with h5py.File(h5, "w") as f:
-        f.attrs["task"], f.attrs["size"] = "breast", 96
-        f.attrs["params"] = json.dumps({"size": 96, "low_pct": 0.5, "high_pct": 99.5})
+    with H5SliceWriter(h5, "breast", 96, 1, seed=0, params={"size": 96, "low_pct": 0.5, "high_pct": 99.5}):
+        pass  # an empty slice file: only its attributes are read
     p = resolve_preprocessing({"task": "breast", "params": {"threshold": 0.5}}, h5_path=h5)
     assert (p.size, p.low_pct, p.high_pct) == (96, 0.5, 99.5)
     with pytest.raises(DataError, match="task 'breast'"):

@@ -5,11 +5,13 @@ import json
 import h5py
 import numpy as np
 import pytest
+import torch
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import load_volume
 from breastmri.slices.breast import prepare_volume
 from breastmri.slices.lesion import prepare_phase_slices
+from breastmri.inference.predictor import SlicePredictor, h5_preprocessing
 from breastmri.slices.build import build_breast_h5, build_lesion_h5, build_from_params
 from breastmri.slices.geometry import SliceGeometry, undo_resize_pad
 from breastmri.slices.selection import distance_to_lesion
@@ -101,11 +103,14 @@ def test_lesion_selection_rules_and_missing_phases(mamamia_root, tmp_path):
         rows = pids == case
         assert np.all(dist[idx[rows & neg]] >= excl)           # negatives far from every lesion slice
         assert np.all(idx[rows & neg] >= 4) and np.all(idx[rows & neg] < 36)  # no air-only slices
-    # inference preparation (prepare_phase_slices) gives exactly the stored images
+    # no train/inference skew: the predictor's inputs for the case's files are exactly the stored slices
     phases, _, _ = resample_case(layout.phase_paths("CASE_002"), None)
     rows = pids == "CASE_002"
     prepared, present_c = prepare_phase_slices(phases, 32, idx[rows])
     assert np.array_equal(prepared, images[rows]) and np.array_equal(present_c, present[rows][0])
+    predictor = SlicePredictor(torch.nn.Identity(), h5_preprocessing(out, "lesion"))
+    inputs, geometry, _, _ = predictor.lesion_inputs(layout.phase_paths("CASE_002"))
+    assert inputs.shape[1:] == (6, 32, 32) and np.array_equal(inputs[idx[rows]], images[rows])
     # missing phases: CASE_001 lacks phase 3, CASE_002 lacks 2, 4, 5
     expected = {"CASE_000": [], "CASE_001": [3], "CASE_002": [2, 4, 5]}
     for case, missing in expected.items():

@@ -107,12 +107,12 @@ def test_cli_with_params_section_and_task_mismatch(trained, breast_h5, tmp_path,
 def test_lesion_threshold_chosen_on_whole_volumes_where_low_thresholds_add_false_positives(tmp_path, monkeypatch):
     """A stand-in lesion model: 0.6 on the lesion, 0.3 on a decoy blob elsewhere in the volume, 0 on the rest.
     On whole volumes a threshold below 0.3 adds the decoy, one of 0.6 or above loses the lesion."""
-    import h5py
     import nibabel as nib
 
     from breastmri.data.io import save_nifti
     from breastmri.inference.predictor import SlicePredictor
     from breastmri.model.unet import UNet
+    from breastmri.slices.writer import H5SliceWriter
     from breastmri.training.checkpoint import save_checkpoint
 
     root = tmp_path / "mamamia"
@@ -123,8 +123,8 @@ def test_lesion_threshold_chosen_on_whole_volumes_where_low_thresholds_add_false
         save_nifti((image > 0).astype(np.uint8), np.diag([1.0, 1.0, 2.0, 1.0]),
                    root / "segmentations" / "expert" / f"{case}.nii.gz")
     h5 = tmp_path / "lesion.h5"
-    with h5py.File(h5, "w") as f:
-        f.attrs.update(task="lesion", split=json.dumps({"train": [], "validation": ["A_1", "B_2"]}))
+    with H5SliceWriter(h5, "lesion", 32, 6, seed=0, params={}, split={"train": [], "validation": ["A_1", "B_2"]}):
+        pass  # only the split attribute is read
 
     def predict(self, paths):
         mask = np.asarray(nib.load(paths[0]).dataobj) > 0

@@ -20,7 +20,6 @@ Outputs (atomic, deterministic for a given checkpoint and data)::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -42,23 +41,6 @@ PRED_SUFFIX, BREAST_SUFFIX, TUMOR_SUFFIX = "_pred.nii.gz", "_breast.nii.gz", "_t
 CASE_SETS = ("validation", "all")
 
 
-def validation_cases(h5_path: str | Path) -> list[str]:
-    """The validation split recorded in a lesion HDF5 file (``split`` attribute)."""
-    import h5py
-
-    h5_path = Path(h5_path)
-    if not h5_path.is_file():
-        raise DataError(h5_path, "HDF5 slice file not found")
-    try:
-        with h5py.File(h5_path, "r") as f:
-            task, split = str(f.attrs["task"]), json.loads(f.attrs["split"])
-    except (OSError, KeyError, ValueError) as exc:
-        raise DataError(h5_path, f"cannot read the split attribute: {exc}") from exc
-    if task != "lesion":
-        raise DataError(h5_path, f"file holds task {task!r}, not 'lesion'")
-    return sorted(split["validation"])
-
-
 def select_cases(layout: MamaMiaLayout, cases: str, h5_path: str | Path | None) -> list[str]:
     """Case ids of the layout for ``cases`` (``validation`` needs ``h5_path``); unknown ids are errors."""
     if cases not in CASE_SETS:
@@ -68,7 +50,9 @@ def select_cases(layout: MamaMiaLayout, cases: str, h5_path: str | Path | None) 
         return available
     if not h5_path:
         raise DataError(None, "cases 'validation' needs the lesion HDF5 file (h5_path) that records the split")
-    wanted = validation_cases(h5_path)
+    from breastmri.slices.h5file import SliceFile
+
+    wanted = SliceFile(h5_path, "lesion").validation_cases()
     missing = sorted(set(wanted) - set(available))
     if missing:
         raise DataError(layout.image_dir, f"validation case(s) not in the layout: {', '.join(missing[:5])}")

@@ -60,23 +60,13 @@ def _from_mapping(task: str, values: Mapping, source: str) -> Preprocessing | No
                          spacing_mm=float(values.get("spacing_mm", 1.0)), source=source)
 
 
-def h5_preprocessing(h5_path: str | Path, task: str) -> Preprocessing:
-    """The preprocessing recorded in a slice HDF5 file's attributes."""
-    import h5py
+def h5_preprocessing(source, task: str | None = None) -> Preprocessing:
+    """The preprocessing recorded in a slice HDF5 file (a path or a :class:`~breastmri.slices.h5file.SliceFile`)."""
+    from breastmri.slices.h5file import SliceFile
 
-    h5_path = Path(h5_path)
-    if not h5_path.is_file():
-        raise DataError(h5_path, "HDF5 slice file not found")
-    try:
-        with h5py.File(h5_path, "r") as f:
-            stored_task = str(f.attrs["task"])
-            params = json.loads(f.attrs["params"])
-            params.setdefault("size", int(f.attrs["size"]))
-    except (OSError, KeyError, ValueError) as exc:
-        raise DataError(h5_path, f"cannot read the preprocessing attributes: {exc}") from exc
-    if stored_task != task:
-        raise DataError(h5_path, f"file holds task {stored_task!r}, the checkpoint is for {task!r}")
-    return _from_mapping(task, params, f"{h5_path} attributes")
+    if not isinstance(source, SliceFile):
+        source = SliceFile(source, task)
+    return _from_mapping(source.task, source.preprocessing(), f"{source.path} attributes")
 
 
 def resolve_preprocessing(state: Mapping, h5_path: str | Path | None = None,
@@ -191,27 +181,19 @@ class SlicePredictor:
     def lesion_inputs(self, phase_paths: list):
         """Prepared slices ``(K, 6, S, S)``, their geometry and the isotropic / original grids. ``phase_paths``:
         the phases as :func:`~breastmri.slices.resample.resample_case` takes them (files or volumes; ``None``
-        where missing)."""
+        where missing). The slices come from :func:`~breastmri.slices.lesion.prepare_phase_slices`, the
+        function the HDF5 build uses, so inference sees exactly what training saw."""
         from breastmri.data.layouts import MAX_PHASES
-        from breastmri.slices.geometry import SliceGeometry, resize_pad
-        from breastmri.slices.normalize import CaseNormalizer
+        from breastmri.slices.geometry import SliceGeometry
+        from breastmri.slices.lesion import prepare_phase_slices
         from breastmri.slices.resample import isotropic_reference, phase_image, resample_case
 
         p = self.preprocessing
         if len(phase_paths) != MAX_PHASES:
             raise ValueError(f"expected {MAX_PHASES} phase entries, got {len(phase_paths)}")
         phases, _, shape = resample_case(list(phase_paths), None, p.spacing_mm)
-        present = [x for x in phases if x is not None]
-        normalise = CaseNormalizer.fit(present)
-        background = float(normalise(np.array([min(float(x.min()) for x in present)]))[0])
+        images, _ = prepare_phase_slices(phases, p.size)
         geometry = SliceGeometry.for_shape(shape[0], shape[1], p.size)
-        images = np.zeros((shape[2], MAX_PHASES, p.size, p.size), dtype=np.float32)
-        for c, phase in enumerate(phases):
-            if phase is None:
-                continue
-            norm = normalise(phase)
-            for k in range(shape[2]):
-                images[k, c], _ = resize_pad(norm[:, :, k], p.size, order=1, pad_value=background)
         original = phase_image(phase_paths[0])
         return images, geometry, isotropic_reference(original, p.spacing_mm), original
 

@@ -22,8 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from breastmri.data.atomic import remove_stale_temps
 from breastmri.data.errors import DataError
 from breastmri.data.io import write_json

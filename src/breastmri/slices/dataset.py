@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -11,10 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from breastmri.data.errors import DataError
 from breastmri.slices.geometry import SliceGeometry
-
-SPLITS = ("train", "validation", "all")
+from breastmri.slices.h5file import SliceFile
 
 
 class H5SliceDataset(Dataset):
@@ -30,26 +27,15 @@ class H5SliceDataset(Dataset):
     """
 
     def __init__(self, path: str | Path, split: str = "train"):
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        self.path, self.split = Path(path), split
-        if not self.path.is_file():
-            raise DataError(self.path, "HDF5 slice file not found (run the build_hdf5 stage)")
-        try:
-            with h5py.File(self.path, "r") as f:
-                is_val = f["is_validation"][:].astype(bool)
-                keep = {"train": ~is_val, "validation": is_val, "all": np.ones_like(is_val)}[split]
-                self.rows = np.flatnonzero(keep)
-                self.patient_ids = f["patient_id"].asstr()[:][self.rows]
-                self.slice_indices = f["slice_index"][:][self.rows]
-                self.geometry = f["geometry"][:][self.rows] if "geometry" in f else None
-                self.phase_present = f["phase_present"][:][self.rows] if "phase_present" in f else None
-                self.task = str(f.attrs["task"])
-                self.size = int(f.attrs["size"])
-                self.channels = int(f.attrs["channels"])
-                self.params = json.loads(f.attrs["params"])
-        except (OSError, KeyError) as exc:
-            raise DataError(self.path, f"not a valid slice HDF5 file: {exc}") from exc
+        self.source = SliceFile(path)
+        self.path, self.split = self.source.path, split
+        self.rows = self.source.rows(split)
+        self.patient_ids = self.source.patient_ids[self.rows]
+        self.slice_indices = self.source.slice_indices[self.rows]
+        self.geometry = None if self.source.geometry is None else self.source.geometry[self.rows]
+        self.phase_present = None if self.source.phase_present is None else self.source.phase_present[self.rows]
+        self.task, self.size, self.channels = self.source.task, self.source.size, self.source.channels
+        self.params = self.source.params
         self._file: h5py.File | None = None
         self._pid: int | None = None
         self._images = self._masks = None
@@ -59,7 +45,7 @@ class H5SliceDataset(Dataset):
 
     def _handle(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():
-            self._file = h5py.File(self.path, "r")
+            self._file = self.source.open()
             self._pid = os.getpid()
             self._images, self._masks = self._file["images"], self._file["masks"]
         return self._file

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+from breastmri.slices.h5file import SliceFile
 
 PHASE_NAMES = ("pre", "post 1", "post 2", "post 3", "post 4", "post 5")
 
@@ -39,33 +40,34 @@ def overlay(ax, image, mask, title):
 
 def plot_breast_samples(h5_path: str | Path, n: int = 6, seed: int = 0):
     """``n`` random slices that hold breast mask, image in grey with the mask outline in red."""
-    with h5py.File(h5_path) as f:
-        has_mask = np.flatnonzero(f["masks"][:].reshape(len(f["masks"]), -1).any(axis=1))
-        rows = np.sort(np.random.default_rng(seed).choice(has_mask, size=min(n, len(has_mask)), replace=False))
-        pids, idx = f["patient_id"].asstr()[:], f["slice_index"][:]
-        fig, axes = plt.subplots(1, len(rows), figsize=(2.2 * len(rows), 2.4), squeeze=False)
-        for ax, r in zip(axes[0], rows):
-            overlay(ax, f["images"][r, 0], f["masks"][r, 0], f"{pids[r]} k={idx[r]}")
+    source = SliceFile(h5_path, "breast")
+    all_rows = source.rows("all")
+    has_mask = np.flatnonzero(source.read("masks", all_rows).reshape(source.n, -1).any(axis=1))
+    rows = np.sort(np.random.default_rng(seed).choice(has_mask, size=min(n, len(has_mask)), replace=False))
+    images, masks = source.read("images", rows), source.read("masks", rows)
+    fig, axes = plt.subplots(1, len(rows), figsize=(2.2 * len(rows), 2.4), squeeze=False)
+    for ax, r, image, mask in zip(axes[0], rows, images, masks):
+        overlay(ax, image[0], mask[0], f"{source.patient_ids[r]} k={source.slice_indices[r]}")
     fig.tight_layout()
     return fig
 
 
 def plot_lesion_sample(h5_path: str | Path, seed: int = 0):
     """All six phase channels of one positive and one negative lesion-task slice, lesion outlined."""
-    with h5py.File(h5_path) as f:
-        areas = f["masks"][:].reshape(len(f["masks"]), -1).sum(axis=1)
-        pids, idx, present = f["patient_id"].asstr()[:], f["slice_index"][:], f["phase_present"][:]
-        rng = np.random.default_rng(seed)
-        missing = np.flatnonzero((areas > 0) & ~present.all(axis=1))
-        positive = int(rng.choice(missing if len(missing) else np.flatnonzero(areas > 0)))
-        same_case = np.flatnonzero((areas == 0) & (pids == pids[positive]))
-        negative = int(rng.choice(same_case if len(same_case) else np.flatnonzero(areas == 0)))
-        fig, axes = plt.subplots(2, 6, figsize=(13, 4.8))
-        for row, r in enumerate((positive, negative)):
-            label = "positive" if row == 0 else "negative"
-            for c in range(6):
-                state = "" if present[r, c] else " (missing: zeros)"
-                overlay(axes[row, c], f["images"][r, c], f["masks"][r, 0],
-                         f"{pids[r]} k={idx[r]} {label}\n{PHASE_NAMES[c]}{state}")
+    source = SliceFile(h5_path, "lesion")
+    areas = source.read("masks", source.rows("all")).reshape(source.n, -1).sum(axis=1)
+    pids, idx, present = source.patient_ids, source.slice_indices, source.phase_present
+    rng = np.random.default_rng(seed)
+    missing = np.flatnonzero((areas > 0) & ~present.all(axis=1))
+    positive = int(rng.choice(missing if len(missing) else np.flatnonzero(areas > 0)))
+    same_case = np.flatnonzero((areas == 0) & (pids == pids[positive]))
+    negative = int(rng.choice(same_case if len(same_case) else np.flatnonzero(areas == 0)))
+    fig, axes = plt.subplots(2, 6, figsize=(13, 4.8))
+    for row, r in enumerate((positive, negative)):
+        label = "positive" if row == 0 else "negative"
+        image, mask = source.read("images", [r])[0], source.read("masks", [r])[0]
+        for c in range(6):
+            state = "" if present[r, c] else " (missing: zeros)"
+            overlay(axes[row, c], image[c], mask[0], f"{pids[r]} k={idx[r]} {label}\n{PHASE_NAMES[c]}{state}")
     fig.tight_layout()
     return fig

@@ -9,12 +9,9 @@ it off for large GPU-profile files and use DataLoader workers instead.
 
 from __future__ import annotations
 
-import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-
-from breastmri.data.errors import DataError
 
 
 class InMemorySlices(Dataset):
@@ -24,12 +21,8 @@ class InMemorySlices(Dataset):
         self.path, self.split = dataset.path, dataset.split
         self.patient_ids, self.slice_indices = dataset.patient_ids, dataset.slice_indices
         self.rows = np.asarray(dataset.rows)
-        try:
-            with h5py.File(self.path, "r") as f:
-                self.images = torch.from_numpy(_read_rows(f["images"], self.rows))
-                self.masks = torch.from_numpy(_read_rows(f["masks"], self.rows))
-        except (OSError, KeyError) as exc:
-            raise DataError(self.path, f"cannot read slices into memory: {exc}") from exc
+        self.images = torch.from_numpy(dataset.source.read("images", self.rows))
+        self.masks = torch.from_numpy(dataset.source.read("masks", self.rows))
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -38,17 +31,3 @@ class InMemorySlices(Dataset):
         if not -len(self) <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} items")
         return {"image": self.images[i], "mask": self.masks[i].float(), "index": int(i) % len(self)}
-
-
-def _read_rows(data: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
-    """``data[rows]`` read as runs of consecutive rows (each compressed chunk decoded once)."""
-    out = np.empty((len(rows),) + data.shape[1:], dtype=data.dtype)
-    if len(rows) == 0:
-        return out
-    if np.any(np.diff(rows) <= 0):
-        raise ValueError("rows must be strictly increasing")
-    pos = 0
-    for run in np.split(rows, np.flatnonzero(np.diff(rows) != 1) + 1):
-        data.read_direct(out, np.s_[int(run[0]):int(run[-1]) + 1], np.s_[pos:pos + len(run)])
-        pos += len(run)
-    return out

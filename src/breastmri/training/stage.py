@@ -23,13 +23,13 @@ import math
 import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import write_json
 from breastmri.model.unet import UNet
 from breastmri.pipeline.params import load_params, merged_sections
+from breastmri.slices.h5file import SliceFile
 from breastmri.training import augment
 from breastmri.training.checkpoint import load_checkpoint
 from breastmri.training.distributed import DistContext, cleanup_distributed, init_distributed
@@ -99,40 +99,30 @@ def code_sha256() -> str:
 
     root = Path(breastmri.__file__).parent
     digest = hashlib.sha256()
-    for path in sorted([*root.glob("model/*.py"), *root.glob("training/*.py"), root / "slices" / "dataset.py"]):
+    for path in sorted([*root.glob("model/*.py"), *root.glob("training/*.py"), root / "slices" / "dataset.py",
+                        root / "slices" / "h5file.py"]):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
-def read_h5_info(h5_path: Path, task: str) -> dict:
-    """Channels and the task recorded in the HDF5 file; a mismatch with ``task`` is an error."""
-    if not h5_path.is_file():
-        raise DataError(h5_path, "HDF5 slice file not found")
-    try:
-        with h5py.File(h5_path, "r") as f:
-            channels = int(f["images"].shape[1])
-            stored_task = f.attrs.get("task")
-            n_val = int(np.count_nonzero(f["is_validation"][:]))
-            n = int(f["images"].shape[0])
-    except (OSError, KeyError) as exc:
-        raise DataError(h5_path, f"cannot read as a slice HDF5 file: {exc}") from exc
-    if isinstance(stored_task, bytes):
-        stored_task = stored_task.decode()
-    if stored_task is not None and str(stored_task) != task:
-        raise DataError(h5_path, f"file holds task {stored_task!r}, training was asked for {task!r}")
-    if n_val == 0 or n_val == n:
-        raise DataError(h5_path, f"needs both training and validation slices ({n - n_val} train, {n_val} validation)")
-    return {"channels": channels, "n": n, "n_val": n_val}
+def training_file(h5_path: Path, task: str) -> SliceFile:
+    """The slice file of ``task``; it must hold both training and validation slices."""
+    source = SliceFile(h5_path, task)
+    n_val = int(np.count_nonzero(source.is_validation))
+    if n_val == 0 or n_val == source.n:
+        raise DataError(h5_path, f"needs both training and validation slices ({source.n - n_val} train, "
+                                 f"{n_val} validation)")
+    return source
 
 
-def slice_preprocessing(h5_path: Path, task: str) -> dict:
+def slice_preprocessing(source: SliceFile) -> dict:
     """What the slices were made with (size, clip percentiles, grid spacing), stored with the checkpoint so
     inference prepares scans the same way without the HDF5 file."""
     from dataclasses import asdict
 
     from breastmri.inference.predictor import h5_preprocessing
 
-    values = asdict(h5_preprocessing(h5_path, task))
+    values = asdict(h5_preprocessing(source))
     return {key: values[key] for key in ("size", "low_pct", "high_pct", "spacing_mm")}
 
 
@@ -160,11 +150,11 @@ def run_training(h5_path, out_dir, live_dir, task: str, metrics_path=None, *, ct
     ctx = ctx or init_distributed(params["device"])
     set_deterministic(ctx.device)
     seed_all(params["seed"])
-    info = read_h5_info(h5_path, task)
+    source = training_file(h5_path, task)
     stored_params = {**params, "task": task, "data_sha256": file_sha256(h5_path), "code_sha256": code_sha256(),
-                     "preprocessing": slice_preprocessing(h5_path, task)}
+                     "preprocessing": slice_preprocessing(source)}
 
-    model_config = dict(in_channels=info["channels"], out_channels=1,
+    model_config = dict(in_channels=source.channels, out_channels=1,
                         **{k: params[k] for k in MODEL_KEYS})
     model = UNet(**model_config)
     train_set, val_set = open_datasets(h5_path, params["preload"])

@@ -129,11 +129,11 @@ def volume_sweep(checkpoint, h5, mamamia_root, thresholds, batch_size: int = 16,
     from breastmri.data.overlap import dice
     from breastmri.inference.dce import lesion_probability
     from breastmri.inference.evaluation import load_truth_mask
-    from breastmri.inference.lesion_stage import validation_cases
     from breastmri.inference.predictor import load_predictor
+    from breastmri.slices.h5file import SliceFile
 
     layout = MamaMiaLayout(mamamia_root)
-    cases = validation_cases(h5)
+    cases = SliceFile(h5, "lesion").validation_cases()
     predictor = load_predictor(checkpoint, device=device, batch_size=batch_size, task="lesion", h5_path=h5)
     scores = []
     for case in cases:
