@@ -37,6 +37,21 @@ def test_runs_with_params_and_writes_notebook_and_html(stage, tmp_path):
     assert out_nb == tmp_path / "reports/notebooks/01_demo.ipynb"
 
 
+def test_html_reads_as_a_report_code_hidden_parameters_once(stage, tmp_path):
+    """The executed notebook keeps everything; its HTML hides code and shows the values used once."""
+    nb = nbformat.read(stage, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("# Demo stage", id="c00"))
+    nbformat.write(nb, str(stage))
+    out_nb, out_html = run_notebook(stage, ["demo"], reports=tmp_path / "reports")
+    html = out_html.read_text()
+    assert "ababab" in html  # outputs stay
+    assert "print(label" not in html and "label * size" not in html  # code is hidden
+    assert html.count("<code>label</code>") == 1 and "<code>\"ab\"</code>" in html  # the value used
+    assert "<code>size</code>" in html and "<code>3</code>" in html and '"x"' not in html  # not the defaults
+    assert html.index("Demo stage") < html.index("Parameters") < html.index("ababab")
+    assert "label * size" in out_nb.read_text()  # the executed notebook still has its code
+
+
 def test_name_gives_one_notebook_a_copy_per_task(stage, tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"a": {"size": 1, "label": "x"}, "b": {"size": 2, "label": "x"}}))
     reports = tmp_path / "reports"

@@ -44,6 +44,11 @@ def imported_files(notebook: Path) -> set[Path]:
     """Every package source file executing the notebook's code cells imports, transitively."""
     cells = [c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
     code = "\n".join(line for cell in cells for line in cell.splitlines() if not line.lstrip().startswith(("%", "!")))
+    return imported_files_of(code)
+
+
+def imported_files_of(code: str) -> set[Path]:
+    """Every package source file ``code`` imports, transitively."""
     pending, seen = list(_imported(code)), set()
     while pending:
         name = pending.pop()
@@ -61,6 +66,19 @@ def test_every_imported_module_is_a_declared_dependency(name):
     notebook, _ = _command(STAGES[name])
     deps = [str(d).rstrip("/") for d in STAGES[name]["deps"]]
     missing = sorted(str(f.relative_to(ROOT)) for f in imported_files(notebook)
+                     if not any(str(f.relative_to(ROOT)) == d or str(f.relative_to(ROOT)).startswith(d + "/")
+                                for d in deps))
+    assert not missing, f"{name}: add to deps: {', '.join(missing)}"
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_the_runner_that_writes_the_notebook_and_html_is_a_dependency(name):
+    """The stage's executed notebook and HTML are outputs of ``breastmri.pipeline.notebook`` (and what it
+    imports): changing how they are written must re-run the stage."""
+    deps = [str(d).rstrip("/") for d in STAGES[name]["deps"]]
+    runner = ROOT / "src/breastmri/pipeline/notebook.py"
+    files = {runner} | imported_files_of(runner.read_text())
+    missing = sorted(str(f.relative_to(ROOT)) for f in files
                      if not any(str(f.relative_to(ROOT)) == d or str(f.relative_to(ROOT)).startswith(d + "/")
                                 for d in deps))
     assert not missing, f"{name}: add to deps: {', '.join(missing)}"

@@ -6,11 +6,15 @@
   written atomically; a failed run leaves neither (its notebook is kept under ``reports/failed/``).
 * Execution timestamps, durations and random cell ids are stripped, so a forced re-run produces
   byte-identical files.
+* The HTML is the reading copy: code is hidden, and the defaults cell and papermill's injected cell are
+  replaced by one table of the values the stage ran with, placed under the notebook's title.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import json
 import os
 import sys
 from pathlib import Path
@@ -54,6 +58,28 @@ def strip_volatile(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+PARAMETER_TAGS = {"parameters", "injected-parameters"}
+
+
+def _value(value) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text.replace("|", "\\|")
+
+
+def report_html(nb: nbformat.NotebookNode, values: dict, source: str = "params.yaml") -> str:
+    """HTML of an executed notebook as a report: inputs and prompts hidden, parameters shown once as a table."""
+    report = copy.deepcopy(nb)
+    cells = [c for c in report.cells if not PARAMETER_TAGS & set(c.metadata.get("tags", []))]
+    rows = "".join(f"| `{key}` | `{_value(value)}` |\n" for key, value in values.items())
+    table = nbformat.v4.new_markdown_cell(f"**Parameters** (from `{source}`)\n\n| parameter | value |\n"
+                                          f"|---|---|\n{rows}", id="parameters")
+    at = 1 if cells and cells[0].cell_type == "markdown" else 0
+    report.cells = cells[:at] + [table] + cells[at:]
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(report)
+    return body
+
+
 def run_notebook(notebook: str | Path, sections: list[str], params_path: str | Path = "params.yaml",
                  reports: str | Path = "reports", name: str | None = None) -> tuple[Path, Path]:
     """Run ``notebook`` with the merged ``sections`` of ``params_path``; return (ipynb, html) paths.
@@ -85,8 +111,7 @@ def run_notebook(notebook: str | Path, sections: list[str], params_path: str | P
                              f"(executed notebook kept at {failed})") from exc
         nb = strip_volatile(nbformat.read(tmp_nb, as_version=4))
         nbformat.write(nb, str(tmp_nb))
-        body, _ = HTMLExporter().from_notebook_node(nb)
-        write_text_atomic(out_html, body)
+        write_text_atomic(out_html, report_html(nb, values, Path(params_path).name))
     failed.unlink(missing_ok=True)
     return out_nb, out_html
 
