@@ -200,6 +200,7 @@ def test_retraining_from_scratch_reproduces_the_model_and_metrics(tiny_repo):
 def test_repro_killed_in_training_leaves_nothing_half_written_and_resumes(tiny_repo):
     repo, env = tiny_repo
     metrics = json.loads((repo / "reports/metrics/train_lesion.json").read_text())
+    models = {name: (repo / "models/lesion" / name).read_bytes() for name in ("best.pt", "last.pt")}
     shutil.rmtree(repo / "models/lesion")
     shutil.rmtree(repo / "reports/train/lesion/live")
     epochs_logged = repo / "reports/train/lesion/live/plots/metrics/train/loss.tsv"
@@ -221,6 +222,8 @@ def test_repro_killed_in_training_leaves_nothing_half_written_and_resumes(tiny_r
     assert "resuming lesion" in (repo / "reports/notebooks/05_train_lesion.ipynb").read_text()
     resumed = json.loads((repo / "reports/metrics/train_lesion.json").read_text())
     assert resumed == metrics  # the resumed run ends where the uninterrupted one did
+    for name, data in models.items():  # byte for byte, so DVC hashes match and downstream stages stay put
+        assert (repo / "models/lesion" / name).read_bytes() == data, name
     assert "changed" not in _run(["dvc", "status"], repo, env)
     assert not list(repo.rglob("*.tmp*"))
 

@@ -65,3 +65,18 @@ def test_missing_empty_truncated_and_foreign_files_raise_naming_the_file(tmp_pat
 def test_save_refuses_an_incomplete_state(tmp_path):
     with pytest.raises(ValueError, match="model_config"):
         save_checkpoint({"model_state": {}, "task": "breast", "epoch": 0, "params": {}}, tmp_path / "x.pt")
+
+
+def test_canonical_keeps_content_types_and_state_dict_metadata():
+    from collections import OrderedDict
+
+    from breastmri.training.checkpoint import canonical
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    state = model.state_dict()
+    out = canonical({"model_state": state, "history": [{"loss": 1.0}, ("a", 2)]})
+    assert type(out["model_state"]) is OrderedDict and out["model_state"]._metadata == state._metadata
+    assert list(out["model_state"]) == list(state) and out["history"] == [{"loss": 1.0}, ("a", 2)]
+    assert type(out["history"][1]) is tuple and out["model_state"]["0.weight"] is state["0.weight"]
+    loaded_key = "".join(["lo", "ss"])  # an equal string that is a different object, as after torch.load
+    assert canonical({loaded_key: 1}).popitem()[0] is canonical({"loss": 2}).popitem()[0]

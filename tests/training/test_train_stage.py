@@ -78,10 +78,11 @@ def test_resume_after_interruption_reproduces_the_uninterrupted_run(breast_h5, t
                  **params)
     assert epochs == [3, 4]  # resumed, not restarted
 
-    for name in ("last.pt", "best.pt"):
+    for name in ("last.pt", "best.pt"):  # byte-identical: DVC sees the same model folder, downstream stays put
         a, b = load_checkpoint(straight / "m" / name), load_checkpoint(resumed / "m" / name)
         assert _equal_states(a["model_state"], b["model_state"]), name
         assert a["epoch"] == b["epoch"]
+        assert (straight / "m" / name).read_bytes() == (resumed / "m" / name).read_bytes(), name
     # dvclive curves and final metrics: byte-identical (deterministic, no timestamps, replayed on resume)
     assert _files(straight / "live") == _files(resumed / "live")
     assert sorted(_files(straight / "live")) == [

@@ -13,6 +13,7 @@ never runs code from the file.
 from __future__ import annotations
 
 import pickle
+import sys
 from pathlib import Path
 
 import torch
@@ -27,8 +28,9 @@ FORMAT_VERSION = 1
 def save_checkpoint(state: dict, path: str | Path) -> Path:
     """Write ``state`` to ``path`` atomically (temp file beside it, then rename).
 
-    Saved through a file object, so the zip's record names do not carry the temporary file's random name:
-    the same state gives the same bytes (DVC hashes of a retrained model match).
+    Saved through a file object, so the zip's record names do not carry the temporary file's random name,
+    and in :func:`canonical` form: the same state gives the same bytes, whether it was built in one run or
+    partly loaded from an interrupted run's ``last.pt`` (DVC hashes of a retrained or resumed model match).
     """
     missing = [k for k in REQUIRED_KEYS if k not in state]
     if missing:
@@ -36,8 +38,24 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
     state = {"format_version": FORMAT_VERSION, **state}
     remove_stale_temps(path)  # left by a run killed while saving: not part of the persisted model folder
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        torch.save(state, fh)
+        torch.save(canonical(state), fh)
     return Path(path)
+
+
+def canonical(value):
+    """``value`` rebuilt with fresh containers and interned strings, so pickle's memo (which shares repeated
+    objects by identity) sees the same sharing however the state was assembled: a dict key loaded from a file
+    and the same key written in code are one object."""
+    if isinstance(value, dict):  # an OrderedDict state_dict keeps its type and its _metadata (module versions)
+        out = type(value)((canonical(k), canonical(v)) for k, v in value.items())
+        if hasattr(value, "__dict__"):
+            out.__dict__.update(canonical(vars(value)))
+        return out
+    if isinstance(value, (list, tuple)):
+        return type(value)(canonical(v) for v in value)
+    if isinstance(value, str):
+        return sys.intern(value)
+    return value
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
