@@ -45,7 +45,7 @@ def test_accumulator_matches_stacked_3d_dice_at_every_threshold():
     for j, t in enumerate(DEFAULT_THRESHOLDS):
         expected = per_patient_dice(probs > t, target > 0.5, pids, sidx)
         assert acc.patient_dice(t) == pytest.approx(expected)
-        assert acc.mean_dice()[j] == pytest.approx(np.mean(list(expected.values())))
+        assert acc.dice()[:, j].mean() == pytest.approx(np.mean(list(expected.values())))
     positive = acc.patient_dice(0.5, positive_only=True)
     assert sorted(positive) == ["P0", "P1"]
     assert positive == pytest.approx(per_patient_dice(probs > 0.5, target > 0.5, pids, sidx, positive_only=True))

@@ -108,15 +108,6 @@ class DiceAccumulator:
         dice, keep = self.dice()[:, j], self.has_target()
         return {pid: float(dice[i]) for i, pid in enumerate(self.patients) if keep[i] or not positive_only}
 
-    def mean_dice(self, positive_only: bool = False) -> np.ndarray:
-        """Mean per-patient Dice at each threshold (NaN when no patient qualifies)."""
-        dice = self.dice()
-        if positive_only:
-            dice = dice[self.has_target()]
-        if len(dice) == 0:
-            return np.full(len(self.thresholds), np.nan)
-        return dice.mean(axis=0)
-
     def _threshold_index(self, threshold: float) -> int:
         for j, t in enumerate(self.thresholds):
             if abs(t - threshold) < 1e-9:

@@ -12,7 +12,7 @@ best checkpoint's validation predictions is computed, on one of two scopes (``ev
 
 Outputs in ``out_dir``:
 
-* ``threshold_curve.csv``: ``threshold,mean_dice`` (a DVC plot, x = threshold, y = mean_dice);
+* ``threshold_curve.csv``: ``threshold,mean_dice,se`` (a DVC plot, x = threshold, y = mean_dice);
 * ``threshold_curve.png``: the curve with the chosen threshold marked;
 * ``threshold.json``: the chosen threshold and its Dice, the best one and its Dice, the Dice at 0.5, the number
   of patients scored: a DVC metric, read by inference.
@@ -90,6 +90,7 @@ def choose_threshold(curve: list[dict], selection: str = "one_se") -> dict:
     valid = [row for row in curve if np.isfinite(row["mean_dice"])]
     if not valid:
         raise ValueError("no threshold has a finite mean Dice (no patient to score)")
+
     def nearest_half(rows):
         return min(rows, key=lambda row: (abs(row["threshold"] - 0.5), row["threshold"]))
     top = max(row["mean_dice"] for row in valid)
