@@ -78,6 +78,30 @@ def test_a_unilateral_sagittal_case_keeps_one_whole_breast_with_the_whole_lesion
     assert kept.sum() in set(np.bincount(whole.ravel())[1:])  # ... and all of it
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_breast_field_of_view_keeps_the_breast_and_lesion_and_cuts_the_thorax(seed):
+    body_fov, breast_fov = (make_case(np.random.default_rng([23, seed]), SPEC,
+                                      style=Style(acquisition="sagittal", bilateral=False, fov=fov))
+                            for fov in ("body", "breast"))
+    assert breast_fov.grid.spacing == body_fov.grid.spacing
+    assert breast_fov.grid.shape[1] == body_fov.grid.shape[1]  # left-right unchanged
+    assert breast_fov.grid.shape[0] < 0.8 * body_fov.grid.shape[0] and breast_fov.grid.shape[2] <= body_fov.grid.shape[2]
+    assert breast_fov.breast_mask.sum() == body_fov.breast_mask.sum()  # the whole breast stays in view
+    assert breast_fov.lesion_volume_mm3 == body_fov.lesion_volume_mm3 > 0
+    image = breast_fov.phases[0]
+    assert image.shape == breast_fov.grid.shape
+    # the thorax is cut: much of the posterior edge of the field of view is tissue, the anterior edge is air
+    air = np.median(image[-1])
+    assert (image[0] > 2.5 * air).mean() > 0.3 and (image[-1] > 2.5 * air).mean() < 0.05
+    breast_rows = np.flatnonzero(breast_fov.breast_mask.any(axis=(1, 2)))
+    assert breast_rows[0] * breast_fov.grid.spacing[0] >= 15.0 - breast_fov.grid.spacing[0]  # chest wall in view
+
+
+def test_lesion_scale_multiplies_the_diameter():
+    small, large = (make_case(np.random.default_rng(9), SPEC, style=Style(lesion_scale=scale)) for scale in (1.0, 1.6))
+    assert large.lesion_volume_mm3 == pytest.approx(1.6 ** 3 * small.lesion_volume_mm3, rel=0.35)
+
+
 def test_a_duke_case_is_on_its_grid():
     case = make_case(np.random.default_rng(6), SPEC, style=Style(acquisition="duke", duke_matrix=96, symmetric=True))
     assert case.grid.shape[:2] == (96, 96) and case.grid.shape[2] >= 152 and 1.0 <= case.grid.spacing[2] <= 1.2

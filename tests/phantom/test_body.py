@@ -66,10 +66,14 @@ def test_a_field_of_view_below_the_shoulders_holds_no_marrow_and_keeps_the_heart
         assert slices.size and np.median(slices) < 0.5 * body.grid.shape[2]  # at the inferior end
 
 
-def test_crop_keeps_the_labels_and_moves_the_breast_centres(body):
-    columns = slice(10, body.grid.shape[1] - 5)
-    cropped = body.crop(columns)
-    assert cropped.grid.shape == (body.grid.shape[0], body.grid.shape[1] - 15, body.grid.shape[2])
-    np.testing.assert_array_equal(cropped.labels, body.labels[:, columns])
-    np.testing.assert_array_equal(cropped.side, body.side[:, columns])
-    assert [b.x for b in cropped.breasts] == pytest.approx([b.x - 10 * body.grid.spacing[1] for b in body.breasts])
+def test_crop_keeps_the_labels_and_moves_the_breast_centres_and_chest_wall(body):
+    box = (slice(4, None), slice(10, body.grid.shape[1] - 5), slice(3, -2))
+    cropped = body.crop(box)
+    n0, n1, n2 = body.grid.shape
+    assert cropped.grid.shape == (n0 - 4, n1 - 15, n2 - 5)
+    np.testing.assert_array_equal(cropped.labels, body.labels[box])
+    np.testing.assert_array_equal(cropped.side, body.side[box])
+    dy, dx, dz = 4 * body.grid.spacing[0], 10 * body.grid.spacing[1], 3 * body.grid.spacing[2]
+    assert [b.x for b in cropped.breasts] == pytest.approx([b.x - dx for b in body.breasts])
+    assert [b.z for b in cropped.breasts] == pytest.approx([b.z - dz for b in body.breasts])
+    assert cropped.chest_wall_y == pytest.approx(body.chest_wall_y - dy)

@@ -35,10 +35,12 @@ def test_the_repository_cohorts_are_valid():
     assert {c.style.acquisition for c in cohorts} == {"phantom", "duke"} and any(c.style.symmetric for c in cohorts)
     assert all(c.style.bilateral and c.style.duke_matrix == SECTION["duke_matrix"] for c in cohorts)
     mamamia = parse_mamamia_cohorts(SECTION["mamamia_cohorts"], COHORTS)
-    assert {n: (c.view, c.bilateral, c.orientation) for n, c in mamamia.items()} == {
-        "DUKE": ("axial", True, "LPS"), "ISPY2": ("axial", True, "LPS"),
-        "ISPY1": ("sagittal", False, "PIR"), "NACT": ("sagittal", False, "PIR")}
+    assert {n: (c.view, c.bilateral, c.orientation, c.fov) for n, c in mamamia.items()} == {
+        "DUKE": ("axial", True, "LPS", "body"), "ISPY2": ("axial", True, "LPS", "body"),
+        "ISPY1": ("sagittal", False, "PIR", "breast"), "NACT": ("sagittal", False, "PIR", "breast")}
     assert mamamia["NACT"].style.acquisition == "sagittal" and not mamamia["NACT"].style.bilateral
+    assert mamamia["NACT"].style.fov == "breast" and mamamia["NACT"].style.lesion_scale > 1.0
+    assert mamamia["DUKE"].style.lesion_scale == 1.0
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -65,6 +67,10 @@ def test_bad_mamamia_cohorts_and_orientations_are_named():
         parse_mamamia_cohorts({**config, "NACT": {**config["NACT"], "orientation": "LPS"}}, COHORTS)
     with pytest.raises(DataError, match=r"DUKE\.view: 'coronal' is not one of axial, sagittal"):
         parse_mamamia_cohorts({**config, "DUKE": {**config["DUKE"], "view": "coronal"}}, COHORTS)
+    with pytest.raises(DataError, match=r"ISPY1\.fov: 'thorax' is not one of body, breast"):
+        parse_mamamia_cohorts({**config, "ISPY1": {**config["ISPY1"], "fov": "thorax"}}, COHORTS)
+    with pytest.raises(DataError, match=r"ISPY2\.lesion_scale: expected a number in \[0\.5, 3\]"):
+        parse_mamamia_cohorts({**config, "ISPY2": {**config["ISPY2"], "lesion_scale": 10}}, COHORTS)
     with pytest.raises(DataError, match=r"scanner_orientations\[1\]: stored axis 2 of a axial stack points S or I"):
         parse_orientation("PIR", "axial", "synthesize.scanner_orientations[1]")
     with pytest.raises(DataError, match=r"scanner_orientations\[0\]: 'XYZ' is not an orientation"):

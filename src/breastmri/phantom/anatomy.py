@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -20,13 +20,26 @@ from breastmri.phantom.render import Scanner, contrast_for, render
 class Style:
     """How a case is acquired and looks: the acquisition grid (:data:`geometry.ACQUISITIONS`; ``duke_matrix``
     is the in-plane matrix of ``duke``), the contrast (:data:`render.CONTRAST_NAMES`), breasts of nearly equal size
-    (``symmetric``), and both breasts in the field of view (``bilateral``) or only the one with the lesion."""
+    (``symmetric``), both breasts in the field of view (``bilateral``) or only the one with the lesion, a field
+    of view of the whole axial body cross-section (``fov="body"``) or of the breast and a few cm of chest wall
+    (``"breast"``, as many sagittal exams: :func:`breast_field_of_view`), and ``lesion_scale`` times the lesion diameter
+    the clinical draw gives (neoadjuvant cohorts such as I-SPY enrolled tumours of 3 cm and more)."""
 
     acquisition: str = "phantom"
     contrast: str = "fat_suppressed"
     symmetric: bool = False
     bilateral: bool = True
     duke_matrix: int = DUKE_MATRIX
+    fov: str = "body"
+    lesion_scale: float = 1.0
+
+
+FIELDS_OF_VIEW = ("body", "breast")
+#: Breast field of view: margins (mm) behind the breast's base (chest wall, pectoral muscle), in front of its
+#: tip, and above/below it; drawn per case.
+BREAST_FOV_POSTERIOR_MM = (15.0, 45.0)
+BREAST_FOV_ANTERIOR_MM = (5.0, 25.0)
+BREAST_FOV_HEAD_FOOT_MM = (10.0, 35.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,15 +62,19 @@ def make_case(rng: np.random.Generator, lesion: LesionSpec, phases: Sequence[int
 
     The lesion's peak enhancement is the largest mean relative enhancement over the nominal phase times.
     """
+    if style.lesion_scale != 1.0:
+        lesion = replace(lesion, diameter_mm=lesion.diameter_mm * style.lesion_scale)
     grid = draw_acquisition(rng, style.acquisition, style.duke_matrix)
     body = build_body(rng, grid, symmetric=style.symmetric, shoulders=style.acquisition != "duke")
     fgt = fibroglandular(rng, body, density=rng.uniform(0.1, 0.4))
     vessel = vessels(rng, body)
     lesion_mask, heterogeneity = plant_lesions(rng, body, fgt, lesion)
     if not style.bilateral:
-        columns = unilateral_columns(body, lesion_mask)
-        body, fgt, vessel = body.crop(columns), fgt[:, columns], vessel[:, columns]
-        lesion_mask, heterogeneity = lesion_mask[:, columns], heterogeneity[:, columns]
+        box = (slice(None), unilateral_columns(body, lesion_mask), slice(None))
+        body, fgt, vessel, lesion_mask, heterogeneity = _crop(box, body, fgt, vessel, lesion_mask, heterogeneity)
+    if style.fov == "breast":
+        box = breast_field_of_view(rng, body)
+        body, fgt, vessel, lesion_mask, heterogeneity = _crop(box, body, fgt, vessel, lesion_mask, heterogeneity)
     times = phase_times(rng, MAX_PHASES)
     scanner = Scanner.draw(rng)
     images = render(rng, body, fgt, vessel, lesion_mask, heterogeneity, lesion.kinetics,
@@ -67,6 +84,29 @@ def make_case(rng: np.random.Generator, lesion: LesionSpec, phases: Sequence[int
                 lesion_mask=lesion_mask.astype(np.uint8), times=times,
                 lesion_volume_mm3=float(lesion_mask.sum() * body.grid.voxel_volume),
                 peak_enhancement=float(lesion.kinetics.enhancement(times).max()))
+
+
+def _crop(box: tuple[slice, slice, slice], body: Body, *arrays: np.ndarray) -> tuple:
+    return (body.crop(box), *(a[box] for a in arrays))
+
+
+def breast_field_of_view(rng: np.random.Generator, body: Body) -> tuple[slice, slice, slice]:
+    """A breast field of view: the breasts' bounding box widened by margins drawn from
+    :data:`BREAST_FOV_POSTERIOR_MM` (behind the breast's base), :data:`BREAST_FOV_ANTERIOR_MM` (in front of the
+    tip) and :data:`BREAST_FOV_HEAD_FOOT_MM` (above and below), within the grid; left-right unchanged. Most of
+    the thorax is outside it, so the body is cut open at the posterior edge of the field of view."""
+    rows, _, slices = body.breast_box()
+    spacing = body.grid.spacing
+
+    def voxels(mm_range, axis: int) -> int:
+        return int(round(rng.uniform(*mm_range) / spacing[axis]))
+
+    n0, _, n2 = body.grid.shape
+    return (slice(max(0, rows.start - voxels(BREAST_FOV_POSTERIOR_MM, 0)),
+                  min(n0, rows.stop + voxels(BREAST_FOV_ANTERIOR_MM, 0))),
+            slice(None),
+            slice(max(0, slices.start - voxels(BREAST_FOV_HEAD_FOOT_MM, 2)),
+                  min(n2, slices.stop + voxels(BREAST_FOV_HEAD_FOOT_MM, 2))))
 
 
 def unilateral_columns(body: Body, lesion: np.ndarray) -> slice:

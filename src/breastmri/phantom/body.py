@@ -58,14 +58,15 @@ class Body:
         """Bounding box of both breasts (slices into the volume)."""
         return ndimage.find_objects((self.side > 0).astype(np.int8))[0]
 
-    def crop(self, columns: slice) -> "Body":
-        """The body within ``columns`` of axis 1 (a field of view narrower left-right); breast centres follow."""
-        start = columns.indices(self.grid.shape[1])[0]
-        labels = self.labels[:, columns]
+    def crop(self, box: tuple[slice, slice, slice]) -> "Body":
+        """The body within ``box`` (one slice per axis: a smaller field of view); the breast centres and the
+        chest wall follow, so the coil and every later step see the same anatomy in the new grid."""
+        starts = [s.indices(n)[0] for s, n in zip(box, self.grid.shape)]
+        labels = self.labels[box]
         grid = Grid(labels.shape, self.grid.spacing)
-        breasts = tuple(replace(b, x=b.x - start * self.grid.spacing[1]) for b in self.breasts)
-        return Body(grid, labels, self.radius[:, columns], self.depth[:, columns], self.side[:, columns], breasts,
-                    self.chest_wall_y)
+        dy, dx, dz = (start * step for start, step in zip(starts, self.grid.spacing))
+        breasts = tuple(replace(b, x=b.x - dx, z=b.z - dz) for b in self.breasts)
+        return Body(grid, labels, self.radius[box], self.depth[box], self.side[box], breasts, self.chest_wall_y - dy)
 
 
 def _put(labels: np.ndarray, where: np.ndarray, label: int) -> None:

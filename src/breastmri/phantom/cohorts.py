@@ -5,8 +5,11 @@ Seed layout, per cohort: ``share`` (of the training and of the inference patient
 ``affine`` (``seed``: the seed data's diag convention with planted scan defects; ``scanner``: an affine that
 describes the anatomy), ``contrast`` (``fat_suppressed`` | ``t1`` | ``inverted`` | ``random``: drawn per case), ``symmetric`` (breasts of
 nearly equal size) and ``acquisition`` (``phantom`` | ``duke``; axial, bilateral).
-MAMA-MIA layout, per real cohort (DUKE, ISPY1, ISPY2, NACT): ``view`` (``axial`` | ``sagittal``), ``bilateral``
-and ``orientation`` (the stored axis codes, e.g. LPS; PIR for sagittal NACT files).
+MAMA-MIA layout, per real cohort (DUKE, ISPY1, ISPY2, NACT): ``view`` (``axial`` | ``sagittal``), ``bilateral``,
+``orientation`` (the stored axis codes, e.g. LPS; PIR for sagittal NACT files), ``fov`` (``body``: the whole axial
+cross-section; ``breast``: the breast and a few cm of chest wall, as the sagittal I-SPY1 and NACT exams) and
+``lesion_scale`` (times the lesion diameter of the clinical draw: the neoadjuvant trials enrolled tumours of 3 cm
+and more, DUKE's surgical cohort smaller ones).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from breastmri.data.errors import DataError
-from breastmri.phantom.anatomy import Style
+from breastmri.phantom.anatomy import FIELDS_OF_VIEW, Style
 from breastmri.phantom.geometry import Grid
 from breastmri.phantom.render import CONTRAST_NAMES
 from breastmri.phantom.storage import Storage, check_axis_codes, scanner_storage
@@ -25,7 +28,8 @@ from breastmri.phantom.storage import Storage, check_axis_codes, scanner_storage
 SEED_KEYS = ("share", "affine", "contrast", "symmetric", "acquisition")
 AFFINES = ("seed", "scanner")
 SEED_ACQUISITIONS = ("phantom", "duke")
-MAMAMIA_KEYS = ("view", "bilateral", "orientation")
+MAMAMIA_KEYS = ("view", "bilateral", "orientation", "fov", "lesion_scale")
+LESION_SCALE_RANGE = (0.5, 3.0)
 VIEWS = {"axial": ("phantom", ("S", "I")), "sagittal": ("sagittal", ("L", "R"))}  # grid, codes of stored axis 2
 
 
@@ -47,10 +51,13 @@ class MamaMiaCohort:
     view: str
     bilateral: bool
     orientation: str
+    fov: str = "body"
+    lesion_scale: float = 1.0
 
     @property
     def style(self) -> Style:
-        return Style(acquisition=VIEWS[self.view][0], bilateral=self.bilateral)
+        return Style(acquisition=VIEWS[self.view][0], bilateral=self.bilateral, fov=self.fov,
+                     lesion_scale=self.lesion_scale)
 
     def storage(self, grid: Grid) -> Storage:
         return scanner_storage(grid.spacing, grid.shape, self.orientation)
@@ -125,8 +132,14 @@ def parse_mamamia_cohorts(config: dict, names: Sequence[str]) -> dict[str, MamaM
         where = _where("mamamia_cohorts", name)
         entry = _mapping(config[name], where, MAMAMIA_KEYS)
         view = _choice(entry["view"], tuple(VIEWS), f"{where}.view")
+        scale = entry["lesion_scale"]
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) \
+                or not LESION_SCALE_RANGE[0] <= scale <= LESION_SCALE_RANGE[1]:
+            raise DataError(None, f"{where}.lesion_scale: expected a number in [{LESION_SCALE_RANGE[0]:g}, "
+                                  f"{LESION_SCALE_RANGE[1]:g}], got {scale!r}")
         cohorts[name] = MamaMiaCohort(name, view, _flag(entry["bilateral"], f"{where}.bilateral"),
-                                      parse_orientation(entry["orientation"], view, f"{where}.orientation"))
+                                      parse_orientation(entry["orientation"], view, f"{where}.orientation"),
+                                      _choice(entry["fov"], FIELDS_OF_VIEW, f"{where}.fov"), float(scale))
     return cohorts
 
 
