@@ -81,7 +81,7 @@ def store(arrays, storage="diag", flip_ud=False, flip_hf=False, spacing=SPACING)
     return [np.ascontiguousarray(a) for a in out], affine
 
 
-def threshold_predictor(oriented):
+def threshold_predictor(oriented, spacing=None):
     """Stand-in model on the ORIENTED array: bright tissue in the lower 60% of each axial image
     (it would miss the breasts if orientation had failed)."""
     oriented = np.asarray(oriented)

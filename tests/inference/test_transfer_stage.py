@@ -15,7 +15,7 @@ COHORTS = {"t1_duke": {"share": 0.5, "affine": "scanner", "contrast": "t1", "sym
 
 def _standin(checkpoint, *args, **kwargs):
     """'Models' that need no training: the named checkpoint picks how bright tissue must be to count."""
-    def predict(oriented):
+    def predict(oriented, spacing=None):
         prob = threshold_predictor(oriented)
         return prob if checkpoint == "model.pt" else prob * 0.0
     return SimpleNamespace(predict_breast=predict, threshold=0.5, device="cpu",

@@ -142,3 +142,27 @@ def test_console_entry_reads_params(seed_root, tmp_path, capsys):
     assert (tmp_path / "out" / "breast.h5").is_file()
     assert json.loads((tmp_path / "m" / "build_hdf5_breast.json").read_text())["n_slices"] == 22
     assert main(["--task", "breast", "--params", str(tmp_path / "missing.yaml")]) == 1
+
+
+def test_anisotropic_breast_slices_keep_mm_proportions_in_training_and_inference(tmp_path):
+    """A sagittal exam in the working frame (1.4 mm anterior-posterior, 2.8 mm left-right): the stored training
+    slices and the predictor's inference slices are the same, and the breast keeps its shape in mm."""
+    from breastmri.data.io import save_nifti
+    from breastmri.slices.breast import breast_patient
+
+    rng = np.random.default_rng(0)
+    scan = rng.random((40, 20, 6)).astype(np.float32) * 10
+    mask = np.zeros(scan.shape, np.uint8)
+    mask[20:30, 5:15] = 1  # 14 x 28 mm: twice as wide as deep in mm
+    affine = np.diag([1.4, 2.8, 3.0, 1.0])
+    save_nifti(scan, affine, tmp_path / "s.nii.gz")
+    save_nifti(mask, affine, tmp_path / "m.nii.gz")
+    stored = breast_patient("P", tmp_path / "s.nii.gz", tmp_path / "m.nii.gz", size=48)
+    g = SliceGeometry.from_row(stored.geometry[0], 48)
+    assert (g.new_h, g.new_w) == (48, 48)  # 40 x 1.4 = 56 mm by 20 x 2.8 = 56 mm: square (the pixel rule: 48 x 24)
+    m = stored.masks[3, 0]
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    assert (cols[-1] - cols[0] + 1) == pytest.approx(2 * (rows[-1] - rows[0] + 1), abs=2)
+    assert np.array_equal(undo_resize_pad(m, g, order=0), mask[:, :, 3])  # no axis downsampled: exact
+    prepared, g_inf = prepare_volume(load_volume(tmp_path / "s.nii.gz").array, 48, spacing=(1.4, 2.8, 3.0))
+    assert g_inf == g and np.array_equal(prepared, stored.images)

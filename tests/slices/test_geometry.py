@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -82,3 +83,33 @@ def test_named_shapes():
     img = np.arange(12, dtype=np.float32).reshape(3, 4)
     sq, g = resize_pad(img, 4)
     assert np.array_equal(undo_resize_pad(sq, g), img)  # identity resize: exact for images too
+
+
+def test_anisotropic_pixels_keep_their_proportions_in_mm():
+    """A sagittal exam's axial slice: 256 rows of 0.7 mm (anterior-posterior) by 60 columns of 2 mm
+    (left-right) is 179 x 120 mm; it must not be squashed to 256 x 60 pixels' proportions."""
+    g = SliceGeometry.for_shape(256, 60, 128, pixel_aspect=2.0 / 0.7)
+    assert g.new_h == 128 and g.new_w == round(60 * 2.0 / 0.7 * 128 / 256)
+    assert g.new_w / g.new_h == pytest.approx((60 * 2.0) / (256 * 0.7), abs=1 / 128)
+    plain = SliceGeometry.for_shape(256, 60, 128)
+    assert plain.new_w == 30  # the pixel rule would squash left-right by 2.9x
+    # width-limited: wide pixels can make the width the longest side in mm
+    wide = SliceGeometry.for_shape(100, 80, 64, pixel_aspect=2.0)
+    assert (wide.new_h, wide.new_w) == (40, 64)
+    # near-square pixels (float32 column norms of an oblique affine) take the exact integer rule
+    assert SliceGeometry.for_shape(101, 99, 128, pixel_aspect=1.0 + 1e-6) == SliceGeometry.for_shape(101, 99, 128)
+    with pytest.raises(ValueError, match="pixel aspect"):
+        SliceGeometry.for_shape(10, 10, 8, pixel_aspect=0.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(h=sides, w=sides, extra=st.integers(0, 100), aspect=st.floats(0.3, 3.5), seed=st.integers(0, 2**16))
+def test_anisotropic_round_trip_returns_the_shape_and_upsampled_masks_exactly(h, w, extra, aspect, seed):
+    size = max(h, int(np.ceil(w * aspect)), w) + extra
+    mask = (np.random.default_rng(seed).random((h, w)) > 0.5).astype(np.uint8)
+    square, g = resize_pad(mask, size, order=0, pixel_aspect=aspect)
+    assert square.shape == (size, size) and max(g.new_h, g.new_w) <= size
+    back = undo_resize_pad(square, g, order=0)
+    assert back.shape == (h, w)
+    if g.new_h >= h and g.new_w >= w:  # no axis downsampled: exact
+        assert np.array_equal(back, mask)

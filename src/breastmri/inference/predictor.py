@@ -163,8 +163,9 @@ class SlicePredictor:
         return (np.asarray(prob) > self.threshold).astype(np.uint8)
 
     # -- whole-breast task -----------------------------------------------------------------------
-    def predict_breast(self, oriented: np.ndarray) -> np.ndarray:
-        """Probability volume (float32, the input's shape) for an oriented 3D scan."""
+    def predict_breast(self, oriented: np.ndarray, spacing=None) -> np.ndarray:
+        """Probability volume (float32, the input's shape) for an oriented 3D scan; ``spacing``: its
+        working-frame spacing in mm (slices keep their proportions in mm, as in training; None: square pixels)."""
         from breastmri.slices.breast import prepare_volume
         from breastmri.slices.geometry import undo_resize_pad
 
@@ -173,7 +174,7 @@ class SlicePredictor:
         if oriented.ndim != 3:
             raise ValueError(f"expected a 3D volume, got shape {oriented.shape}")
         p = self.preprocessing
-        images, geometry = prepare_volume(oriented, p.size, p.low_pct, p.high_pct)
+        images, geometry = prepare_volume(oriented, p.size, p.low_pct, p.high_pct, spacing)
         probs = self.forward_slices(images)
         return restore_slices(probs, geometry, undo_resize_pad)
 

@@ -68,16 +68,17 @@ class BreastSegmentation:
     qc: dict
 
 
-def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray], np.ndarray], threshold: float,
+def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np.ndarray], threshold: float,
                    record: OrientationRecord | None = None, settings: HeuristicSettings | None = None,
                    min_component_fraction: float = DEFAULT_MIN_FRACTION,
                    affine_mode: str = "verify") -> BreastSegmentation:
-    """Orient ``volume`` as in training, predict on the oriented array (``predict_proba`` returns a
-    probability volume of the same shape), threshold (``> threshold``), keep the largest 3D component (and
-    components at least ``min_component_fraction`` of its size: both breasts; 1.0 = the largest only), check
+    """Orient ``volume`` as in training, predict on the oriented array (``predict_proba(oriented, spacing)``
+    returns a probability volume of the same shape; ``spacing``: the working-frame spacing), threshold
+    (``> threshold``), keep the largest 3D component (and components at least ``min_component_fraction`` of its
+    size: both breasts; 1.0 = the largest only), check
     its placement, map back to the stored frame."""
     oriented, record = orient(volume, record, settings, affine_mode)
-    prob = np.asarray(predict_proba(oriented), dtype=np.float32)
+    prob = np.asarray(predict_proba(oriented, record.working_spacing), dtype=np.float32)
     if prob.shape != oriented.shape:
         raise ValueError(f"predictor returned shape {prob.shape} for a volume of shape {oriented.shape}")
     breast_oriented = keep_large_components(prob > threshold, min_component_fraction)
@@ -86,7 +87,7 @@ def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray], np.ndar
                               to_original_frame(prob, record), record, qc)
 
 
-def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray], np.ndarray], threshold: float,
+def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np.ndarray], threshold: float,
                  tumor_percentile: float = 98.0, record: OrientationRecord | None = None,
                  settings: HeuristicSettings | None = None,
                  min_component_fraction: float = DEFAULT_MIN_FRACTION, affine_mode: str = "verify",

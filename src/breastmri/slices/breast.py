@@ -2,7 +2,8 @@
 
 Normalisation is per *volume*: percentile clipping and z-score use every voxel of the patient's scan,
 so all its slices share one intensity scale. Each axial slice ``scan[:, :, k]`` is then resized with
-:func:`~breastmri.slices.geometry.resize_pad` (linear for the image, nearest for the mask); the image
+:func:`~breastmri.slices.geometry.resize_pad` (linear for the image, nearest for the mask; proportions kept in mm,
+so the thick left-right slices of a sagittal exam are not squashed); the image
 padding is the volume's normalised minimum (the background after clipping), the mask padding is 0.
 Inference must prepare slices with :func:`prepare_volume` so that it sees exactly what training saw.
 """
@@ -15,16 +16,17 @@ import numpy as np
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import load_volume
-from breastmri.slices.geometry import SliceGeometry, prepare_mask, resize_pad
+from breastmri.slices.geometry import SliceGeometry, pixel_aspect, prepare_mask, resize_pad
 from breastmri.slices.normalize import clip_zscore
 from breastmri.slices.writer import PatientSlices
 
 
-def prepare_volume(scan: np.ndarray, size: int, low_pct: float = 1.0, high_pct: float = 99.0
-                   ) -> tuple[np.ndarray, SliceGeometry]:
+def prepare_volume(scan: np.ndarray, size: int, low_pct: float = 1.0, high_pct: float = 99.0,
+                   spacing=None) -> tuple[np.ndarray, SliceGeometry]:
     """Every axial slice of ``scan`` (axis 2) normalised, resized and padded: float32 ``(K, 1, S, S)``.
 
-    All slices share one :class:`SliceGeometry` (returned) since they share the in-plane shape.
+    All slices share one :class:`SliceGeometry` (returned) since they share the in-plane shape. ``spacing``
+    (working frame, mm): the slices keep their proportions in mm (:func:`pixel_aspect`); None: square pixels.
     """
     scan = np.asarray(scan)
     if scan.ndim != 3:
@@ -32,10 +34,11 @@ def prepare_volume(scan: np.ndarray, size: int, low_pct: float = 1.0, high_pct: 
     norm = clip_zscore(scan, low_pct, high_pct)
     background = float(norm.min())
     h, w, depth = norm.shape
-    geometry = SliceGeometry.for_shape(h, w, size)
+    aspect = pixel_aspect(spacing)
+    geometry = SliceGeometry.for_shape(h, w, size, aspect)
     images = np.empty((depth, 1, geometry.size, geometry.size), dtype=np.float32)
     for k in range(depth):
-        images[k, 0], _ = resize_pad(norm[:, :, k], size, order=1, pad_value=background)
+        images[k, 0], _ = resize_pad(norm[:, :, k], size, order=1, pad_value=background, pixel_aspect=aspect)
     return images, geometry
 
 
@@ -46,9 +49,9 @@ def breast_patient(patient_id: str, scan_path: str | Path, mask_path: str | Path
     mask = load_volume(mask_path, patient_id)
     if mask.shape != scan.shape:
         raise DataError(mask_path, f"mask shape {mask.shape} differs from its scan's {scan.shape} ({scan_path})")
-    images, geometry = prepare_volume(scan.array, size, low_pct, high_pct)
+    images, geometry = prepare_volume(scan.array, size, low_pct, high_pct, scan.spacing)
+    masks = prepare_mask(mask.array, size, pixel_aspect(scan.spacing))
     del scan
-    masks = prepare_mask(mask.array, size)
     depth = images.shape[0]
     return PatientSlices(
         patient_id=patient_id,

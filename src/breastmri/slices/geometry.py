@@ -4,6 +4,10 @@ Conventions (shared by training and inference):
 
 * the longest side of an ``(h, w)`` slice becomes ``size``; the other side becomes
   ``round_half_up(side * size / max(h, w))`` (at least 1), computed in integer arithmetic;
+* sides are measured in mm, not pixels: a slice whose pixels are ``pixel_aspect`` times as wide as high (a
+  sagittal acquisition seen in axial slices: 0.7 mm anterior-posterior, 2 mm left-right) keeps its anatomical
+  proportions, ``w`` counting as ``w * pixel_aspect``; square pixels (``pixel_aspect`` within
+  :data:`SQUARE_TOLERANCE` of 1) take the integer rule above;
 * the resized slice is centred: ``pad_top = (size - new_h) // 2``, ``pad_left = (size - new_w) // 2``;
 * resampling uses :func:`scipy.ndimage.zoom` with ``grid_mode=True`` (pixel *centres* are aligned, the
   image edges map onto each other) and ``mode="nearest"`` at the borders; ``order=1`` (linear) for
@@ -29,6 +33,12 @@ import numpy as np
 from scipy import ndimage
 
 GEOMETRY_FIELDS = ("orig_h", "orig_w", "new_h", "new_w", "pad_top", "pad_left")
+SQUARE_TOLERANCE = 1e-3  # pixel aspects closer to 1 are square (float32 affines, oblique column norms)
+
+
+def pixel_aspect(spacing) -> float:
+    """Width of an axial-slice pixel over its height: working-frame ``spacing[1] / spacing[0]`` (1 if None)."""
+    return 1.0 if spacing is None else float(spacing[1]) / float(spacing[0])
 
 
 @dataclass(frozen=True)
@@ -44,17 +54,26 @@ class SliceGeometry:
     size: int
 
     @classmethod
-    def for_shape(cls, orig_h: int, orig_w: int, size: int) -> SliceGeometry:
-        """The geometry of an ``(orig_h, orig_w)`` slice resized so its longest side is ``size``."""
+    def for_shape(cls, orig_h: int, orig_w: int, size: int, pixel_aspect: float = 1.0) -> SliceGeometry:
+        """The geometry of an ``(orig_h, orig_w)`` slice resized so its longest side in mm is ``size`` pixels;
+        ``pixel_aspect``: a pixel's width over its height."""
         orig_h, orig_w, size = int(orig_h), int(orig_w), int(size)
         if orig_h < 1 or orig_w < 1:
             raise ValueError(f"slice shape must be positive, got ({orig_h}, {orig_w})")
         if size < 1:
             raise ValueError(f"size must be positive, got {size}")
-        longest = max(orig_h, orig_w)
-        # round half up of side * size / longest, exactly, in integers
-        new_h = max(1, (2 * orig_h * size + longest) // (2 * longest))
-        new_w = max(1, (2 * orig_w * size + longest) // (2 * longest))
+        if not np.isfinite(pixel_aspect) or pixel_aspect <= 0:
+            raise ValueError(f"pixel aspect must be a positive number, got {pixel_aspect}")
+        if abs(pixel_aspect - 1.0) <= SQUARE_TOLERANCE:
+            longest = max(orig_h, orig_w)
+            # round half up of side * size / longest, exactly, in integers
+            new_h = max(1, (2 * orig_h * size + longest) // (2 * longest))
+            new_w = max(1, (2 * orig_w * size + longest) // (2 * longest))
+        else:
+            width = orig_w * float(pixel_aspect)
+            longest = max(orig_h, width)
+            new_h = min(size, max(1, int(np.floor(orig_h * size / longest + 0.5))))
+            new_w = min(size, max(1, int(np.floor(width * size / longest + 0.5))))
         return cls(orig_h, orig_w, new_h, new_w, (size - new_h) // 2, (size - new_w) // 2, size)
 
     def as_row(self) -> np.ndarray:
@@ -89,9 +108,10 @@ def resize2d(image: np.ndarray, shape: tuple[int, int], order: int) -> np.ndarra
     return out
 
 
-def resize_pad(image2d: np.ndarray, size: int, order: int = 1,
-               pad_value: float = 0.0) -> tuple[np.ndarray, SliceGeometry]:
-    """Resize so the longest side is ``size`` (aspect kept), pad symmetrically to ``size x size``.
+def resize_pad(image2d: np.ndarray, size: int, order: int = 1, pad_value: float = 0.0,
+               pixel_aspect: float = 1.0) -> tuple[np.ndarray, SliceGeometry]:
+    """Resize so the longest side is ``size`` (aspect kept, in mm: ``pixel_aspect`` is a pixel's width over
+    its height), pad symmetrically to ``size x size``.
 
     ``order=1`` for images, ``order=0`` for masks. The padding is ``pad_value`` (0 by default; the
     slice producers pass the normalised background value for images). The dtype is kept.
@@ -99,19 +119,19 @@ def resize_pad(image2d: np.ndarray, size: int, order: int = 1,
     image2d = np.asarray(image2d)
     if image2d.ndim != 2:
         raise ValueError(f"expected a 2D slice, got shape {image2d.shape}")
-    geometry = SliceGeometry.for_shape(image2d.shape[0], image2d.shape[1], size)
+    geometry = SliceGeometry.for_shape(image2d.shape[0], image2d.shape[1], size, pixel_aspect)
     out = np.full((geometry.size, geometry.size), pad_value, dtype=image2d.dtype)
     out[geometry.window] = resize2d(image2d, (geometry.new_h, geometry.new_w), order)
     return out, geometry
 
 
-def prepare_mask(mask: np.ndarray, size: int) -> np.ndarray:
+def prepare_mask(mask: np.ndarray, size: int, pixel_aspect: float = 1.0) -> np.ndarray:
     """Every axial slice of a binary mask resized with nearest neighbour and padded: uint8 ``(K, 1, S, S)``."""
     mask = (np.asarray(mask) > 0).astype(np.uint8)
     depth = mask.shape[2]
     out = np.empty((depth, 1, size, size), dtype=np.uint8)
     for k in range(depth):
-        out[k, 0], _ = resize_pad(mask[:, :, k], size, order=0)
+        out[k, 0], _ = resize_pad(mask[:, :, k], size, order=0, pixel_aspect=pixel_aspect)
     return out
 
 
