@@ -42,7 +42,7 @@ def test_a_prediction_equal_to_the_lesion_covers_the_ftv_and_lies_on_it(tmp_path
         pre, post = (np.asarray(nib.load(p).dataobj) for p in paths[:2])
         return ((post > 1.5 * pre) & (pre > 150)).astype(np.float32)
     monkeypatch.setattr(SlicePredictor, "predict_lesion", predict)
-    monkeypatch.setattr(SlicePredictor, "predict_breast", lambda self, oriented: threshold_predictor(oriented))
+    monkeypatch.setattr(SlicePredictor, "predict_breast", lambda self, oriented, spacing=None: threshold_predictor(oriented))
     metrics_path = tmp_path / "m" / "real.json"
     summary = evaluate_real(tmp_path / "real", tmp_path / "pred", tissue_mask_dir="segmentations/fgt_voi",
                             metrics_path=metrics_path, figures_dir=tmp_path / "fig", skin_margin_mm=0.0,
