@@ -258,16 +258,35 @@ def test_mask_left_right_needs_an_asymmetry():
 def test_placement_of_the_breast_mask_and_of_a_mask_on_the_thorax():
     scan, mask = anatomy(12)
     body, _, _ = _body(scan)
-    good = h.placement(body, mask)
+    good = h.placement(body, mask, SPACING[0])
     assert good["inside_body"] == 1.0 and good["anterior"] == 1.0 and 0.1 < good["body_share"] < 0.3
+    assert good["cut_posteriorly"] == 0.0  # the whole body is in view
     thorax = np.zeros_like(mask)
     thorax[8:16, 14:36, 4:16] = 1  # posterior: on the thorax, behind the body centre
-    on_thorax = h.placement(body, thorax)
+    on_thorax = h.placement(body, thorax, SPACING[0])
     assert on_thorax["inside_body"] == 1.0 and on_thorax["anterior"] < SETTINGS.min_anterior
     assert on_thorax["anterior"] == 0.0
     in_air = np.zeros_like(mask)
     in_air[44:, :4] = 1
-    assert h.placement(body, in_air)["inside_body"] == 0.0
-    assert h.placement(body, np.zeros_like(mask)) == {"inside_body": 0.0, "anterior": 0.0, "body_share": 0.0}
-    flipped = h.placement(body, mask[::-1])
+    assert h.placement(body, in_air, SPACING[0])["inside_body"] == 0.0
+    assert h.placement(body, np.zeros_like(mask), SPACING[0]) == {"inside_body": 0.0, "anterior": 0.0, "body_share": 0.0,
+                                                             "cut_posteriorly": 0.0}
+    flipped = h.placement(body, mask[::-1], SPACING[0])
     assert flipped["anterior"] < SETTINGS.min_anterior  # a mask flipped onto the back fails the QC
+
+
+def test_placement_in_a_field_of_view_that_cuts_the_body_posteriorly():
+    """A breast-only field of view (the thorax behind the chest wall cut off): the body's centre is out of view,
+    so the visible centre would call half of a correct breast mask posterior; the check is then the clearance
+    from the posterior edge, which the breast mask passes and a mask reaching that edge fails."""
+    scan, mask = anatomy(12)
+    rows = np.flatnonzero(mask.any(axis=(1, 2)))
+    start = max(0, rows[0] - 8)  # 16 mm of chest wall kept behind the breast (sagittal exams keep 15-45 mm)
+    scan, mask = scan[start:], mask[start:]
+    body, _, small_spacing = _body(scan)
+    assert h.cut_posteriorly(body)[mask.any(axis=(0, 1))].mean() > 0.5
+    good = h.placement(body, mask, small_spacing[0])
+    assert good["cut_posteriorly"] > 0.5 and good["inside_body"] > 0.95 and good["anterior"] > SETTINGS.min_anterior
+    at_edge = np.zeros_like(mask)
+    at_edge[:4, 10:40, 4:16] = 1
+    assert h.placement(body, at_edge, small_spacing[0])["anterior"] < SETTINGS.min_anterior

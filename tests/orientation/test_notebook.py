@@ -18,7 +18,7 @@ NOTEBOOK = ROOT / "notebooks" / "03_orient.ipynb"
 PARAMS = ROOT / "params.yaml"
 DATA_KEYS = {"seed_root", "mamamia_root", "truth_dir", "seed_affine", "mamamia_affine"}
 ORIENT_KEYS = {"out_dir", "record_path", "metrics_path", "workers", "n_slices", "end_fraction", "noise_factor",
-               "floor_fraction", "min_solidity", "min_margin", "min_inside_body", "min_anterior", "on_failure",
+               "floor_fraction", "min_solidity", "min_margin", "min_inside_body", "min_anterior", "min_breast_ml", "on_failure",
                "n_preview", "real_examples"}
 
 

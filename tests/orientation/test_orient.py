@@ -187,6 +187,15 @@ def test_mask_placement_without_truth(body):
     in_air[44:, :4] = 1
     assert any(p.startswith("mask lies outside the body") for p in mask_placement(scan, in_air, SPACING)["problems"])
     assert "mask is empty" in mask_placement(scan, np.zeros_like(mask), SPACING)["problems"]
+    # a blob in the right place but far too small for a breast: under min_breast_ml and a tiny share of the body
+    # (this toy body is child-sized: its whole breast mask, 48 ml but 10-30% of the body, is not flagged)
+    blob = np.zeros_like(mask)
+    blob.flat[np.flatnonzero(mask)[: max(1, int(0.03 * mask.sum()))]] = 1
+    small = mask_placement(scan, blob, SPACING)
+    assert small["volume_ml"] == pytest.approx(blob.sum() * np.prod(SPACING) / 1000, rel=1e-3)
+    assert good["volume_ml"] < HeuristicSettings().min_breast_ml and good["body_share"] > 0.05
+    assert small["body_share"] < 0.05
+    assert any(p.startswith("mask volume") and "implausibly small" in p for p in small["problems"])
 
 
 def test_bad_input_raises_data_error_naming_the_file(tmp_path, body):

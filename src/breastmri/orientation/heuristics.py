@@ -239,18 +239,38 @@ def mask_alignment(body: np.ndarray, mask: np.ndarray) -> tuple[Decision, Decisi
 
 
 # ---------------------------------------------------------------------------------------------- QC
-def placement(body: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+#: Where a field of view cuts the body open at its posterior edge (a breast-only field of view, or a back cut
+#: off), the body's centre is not in view; the mask must then keep this far (mm) in front of that edge.
+POSTERIOR_CLEARANCE_MM = 10.0
+
+
+def cut_posteriorly(body: np.ndarray) -> np.ndarray:
+    """Per axial slice: the body touches the posterior edge of the field of view (row 0) over at least half of
+    its own width, i.e. the field of view cuts the body open there and its centre is not in view."""
+    width = body.any(axis=0).sum(axis=0)
+    return (body[0].sum(axis=0) >= 0.5 * width) & (width > 0)
+
+
+def placement(body: np.ndarray, mask: np.ndarray, row_mm: float) -> dict[str, float]:
     """Plausibility of a breast mask in the working frame, without truth: ``inside_body`` (share of the mask
-    inside the body), ``anterior`` (share of the mask anterior of the body's centre row in its slice) and
-    ``body_share`` (mask volume / body volume)."""
+    inside the body), ``anterior`` (share of the mask anterior of its slice's reference row), ``body_share``
+    (mask volume / body volume) and ``cut_posteriorly`` (share of the mask in slices whose body the field of
+    view cuts open posteriorly). The reference row is the body's centre row; in a slice cut posteriorly
+    (:func:`cut_posteriorly`: a breast-only field of view, as sagittal exams), where that centre is out of
+    view, it is :data:`POSTERIOR_CLEARANCE_MM` in front of the posterior edge: a weaker check (the chest wall
+    in view is not told from the breast) but one that a breast mask of such a field of view can pass.
+    ``row_mm``: the spacing of axis 0."""
     mask = mask > 0
     total = int(mask.sum())
     if total == 0:
-        return {"inside_body": 0.0, "anterior": 0.0, "body_share": 0.0}
+        return {"inside_body": 0.0, "anterior": 0.0, "body_share": 0.0, "cut_posteriorly": 0.0}
     rows = np.arange(body.shape[0], dtype=np.float64)
     per_slice = body.sum(axis=(0, 1))
     centre = (rows @ body.sum(axis=1)) / np.maximum(per_slice, 1)  # body centre row per slice
+    cut = cut_posteriorly(body)
+    reference = np.where(cut, POSTERIOR_CLEARANCE_MM / float(row_mm), centre)
     k = np.nonzero(mask)
-    anterior = np.count_nonzero(k[0] > centre[k[2]])
+    anterior = np.count_nonzero(k[0] > reference[k[2]])
     return {"inside_body": round(np.count_nonzero(mask & body) / total, 6), "anterior": round(anterior / total, 6),
-            "body_share": round(total / max(int(body.sum()), 1), 6)}
+            "body_share": round(total / max(int(body.sum()), 1), 6),
+            "cut_posteriorly": round(np.count_nonzero(cut[k[2]]) / total, 6)}

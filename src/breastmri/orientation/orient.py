@@ -34,6 +34,7 @@ class HeuristicSettings:
     min_margin: dict = field(default_factory=lambda: {name: 0.05 for name in MARGINS})
     min_inside_body: float = 0.9
     min_anterior: float = 0.8
+    min_breast_ml: float = 50.0
 
     def __post_init__(self):
         if int(self.n_slices) < 1:
@@ -64,6 +65,11 @@ def _check_scan(volume: Volume) -> None:
         raise DataError(volume.path, "scan is constant: its orientation cannot be determined")
 
 
+#: A mask under ``min_breast_ml`` is implausible only when it is also under this share of the body in view (a
+#: small body or a field of view cropped to the breast gives a small breast a large share).
+SMALL_BODY_SHARE = 0.05
+
+
 class _Anatomy:
     """The decimated working-frame copy of a scan and its body outline (computed once per scan)."""
 
@@ -78,12 +84,19 @@ class _Anatomy:
     def placement(self, mask: np.ndarray, settings: HeuristicSettings) -> tuple[dict, list[str]]:
         """The :func:`~breastmri.orientation.heuristics.placement` shares of a full-resolution mask on this scan,
         and the QC problems they raise."""
-        qc = h.placement(self.body, self.decimate(np.asarray(mask) > 0))
+        mask = np.asarray(mask) > 0
+        qc = h.placement(self.body, self.decimate(mask), self.spacing[0])
+        qc["volume_ml"] = round(float(np.count_nonzero(mask) * np.prod(self.full_spacing)) / 1000.0, 3)
         problems = []
+        if 0 < qc["volume_ml"] < settings.min_breast_ml and qc["body_share"] < SMALL_BODY_SHARE:
+            problems.append(f"mask volume {qc['volume_ml']:.0f} ml is implausibly small for a breast "
+                            f"(< {settings.min_breast_ml:g} ml and {qc['body_share']:.1%} of the body in view)")
         if qc["inside_body"] < settings.min_inside_body:
             problems.append(f"mask lies outside the body ({qc['inside_body']:.0%} inside)")
         if qc["anterior"] < settings.min_anterior:
-            problems.append(f"mask is not on the anterior side of the body ({qc['anterior']:.0%} anterior)")
+            problems.append(f"mask is not on the anterior side of the body ({qc['anterior']:.0%} anterior"
+                            + (f"; the field of view cuts the body posteriorly: {qc['cut_posteriorly']:.0%} of the mask"
+                               f" in such slices)" if qc["cut_posteriorly"] else ")"))
         return qc, problems
 
 

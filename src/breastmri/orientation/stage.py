@@ -226,7 +226,7 @@ def orient_dataset(seed_root: str | Path, out_dir: str | Path, record_path: str 
 
 
 SETTINGS_KEYS = ("n_slices", "end_fraction", "noise_factor", "floor_fraction", "min_solidity", "min_margin",
-                 "min_inside_body", "min_anterior")
+                 "min_inside_body", "min_anterior", "min_breast_ml")
 
 
 def settings_from_params(values: dict) -> HeuristicSettings:
