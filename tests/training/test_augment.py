@@ -90,7 +90,7 @@ def test_mirror_flips_image_and_mask_left_right():
 
 
 @pytest.mark.parametrize("name, settings", [("affine", {"rotate_deg": 20.0, "scale": 0.2}),
-                                            ("elastic", {"magnitude": [2.0, 4.0]})])
+                                            ("elastic", {"magnitude": [2.0, 4.0]}), ("breast_fov", {})])
 def test_spatial_transforms_move_image_and_mask_together(name, settings):
     data = Slices(channels=1)
     data.images = data.masks.copy()  # image == mask: after the warp they must still coincide
@@ -103,6 +103,40 @@ def test_spatial_transforms_move_image_and_mask_together(name, settings):
         assert np.sum((image > 0.5) != (mask > 0.5)) <= 0.15 * mask.sum()
         moved += not np.array_equal(mask, data.masks[i, 0])
     assert moved == len(data)
+
+
+def test_breast_field_of_view_fills_the_slice_with_one_breast_and_its_chest_wall_margin():
+    """Two breasts (column runs) on a slice: the view keeps one, enlarged with its proportions, the posterior
+    margin (rows before it) drawn from the range; a slice without breast is left untouched."""
+    size = 64
+    mask = np.zeros((1, 1, size, size), np.float32)
+    mask[0, 0, 30:46, 4:24] = 1   # right breast: 16 rows x 20 columns
+    mask[0, 0, 32:44, 40:56] = 1  # left breast: 12 x 16
+    data = Slices(n=1, channels=1, size=size)
+    data.masks, data.images = mask, (mask * 3 + np.linspace(0, 1, size)[:, None]).astype(np.float32)
+    kept = set()
+    for seed in range(8):
+        item = augmented(data, only("breast_fov", posterior=[0.1, 0.1], anterior=[0.0, 0.0], sides=[0.0, 0.0]),
+                         seed=seed)[0]
+        m = item["mask"][0].numpy() > 0
+        rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+        assert len(np.flatnonzero(np.diff(cols) > 1)) == 0  # one breast
+        height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+        # box = breast + 6 rows (0.1 x 64) behind it, longer side enlarged to 64, proportions kept
+        fits = []
+        for breast_h, breast_w in ((16, 20), (12, 16)):
+            scale = size / max(breast_h + 6, breast_w)
+            fits.append(abs(height - breast_h * scale) <= 2 and abs(width - breast_w * scale) <= 2
+                        and abs(rows[-1] - ((size + (breast_h + 6) * scale) / 2 - 1)) <= 2)  # no margin before the tip
+        assert sum(fits) == 1
+        kept.add(fits.index(True))
+        image = item["image"][0].numpy()
+        assert np.sum((image > 2.0) != m) <= 0.05 * m.sum()  # image and mask moved together
+    assert kept == {0, 1}  # either breast, at random
+    empty = Slices(n=1, channels=1, size=size)
+    empty.masks[:] = 0
+    item = augmented(empty, only("breast_fov"), seed=0)[0]
+    assert torch.equal(item["image"], empty[0]["image"]) and torch.equal(item["mask"], empty[0]["mask"])
 
 
 @pytest.mark.parametrize("name", ["bias_field", "gamma", "noise", "blur", "low_resolution"])

@@ -4,7 +4,8 @@ Every probability and range comes from the task's ``train_<task>.augment`` mappi
 (:data:`DEFAULTS` lists the keys; a probability of 0 leaves a transform out). The transforms are MONAI's
 (``RandFlipd``, ``RandAffined``, ``Rand2DElasticd``, ``RandBiasFieldd``, ``RandAdjustContrastd``,
 ``RandGaussianNoised``, ``RandGaussianSmoothd``, ``RandSimulateLowResolutiond``); the choice of MONAI over
-TorchIO is measured in ``benchmarks/augmentation.py``. Spatial transforms move image and mask together (the
+TorchIO is measured in ``benchmarks/augmentation.py``; :class:`RandBreastFieldOfViewd` (whole-breast task only)
+is composed of MONAI's ``SpatialCrop``, ``Resize`` and ``SpatialPad``. Spatial transforms move image and mask together (the
 mask with nearest-neighbour interpolation); intensity transforms touch the image only, and a phase channel
 that is absent (all zero, as the lesion files store missing phases) stays zero.
 
@@ -20,6 +21,8 @@ import math
 
 import numpy as np
 import torch
+from monai import transforms as mt
+from scipy import ndimage
 from torch.utils.data import Dataset
 
 from breastmri.data.errors import DataError
@@ -34,6 +37,9 @@ DEFAULTS: dict[str, dict] = {
     "noise": {"prob": 0.2, "std": 0.1},                             # Gaussian, std drawn up to this
     "blur": {"prob": 0.2, "sigma": [0.5, 1.0]},                     # Gaussian smoothing (pixels)
     "low_resolution": {"prob": 0.2, "zoom": [0.5, 1.0]},            # down- then up-sampling
+    # a breast-only field of view (sagittal and unilateral exams): one breast's box from the mask, widened by
+    # margins (shares of the slice size) behind its base, before its tip and at its sides, fills the slice
+    "breast_fov": {"prob": 0.0, "posterior": [0.05, 0.25], "anterior": [0.0, 0.1], "sides": [0.0, 0.1]},
 }
 
 
@@ -78,7 +84,6 @@ def build_transform(settings: dict[str, dict]):
 
     Turns MONAI's metadata tracking off for the process (``set_track_meta(False)``): the slices carry no
     metadata, and plain tensors make the chain about 1.7x faster (measured on 2 CPU cores)."""
-    from monai import transforms as mt
     from monai.data import set_track_meta
 
     set_track_meta(False)
@@ -97,6 +102,9 @@ def build_transform(settings: dict[str, dict]):
         chain.append(mt.Rand2DElasticd(both, spacing=s["elastic"]["spacing"],
                                        magnitude_range=tuple(s["elastic"]["magnitude"]), prob=s["elastic"]["prob"],
                                        mode=("bilinear", "nearest"), padding_mode="border"))
+    if s["breast_fov"]["prob"] > 0:
+        chain.append(RandBreastFieldOfViewd(prob=s["breast_fov"]["prob"], posterior=s["breast_fov"]["posterior"],
+                                            anterior=s["breast_fov"]["anterior"], sides=s["breast_fov"]["sides"]))
     if s["bias_field"]["prob"] > 0:
         chain.append(mt.RandBiasFieldd(image, degree=3, coeff_range=(0.0, s["bias_field"]["coeff"]),
                                        prob=s["bias_field"]["prob"]))
@@ -113,6 +121,44 @@ def build_transform(settings: dict[str, dict]):
                                                    zoom_range=tuple(s["low_resolution"]["zoom"]),
                                                    upsample_mode="bilinear"))
     return mt.Compose(chain) if chain else None
+
+
+class RandBreastFieldOfViewd(mt.RandomizableTransform, mt.MapTransform):
+    """A slice as a breast-only field of view shows it (whole-breast task; keys ``image`` (C,H,W) and ``mask``
+    (1,H,W), rows posterior -> anterior, as the working frame): one breast, chosen at random among the mask's
+    left-right column runs, is boxed by the mask's rows and columns, the box widened by shares of the slice size
+    drawn from ``posterior`` (chest wall behind the breast's base), ``anterior`` and ``sides``, cropped
+    (``SpatialCrop``), enlarged so its longer side fills the slice (``Resize``, aspect kept) and padded with the
+    image's background (``SpatialPad``). A slice without breast is left as it is."""
+
+    def __init__(self, prob: float, posterior, anterior, sides):
+        mt.RandomizableTransform.__init__(self, prob)
+        mt.MapTransform.__init__(self, ["image", "mask"])
+        self.ranges = tuple(tuple(float(v) for v in r) for r in (posterior, anterior, sides, sides))
+
+    def randomize(self, data=None) -> None:
+        super().randomize(None)
+        self.pick = self.R.random()
+        self.margins = [self.R.uniform(*r) for r in self.ranges]
+
+    def __call__(self, data: dict) -> dict:
+        self.randomize()
+        mask = np.asarray(data["mask"][0]) > 0
+        if not self._do_transform or not mask.any():
+            return data
+        height, width = mask.shape
+        runs, n = ndimage.label(mask.any(axis=0))
+        cols = np.flatnonzero(runs == 1 + min(int(self.pick * n), n - 1))
+        rows = np.flatnonzero(mask[:, cols].any(axis=1))
+        back, front, left, right = (int(round(m * s)) for m, s in zip(self.margins, (height, height, width, width)))
+        crop = mt.SpatialCrop(roi_start=(max(0, rows[0] - back), max(0, cols[0] - left)),
+                              roi_end=(min(height, rows[-1] + 1 + front), min(width, cols[-1] + 1 + right)))
+        out = dict(data)
+        for key, mode in (("image", "bilinear"), ("mask", "nearest")):
+            x = mt.Resize(spatial_size=max(height, width), size_mode="longest", mode=mode)(crop(data[key]))
+            pad = float(data[key].min()) if key == "image" else 0.0
+            out[key] = mt.SpatialPad(spatial_size=(height, width), method="symmetric", value=pad)(x)
+        return out
 
 
 def item_seed(seed: int, epoch: int, index: int) -> int:
