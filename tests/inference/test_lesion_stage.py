@@ -164,7 +164,7 @@ def _guided(monkeypatch):
     oriented scan's breast half: the lesion output can then only be what the breast restriction lets through."""
     monkeypatch.setattr(SlicePredictor, "predict_lesion",
                         lambda self, paths: np.ones(nib.load(paths[0]).shape, np.float32))
-    monkeypatch.setattr(SlicePredictor, "predict_breast", lambda self, oriented: threshold_predictor(oriented))
+    monkeypatch.setattr(SlicePredictor, "predict_breast", lambda self, oriented, spacing=None: threshold_predictor(oriented))
 
 
 def test_guided_lesions_are_zero_outside_the_eroded_breast_by_construction(layout, tmp_path, monkeypatch):
@@ -190,8 +190,35 @@ def test_guided_lesions_are_zero_outside_the_eroded_breast_by_construction(layou
         assert summary["per_case"].loc[case, "tumor_rule"] == rule
     metrics = json.loads(metrics_path.read_text())
     assert metrics["breast_restricted"] and metrics["skin_margin_mm"] == 2.0 and metrics["breast_flagged"] == 0
+    assert metrics["breast_unrestricted"] == 0 and summary["per_case"]["breast_restricted"].all()
     assert metrics["tumor_hit_rate"] == 1.0 and metrics["by_cohort"]["all"]["tumor_hits"] == 3
     assert "eroded by 2 mm" in metrics["tumor_candidate_rule"]
+
+
+def test_an_implausible_breast_mask_does_not_restrict_the_lesions_and_says_so(layout, tmp_path, monkeypatch, capsys):
+    """A breast 'model' that finds a few voxels only (far below any breast's volume): the QC flags it, and the
+    lesion output is the unrestricted prediction (here: everything) instead of the breast's tiny remainder."""
+    root, h5, ckpt = layout
+    monkeypatch.setattr(SlicePredictor, "predict_lesion",
+                        lambda self, paths: np.ones(nib.load(paths[0]).shape, np.float32))
+
+    def speck(self, oriented, spacing=None):
+        prob = np.zeros(np.shape(oriented), np.float32)
+        prob[tuple(n * 3 // 4 for n in prob.shape[:2])] = 1.0  # one column of voxels in the breast half
+        return prob
+
+    monkeypatch.setattr(SlicePredictor, "predict_breast", speck)
+    breast_ckpt = tiny_checkpoint(tmp_path / "breast.pt", task="breast", size=24)
+    out, metrics_path = tmp_path / "pred", tmp_path / "m.json"
+    summary = infer_lesion_cases(root, ckpt, out, cases="all", breast_checkpoint=breast_ckpt, skin_margin_mm=0.0,
+                                 min_component_fraction=0.0, metrics_path=metrics_path, progress=False)
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["breast_flagged"] == metrics["breast_unrestricted"] == len(CASES)
+    assert not summary["per_case"]["breast_restricted"].any()
+    for case in CASES:
+        pred = np.asarray(nib.load(out / f"{case}_pred.nii.gz").dataobj)
+        assert pred.all()  # not cut down to the speck
+    assert capsys.readouterr().err.count("lesions not restricted to it") >= len(CASES)
 
 
 def test_the_enhancement_candidate_ignores_bright_tissue_that_does_not_enhance(layout, tmp_path, monkeypatch):

@@ -159,7 +159,8 @@ def run(args: argparse.Namespace) -> dict:
         truth = ev.load_truth_mask(args.mask_path, reference) if args.mask_path else None
         if guide is not None:
             for problem in result.breast_qc["problems"]:
-                print(f"WARNING: {args.phases_folder}: implausible breast mask: {problem}", file=sys.stderr)
+                print(f"WARNING: {args.phases_folder}: implausible breast mask ({problem}): lesions not restricted "
+                      "to it", file=sys.stderr)
             outputs[f"{case}_breast.nii.gz"] = ("nifti", result.breast)
             outputs[f"{case}_tumor.nii.gz"] = ("nifti", result.tumor)
         fig_case = Case(case, result.display.array, reference.affine, result.breast, pred, truth)

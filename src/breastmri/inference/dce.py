@@ -4,7 +4,9 @@ pre-contrast phase's own grid, threshold and large 3D components. Used by the le
 
 With a :class:`BreastGuide` the two pipelines are one: the whole-breast model segments the breast on one phase,
 the mask is eroded by a skin margin (mm), lesion probabilities outside it are set to zero BEFORE thresholding and
-post-processing (so a skin or chest-wall false positive can neither be kept nor win "largest component"), and the
+post-processing (so a skin or chest-wall false positive can neither be kept nor win "largest component"), unless
+the breast mask fails its own plausibility checks (then the lesions are left unrestricted and the case says so:
+an implausible breast mask must not silently erase a tumour), and the
 tumour candidate of the whole-breast pipeline is found inside the same region by enhancement (first
 post-contrast minus pre-contrast) when a post-contrast phase exists, by the intensity percentile otherwise.
 
@@ -44,6 +46,7 @@ class CasePrediction:
     tumor: np.ndarray | None = None   # uint8 tumour candidate of the whole-breast pipeline (guided only)
     tumor_rule: str | None = None     # "enhancement" | "percentile"
     breast_qc: dict | None = None     # plausibility of the breast mask (inside the body, anterior, problems)
+    restricted: bool = False          # lesion probabilities zeroed outside ``region`` (guided, plausible breast)
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,8 @@ def predict_case(predictor, folder: str | Path, min_component_fraction: float = 
     """Predict one case folder with a lesion :class:`~breastmri.inference.predictor.SlicePredictor`:
     ``probability > threshold``, then the largest 3D component and every component of at least
     ``min_component_fraction`` of its size (scattered false positives go, multifocal lesions stay). With a
-    ``guide`` the probability is first restricted to the eroded breast (module docstring)."""
+    ``guide`` the probability is first restricted to the eroded breast when that mask is plausible (module
+    docstring)."""
     case, volumes, probability = lesion_probability(predictor, folder)
     display = next((v for v in volumes[1:] if v is not None), volumes[0])
     extra: dict = {}
@@ -116,13 +120,15 @@ def predict_case(predictor, folder: str | Path, min_component_fraction: float = 
                              guide.predictor.predict_breast, guide.predictor.threshold,
                              min_component_fraction=guide.min_component_fraction, affine_mode=guide.affine_mode)
         region = erode_mm(seg.breast, pre.spacing, guide.skin_margin_mm)
-        probability = probability * region
+        restricted = not seg.qc["problems"]
+        if restricted:
+            probability = probability * region
         rule = "enhancement" if post is not None else "percentile"
         signal = pre.array.astype(np.float32)
         if post is not None:
             signal = post.array.astype(np.float32) - signal
         extra = dict(breast=seg.breast, region=region, tumor=tumor_candidate(signal, region, guide.tumor_percentile),
-                     tumor_rule=rule, breast_qc=seg.qc)
+                     tumor_rule=rule, breast_qc=seg.qc, restricted=restricted)
     lesion = keep_large_components(predictor.binarize(probability), min_component_fraction)
     return CasePrediction(case, volumes[0], display, probability.astype(np.float32), lesion.astype(np.uint8),
                           **extra)

@@ -116,9 +116,10 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
             save_nifti(result.breast, reference.affine, out_dir / f"{case}{BREAST_SUFFIX}")
             save_nifti(result.tumor, reference.affine, out_dir / f"{case}{TUMOR_SUFFIX}")
             row.update(tumor_rule=result.tumor_rule, breast_inside_body=result.breast_qc["inside_body"],
-                       breast_problems="; ".join(result.breast_qc["problems"]))
+                       breast_problems="; ".join(result.breast_qc["problems"]), breast_restricted=result.restricted)
             for problem in result.breast_qc["problems"]:
-                print(f"WARNING: {layout.image_dir / case}: implausible breast mask: {problem}", file=sys.stderr)
+                print(f"WARNING: {layout.image_dir / case}: implausible breast mask ({problem}): lesions not "
+                      "restricted to it", file=sys.stderr)
         truth_path = layout.lesion_mask(case)
         truth = ev.load_truth_mask(truth_path, reference) if truth_path.is_file() else None
         if truth is not None:
@@ -146,7 +147,8 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
     if guide:
         metrics.update(breast_phase=guide.phase, skin_margin_mm=float(guide.skin_margin_mm),
                        tumor_candidate_rule=candidate_rule_text(guide),
-                       breast_flagged=int((per_case["breast_problems"] != "").sum()))
+                       breast_flagged=int((per_case["breast_problems"] != "").sum()),
+                       breast_unrestricted=int((~per_case["breast_restricted"].astype(bool)).sum()))
     metrics.update(score_groups(per_case))
     metrics["per_case"] = rows
     if metrics_path:

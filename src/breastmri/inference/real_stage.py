@@ -72,7 +72,8 @@ def evaluate_real(real_root: str | Path | None, out_dir: str | Path, *, tissue_m
         row.update(tumor_in_ftv=float((tumor & (ftv > 0)).sum() / tumor.sum()) if tumor.any() else float("nan"),
                    breast_ml=float(masks["breast"].sum() * np.prod(pre.spacing) / 1000.0),
                    breast_inside_body=float(summary["per_case"].loc[case, "breast_inside_body"]),
-                   breast_problems=str(summary["per_case"].loc[case, "breast_problems"]))
+                   breast_problems=str(summary["per_case"].loc[case, "breast_problems"]),
+                   breast_restricted=bool(summary["per_case"].loc[case, "breast_restricted"]))
         rows[case] = row
         if figures_dir:
             shown = {"FTV covered": row["ftv_covered"], "near FTV": row["pred_near_ftv"]}
