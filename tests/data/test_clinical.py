@@ -209,6 +209,17 @@ def test_mamamia_csv_is_canonical_with_cohort_dependent_labels(tmp_path):
     assert _values(df["pcr"])[:3] == [0, 1, None]
 
 
+def test_mamamia_fairness_variables_are_kept_as_written(tmp_path):
+    path = tmp_path / "clinical_and_imaging_info.csv"
+    lines = MAMAMIA_CSV.splitlines()
+    rows = [lines[0] + ",menopause,breast_density"] + [line + (",post,b" if i == 1 else ",,") for i, line in
+                                                        enumerate(lines[1:], start=1)]
+    path.write_text("\n".join(rows) + "\n")
+    df = load_clinical(path)
+    _assert_schema(df, extra=[*MAMAMIA_EXTRA, "menopause", "breast_density"])
+    assert _values(df["menopause"])[:2] == ["post", None] and _values(df["breast_density"])[:2] == ["b", None]
+
+
 def test_receptors_win_over_a_contradicting_label(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("patient_id,dataset,er,pr,her2,nottingham_grade,tumor_subtype\n"
@@ -254,7 +265,7 @@ def test_mamamia_missing_columns_are_named(tmp_path):
 @pytest.mark.skipif(not REAL_MAMAMIA.is_file(), reason="../shared/real MAMA-MIA table not available")
 def test_real_mamamia_table(tmp_path):
     df = load_clinical(REAL_MAMAMIA)
-    _assert_schema(df, extra=MAMAMIA_EXTRA)
+    _assert_schema(df, extra=[*MAMAMIA_EXTRA, "menopause"])  # no breast_density column in the public table
     assert len(df) == 1506
     assert df.groupby("cohort").size().to_dict() == {"DUKE": 291, "ISPY1": 171, "ISPY2": 980, "NACT": 64}
     ispy2 = df[df["cohort"] == "ISPY2"]
@@ -265,6 +276,9 @@ def test_real_mamamia_table(tmp_path):
     assert df["mol_subtype"].value_counts().to_dict() == {"luminal": 592, "triple_negative": 499,
                                                           "luminal_her2": 242, "her2_enriched": 151}
     assert df["age"].notna().sum() == 1503 and df["age"].between(18, 100).sum() == 1503
+    # the challenge's fairness variable, as written (blank = <NA>): 408 blank, pre/peri/post texts
+    assert df["menopause"].isna().sum() == 408 and (df["menopause"] == "post").sum() == 420
+    assert df["menopause"].str.startswith("peri").sum() == 35
     # the cohort label maps agree with the receptors: blank every receptor, the labels alone give the same
     # subtype wherever a label and both receptors are known
     raw = pd.read_csv(REAL_MAMAMIA, dtype=str, keep_default_na=False)

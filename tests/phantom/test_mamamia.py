@@ -12,6 +12,7 @@ from scipy import ndimage
 from breastmri.data.layouts import MamaMiaLayout
 from breastmri.orientation.frame import to_working, working_ornt
 from breastmri.phantom.anatomy import BREAST_FOV_ANTERIOR_MM, BREAST_FOV_POSTERIOR_MM
+from breastmri.phantom.clinical import MENOPAUSE_TEXT
 from breastmri.phantom.cohorts import parse_mamamia_cohorts
 from breastmri.phantom.mamamia import COHORTS, COLUMNS, case_ids, phases_present
 from breastmri.phantom.seed import as_int16
@@ -108,6 +109,11 @@ def test_clinical_table_uses_the_real_schema(mamamia):
         record = records[row.patient_id]
         assert row.view == record["view"] and int(row.bilateral_mri) == int(record["bilateral"])
         assert row.nottingham_grade in ("", "low", "intermediate", "high")
+        assert row.menopause in ("", *MENOPAUSE_TEXT.values())
+        if row.menopause == "post":
+            assert float(row.age) >= 45
+        elif row.menopause:
+            assert float(row.age) <= 55
 
 
 def test_case_ids_mix_cohorts_and_one_case_has_a_gap():

@@ -9,7 +9,8 @@ Every loader returns a :class:`pandas.DataFrame` with one row per patient (sourc
                      ``luminal`` = HR+/HER2-, ``luminal_her2`` = HR+/HER2+, ``her2_enriched`` = HR-/HER2+,
                      ``triple_negative`` = HR-/HER2- (HR+ means ER+ or PR+)
 ``nottingham_grade`` ``Int8`` 1 / 2 / 3 / <NA>
-optional             ``hr`` (Int8), ``age`` (float64), ``cohort`` (str), ``pcr`` (Int8), when the source has them
+optional             ``hr`` (Int8), ``age`` (float64), ``cohort`` (str), ``pcr`` (Int8), ``menopause`` and
+                     ``breast_density`` (str as written, <NA> when blank), when the source has them
 ===================  ==============================================================================
 
 Supported sources (:func:`load_clinical` picks one from the file's content when ``fmt="auto"``):
@@ -41,7 +42,7 @@ from breastmri.data.layouts import seed_patient_id
 SUBTYPES = ("luminal", "luminal_her2", "her2_enriched", "triple_negative")
 SUBTYPE_DTYPE = pd.CategoricalDtype(list(SUBTYPES), ordered=False)
 CANONICAL_COLUMNS = ("patient_id", "er", "pr", "her2", "mol_subtype", "nottingham_grade")
-OPTIONAL_COLUMNS = ("hr", "age", "cohort", "pcr")
+OPTIONAL_COLUMNS = ("hr", "age", "cohort", "pcr", "menopause", "breast_density")
 FORMATS = ("auto", "seed", "duke", "mamamia")
 
 #: Duke ``Mol Subtype`` coding (also used by the seed ``clinical.csv``).
@@ -385,7 +386,8 @@ def _label_status(labels: list, cohorts: list, path: Path) -> tuple[pd.Series, p
 def load_mamamia_clinical(path: str | Path) -> pd.DataFrame:
     """MAMA-MIA ``clinical_and_imaging_info`` (``.csv``, or ``.xlsx`` sheet ``dataset_info``), canonical.
 
-    * ids as given (``DUKE_001``); ``cohort`` from ``dataset``; ``age`` from ``age``; ``pcr`` from ``pcr``.
+    * ids as given (``DUKE_001``); ``cohort`` from ``dataset``; ``age`` from ``age``; ``pcr`` from ``pcr``;
+      ``menopause`` and ``breast_density`` (the MAMA-MIA challenge's fairness variables) as written.
     * ``er``/``pr``/``her2``/``hr``/``pcr`` are 0/1 (floats in the file) with blanks for unknown; ER and PR
       are blank for every ISPY2 patient. ``hr`` is the file's column where given, else derived from ER/PR
       (positive if either is positive, negative if both are negative); a given ``hr`` that contradicts ER/PR
@@ -436,6 +438,9 @@ def load_mamamia_clinical(path: str | Path) -> pd.DataFrame:
         extras["age"] = parse_floats(raw["age"], "age", path)
     if "pcr" in raw.columns:
         extras["pcr"] = parse_codes(raw["pcr"], "pcr", (0, 1), path)
+    for name in ("menopause", "breast_density"):
+        if name in raw.columns:
+            extras[name] = pd.Series(_texts(raw[name]), dtype="string")
     return _frame(ids, er, pr, her2, subtype, grade, extras)
 
 

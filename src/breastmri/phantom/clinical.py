@@ -112,11 +112,29 @@ MAMAMIA_SUBTYPES = {
     "other": {(1, 0): "luminal", (1, 1): "her2_enriched", (0, 1): "her2_pure", (0, 0): "triple_negative"},
 }
 GRADE_TEXT = {1: "low", 2: "intermediate", 3: "high"}
+#: MAMA-MIA ``menopause`` texts as the real table writes them; a quarter of the real rows are blank.
+MENOPAUSE_TEXT = {
+    "pre": "pre (<6 months since LMP AND no prior bilateral ovariectomy AND not on estrogen replacement)",
+    "peri": "peri (6-12 months since LMP AND no prior bilateral ovariectomy AND not on estrogen replacement)",
+    "post": "post"}
+MENOPAUSE_BLANK = 0.27
+
+
+def menopause_text(rng: np.random.Generator, age: float) -> str:
+    """A menopausal status plausible for ``age`` (pre under 45, post over 55, a mix between), in the real
+    table's words, or blank (:data:`MENOPAUSE_BLANK`)."""
+    if rng.random() < MENOPAUSE_BLANK:
+        return ""
+    if age < 45:
+        return MENOPAUSE_TEXT["pre"]
+    if age > 55:
+        return MENOPAUSE_TEXT["post"]
+    return MENOPAUSE_TEXT[str(rng.choice(["pre", "peri", "post"], p=[0.4, 0.2, 0.4]))]
 
 
 def mamamia_clinical(rng: np.random.Generator, cohort: str, patient: Patient, satellite: bool) -> dict:
     """Clinical columns of one MAMA-MIA row with the real table's per-cohort conventions: floats 0.0/1.0,
-    ER/PR blank for ISPY2, Nottingham grade (text) for DUKE only, some unknown values."""
+    ER/PR blank for ISPY2, Nottingham grade (text) for DUKE only, menopausal status from age, some unknown values."""
     known = not (cohort == "NACT" and rng.random() < 0.2)
     family = "ISPY2" if cohort == "ISPY2" else "other"
     has_er_pr = known and cohort != "ISPY2"
@@ -132,4 +150,5 @@ def mamamia_clinical(rng: np.random.Generator, cohort: str, patient: Patient, sa
         "pcr": float(rng.random() < pcr_p) if rng.random() < 0.95 else np.nan,
         "multifocal_cancer": float(satellite),
         "age": patient.age,
+        "menopause": menopause_text(rng, patient.age),
     }
