@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -76,9 +77,37 @@ def test_validation_cases_get_masks_on_their_own_grid_and_exact_scores(layout, t
     metrics = json.loads(metrics_path.read_text())
     assert metrics["n_cases"] == metrics["n_evaluated"] == 2
     assert metrics["dice"]["min"] == 1.0 and metrics["hd95_mm"]["max"] == 0.0
+    # the challenge's scores of perfect predictions: Dice 1, voxel HD95 0, NormHD 0 -> performance 1; no
+    # clinical table: no fairness variable, so no fairness and no ranking (null), not a made-up 1
+    assert metrics["challenge_hd95_voxels"]["max"] == 0.0 and metrics["challenge_norm_hd"]["max"] == 0.0
+    challenge = metrics["challenge"]
+    assert challenge["n_cases"] == 2 and challenge["performance"] == 1.0
+    assert challenge["fairness"] == {} and challenge["ranking"] is None
     assert sorted(metrics["per_case"]) == VALIDATION
     assert (figures / "prediction_grid.png").is_file() and metrics_path.with_suffix(".csv").is_file()
     assert list(summary["per_case"].index) == VALIDATION
+
+
+def test_the_challenge_fairness_reads_the_layouts_clinical_table(layout, tmp_path, monkeypatch):
+    """A lesion model that finds one case's lesion and misses the other's: the two cases in different age and
+    menopause groups make both fairness scores 1 - 0.5 (1 + 1) = 0."""
+    root, h5, ckpt = layout
+
+    def one_of_two(self, paths):
+        case = Path(paths[0]).parent.name
+        truth = np.asarray(nib.load(root / "segmentations" / "expert" / f"{case}.nii.gz").dataobj)
+        return truth.astype(np.float32) * (case == VALIDATION[0])
+
+    monkeypatch.setattr(SlicePredictor, "predict_lesion", one_of_two)
+    (root / "clinical_and_imaging_info.csv").write_text(
+        "patient_id,dataset,er,pr,her2,nottingham_grade,tumor_subtype,age,menopause\n"
+        f"{VALIDATION[0]},ISPY1,1,0,0,,luminal,38,pre\n{VALIDATION[1]},NACT,0,0,0,,triple_negative,66,post\n"
+        "DUKE_001,DUKE,0,0,1,low,her2_pure,50,\n")
+    metrics = infer_lesion_cases(root, ckpt, tmp_path / "pred", h5_path=h5, progress=False)["metrics"]["challenge"]
+    assert metrics["dice_mean"] == 0.5 and metrics["norm_hd_mean"] == 0.5  # missed: Dice 0, NormHD 1
+    assert metrics["performance"] == 0.5
+    assert metrics["fairness"] == {"age": 0.0, "menopause": 0.0}
+    assert metrics["ranking"] == 0.25
 
 
 def test_all_cases_agree_with_the_one_case_command_and_rerun_identically(layout, tmp_path):

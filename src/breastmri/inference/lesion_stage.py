@@ -7,7 +7,9 @@ the large 3D components. With a ``breast_checkpoint`` (the whole-breast model) t
 breast eroded by ``skin_margin_mm`` and the whole-breast pipeline's tumour candidate is found there
 (:class:`breastmri.inference.dce.BreastGuide`). Where the expert segmentation exists, Dice and HD95 (mm) on
 the original grid (the whole-volume counterpart of the training stage's sampled-slice Dice) and the candidate's
-hit, per case and per cohort (the phantom truth's cohort names, when ``truth_dir`` is given).
+hit, per case and per cohort (the phantom truth's cohort names, when ``truth_dir`` is given), and the MAMA-MIA
+challenge's scores (:mod:`breastmri.evaluation.challenge`: its Dice, voxel HD95 and NormHD per case and cohort;
+performance, fairness over the clinical table's age and menopause groups, and ranking over the scored cases).
 
 Outputs (atomic, deterministic for a given checkpoint and data)::
 
@@ -27,9 +29,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from breastmri.analysis.figures import save_figure
+from breastmri.data.clinical import load_clinical
 from breastmri.data.errors import DataError
 from breastmri.data.io import save_nifti, write_json
 from breastmri.data.layouts import MamaMiaLayout
+from breastmri.evaluation import challenge as ch
 from breastmri.inference import evaluation as ev
 from breastmri.inference.dce import BreastGuide, predict_case
 from breastmri.inference.figures import DPI, Case, case_overlay, prediction_grid
@@ -123,7 +127,8 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
         truth_path = layout.lesion_mask(case)
         truth = ev.load_truth_mask(truth_path, reference) if truth_path.is_file() else None
         if truth is not None:
-            row.update(ev.overlap_metrics(result.lesion, truth, reference.spacing), truth_voxels=int(truth.sum()))
+            row.update(ev.overlap_metrics(result.lesion, truth, reference.spacing), truth_voxels=int(truth.sum()),
+                       **{f"challenge_{k}": v for k, v in ch.case_scores(result.lesion, truth).items()})
             if guide:
                 row.update(tumor_hit=ev.hit(result.tumor, truth),
                            truth_in_region=float((truth & result.region).sum() / max(int(truth.sum()), 1)))
@@ -150,6 +155,8 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
                        breast_flagged=int((per_case["breast_problems"] != "").sum()),
                        breast_unrestricted=int((~per_case["breast_restricted"].astype(bool)).sum()))
     metrics.update(score_groups(per_case))
+    if "dice" in per_case:
+        metrics["challenge"] = challenge_summary(per_case, layout)
     metrics["per_case"] = rows
     if metrics_path:
         write_json(metrics, metrics_path)
@@ -171,13 +178,26 @@ def score_groups(per_case: pd.DataFrame) -> dict:
     scored = per_case[per_case["dice"].notna()]
 
     def scores(group: pd.DataFrame) -> dict:
-        out = {k: ev.summarize(list(group[k])) for k in ("dice", "hd95_mm")}
+        out = {k: ev.summarize(list(group[k]))
+               for k in ("dice", "hd95_mm", "challenge_hd95_voxels", "challenge_norm_hd")}
         if "tumor_hit" in group:
             out.update(tumor_hit_rate=float(group["tumor_hit"].astype(bool).mean()),
                        tumor_hits=int(group["tumor_hit"].astype(bool).sum()))
         return out
 
     return {**scores(scored), "by_cohort": {name: scores(g) for name, g in scored.groupby("cohort")}}
+
+
+def challenge_summary(per_case: pd.DataFrame, layout: MamaMiaLayout) -> dict:
+    """The challenge's performance, fairness and ranking over the scored cases (fairness groups from the
+    layout's clinical table; without one every case is in one group)."""
+    scored = per_case[per_case["dice"].notna()]
+    frame = pd.DataFrame({"dice": scored["challenge_dice"], "norm_hd": scored["challenge_norm_hd"]})
+    try:
+        clinical = load_clinical(layout.clinical_path)
+    except DataError:
+        clinical = pd.DataFrame({"patient_id": list(frame.index)})
+    return ch.challenge_scores(frame, clinical)
 
 
 def main(argv: list[str] | None = None) -> int:
