@@ -96,3 +96,26 @@ def test_verify_refuses_an_affine_that_contradicts_the_anatomy(tmp_path):
         predict_scan(lying, threshold_predictor, 0.5)
     with pytest.raises(DataError, match="x.nii.gz: cannot place the scan.*scan_flip_hf undecidable"):
         predict_scan(lying, threshold_predictor, 0.5, affine_mode="ignore")
+
+
+def test_inference_gets_the_working_frame_spacing_of_a_sagittal_file(tmp_path):
+    """A file stored P, I, R (sagittal: 0.7 mm in-plane, 2 mm slices): the breast model must be handed the
+    working frame's spacing (A 0.7, L 2.0, S 0.7 mm), the one the training slices were prepared with, not the
+    stored order's."""
+    scan, _, _ = phantom_like()
+    affine = np.array([[0.0, 0.0, 2.0, 0.0], [-0.7, 0.0, 0.0, 0.0], [0.0, -0.7, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    stored = np.ascontiguousarray(scan.transpose(0, 2, 1)[::-1, ::-1])  # any array: only the geometry matters
+    path = tmp_path / "sag.nii.gz"
+    save_nifti(stored, affine, path)
+    volume = load_volume(path, "Breast_MRI_002")
+    assert "".join(nib.aff2axcodes(volume.affine)) == "PIR"
+    seen = []
+
+    def predict(oriented, spacing):
+        seen.append((np.shape(oriented), tuple(round(float(s), 4) for s in spacing)))
+        return np.zeros(np.shape(oriented), np.float32)
+
+    result = predict_scan(volume, predict, 0.5, affine_mode="trust")
+    (shape, spacing), = seen
+    assert spacing == (0.7, 2.0, 0.7) and shape == (stored.shape[0], stored.shape[2], stored.shape[1])
+    assert result.breast.shape == stored.shape

@@ -67,7 +67,7 @@ def test_everything_off_leaves_the_dataset_unwrapped():
 
 def test_same_seed_epoch_and_item_give_the_same_slice_in_any_order_and_process():
     data = Slices()
-    a = augmented(data, parse_settings(None), seed=3)
+    a = augmented(data, parse_settings({"breast_fov": {"prob": 0.5}}), seed=3)  # every transform, the view too
     b = pickle.loads(pickle.dumps(a))  # as a DataLoader worker receives it
     a.set_epoch(2), b.set_epoch(2)
     forward = [a[i]["image"] for i in range(len(data))]
