@@ -188,11 +188,19 @@ def test_command_reads_its_params_section(layout, tmp_path, capsys):
     assert "missing.pt" in capsys.readouterr().err
 
 
+def _stored_breast(case):
+    storage, _, centre = CASES[case]
+    _, breast, _ = phantom_like(seed=list(CASES).index(case), lesion_centre=centre)
+    (stored,), _ = store([breast], storage)
+    return stored
+
+
 def _guided(monkeypatch):
-    """A lesion 'model' that calls every voxel a lesion, and a breast model that finds the bright tissue of the
-    oriented scan's breast half: the lesion output can then only be what the breast restriction lets through."""
+    """A lesion 'model' that calls the whole breast a lesion (skin included), and a breast model that finds the
+    bright tissue of the oriented scan's breast half: the lesion output can then only be what the breast
+    restriction lets through (the skin shell it removes is a minority: the models agree)."""
     monkeypatch.setattr(SlicePredictor, "predict_lesion",
-                        lambda self, paths: np.ones(nib.load(paths[0]).shape, np.float32))
+                        lambda self, paths: _stored_breast(Path(paths[0]).parent.name).astype(np.float32))
     monkeypatch.setattr(SlicePredictor, "predict_breast", lambda self, oriented, spacing=None: threshold_predictor(oriented))
 
 
@@ -212,7 +220,7 @@ def test_guided_lesions_are_zero_outside_the_eroded_breast_by_construction(layou
         np.testing.assert_array_equal(np.asarray(breast.dataobj), stored_breast)  # found in the stored frame
         region = erode_mm(stored_breast, ref.header.get_zooms(), 2.0)
         pred = np.asarray(nib.load(out / f"{case}_pred.nii.gz").dataobj)
-        np.testing.assert_array_equal(pred, region)  # a lesion everywhere -> exactly the eroded breast
+        np.testing.assert_array_equal(pred, region)  # the whole breast called lesion -> exactly the eroded breast
         tumor = np.asarray(nib.load(out / f"{case}_tumor.nii.gz").dataobj)
         assert (tumor & stored_lesion).any() and not (tumor & (1 - region)).any()
         rule = "enhancement" if 1 in phases else "percentile"
@@ -248,6 +256,24 @@ def test_an_implausible_breast_mask_does_not_restrict_the_lesions_and_says_so(la
         pred = np.asarray(nib.load(out / f"{case}_pred.nii.gz").dataobj)
         assert pred.all()  # not cut down to the speck
     assert capsys.readouterr().err.count("lesions not restricted to it") >= len(CASES)
+
+
+def test_a_lesion_mostly_outside_the_breast_region_leaves_the_case_unrestricted(layout, tmp_path, monkeypatch):
+    """A plausible breast mask, but a lesion model that calls every voxel a lesion: most of its lesion lies
+    outside the breast, the two models disagree, the restriction is doubted and not applied."""
+    root, h5, ckpt = layout
+    monkeypatch.setattr(SlicePredictor, "predict_lesion",
+                        lambda self, paths: np.ones(nib.load(paths[0]).shape, np.float32))
+    monkeypatch.setattr(SlicePredictor, "predict_breast",
+                        lambda self, oriented, spacing=None: threshold_predictor(oriented))
+    breast_ckpt = tiny_checkpoint(tmp_path / "breast.pt", task="breast", size=24)
+    summary = infer_lesion_cases(root, ckpt, tmp_path / "pred", cases="all", breast_checkpoint=breast_ckpt,
+                                 skin_margin_mm=0.0, min_component_fraction=0.0, progress=False)
+    per_case = summary["per_case"]
+    assert not per_case["breast_restricted"].any() and summary["metrics"]["breast_unrestricted"] == len(CASES)
+    assert per_case["breast_problems"].str.contains("lies mostly outside the breast region").all()
+    for case in CASES:
+        assert np.asarray(nib.load(tmp_path / "pred" / f"{case}_pred.nii.gz").dataobj).all()
 
 
 def test_the_enhancement_candidate_ignores_bright_tissue_that_does_not_enhance(layout, tmp_path, monkeypatch):

@@ -1,1 +1,1 @@
-"""Scores defined by others, computed exactly as they define them (the MAMA-MIA challenge: :mod:`.challenge`)."""
+"""Scores defined by others, computed as they define them, deviations named (the MAMA-MIA challenge: :mod:`.challenge`)."""

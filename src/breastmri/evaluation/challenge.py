@@ -1,5 +1,6 @@
-"""The MAMA-MIA challenge's Task 1 (primary tumour segmentation) scores, so this project and the published anchor
-(nnU-Net full-image: Dice 0.762, HD95 37.4 mm) can be compared on the same cases.
+"""The MAMA-MIA challenge's Task 1 (primary tumour segmentation) scores, so this project and others can be compared
+on the same cases (the published anchor, nnU-Net full-image: Dice 0.762, HD95 37.4 mm; compare that HD95 with
+this project's ``hd95_mm``, not with the voxel HD95 below).
 
 Per case (binary masks on one grid):
 
@@ -15,9 +16,12 @@ Over cases: ``performance = 0.5 (mean dice + 1 - mean norm_hd)``; per fairness v
 (age in years: 0-40, 41-50, 51-60, 61-70, 71+; menopause: pre (peri counts as pre), post, unknown; breast density
 as given), cases without a group (no age, no density) are left out, and
 ``fairness = 1 - 0.5 (range of the groups' mean dice + range of their mean norm_hd)``; ``ranking = 0.5 performance
-+ 0.5 mean fairness`` (over the variables that have groups; NaN, and so the ranking, when none has). A variable
-counts only when the clinical table has its column (the public MAMA-MIA table has no breast density). Group values are matched to cases by patient id (the challenge's published script
-assigns them to a frame indexed 0..n-1 and so gets NaN fairness).
++ 0.5 mean fairness``. Group values are matched to cases by patient id.
+
+Where this differs from the organisers' published script, on purpose: a variable counts only when the clinical
+table has its column (the public MAMA-MIA table has no breast density; the script then averages a NaN in), and the
+mean fairness is over the variables that have groups (NaN, and so the ranking, when none has); menopause text is
+matched case-insensitively and text that names no status is ``unknown`` (the script keeps it as a group of its own).
 """
 
 from __future__ import annotations

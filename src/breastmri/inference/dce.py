@@ -5,8 +5,10 @@ pre-contrast phase's own grid, threshold and large 3D components. Used by the le
 With a :class:`BreastGuide` the two pipelines are one: the whole-breast model segments the breast on one phase,
 the mask is eroded by a skin margin (mm), lesion probabilities outside it are set to zero BEFORE thresholding and
 post-processing (so a skin or chest-wall false positive can neither be kept nor win "largest component"), unless
-the breast mask fails its own plausibility checks (then the lesions are left unrestricted and the case says so:
-an implausible breast mask must not silently erase a tumour), and the
+the breast mask fails its own plausibility checks, or the two models disagree: most of the lesion model's own
+(unrestricted) lesion lies outside the region (:data:`MAX_LESION_OUTSIDE`; on the phantom the region holds at least
+97% of every expert lesion, so a restriction that removes most of a prediction is doubted, not trusted). Then the
+lesions are left unrestricted and the case says so: a doubtful breast mask must not silently erase a tumour. And the
 tumour candidate of the whole-breast pipeline is found inside the same region by enhancement (first
 post-contrast minus pre-contrast) when a post-contrast phase exists, by the intensity percentile otherwise.
 
@@ -30,6 +32,8 @@ from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, erode_mm, keep
 from breastmri.inference.scan import segment_breast
 
 AFFINE_ATOL_MM = 1e-3
+#: The breast region is doubted when more than this share of the lesion model's unrestricted lesion lies outside it.
+MAX_LESION_OUTSIDE = 0.5
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,18 @@ def lesion_probability(predictor, folder: str | Path) -> tuple[str, list[Volume 
     return case, volumes, predictor.predict_lesion(sources)
 
 
+def disagreement(lesion: np.ndarray, region: np.ndarray) -> list[str]:
+    """The problem (a one-item list) when more than :data:`MAX_LESION_OUTSIDE` of the unrestricted ``lesion``
+    lies outside the breast ``region``; nothing when it is inside or empty."""
+    lesion = np.asarray(lesion) > 0
+    total = int(lesion.sum())
+    outside = int((lesion & ~(np.asarray(region) > 0)).sum())
+    if total and outside > MAX_LESION_OUTSIDE * total:
+        return [f"the lesion model's lesion lies mostly outside the breast region ({outside / total:.0%} of "
+                f"{total} voxels): the breast mask is doubted"]
+    return []
+
+
 def predict_case(predictor, folder: str | Path, min_component_fraction: float = DEFAULT_MIN_FRACTION,
                  guide: BreastGuide | None = None) -> CasePrediction:
     """Predict one case folder with a lesion :class:`~breastmri.inference.predictor.SlicePredictor`:
@@ -120,7 +136,8 @@ def predict_case(predictor, folder: str | Path, min_component_fraction: float = 
                              guide.predictor.predict_breast, guide.predictor.threshold,
                              min_component_fraction=guide.min_component_fraction, affine_mode=guide.affine_mode)
         region = erode_mm(seg.breast, pre.spacing, guide.skin_margin_mm)
-        restricted = not seg.qc["problems"]
+        qc = dict(seg.qc, problems=[*seg.qc["problems"], *disagreement(predictor.binarize(probability), region)])
+        restricted = not qc["problems"]
         if restricted:
             probability = probability * region
         rule = "enhancement" if post is not None else "percentile"
@@ -128,7 +145,7 @@ def predict_case(predictor, folder: str | Path, min_component_fraction: float = 
         if post is not None:
             signal = post.array.astype(np.float32) - signal
         extra = dict(breast=seg.breast, region=region, tumor=tumor_candidate(signal, region, guide.tumor_percentile),
-                     tumor_rule=rule, breast_qc=seg.qc, restricted=restricted)
+                     tumor_rule=rule, breast_qc=qc, restricted=restricted)
     lesion = keep_large_components(predictor.binarize(probability), min_component_fraction)
     return CasePrediction(case, volumes[0], display, probability.astype(np.float32), lesion.astype(np.uint8),
                           **extra)

@@ -42,6 +42,7 @@ from breastmri.inference.predictor import load_predictor, read_threshold
 from breastmri.inference.stage import remove_stale, write_table
 
 PRED_SUFFIX, BREAST_SUFFIX, TUMOR_SUFFIX = "_pred.nii.gz", "_breast.nii.gz", "_tumor.nii.gz"
+CLINICAL_NAMES = ("clinical_and_imaging_info.csv", "clinical_and_imaging_info.xlsx")
 CASE_SETS = ("validation", "all")
 
 
@@ -189,15 +190,16 @@ def score_groups(per_case: pd.DataFrame) -> dict:
 
 
 def challenge_summary(per_case: pd.DataFrame, layout: MamaMiaLayout) -> dict:
-    """The challenge's performance, fairness and ranking over the scored cases (fairness groups from the
-    layout's clinical table; without one every case is in one group)."""
+    """The challenge's performance, fairness and ranking over the scored cases, the fairness groups from the
+    layout's clinical table. A layout without a clinical table has no fairness variable: fairness ``{}`` and
+    ranking NaN (said on stderr); a table that cannot be read is an error, as everywhere."""
     scored = per_case[per_case["dice"].notna()]
     frame = pd.DataFrame({"dice": scored["challenge_dice"], "norm_hd": scored["challenge_norm_hd"]})
-    try:
-        clinical = load_clinical(layout.clinical_path)
-    except DataError:
-        clinical = pd.DataFrame({"patient_id": list(frame.index)})
-    return ch.challenge_scores(frame, clinical)
+    if not any((layout.root / name).is_file() for name in CLINICAL_NAMES):
+        print(f"WARNING: {layout.root}: no clinical table: the challenge's fairness and ranking are not computed",
+              file=sys.stderr)
+        return ch.challenge_scores(frame, pd.DataFrame({"patient_id": list(frame.index)}))
+    return ch.challenge_scores(frame, load_clinical(layout.clinical_path))
 
 
 def main(argv: list[str] | None = None) -> int:
