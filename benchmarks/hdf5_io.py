@@ -47,12 +47,12 @@ def make_data(work: Path, n_train: int, n_mamamia: int, seed: int) -> tuple[Path
     stamp = root / "bench_stamp.json"
     want = {"n_train": n_train, "n_mamamia": n_mamamia, "seed": seed}
     if not (stamp.is_file() and json.loads(stamp.read_text()) == want):
-        from breastmri.phantom.synthesize import settings, synthesize
+        from breastmri.stages import synthesize
 
         shutil.rmtree(root, ignore_errors=True)
         t = time.perf_counter()
-        synthesize(**settings(HERE.parents[1] / "params.yaml", out_dir=root, seed=seed, n_train=n_train,
-                              n_inference=0, n_mamamia=n_mamamia))
+        synthesize.run(synthesize.Config.from_params(HERE.parents[1] / "params.yaml").updated(
+            out_dir=root, seed=seed, n_train=n_train, n_inference=0, n_mamamia=n_mamamia))
         print(f"phantom: {n_train} seed-layout + {n_mamamia} MAMA-MIA cases in {time.perf_counter() - t:.0f} s")
         stamp.write_text(json.dumps(want))
     return root / "seed", root / "mamamia"

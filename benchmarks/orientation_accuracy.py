@@ -24,15 +24,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from breastmri.data.io import load_volume
 from breastmri.data.overlap import dice
 from breastmri.orientation.evaluate import required_corrections
 from breastmri.orientation.orient import orient_pair, orient_scan
 from breastmri.orientation.record import DECISIONS, to_original_frame
-from breastmri.orientation.stage import settings_from_params
-from breastmri.phantom.synthesize import settings, synthesize
+from breastmri.stages import orient, synthesize
 from breastmri.phantom.truth import load_seed_truth, truth_file
 
 PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
@@ -93,8 +91,8 @@ def summarise(rows: list[dict]) -> dict:
 
 def run(n: int = 400, per_seed: int = 20, inference_per_seed: int = 5, first_seed: int = 3001,
         keep: Path | None = None) -> dict:
-    params = yaml.safe_load(PARAMS.read_text())
-    affine_mode, orient_settings = params["data"]["seed_affine"], settings_from_params(params["orient"])
+    config = orient.Config.from_params(PARAMS)
+    affine_mode, orient_settings = config.seed_affine, config.heuristics()
     seeds = [first_seed + k for k in range(math.ceil(n / per_seed))]
     work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="orient_bench_"))
     started, rows, remaining = time.perf_counter(), [], n
@@ -105,8 +103,8 @@ def run(n: int = 400, per_seed: int = 20, inference_per_seed: int = 5, first_see
             n_inference = min(inference_per_seed, max(0, count - 1))
             phantom = work / f"phantom_{seed}"
             if not (phantom / "truth" / "truth.json").is_file():
-                synthesize(**settings(PARAMS, out_dir=phantom, seed=seed, n_train=count - n_inference,
-                                      n_inference=n_inference, n_mamamia=0))
+                synthesize.run(synthesize.Config.from_params(PARAMS).updated(
+                    out_dir=phantom, seed=seed, n_train=count - n_inference, n_inference=n_inference, n_mamamia=0))
             seed_rows = patient_rows(phantom, affine_mode, orient_settings)
             rows += [{**r, "seed": seed} for r in seed_rows]
             print(f"seed {seed}: {len(seed_rows)} patients, refused {sum(bool(r['problems']) for r in seed_rows)}, "

@@ -3,8 +3,8 @@
 Every case either fails with ``error: <file>: <problem>`` on stderr, exit code 1 and no output left behind,
 or has a documented handling that is asserted. Unit-level checks live beside their modules
 (``tests/data/test_io.py``, ``test_validation.py``, ``test_clinical.py``, ``tests/slices/test_normalize.py``,
-``tests/analysis/test_correlation.py``); this suite drives the commands ``breastmri-validate``,
-``breastmri-infer`` and ``breastmri-correlate`` (in process via their ``main``; validate and infer once more
+``tests/analysis/test_correlation.py``); this suite drives the commands ``breastmri validate``,
+``breastmri correlate`` and ``breastmri-infer`` (in process via their ``main``; validate and infer once more
 as real console scripts) and :func:`breastmri.data.clinical.load_clinical`. The interrupted ``dvc repro``
 case is in ``tests/test_pipeline_e2e.py``.
 
@@ -59,11 +59,10 @@ import pandas as pd
 import pytest
 import torch
 
-from breastmri.analysis.correlation import main as correlate_main
+from breastmri.cli import main as cli
 from breastmri.data.clinical import load_clinical
 from breastmri.data.errors import DataError
 from breastmri.data.io import save_nifti
-from breastmri.data.validation import main as validate_main
 from breastmri.inference.command import main as infer_main
 from breastmri.slices.normalize import CaseNormalizer, clip_zscore
 
@@ -142,16 +141,17 @@ TARGETS = {  # where a bad image is planted (relative to tmp_path)
 }
 
 
-def _validate(datasets, tmp_path, capsys) -> tuple[int, str, Path]:
+def _validate(datasets, params_file, capsys) -> tuple[int, str, Path]:
     seed, mamamia = datasets
-    out = tmp_path / "reports" / "validation.json"
-    code = validate_main(["--seed-root", str(seed), "--mamamia-root", str(mamamia), "--out", str(out)])
+    out = seed.parent / "reports" / "validation.json"
+    code = cli(["validate", "--params", str(params_file(data={"seed_root": str(seed), "mamamia_root": str(mamamia)},
+                                                        validate={"out_json": str(out)}))])
     return code, capsys.readouterr().err, out
 
 
-def _validate_fails(datasets, tmp_path, capsys, file: Path, *problem: str) -> str:
-    """breastmri-validate exits 1 with ``error: <file>: <problem>`` and writes nothing (not even the folder)."""
-    code, err, out = _validate(datasets, tmp_path, capsys)
+def _validate_fails(datasets, params_file, capsys, file: Path, *problem: str) -> str:
+    """``breastmri validate`` exits 1 with ``error: <file>: <problem>`` and writes nothing (not even the folder)."""
+    code, err, out = _validate(datasets, params_file, capsys)
     lines = [line for line in err.splitlines() if line.startswith("error: ")]
     assert code == 1 and len(lines) == 1, err
     assert lines[0].startswith(f"error: {file}: "), lines[0]
@@ -161,9 +161,9 @@ def _validate_fails(datasets, tmp_path, capsys, file: Path, *problem: str) -> st
     return lines[0]
 
 
-def test_valid_datasets_pass(datasets, tmp_path, capsys):
+def test_valid_datasets_pass(datasets, tmp_path, capsys, params_file):
     """The fixture itself is valid, so every failure below is caused by the planted defect."""
-    code, _, out = _validate(datasets, tmp_path, capsys)
+    code, _, out = _validate(datasets, params_file, capsys)
     assert code == 0 and json.loads(out.read_text())["seed"]["n_patients"]["total"] == 2
 
 
@@ -171,24 +171,24 @@ def test_valid_datasets_pass(datasets, tmp_path, capsys):
 
 @pytest.mark.parametrize("damage, how", [(_corrupt, "random bytes"), (_truncate, "first half")])
 @pytest.mark.parametrize("target", TARGETS)
-def test_validate_rejects_corrupt_and_truncated(datasets, tmp_path, capsys, damage, how, target):
+def test_validate_rejects_corrupt_and_truncated(datasets, tmp_path, capsys, damage, how, target, params_file):
     """Case 1: a corrupt or truncated NIfTI anywhere in either layout stops validation naming the file."""
     path = tmp_path / TARGETS[target]
     damage(path)
-    _validate_fails(datasets, tmp_path, capsys, path, "cannot read as NIfTI (corrupt or truncated)")
+    _validate_fails(datasets, params_file, capsys, path, "cannot read as NIfTI (corrupt or truncated)")
 
 
 # ------------------------------------------------------------------------------------ 2. non-finite values
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("target", ["seed_inference_scan", "mamamia_phase"])
-def test_validate_rejects_non_finite_voxels(datasets, tmp_path, capsys, value, target):
+def test_validate_rejects_non_finite_voxels(datasets, tmp_path, capsys, value, target, params_file):
     """Case 2: NaN and +/-inf voxels are rejected with their count."""
     path = tmp_path / TARGETS[target]
     array = _image()
     array[1, 2, 3] = array[4, 5, 0] = array[7, 9, 5] = value
     save_nifti(array, AFFINE, path)
-    _validate_fails(datasets, tmp_path, capsys, path, "3 voxels are NaN or infinite")
+    _validate_fails(datasets, params_file, capsys, path, "3 voxels are NaN or infinite")
 
 
 # ------------------------------------------------------------------------------------------ 3. constant
@@ -196,18 +196,18 @@ def test_validate_rejects_non_finite_voxels(datasets, tmp_path, capsys, value, t
 @pytest.mark.parametrize("value", [0.0, 37.5])
 @pytest.mark.parametrize("target, what", [("seed_train_scan", "scan"), ("seed_inference_scan", "scan"),
                                           ("mamamia_phase", "phase")])
-def test_validate_rejects_constant_scans(datasets, tmp_path, capsys, value, target, what):
+def test_validate_rejects_constant_scans(datasets, tmp_path, capsys, value, target, what, params_file):
     """Case 3: a constant scan or phase has no image content and is rejected, stating the value."""
     path = tmp_path / TARGETS[target]
     save_nifti(np.full(SHAPE, value, np.float32), AFFINE, path)
-    _validate_fails(datasets, tmp_path, capsys, path, f"{what} is constant (value {value:g}): no image content")
+    _validate_fails(datasets, params_file, capsys, path, f"{what} is constant (value {value:g}): no image content")
 
 
-def test_validate_accepts_an_all_zero_mask(datasets, tmp_path, capsys):
+def test_validate_accepts_an_all_zero_mask(datasets, tmp_path, capsys, params_file):
     """Case 3, documented: an empty (all-zero) mask is valid; it is counted in ``mask_fraction.n_empty``."""
     seed, _ = datasets
     save_nifti(np.zeros(SHAPE, np.uint8), AFFINE, seed / "train/masks/Breast_MRI_001.nii.gz")
-    code, _, out = _validate(datasets, tmp_path, capsys)
+    code, _, out = _validate(datasets, params_file, capsys)
     assert code == 0
     assert json.loads(out.read_text())["seed"]["splits"]["train"]["mask_fraction"]["n_empty"] == 1
 
@@ -226,28 +226,28 @@ def test_normalisation_of_a_constant_slice_gives_finite_zeros(value):
 
 @pytest.mark.parametrize("shape, dims", [((8, 10), "2D"), ((8, 10, 6, 2), "4D")])
 @pytest.mark.parametrize("target", ["seed_train_scan", "mamamia_pre_contrast"])
-def test_validate_rejects_2d_and_4d(datasets, tmp_path, capsys, shape, dims, target):
+def test_validate_rejects_2d_and_4d(datasets, tmp_path, capsys, shape, dims, target, params_file):
     """Case 4: a 2D or 4D file is rejected; the message states the dimensionality and the shape."""
     path = tmp_path / TARGETS[target]
     nib.save(nib.Nifti1Image(_image(shape), AFFINE), path)
-    _validate_fails(datasets, tmp_path, capsys, path, f"expected a 3D volume, got {dims} with shape {shape}")
+    _validate_fails(datasets, params_file, capsys, path, f"expected a 3D volume, got {dims} with shape {shape}")
 
 
 # ------------------------------------------------------------------------------------ 5. tiny / huge dims
 
 @pytest.mark.parametrize("shape, axes", [((8, 10, 1), "axis 2"), ((8, 10, 2), "axis 2"), ((3, 10, 6), "axis 0"),
                                          ((64, 64, 1), "axis 2")])
-def test_validate_rejects_too_few_voxels_along_an_axis(datasets, tmp_path, capsys, shape, axes):
+def test_validate_rejects_too_few_voxels_along_an_axis(datasets, tmp_path, capsys, shape, axes, params_file):
     """Case 5: fewer than 4 voxels along any axis is not a 3D scan."""
     path = tmp_path / TARGETS["seed_inference_scan"]
     save_nifti(_image(shape), AFFINE, path)
-    _validate_fails(datasets, tmp_path, capsys, path, f"scan shape {shape} has fewer than 4 voxels along {axes}")
+    _validate_fails(datasets, params_file, capsys, path, f"scan shape {shape} has fewer than 4 voxels along {axes}")
 
 
-def test_validate_accepts_four_voxels_per_axis(datasets, tmp_path, capsys):
+def test_validate_accepts_four_voxels_per_axis(datasets, tmp_path, capsys, params_file):
     """Case 5: the limit is inclusive, a (4, 4, 4) scan passes."""
     save_nifti(_image((4, 4, 4)), AFFINE, tmp_path / TARGETS["seed_inference_scan"])
-    code, _, _ = _validate(datasets, tmp_path, capsys)
+    code, _, _ = _validate(datasets, params_file, capsys)
     assert code == 0
 
 
@@ -256,11 +256,11 @@ def test_validate_accepts_four_voxels_per_axis(datasets, tmp_path, capsys):
                                                  ((5000, 4, 4), nib.Nifti1Header),
                                                  ((2048, 2048, 1024), nib.Nifti2Header)])
 def test_validate_rejects_implausible_header_without_reading(datasets, tmp_path, capsys, no_voxel_reads, shape,
-                                                             header_class):
+                                                             header_class, params_file):
     """Case 5: a header claiming an axis > 4096 or > 2**31 voxels (with a short data block) is rejected from
     the header alone (the first file validation reads, so no other volume is read before it)."""
     path = _header_only(tmp_path / TARGETS["seed_train_scan"], shape, header_class)
-    _validate_fails(datasets, tmp_path, capsys, path, f"implausible dimensions {shape} in the header")
+    _validate_fails(datasets, params_file, capsys, path, f"implausible dimensions {shape} in the header")
 
 
 # -------------------------------------------------------------------------------------- 6. non-binary masks
@@ -272,7 +272,7 @@ MASK_TARGETS = {"seed_mask": ("seed/train/masks/Breast_MRI_001.nii.gz", "mask"),
 @pytest.mark.parametrize("values, shown", [((0, 255), "255"), ((0, 1, 2), "2"), ((0, 0.5), "0.5"),
                                            ((0, 1, -1), "-1"), ((0, 2, 255), "2, 255")])
 @pytest.mark.parametrize("target", MASK_TARGETS)
-def test_validate_rejects_non_binary_masks(datasets, tmp_path, capsys, values, shown, target):
+def test_validate_rejects_non_binary_masks(datasets, tmp_path, capsys, values, shown, target, params_file):
     """Case 6: a mask or segmentation with values other than 0/1 is rejected; the values are named.
     (Unit tests of ``_check_binary`` are in tests/data/test_validation.py; this drives the CLI.)"""
     rel, what = MASK_TARGETS[target]
@@ -281,20 +281,20 @@ def test_validate_rejects_non_binary_masks(datasets, tmp_path, capsys, values, s
         mask[k, :2, :2] = v  # 4 voxels per value
     save_nifti(mask, AFFINE, tmp_path / rel)
     n_bad = 4 * sum(v not in (0, 1) for v in values)
-    _validate_fails(datasets, tmp_path, capsys, tmp_path / rel,
+    _validate_fails(datasets, params_file, capsys, tmp_path / rel,
                     f"{what} is not binary: {n_bad} voxels have values other than 0/1 ({shown})")
 
 
 # ---------------------------------------------------------------------------------------- 7. id mismatch
 
-def test_validate_reports_ids_missing_on_either_side(datasets, tmp_path, capsys):
+def test_validate_reports_ids_missing_on_either_side(datasets, tmp_path, capsys, params_file):
     """Case 7, documented: unmatched ids are not a validation error; the summary counts imaging patients
     without a clinical row (and lists them) and clinical rows without imaging."""
     seed, mamamia = datasets
     (seed / "clinical.csv").write_text(SEED_CLINICAL.replace("Breast_MRI_002", "Breast_MRI_050")
                                        + "Breast_MRI_051,,,,,\n")
     (mamamia / "clinical_and_imaging_info.csv").write_text(MAMAMIA_CLINICAL.replace(CASE, "ISPY1_1001"))
-    code, _, out = _validate(datasets, tmp_path, capsys)
+    code, _, out = _validate(datasets, params_file, capsys)
     assert code == 0
     summary = json.loads(out.read_text())
     assert summary["seed"]["clinical"]["n_imaging_patients_without_clinical"] == 1
@@ -315,25 +315,31 @@ def _correlation_inputs(tmp_path, feature_ids):
     return tmp_path / "features.csv", tmp_path / "clinical.csv"
 
 
-def test_correlate_inner_join_reports_counts(tmp_path, capsys):
+def _correlate(params_file, features, clinical, out, variables=("er", "pr", "her2", "mol_subtype",
+                                                                   "nottingham_grade")) -> int:
+    return cli(["correlate", "--params", str(params_file(data={"truth_dir": ""}, correlate={
+        "features_csv": str(features), "clinical_path": str(clinical), "out_dir": str(out),
+        "metrics_path": str(out / "correlation_metrics.json"), "variables": list(variables)}))])
+
+
+def test_correlate_inner_join_reports_counts(tmp_path, capsys, params_file):
     """Case 7, documented: features and clinical rows are inner-joined; ``n_joined`` and
     ``n_features_without_clinical`` are reported (clinical rows without features are simply unused)."""
     ids = [f"Breast_MRI_{i:03d}" for i in (1, 2, 3, 4, 5, 6, 90, 91)]
     features, clinical = _correlation_inputs(tmp_path, ids)
     out = tmp_path / "out"
-    assert correlate_main(["--features_csv", str(features), "--clinical_path", str(clinical), "--out_dir", str(out),
-                           "--variables", "er", "nottingham_grade"]) == 0
+    assert _correlate(params_file, features, clinical, out, ["er", "nottingham_grade"]) == 0
     assert capsys.readouterr().out.startswith("6 patients joined")
     metrics = json.loads((out / "correlation_metrics.json").read_text())
     assert metrics["n_joined"] == 6 and metrics["n_features_without_clinical"] == 2
     assert metrics["n_per_variable"] == {"er": 6, "nottingham_grade": 6}
 
 
-def test_correlate_without_common_ids_fails_naming_both_files(tmp_path, capsys):
+def test_correlate_without_common_ids_fails_naming_both_files(tmp_path, capsys, params_file):
     """Case 7: no patient id in common is an error naming the feature table and the clinical table."""
     features, clinical = _correlation_inputs(tmp_path, ["DUKE_001", "DUKE_002", "DUKE_003"])
     out = tmp_path / "out"
-    code = correlate_main(["--features_csv", str(features), "--clinical_path", str(clinical), "--out_dir", str(out)])
+    code = _correlate(params_file, features, clinical, out)
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith(f"error: {features}: no patient id in common with the clinical table {clinical}"), err
@@ -383,11 +389,11 @@ def test_mamamia_grade_words_map_and_roman_numerals_fail(tmp_path):
         load_clinical(tmp_path / "clinical_and_imaging_info.csv")
 
 
-def test_validate_cli_names_the_bad_clinical_column(datasets, tmp_path, capsys):
+def test_validate_cli_names_the_bad_clinical_column(datasets, tmp_path, capsys, params_file):
     """Case 8 through the CLI: the clinical error stops validation like any other input error."""
     seed, _ = datasets
     (seed / "clinical.csv").write_text(SEED_CLINICAL.replace("Breast_MRI_001,1,", "Breast_MRI_001,positive,"))
-    _validate_fails(datasets, tmp_path, capsys, seed / "clinical.csv", "column 'er' has invalid value(s) 'positive'")
+    _validate_fails(datasets, params_file, capsys, seed / "clinical.csv", "column 'er' has invalid value(s) 'positive'")
 
 
 # ================================================================================== breastmri-infer
@@ -540,14 +546,16 @@ def _script(name: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / name), *args], capture_output=True, text=True, timeout=120)
 
 
-def test_console_scripts_exit_1_with_the_file_and_the_problem(datasets, checkpoints, infer_inputs, tmp_path):
-    """Case 1 through the installed ``breastmri-validate`` and ``breastmri-infer`` executables: exit status 1,
+def test_console_scripts_exit_1_with_the_file_and_the_problem(datasets, checkpoints, infer_inputs, tmp_path,
+                                                              params_file):
+    """Case 1 through the installed ``breastmri validate`` and ``breastmri-infer`` executables: exit status 1,
     ``error: <file>: <problem>`` as the last stderr line, no output."""
     seed, mamamia = datasets
     bad = seed / "inference/scans/Breast_MRI_002.nii.gz"
     _truncate(bad)
     out = tmp_path / "reports" / "validation.json"
-    run = _script("breastmri-validate", "--seed-root", str(seed), "--mamamia-root", str(mamamia), "--out", str(out))
+    params = params_file(data={"seed_root": str(seed), "mamamia_root": str(mamamia)}, validate={"out_json": str(out)})
+    run = _script("breastmri", "validate", "--params", str(params))
     assert run.returncode == 1, run.stderr
     assert run.stderr.splitlines()[-1].startswith(f"error: {bad}: cannot read as NIfTI"), run.stderr
     assert not out.parent.exists()

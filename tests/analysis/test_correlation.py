@@ -107,7 +107,7 @@ def _write_seed_csv(clinical: pd.DataFrame, path):
 def test_run_correlation_files_metrics_and_planted_check(tmp_path):
     import json
 
-    from breastmri.analysis.correlation import main, run_correlation
+    from breastmri.analysis.correlation import run_correlation
 
     features, clinical = planted_tables()
     features.to_csv(tmp_path / "features.csv")
@@ -126,8 +126,8 @@ def test_run_correlation_files_metrics_and_planted_check(tmp_path):
     assert names == sorted(["correlation.csv", "n_per_variable.csv", "correlation_metrics.json", "planted_check.csv",
                             "heatmap_all.png"] + [f"heatmap_{v}.png" for v in
                                                   ("er", "pr", "her2", "mol_subtype", "nottingham_grade")])
-    assert main(["--features_csv", str(tmp_path / "nope.csv"), "--clinical_path", str(tmp_path / "clinical.csv"),
-                 "--out_dir", str(tmp_path / "o2")]) == 1
+    with pytest.raises(DataError, match="nope.csv"):
+        run_correlation(tmp_path / "nope.csv", tmp_path / "clinical.csv", tmp_path / "o2")
     assert not (tmp_path / "o2").exists()
 
 

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from breastmri.analysis.eda import class_balance, main, missing_counts, plot_clinical_distributions, run_eda  # noqa: E402
+from breastmri.analysis.eda import class_balance, missing_counts, plot_clinical_distributions, run_eda  # noqa: E402
 from breastmri.data.clinical import SUBTYPE_DTYPE  # noqa: E402
 from breastmri.data.errors import DataError  # noqa: E402
 
@@ -90,8 +90,6 @@ def test_run_eda_writes_deterministic_outputs(tmp_path, capsys):
     assert (tmp_path / "out/clinical_distributions.png").read_bytes() == png
     assert (tmp_path / "out/class_balance.csv").read_bytes() == csv
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["class_balance.csv", "clinical_distributions.png"]
-
-    assert main(["--clinical", str(clinical), "--out-dir", str(tmp_path / "cli")]) == 0
-    assert (tmp_path / "cli/clinical/class_balance.csv").read_bytes() == csv
-    assert main(["--clinical", str(tmp_path / "none.csv"), "--out-dir", str(tmp_path / "cli")]) == 1
-    assert "error: " in capsys.readouterr().err
+    with pytest.raises(DataError, match="none.csv"):
+        run_eda(tmp_path / "none.csv", tmp_path / "other")
+    assert not (tmp_path / "other").exists()

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from breastmri.pipeline.notebook import run_notebook
 
@@ -14,10 +13,11 @@ NOTEBOOK = ROOT / "notebooks" / "01_validate.ipynb"
 
 @pytest.fixture(scope="module")
 def phantom(tmp_path_factory):
-    from breastmri.phantom.synthesize import settings, synthesize
+    from breastmri.stages import synthesize
 
     root = tmp_path_factory.mktemp("phantom")
-    synthesize(**settings(ROOT / "params.yaml", out_dir=root, seed=5, n_train=4, n_inference=2, n_mamamia=2))
+    synthesize.run(synthesize.Config.from_params(ROOT / "params.yaml").updated(out_dir=root, seed=5, n_train=4,
+                                                                               n_inference=2, n_mamamia=2))
     return root
 
 
@@ -27,9 +27,8 @@ def test_one_layout_alone_validates_and_previews(phantom, tmp_path, monkeypatch,
     data = {"seed_root": str(phantom / "seed") if keep == "seed" else "",
             "mamamia_root": str(phantom / "mamamia") if keep == "mamamia" else "",
             "truth_dir": "", "seed_affine": "ignore", "mamamia_affine": "trust"}
-    params = {"data": data, "validate": {"out_json": "validation.json", "n_preview": 1}}
-    Path("params.yaml").write_text(yaml.safe_dump(params))
-    out_nb, _ = run_notebook(NOTEBOOK, ["data", "validate"], reports=tmp_path / "reports")
+    out_nb, _ = run_notebook(NOTEBOOK, {**data, "out_json": "validation.json", "n_preview": 1},
+                             reports=tmp_path / "reports")
     summary = json.loads(Path("validation.json").read_text())
     assert (summary.get("seed") is not None) == (keep == "seed")
     assert (summary.get("mamamia") is not None) == (keep == "mamamia")

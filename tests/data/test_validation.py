@@ -9,7 +9,8 @@ import pytest
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import save_nifti
-from breastmri.data.validation import (main, run_validation, summary_tables, validate_mamamia_dataset,
+from breastmri.cli import main as cli
+from breastmri.data.validation import (run_validation, summary_tables, validate_mamamia_dataset,
                                        validate_seed_dataset)
 
 SHAPE = (8, 10, 6)
@@ -154,14 +155,14 @@ def test_nan_voxels(seed):
 
 
 @pytest.mark.parametrize("row", [[0.0, 0.0, 0.0, 0.0], [np.nan, 0.0, 0.0, 0.0]])
-def test_zero_or_nan_affine_fails_and_writes_no_json(seed, tmp_path, row, capsys):
+def test_zero_or_nan_affine_fails_and_writes_no_json(seed, tmp_path, row, capsys, params_file):
     """Once passed, with bare NaN in validation.json; now refused naming the file (strict JSON otherwise)."""
     path = seed / "train/scans/Breast_MRI_001.nii.gz"
     header = nib.load(path).header.copy()
     header["srow_x"], header["sform_code"] = row, 1
     nib.save(nib.Nifti1Image(_scan(0), None, header), path)
     out = tmp_path / "metrics" / "validation.json"
-    assert main(["--seed-root", str(seed), "--out", str(out)]) == 1
+    assert _command(params_file, seed, "", out) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
     assert err.startswith(f"error: {path}: the affine is not finite or not invertible"), err
     assert not out.exists()
@@ -269,11 +270,16 @@ def test_mamamia_bad_clinical_table(mamamia):
            "column 'nottingham_grade' has invalid value(s) 'very high'")
 
 
-# --------------------------------------------------------------------------------------------------- CLI
+# ------------------------------------------------------------------------------------- `breastmri validate`
 
-def test_cli_success_and_failure(seed, mamamia, tmp_path, capsys):
+def _command(params_file, seed, mamamia, out) -> int:
+    return cli(["validate", "--params", str(params_file(data={"seed_root": str(seed), "mamamia_root": str(mamamia)},
+                                                        validate={"out_json": str(out)}))])
+
+
+def test_cli_success_and_failure(seed, mamamia, tmp_path, capsys, params_file):
     out = tmp_path / "reports" / "validation.json"
-    assert main(["--seed-root", str(seed), "--mamamia-root", str(mamamia), "--out", str(out)]) == 0
+    assert _command(params_file, seed, mamamia, out) == 0
     assert json.loads(out.read_text())["seed"]["n_patients"]["total"] == 3
     capsys.readouterr()
 
@@ -281,7 +287,7 @@ def test_cli_success_and_failure(seed, mamamia, tmp_path, capsys):
     mask = _mask(48).astype(np.float32)
     mask[0, 0, 0] = 0.5
     save_nifti(mask, AFFINE, seed / "train/masks/Breast_MRI_001.nii.gz")
-    assert main(["--seed-root", str(seed), "--mamamia-root", str(mamamia), "--out", str(bad_out)]) == 1
+    assert _command(params_file, seed, mamamia, bad_out) == 1
     err = capsys.readouterr().err.splitlines()[-1]  # after the progress bar (stderr too)
     assert err.startswith("error: ") and "Breast_MRI_001.nii.gz: mask is not binary" in err and "0.5" in err
     assert not bad_out.exists() and not bad_out.parent.exists()

@@ -7,11 +7,12 @@ import pytest
 from scipy import ndimage
 from inference_helpers import phantom_like, store, threshold_predictor, tiny_checkpoint
 
+from breastmri.cli import main as cli
 from breastmri.data.errors import DataError
 from breastmri.data.io import save_nifti
 from breastmri.inference.command import main as infer_command
 from breastmri.inference.postprocess import erode_mm
-from breastmri.inference.lesion_stage import infer_lesion_cases, main
+from breastmri.inference.lesion_stage import infer_lesion_cases
 from breastmri.inference.predictor import SlicePredictor
 from breastmri.slices.writer import H5SliceWriter
 
@@ -174,17 +175,17 @@ def test_bad_inputs_are_errors_naming_the_problem(layout, tmp_path):
         infer_lesion_cases(root, ckpt, out, h5_path=h5, progress=False)
 
 
-def test_command_reads_its_params_section(layout, tmp_path, capsys):
+def test_command_reads_its_params_section(layout, tmp_path, capsys, params_file):
     root, h5, ckpt = layout
-    params = {"data": {"mamamia_root": str(root)},
-              "infer_lesion": {"checkpoint": str(ckpt), "h5_path": str(h5), "out_dir": str(tmp_path / "pred"),
-                               "metrics_path": str(tmp_path / "m.json"), "device": "cpu"}}
-    (tmp_path / "params.yaml").write_text(json.dumps(params))
-    assert main(["--params", str(tmp_path / "params.yaml")]) == 0
+    section = {"checkpoint": str(ckpt), "h5_path": str(h5), "out_dir": str(tmp_path / "pred"), "threshold_json": "",
+               "metrics_path": str(tmp_path / "m.json"), "figures_dir": "", "breast_checkpoint": "",
+               "breast_threshold_json": "", "device": "cpu"}
+    params = params_file(data={"mamamia_root": str(root), "truth_dir": ""}, infer_lesion=section)
+    assert cli(["infer_lesion", "--params", str(params)]) == 0
     assert "2 cases predicted" in capsys.readouterr().out
-    params["infer_lesion"]["checkpoint"] = str(tmp_path / "missing.pt")
-    (tmp_path / "params.yaml").write_text(json.dumps(params))
-    assert main(["--params", str(tmp_path / "params.yaml")]) == 1
+    params = params_file(data={"mamamia_root": str(root), "truth_dir": ""},
+                         infer_lesion={**section, "checkpoint": str(tmp_path / "missing.pt")})
+    assert cli(["infer_lesion", "--params", str(params)]) == 1
     assert "missing.pt" in capsys.readouterr().err
 
 

@@ -11,7 +11,7 @@ from breastmri.inference.predictor import (Preprocessing, SlicePredictor, load_p
                                            resolve_device, resolve_preprocessing)
 
 
-def test_preprocessing_sources(tmp_path, capsys):
+def test_preprocessing_sources(tmp_path):
     state = {"task": "breast", "params": {"size": 64, "low_pct": 2.0}}
     assert resolve_preprocessing(state).size == 64 and resolve_preprocessing(state).low_pct == 2.0
     state = {"task": "breast", "preprocessing": {"size": 48}, "params": {}}
@@ -23,8 +23,8 @@ def test_preprocessing_sources(tmp_path, capsys):
     assert (p.size, p.low_pct, p.high_pct) == (96, 0.5, 99.5)
     with pytest.raises(DataError, match="task 'breast'"):
         resolve_preprocessing({"task": "lesion", "params": {}}, h5_path=h5)
-    p = resolve_preprocessing({"task": "lesion", "params": {}})
-    assert p.task == "lesion" and p.size > 0 and "defaults" in capsys.readouterr().err
+    with pytest.raises(DataError, match="^best.pt: the checkpoint records no slice preprocessing"):
+        resolve_preprocessing({"task": "lesion", "params": {}}, source="best.pt")  # never a guessed default
 
 
 def test_threshold_file_and_device(tmp_path):

@@ -107,7 +107,7 @@ def test_fill_cut_body_fills_a_body_cut_by_the_image_edge():
 
 def test_body_cut_by_the_field_of_view_is_still_filled_and_decided():
     scan, mask = anatomy(2)
-    cut, cut_mask = scan[10:], mask[10:]  # the field of view starts inside the lungs
+    cut = scan[10:]  # the field of view starts inside the lungs
     body, tissue, spacing = _body(cut)
     top = cut.shape[2] - 1
     assert body[0, :, top].any() and (body[:, :, top] & ~tissue[:, :, top]).sum() > 20

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from breastmri.data.io import load_volume
 from breastmri.orientation.record import DECISIONS, load_records, to_original_frame
-from breastmri.orientation.stage import orient_dataset, settings_from_params
+from breastmri.orientation.stage import orient_dataset
+from breastmri.stages.orient import Config as OrientConfig
+from breastmri.stages.synthesize import Config as SynthesizeConfig
 
 synthesize_module = pytest.importorskip("breastmri.phantom.synthesize")
 
@@ -22,7 +23,7 @@ SMALL = {"seed": 5, "n_train": 6, "n_inference": 4, "n_mamamia": 1, "duke_matrix
 @pytest.fixture(scope="module")
 def phantom(tmp_path_factory):
     out = tmp_path_factory.mktemp("phantom")
-    synthesize_module.synthesize(**synthesize_module.settings(PARAMS, out_dir=out, **SMALL))
+    synthesize_module.synthesize(**SynthesizeConfig.from_params(PARAMS).updated(out_dir=out, **SMALL).as_dict())
     truth = json.loads((out / "truth" / "truth.json").read_text())["seed_layout"]["patients"]
     if not all("stored_to_working" in entry and "cohort" in entry for entry in truth.values()):
         pytest.skip("the phantom's truth.json does not carry stored_to_working / cohort yet "
@@ -33,11 +34,10 @@ def phantom(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run(phantom, tmp_path_factory):
     out, _ = phantom
-    params = yaml.safe_load(PARAMS.read_text())
+    config = OrientConfig.from_params(PARAMS)
     oriented = tmp_path_factory.mktemp("oriented") / "oriented"
     summary = orient_dataset(out / "seed", oriented, truth_dir=out / "truth", workers=2, progress=False,
-                             settings=settings_from_params(params["orient"]),
-                             affine_mode=params["data"]["seed_affine"], on_failure="exclude")
+                             settings=config.heuristics(), affine_mode=config.seed_affine, on_failure="exclude")
     return oriented, summary
 
 

@@ -11,7 +11,8 @@ from breastmri.data.errors import DataError
 from breastmri.data.io import load_volume
 from breastmri.orientation.frame import frame_affine
 from breastmri.orientation.record import DECISIONS, excluded_patients, load_records, to_original_frame
-from breastmri.orientation.stage import main, orient_dataset, settings_from_params
+from breastmri.cli import main as cli
+from breastmri.orientation.stage import orient_dataset
 
 from .synth import SPACING, anatomy, ornt_of_codes, save, scan_aligned, write_dataset
 
@@ -271,24 +272,28 @@ def test_oriented_scan_keeps_integer_type_unless_scaled(tmp_path):
     assert np.array_equal(np.sort(floated.get_fdata().ravel()), np.sort(nib.load(str(scaled)).get_fdata().ravel()))
 
 
-# ------------------------------------------------------------------------------------------------- CLI
-def test_console_entry_point(dataset, tmp_path, capsys):
+# ---------------------------------------------------------------------------------------- `breastmri orient`
+def _orient(params_file, seed_root, out, truth_dir="", seed_affine="ignore", on_failure="error", **orient) -> int:
+    params = params_file(data={"seed_root": str(seed_root), "truth_dir": str(truth_dir), "seed_affine": seed_affine},
+                         orient={"out_dir": str(out), "record_path": str(out / "orientation_record.json"),
+                                 "metrics_path": str(out.parent / "m.json"), "workers": 1,
+                                 "on_failure": on_failure, **orient})
+    return cli(["orient", "--params", str(params)])
+
+
+def test_command(dataset, tmp_path, capsys, params_file):
     seed_root, truth_dir = dataset
-    rc = main(["--params", str(tmp_path / "none.yaml"), "--seed-root", str(seed_root), "--out-dir",
-               str(tmp_path / "o"), "--truth-dir", str(truth_dir), "--metrics", str(tmp_path / "m.json"),
-               "--workers", "1"])
-    assert rc == 0 and json.loads((tmp_path / "m.json").read_text())["accuracy"]["all"] == 1.0
+    assert _orient(params_file, seed_root, tmp_path / "o", truth_dir) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["accuracy"]["all"] == 1.0
     assert "accuracy" in capsys.readouterr().out
-    assert main(["--params", str(tmp_path / "none.yaml"), "--seed-root", str(tmp_path / "nope"),
-                 "--out-dir", str(tmp_path / "o2")]) == 1
+    assert _orient(params_file, tmp_path / "nope", tmp_path / "o2") == 1
     assert capsys.readouterr().err.startswith("error: ")
 
 
-def test_console_qc_failure_prints_errors_without_a_traceback(tmp_path, capsys):
+def test_command_qc_failure_prints_errors_without_a_traceback(tmp_path, capsys, params_file):
     seed_root, _ = write_dataset(tmp_path, [COHORT_SPECS[0], UNDECIDABLE])
     out = tmp_path / "o"
-    assert main(["--params", str(tmp_path / "none.yaml"), "--seed-root", str(seed_root), "--out-dir", str(out),
-                 "--workers", "1"]) == 1
+    assert _orient(params_file, seed_root, out) == 1
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err + captured.out
     lines = _error_lines(captured.err)
@@ -297,21 +302,12 @@ def test_console_qc_failure_prints_errors_without_a_traceback(tmp_path, capsys):
     assert len(lines) == 2 and not out.exists()
 
 
-def test_console_reads_the_affine_mode_and_orient_section_from_params(tmp_path, capsys):
+def test_command_reads_the_affine_mode_and_orient_section_from_params(tmp_path, params_file):
     seed_root, truth_dir = write_dataset(tmp_path, [COHORT_SPECS[0], UNDECIDABLE])
-    params = tmp_path / "params.yaml"
-    params.write_text(f"data:\n  seed_root: {seed_root}\n  truth_dir: {truth_dir}\n  seed_affine: trust\n"
-                      f"orient:\n  out_dir: {tmp_path / 'o'}\n  workers: 1\n  on_failure: exclude\n"
-                      "  min_margin: {scan_swap: 0.05, scan_flip_ud: 0.1, scan_flip_hf: 0.1, mask_flip_ud: 0.1,"
-                      " mask_flip_lr: 0.05}\n")
-    assert main(["--params", str(params)]) == 0
+    assert _orient(params_file, seed_root, tmp_path / "o", truth_dir, seed_affine="trust", on_failure="exclude",
+                   min_margin={"scan_swap": 0.05, "scan_flip_ud": 0.1, "scan_flip_hf": 0.1, "mask_flip_ud": 0.1,
+                               "mask_flip_lr": 0.05}) == 0
     records = load_records(tmp_path / "o" / "orientation_record.json")
     assert list(records) == ["Breast_MRI_001"] and records["Breast_MRI_001"].affine_mode == "trust"
     doc = json.loads((tmp_path / "o" / "orientation_record.json").read_text())
     assert doc["settings"]["affine_mode"] == "trust" and doc["settings"]["min_margin"]["scan_flip_ud"] == 0.1
-
-
-def test_settings_from_params_keeps_defaults_for_missing_keys():
-    settings = settings_from_params({"n_slices": 5, "out_dir": "x", "min_margin": {name: 0.2 for name in DECISIONS}})
-    assert settings.n_slices == 5 and settings.min_margin["scan_swap"] == 0.2
-    assert settings.end_fraction == settings_from_params({}).end_fraction == 0.2

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from breastmri.phantom.synthesize import settings, synthesize
+from breastmri.phantom.synthesize import synthesize
+from breastmri.stages.synthesize import Config
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 #: every seed cohort twice per split (10 per split for the 5 default cohorts), every MAMA-MIA cohort
@@ -15,7 +16,7 @@ COHORT = {"seed": 42, "n_train": 0, "n_inference": 40, "n_mamamia": 0, "duke_mat
 
 def phantom_settings(out_dir, **overrides) -> dict:
     """The keyword arguments of ``synthesize``: params.yaml's section with ``overrides``."""
-    return settings(PARAMS, out_dir=out_dir, **overrides)
+    return Config.from_params(PARAMS).updated(out_dir=out_dir, **overrides).as_dict()
 
 
 @pytest.fixture(scope="session")

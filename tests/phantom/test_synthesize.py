@@ -1,16 +1,16 @@
 """Top-level generation: byte-identical reruns, seeds that differ, summary, settings from params.yaml only,
-safety, console entry."""
+safety, the `breastmri synthesize` command."""
 
 import hashlib
 import json
 
 import pytest
-import yaml
 
 from breastmri.data.errors import DataError
-from breastmri.phantom.synthesize import main, settings, synthesize
+from breastmri.cli import main as cli
+from breastmri.phantom.synthesize import synthesize
 
-from .conftest import PARAMS, SMALL, phantom_settings
+from .conftest import SMALL, phantom_settings
 from .test_seed import plan_of
 
 
@@ -59,16 +59,7 @@ def test_truth_record_lists_the_associations(small_phantom):
     assert ("tumor_volume_mm3", "nottingham_grade", 1) in planted
 
 
-def test_settings_come_from_params_yaml_and_bad_ones_are_named(tmp_path):
-    values = settings(PARAMS, seed=1)
-    section = yaml.safe_load(PARAMS.read_text())["synthesize"]
-    assert values == {**section, "seed": 1}
-    with pytest.raises(DataError, match=r"unknown key\(s\) storage_rate"):
-        settings(PARAMS, storage_rate=0.1)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"synthesize": {k: v for k, v in section.items()
-                                                                         if k != "oblique_rate"}}))
-    with pytest.raises(DataError, match=r"missing key\(s\) oblique_rate"):
-        settings(tmp_path / "params.yaml")
+def test_bad_settings_are_named_before_anything_is_written(tmp_path):
     bad = [({"n_train": -1}, r"synthesize\.n_train: expected an integer >= 0"),
            ({"scan_swap_rate": 1.5}, r"synthesize\.scan_swap_rate: expected a rate in \[0, 1\]"),
            ({"duke_matrix": 20}, r"synthesize\.duke_matrix: expected an in-plane matrix"),
@@ -76,7 +67,7 @@ def test_settings_come_from_params_yaml_and_bad_ones_are_named(tmp_path):
            ({"scanner_orientations": []}, r"scanner_orientations: expected at least one")]
     for overrides, message in bad:
         with pytest.raises(DataError, match=message):
-            synthesize(**settings(PARAMS, out_dir=tmp_path / "out", **overrides))
+            synthesize(**phantom_settings(tmp_path / "out", **overrides))
     assert not (tmp_path / "out").exists()  # nothing is written before the settings are checked
 
 
@@ -88,13 +79,13 @@ def test_refuses_to_overwrite_a_folder_that_is_not_a_phantom(tmp_path):
     assert (tmp_path / "seed" / "precious.txt").is_file()
 
 
-def test_console_entry_writes_and_reports(tmp_path, capsys):
-    args = ["--params", str(PARAMS), "--out-dir", str(tmp_path), "--seed", "3", "--n-train", "2",
-            "--n-inference", "1", "--n-mamamia", "0", "--mask-flip-lr-rate", "0", "--duke-matrix", "96"]
-    assert main(args) == 0
-    summary = json.loads(capsys.readouterr().out)
-    assert summary["train_patients"] == 2 and summary["train_mask_flip_lr"] == 0 and summary["mamamia_cases"] == 0
-    assert main(args) == 0  # a rerun replaces the previous phantom
-    (tmp_path / "truth" / "truth.json").unlink()
-    assert main(args) == 1 and "not a phantom" in capsys.readouterr().err
-    assert main(["--params", str(tmp_path / "missing.yaml")]) == 1
+def test_command_writes_and_reports(tmp_path, capsys, params_file):
+    params = params_file(synthesize={"out_dir": str(tmp_path / "p"), "seed": 3, "n_train": 2, "n_inference": 1,
+                                     "n_mamamia": 0, "mask_flip_lr_rate": 0, "duke_matrix": 96})
+    assert cli(["synthesize", "--params", str(params)]) == 0
+    assert capsys.readouterr().out.startswith("phantom: 2 training and 1 inference scans (seed layout), 0 MAMA-MIA")
+    assert (tmp_path / "p" / "seed" / "clinical.csv").is_file()
+    assert cli(["synthesize", "--params", str(params)]) == 0  # a rerun replaces the previous phantom
+    (tmp_path / "p" / "truth" / "truth.json").unlink()
+    assert cli(["synthesize", "--params", str(params)]) == 1 and "not a phantom" in capsys.readouterr().err
+    assert cli(["synthesize", "--params", str(tmp_path / "missing.yaml")]) == 1

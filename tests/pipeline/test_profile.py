@@ -7,7 +7,8 @@ import yaml
 
 from breastmri.data.errors import DataError
 from breastmri.pipeline.params import load_params
-from breastmri.pipeline.profile import main, profile_overrides, set_options
+from breastmri.cli import main as cli
+from breastmri.pipeline.profile import profile_overrides, set_options
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,12 +30,12 @@ def test_unknown_profile_or_key_is_an_error(tmp_path):
         profile_overrides(params, "typo")
 
 
-def test_cli_prints_set_options(tmp_path, capsys):
+def test_command_prints_set_options(tmp_path, capsys):
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump({"train": {"lr": 0.1, "amp": False},
                                     "profiles": {"fast": {"train.lr": 0.2, "train.amp": True}}}, sort_keys=False))
-    assert main(["fast", "--params", str(path)]) == 0
+    assert cli(["profile", "fast", "--params", str(path)]) == 0
     assert capsys.readouterr().out.split() == ["-S", "train.lr=0.2", "-S", "train.amp=true"]
     assert set_options({"a.b": "x y"}) == ["-S", "a.b=x y"]
-    assert main(["nope", "--params", str(path)]) == 1
+    assert cli(["profile", "nope", "--params", str(path)]) == 1
     assert "no profile 'nope'" in capsys.readouterr().err

@@ -63,7 +63,7 @@ def imported_files_of(code: str) -> set[Path]:
 
 @pytest.mark.parametrize("name", sorted(STAGES))
 def test_every_imported_module_is_a_declared_dependency(name):
-    notebook, _ = _command(STAGES[name])
+    notebook = _command(STAGES[name])[0]
     deps = [str(d).rstrip("/") for d in STAGES[name]["deps"]]
     missing = sorted(str(f.relative_to(ROOT)) for f in imported_files(notebook)
                      if not any(str(f.relative_to(ROOT)) == d or str(f.relative_to(ROOT)).startswith(d + "/")
@@ -72,12 +72,12 @@ def test_every_imported_module_is_a_declared_dependency(name):
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))
-def test_the_runner_that_writes_the_notebook_and_html_is_a_dependency(name):
-    """The stage's executed notebook and HTML are outputs of ``breastmri.pipeline.notebook`` (and what it
-    imports): changing how they are written must re-run the stage."""
+def test_the_command_and_runner_that_write_the_notebook_and_html_are_dependencies(name):
+    """The stage's executed notebook and HTML are outputs of ``breastmri.cli`` and ``breastmri.pipeline.notebook``
+    (and what they import): changing how they are written must re-run the stage."""
     deps = [str(d).rstrip("/") for d in STAGES[name]["deps"]]
-    runner = ROOT / "src/breastmri/pipeline/notebook.py"
-    files = {runner} | imported_files_of(runner.read_text())
+    runner = [ROOT / "src/breastmri/cli.py", ROOT / "src/breastmri/pipeline/notebook.py"]
+    files = set(runner).union(*(imported_files_of(path.read_text()) for path in runner))
     missing = sorted(str(f.relative_to(ROOT)) for f in files
                      if not any(str(f.relative_to(ROOT)) == d or str(f.relative_to(ROOT)).startswith(d + "/")
                                 for d in deps))

@@ -1,6 +1,8 @@
-"""Every stage of dvc.yaml runs a notebook whose declared parameters are exactly its params.yaml sections,
-and declares those sections (and the notebook) as its params and deps."""
+"""Every stage of dvc.yaml is ``breastmri <stage> --report --sections ...``: its sections of params.yaml give
+exactly the keys of the stage's config, its notebook declares the one parameter ``config``, and the stage
+declares those sections (and the notebook) as its params and deps."""
 
+import importlib
 import re
 import shlex
 from pathlib import Path
@@ -9,7 +11,7 @@ import pytest
 import yaml
 
 from breastmri.pipeline.notebook import check_parameters
-from breastmri.pipeline.params import load_params, merged_sections
+from breastmri.stages import STAGES as STAGE_MODULES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,23 +44,28 @@ STAGES = dict(_stages())
 
 
 def _command(stage):
+    """(notebook, sections, stage module) of a stage's ``breastmri <stage> --report --sections ...`` command."""
     args = shlex.split(stage["cmd"])
-    assert args[0] == "breastmri-run-notebook"
+    assert args[0] == "breastmri" and args[1] in STAGE_MODULES and "--report" in args, stage["cmd"]
+    module = importlib.import_module(f"breastmri.stages.{args[1]}")
     sections = args[args.index("--sections") + 1:]
     sections = sections[:next((i for i, a in enumerate(sections) if a.startswith("--")), len(sections))]
-    return ROOT / args[1], sections
+    return ROOT / module.NOTEBOOK, sections, module
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))
-def test_stage_notebook_declares_exactly_its_sections(name):
-    notebook, sections = _command(STAGES[name])
-    check_parameters(notebook, merged_sections(load_params(ROOT / "params.yaml"), sections))
+def test_stage_sections_give_exactly_its_config_and_its_notebook_takes_it(name):
+    notebook, sections, module = _command(STAGES[name])
+    config = module.Config.from_params(ROOT / "params.yaml", sections)  # exactly the keys, each of its type
+    assert set(config.as_dict()) == set(module.Config.keys())
+    check_parameters(notebook)
     assert str(notebook.relative_to(ROOT)) in STAGES[name]["deps"]
     assert set(sections) == set(STAGES[name]["params"])
 
 
 def test_every_notebook_is_a_stage():
     used = {_command(stage)[0].name for stage in STAGES.values()}
+    assert {_command(stage)[2].__name__.rsplit('.', 1)[1] for stage in STAGES.values()} == set(STAGE_MODULES)
     assert used == {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
 
 

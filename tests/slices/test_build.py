@@ -12,7 +12,7 @@ from breastmri.data.io import load_volume
 from breastmri.slices.breast import prepare_volume
 from breastmri.slices.lesion import prepare_phase_slices
 from breastmri.inference.predictor import SlicePredictor, h5_preprocessing
-from breastmri.slices.build import build_breast_h5, build_lesion_h5, build_from_params
+from breastmri.slices.build import build_breast_h5, build_lesion_h5
 from breastmri.slices.geometry import SliceGeometry, undo_resize_pad
 from breastmri.slices.selection import distance_to_lesion
 from breastmri.slices.resample import resample_case
@@ -124,24 +124,17 @@ def test_lesion_selection_rules_and_missing_phases(mamamia_root, tmp_path):
                 assert np.any(images[rows, c] != 0)
 
 
-def test_build_from_params_rejects_unknown_keys(tmp_path):
-    with pytest.raises(DataError, match="bogus"):
-        build_from_params("breast", {"bogus": 1}, {})
+def test_command_builds_both_tasks_from_params(seed_root, mamamia_root, tmp_path, capsys, params_file):
+    from breastmri.cli import main as cli
 
-
-def test_console_entry_reads_params(seed_root, tmp_path, capsys):
-    import yaml
-
-    from breastmri.slices.build import main
-
-    params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"data": {"mamamia_root": "unused"}, "build_hdf5": {
+    params = params_file(data={"mamamia_root": str(mamamia_root)}, build_hdf5={
         "oriented_dir": str(seed_root), "out_dir": str(tmp_path / "out"), "metrics_dir": str(tmp_path / "m"),
-        "breast_size": 16, "workers": 1}}))
-    assert main(["--task", "breast", "--params", str(params)]) == 0
-    assert (tmp_path / "out" / "breast.h5").is_file()
+        "breast_size": 16, "lesion_size": 32, "workers": 1})
+    assert cli(["build_hdf5", "--params", str(params)]) == 0
+    assert capsys.readouterr().out.startswith("breast: 22 slices")
     assert json.loads((tmp_path / "m" / "build_hdf5_breast.json").read_text())["n_slices"] == 22
-    assert main(["--task", "breast", "--params", str(tmp_path / "missing.yaml")]) == 1
+    assert (tmp_path / "out" / "lesion.h5").is_file() and (tmp_path / "m" / "build_hdf5_lesion.json").is_file()
+    assert cli(["build_hdf5", "--params", str(tmp_path / "missing.yaml")]) == 1
 
 
 def test_anisotropic_breast_slices_keep_mm_proportions_in_training_and_inference(tmp_path):

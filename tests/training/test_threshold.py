@@ -4,15 +4,15 @@ import json
 
 import numpy as np
 import pytest
-import yaml
 
+from breastmri.cli import main as cli
 from breastmri.data.errors import DataError
 from breastmri.slices.dataset import H5SliceDataset
 from breastmri.training.checkpoint import load_checkpoint
 from breastmri.training.metrics import per_patient_dice
 from breastmri.model.unet import build_model
 from breastmri.training.stage import train_task
-from breastmri.training.threshold import choose_threshold, curve_of, main, run_threshold, sweep, threshold_grid
+from breastmri.training.threshold import choose_threshold, curve_of, run_threshold, sweep, threshold_grid
 
 
 @pytest.fixture
@@ -87,18 +87,16 @@ def test_stage_writes_curve_figure_and_choice(trained, breast_h5, tmp_path):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first  # deterministic files
 
 
-def test_cli_with_params_section_and_task_mismatch(trained, breast_h5, tmp_path, capsys):
+def test_command_with_params_sections_and_task_mismatch(trained, breast_h5, tmp_path, capsys, params_file):
     section = {"task": "breast", "checkpoint": str(trained), "h5": str(breast_h5), "out_dir": str(tmp_path / "t"),
-               "start": 0.1, "stop": 0.9, "step": 0.1, "batch_size": 4, "device": "cpu"}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"threshold_breast": section}))
-    assert main(["--task", "breast", "--params", str(tmp_path / "params.yaml")]) == 0
+               "start": 0.1, "stop": 0.9, "step": 0.1, "batch_size": 4, "device": "cpu", "selection": "one_se"}
+    variant = {"overrides": "threshold_breast", "out_dir": str(tmp_path / "t2"), "selection": "best"}
+    params = params_file(threshold_breast=section, threshold_breast_variant=variant)
+    assert cli(["threshold", "--params", str(params)]) == 0
     assert len((tmp_path / "t/threshold_curve.csv").read_text().splitlines()) == 10
     assert "threshold" in capsys.readouterr().out
-    variant = {"overrides": "threshold_breast", "out_dir": str(tmp_path / "t2"), "selection": "best"}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"threshold_breast": {**section, "selection": "one_se"},
-                                                          "threshold_breast_variant": variant}))
-    assert main(["--task", "breast", "--params", str(tmp_path / "params.yaml"),
-                 "--section", "threshold_breast", "threshold_breast_variant"]) == 0
+    assert cli(["threshold", "--params", str(params), "--sections", "data", "threshold_breast",
+                "threshold_breast_variant"]) == 0
     assert json.loads((tmp_path / "t2/threshold.json").read_text())["selection"] == "best"
     with pytest.raises(DataError, match="not 'lesion'"):
         run_threshold(trained, breast_h5, tmp_path / "x", task="lesion")

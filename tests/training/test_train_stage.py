@@ -5,12 +5,12 @@ import json
 import h5py
 import pytest
 import torch
-import yaml
 
+from breastmri.cli import main as cli
 from breastmri.data.errors import DataError
 from breastmri.inference.predictor import resolve_preprocessing
 from breastmri.training.checkpoint import load_checkpoint
-from breastmri.training.stage import main, run_training, train_task
+from breastmri.training.stage import run_training, train_task
 
 
 def _files(folder):
@@ -129,27 +129,24 @@ def test_wrong_task_file_and_unknown_parameter_are_errors(breast_h5, tmp_path, t
         train_task(breast_h5, tmp_path / "m", tmp_path / "live", "breast", learning_rate=0.1, **tiny_params)
 
 
-def test_cli_reads_its_params_section_and_options_override_it(breast_h5, tmp_path, tiny_params, capsys):
+def test_command_reads_its_params_sections(breast_h5, tmp_path, tiny_params, capsys, params_file):
     section = {"task": "breast", "h5": str(breast_h5), "out_dir": str(tmp_path / "m"),
                "live_dir": str(tmp_path / "live"), "metrics": str(tmp_path / "metrics.json"),
-               **{**tiny_params, "max_epochs": 1, "augment": {}}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train_breast": section}))
-    assert main(["--task", "breast", "--params", str(tmp_path / "params.yaml"), "--lr", "0.005"]) == 0
+               **{**tiny_params, "max_epochs": 1, "lr": 0.005}}
+    variant = {"overrides": "train_breast", "augment": False, "out_dir": str(tmp_path / "m2"),
+               "metrics": str(tmp_path / "metrics2.json")}
+    params = params_file(train_breast=section, train_breast_variant=variant)
+    assert cli(["train", "--params", str(params)]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["epochs_run"] == 1 and "best epoch 1" in capsys.readouterr().out
     assert load_checkpoint(tmp_path / "m/best.pt")["params"]["lr"] == 0.005
-    variant = {"overrides": "train_breast", "augment": False, "out_dir": str(tmp_path / "m2"),
-               "metrics": str(tmp_path / "metrics2.json")}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train_breast": section, "train_breast_variant": variant}))
-    assert main(["--task", "breast", "--params", str(tmp_path / "params.yaml"),
-                 "--section", "train_breast", "train_breast_variant"]) == 0  # as dvc.yaml's baseline
-    stored = load_checkpoint(tmp_path / "m2/best.pt")["params"]
+    assert cli(["train", "--params", str(params), "--sections", "train_breast", "train_breast_variant"]) == 0
+    stored = load_checkpoint(tmp_path / "m2/best.pt")["params"]  # as dvc.yaml's baseline
     assert stored["lr"] == section["lr"] and all(t["prob"] == 0.0 for t in stored["augment"].values())
-    section["lr_rate"] = 0.1
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train_breast": section}))
-    assert main(["--task", "breast", "--params", str(tmp_path / "params.yaml")]) == 1
-    assert "lr_rate" in capsys.readouterr().err
-    assert main(["--task", "breast", "--params", str(tmp_path / "params.yaml"), "--section", "nope"]) == 1
+    params = params_file(train_breast={**section, "lr_rate": 0.1})
+    assert cli(["train", "--params", str(params)]) == 1
+    assert "unknown key(s) lr_rate" in capsys.readouterr().err
+    assert cli(["train", "--params", str(params), "--sections", "nope"]) == 1
     assert "no section 'nope'" in capsys.readouterr().err
 
 

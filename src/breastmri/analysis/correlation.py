@@ -19,8 +19,6 @@ Method (one row per feature x variable column):
 
 from __future__ import annotations
 
-import argparse
-import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -302,29 +300,3 @@ def run_correlation(features_csv: str | Path, clinical_path: str | Path, out_dir
         metrics["null_variables_total"] = int((planted["kind"] == "null").sum())
     write_json(metrics, Path(metrics_path) if metrics_path else out_dir / "correlation_metrics.json")
     return metrics
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Correlate per-patient features with clinical variables "
-                                                 "(Spearman / point-biserial, Benjamini-Hochberg FDR).")
-    parser.add_argument("--features_csv", required=True, type=Path)
-    parser.add_argument("--clinical_path", required=True, type=Path)
-    parser.add_argument("--out_dir", required=True, type=Path)
-    parser.add_argument("--variables", nargs="+", default=list(DEFAULT_VARIABLES))
-    parser.add_argument("--alpha", type=float, default=0.05)
-    parser.add_argument("--metrics_path", type=Path, default=None)
-    parser.add_argument("--truth_dir", type=Path, default=None, help="phantom truth: check planted associations")
-    args = parser.parse_args(argv)
-    try:
-        metrics = run_correlation(args.features_csv, args.clinical_path, args.out_dir, args.variables,
-                                  args.alpha, args.metrics_path, args.truth_dir)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"{metrics['n_joined']} patients joined, {metrics['n_significant']} of {metrics['n_tests']} tests "
-          f"significant after FDR; wrote {args.out_dir}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

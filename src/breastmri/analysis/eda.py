@@ -7,8 +7,6 @@ fractions rounded to 6 decimals, and the PNG carries no timestamp or software me
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -120,36 +118,3 @@ def run_eda(clinical_path: str | Path, out_dir: str | Path, title: str = "") -> 
     return {"file": clinical_path.name, "n_patients": int(len(df)),
             "missing": {k: int(v) for k, v in missing_counts(df).items()},
             "class_counts": counts}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Clinical EDA: class balance table and distribution figure "
-                                                 "per clinical table.")
-    parser.add_argument("--seed-root", type=Path, default=None, help="seed-layout dataset (its clinical file)")
-    parser.add_argument("--mamamia-root", type=Path, default=None, help="MAMA-MIA dataset (its clinical table)")
-    parser.add_argument("--clinical", type=Path, action="append", default=[],
-                        help="any other clinical file (repeatable); output goes to <out-dir>/<file stem>")
-    parser.add_argument("--out-dir", type=Path, default=Path("reports/eda"))
-    args = parser.parse_args(argv)
-    from breastmri.data.layouts import MamaMiaLayout, SeedLayout
-
-    try:
-        jobs = []
-        if args.seed_root:
-            jobs.append((SeedLayout(args.seed_root).clinical_path, args.out_dir / "seed"))
-        if args.mamamia_root:
-            jobs.append((MamaMiaLayout(args.mamamia_root).clinical_path, args.out_dir / "mamamia"))
-        jobs += [(path, args.out_dir / path.stem) for path in args.clinical]
-        if not jobs:
-            parser.error("give --seed-root, --mamamia-root and/or --clinical")
-        for path, out in jobs:
-            summary = run_eda(path, out)
-            print(f"{path}: {summary['n_patients']} patients -> {out}")
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,8 +24,6 @@ data gives a byte-identical JSON.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -281,27 +279,3 @@ def summary_tables(summary: dict):
 
     return {name: pd.DataFrame(list(flatten(part)), columns=["key", "value"]).set_index("key")
             for name, part in summary.items()}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Validate the raw datasets and write a JSON summary.")
-    parser.add_argument("--seed-root", type=Path, default=None, help="seed-layout dataset folder")
-    parser.add_argument("--mamamia-root", type=Path, default=None, help="MAMA-MIA-layout dataset folder")
-    parser.add_argument("--out", type=Path, default=Path("reports/metrics/validation.json"),
-                        help="summary JSON (default: %(default)s)")
-    args = parser.parse_args(argv)
-    if args.seed_root is None and args.mamamia_root is None:
-        parser.error("give --seed-root and/or --mamamia-root")
-    try:
-        summary = run_validation(args.seed_root, args.mamamia_root, args.out)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    counts = ", ".join(f"{name}: {part.get('n_patients', {}).get('total', part.get('n_cases'))}"
-                       for name, part in summary.items())
-    print(f"ok ({counts}); wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,7 +21,6 @@ Outputs (atomic, deterministic for a given checkpoint and data)::
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -200,28 +199,3 @@ def challenge_summary(per_case: pd.DataFrame, layout: MamaMiaLayout) -> dict:
               file=sys.stderr)
         return ch.challenge_scores(frame, pd.DataFrame({"patient_id": list(frame.index)}))
     return ch.challenge_scores(frame, load_clinical(layout.clinical_path))
-
-
-def main(argv: list[str] | None = None) -> int:
-    from breastmri.pipeline.params import call_with_section, load_params
-
-    parser = argparse.ArgumentParser(description="Lesion inference stage over whole MAMA-MIA DCE volumes.")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        data = params.get("data", {})
-        summary = call_with_section(infer_lesion_cases, params, "infer_lesion", args.params,
-                                    mamamia_root=data["mamamia_root"], truth_dir=data.get("truth_dir") or None,
-                                    affine_mode=data.get("mamamia_affine", "trust"))
-    except (DataError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    m = summary["metrics"]
-    print(f"{m['n_cases']} cases predicted into {summary['out_dir']}"
-          + (f"; Dice mean {m['dice']['mean']:.3f}" if "dice" in m else ""))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

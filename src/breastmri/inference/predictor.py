@@ -70,15 +70,16 @@ def h5_preprocessing(source, task: str | None = None) -> Preprocessing:
 
 
 def resolve_preprocessing(state: Mapping, h5_path: str | Path | None = None,
-                          fallback: Mapping | None = None, warn: bool = True) -> Preprocessing:
+                          fallback: Mapping | None = None, source: str | Path | None = None) -> Preprocessing:
     """Preprocessing of a checkpoint ``state``: from the checkpoint, else ``h5_path``, else ``fallback``
-    (keys size/low_pct/high_pct/spacing_mm), else the ``build_hdf5`` defaults (with a warning)."""
+    (keys size/low_pct/high_pct/spacing_mm); none of them is an error naming ``source`` (the checkpoint file):
+    never a guess."""
     task = str(state["task"])
     params = state.get("params", {}) or {}
-    for values, source in ((state.get("preprocessing"), "checkpoint"),
+    for values, origin in ((state.get("preprocessing"), "checkpoint"),
                            (params.get("preprocessing"), "checkpoint params"), (params, "checkpoint params")):
         if isinstance(values, Mapping):
-            found = _from_mapping(task, values, source)
+            found = _from_mapping(task, values, origin)
             if found is not None:
                 return found
     if h5_path is not None and Path(h5_path).is_file():
@@ -87,16 +88,8 @@ def resolve_preprocessing(state: Mapping, h5_path: str | Path | None = None,
         found = _from_mapping(task, fallback, "given settings")
         if found is not None:
             return found
-    from breastmri.slices.build import DEFAULTS
-
-    prefix = f"{task}_"
-    values = {"size": DEFAULTS[f"{prefix}size"], "low_pct": DEFAULTS.get("breast_clip_low_pct", 1.0),
-              "high_pct": DEFAULTS.get("breast_clip_high_pct", 99.0),
-              "spacing_mm": DEFAULTS.get("lesion_spacing_mm", 1.0)}
-    if warn:
-        print(f"warning: the checkpoint does not record its slice preprocessing; assuming the build_hdf5 "
-              f"defaults (size {values['size']})", file=sys.stderr)
-    return _from_mapping(task, values, "build_hdf5 defaults")
+    raise DataError(source, "the checkpoint records no slice preprocessing (size, clip percentiles, spacing): "
+                             "give the HDF5 slice file it was trained from")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -263,7 +256,7 @@ def predictor_from_state(state: Mapping, path: str | Path | None = None, device:
         if not (isinstance(threshold, (int, float)) and 0.0 < float(threshold) < 1.0):
             raise DataError(path, f"stored threshold {threshold!r} is not a probability in (0, 1)")
     model = build_model_from_state(state, path)
-    prep = resolve_preprocessing(state, h5_path, preprocessing)
+    prep = resolve_preprocessing(state, h5_path, preprocessing, source=path)
     return SlicePredictor(model, prep, float(threshold), resolve_device(device), batch_size, mirror_tta)
 
 

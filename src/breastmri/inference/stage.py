@@ -18,7 +18,6 @@ Outputs (atomic, deterministic for a given checkpoint and data)::
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -236,25 +235,3 @@ def evaluate_dataset(seed_root: str | Path, pred_dir: str | Path, truth_dir: str
     flipped = per_patient["scan_flip_ud"] | per_patient["scan_flip_hf"]
     metrics["breast_dice_flipped_scans"] = ev.summarize(list(per_patient.loc[flipped, "breast_dice"]))
     return metrics, per_patient
-
-
-def main(argv: list[str] | None = None) -> int:
-    from breastmri.pipeline.params import call_with_section, load_params
-
-    parser = argparse.ArgumentParser(description="Inference stage (whole-breast) over the seed inference scans.")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        data = params.get("data", {})
-        summary = call_with_section(infer_dataset, params, "infer", args.params, seed_root=data["seed_root"],
-                                    truth_dir=data.get("truth_dir") or None)
-    except (DataError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"{summary['n_scans']} scans predicted into {summary['out_dir']}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

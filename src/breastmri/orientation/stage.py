@@ -19,9 +19,7 @@ the stage with one line per patient (``on_failure: error``, nothing is written) 
 
 from __future__ import annotations
 
-import argparse
 import shutil
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,52 +221,3 @@ def orient_dataset(seed_root: str | Path, out_dir: str | Path, record_path: str 
         write_json({"evaluated": False, "n_patients": summary["n_patients"], "flipped": summary["flipped"],
                     "excluded": summary["excluded"]}, metrics_path)
     return summary
-
-
-SETTINGS_KEYS = ("n_slices", "end_fraction", "noise_factor", "floor_fraction", "min_solidity", "min_margin",
-                 "min_inside_body", "min_anterior", "min_breast_ml")
-
-
-def settings_from_params(values: dict) -> HeuristicSettings:
-    """HeuristicSettings from the ``orient`` section keys (missing keys keep their defaults)."""
-    return HeuristicSettings(**{name: values[name] for name in SETTINGS_KEYS if name in values})
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Orient seed-layout scans and align masks (orientation stage).")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
-                        help="read data.seed_root, data.truth_dir and the orient section from this file")
-    parser.add_argument("--seed-root", type=Path)
-    parser.add_argument("--out-dir", type=Path)
-    parser.add_argument("--record", type=Path)
-    parser.add_argument("--metrics", type=Path)
-    parser.add_argument("--truth-dir", type=str)
-    parser.add_argument("--workers", type=int)
-    args = parser.parse_args(argv)
-    try:
-        values: dict = {}
-        if args.params.is_file():
-            from breastmri.pipeline.params import load_params
-            params = load_params(args.params)
-            values = {**params.get("data", {}), **params.get("orient", {})}
-        seed_root = args.seed_root or values.get("seed_root")
-        out_dir = args.out_dir or values.get("out_dir", "data/interim/oriented")
-        if not seed_root:
-            raise DataError(args.params, "no seed_root (give --seed-root or data.seed_root)")
-        truth_dir = args.truth_dir if args.truth_dir is not None else values.get("truth_dir") or None
-        summary = orient_dataset(
-            seed_root, out_dir, record_path=args.record or values.get("record_path") or None,
-            metrics_path=args.metrics or values.get("metrics_path") or None, truth_dir=truth_dir or None,
-            workers=args.workers or int(values.get("workers", 2)), settings=settings_from_params(values),
-            affine_mode=values.get("seed_affine", "ignore"), on_failure=values.get("on_failure", "error"))
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"oriented {summary['n_patients']} into {summary['out_dir']}; record {summary['record_path']}")
-    if summary["metrics"] is not None:
-        print(f"accuracy {summary['metrics']['accuracy']}; mask Dice {summary['metrics']['mask_dice']}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

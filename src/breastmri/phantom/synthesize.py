@@ -7,11 +7,7 @@ comes from the ``synthesize`` section of params.yaml (the only place with defaul
 
 from __future__ import annotations
 
-import argparse
-import inspect
-import json
 import shutil
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +28,6 @@ from breastmri.phantom.lesion import LesionSpec
 from breastmri.phantom.mamamia import (COHORTS, case_ids, imaging_columns, phases_present, write_mamamia_case,
                                        write_mamamia_clinical)
 from breastmri.phantom.seed import SEED_PHASE, write_seed_clinical, write_seed_patient
-from breastmri.pipeline.params import load_params
 
 OUTPUTS = ("seed", "mamamia", "truth")
 DUKE_PATIENTS = 922
@@ -195,44 +190,3 @@ def summarize(seed_records: dict, mamamia_records: dict) -> dict:
     summary["mamamia_cases_missing_phases"] = sum(not all(p) for p in present)
     summary["mamamia_cases_with_gap"] = sum(any(not a and b for a, b in zip(p, p[1:])) for p in present)
     return summary
-
-
-def settings(params_path: str | Path = "params.yaml", **overrides) -> dict:
-    """The keyword arguments of :func:`synthesize`: the ``synthesize`` section of ``params_path`` with
-    ``overrides``; a key :func:`synthesize` does not take, or one it needs and is not given, is an error."""
-    section = load_params(params_path).get("synthesize")
-    if not isinstance(section, dict):
-        raise DataError(params_path, "no mapping 'synthesize'")
-    values = {**section, **overrides}
-    accepted = list(inspect.signature(synthesize).parameters)
-    unknown, missing = sorted(set(values) - set(accepted)), [k for k in accepted if k not in values]
-    if unknown or missing:
-        raise DataError(params_path, f"synthesize: unknown key(s) {', '.join(unknown) or 'none'}, missing key(s) "
-                                     f"{', '.join(missing) or 'none'} (keys: {', '.join(accepted)})")
-    return values
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``breastmri-synthesize [--params params.yaml] [--seed 3 --n-train 2 ...]``: the params.yaml section,
-    any scalar setting overridden on the command line."""
-    first = argparse.ArgumentParser(add_help=False)
-    first.add_argument("--params", type=Path, default=Path("params.yaml"))
-    try:
-        section = settings(first.parse_known_args(argv)[0].params)
-        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[first])
-        for name, value in section.items():
-            if isinstance(value, (int, float, str)) and not isinstance(value, bool):
-                parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value,
-                                    help=f"params.yaml: {value}")
-        overrides = vars(parser.parse_args(argv))
-        overrides.pop("params")
-        summary = synthesize(**{**section, **overrides})
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(summary, indent=2, sort_keys=True))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

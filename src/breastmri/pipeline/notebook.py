@@ -1,7 +1,8 @@
 """Execute one stage notebook with papermill, strictly and reproducibly.
 
-* Parameters come from sections of ``params.yaml``. A key the notebook does not declare (a typo) or a
-  notebook parameter with no value in ``params.yaml`` is an error that names the key.
+* A stage notebook declares one parameter, ``config``: the stage's ``params.yaml`` sections as one mapping,
+  which the notebook turns into its stage's frozen config (:mod:`breastmri.stages`; a missing, unknown or
+  mistyped key is an error naming it). ``breastmri <stage> --report`` checks the config before starting.
 * The executed notebook goes to ``reports/notebooks/`` and an HTML rendering to ``reports/html/``, both
   written atomically; a failed run leaves neither (its notebook is kept under ``reports/failed/``).
 * Execution timestamps, durations and random cell ids are stripped, so a forced re-run produces
@@ -12,11 +13,9 @@
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
-import sys
 from pathlib import Path
 
 import nbformat
@@ -25,26 +24,21 @@ from nbconvert import HTMLExporter
 
 from breastmri.data.atomic import atomic_path, remove_stale_temps, write_text_atomic
 from breastmri.data.errors import DataError
-from breastmri.pipeline.params import load_params, merged_sections
 
 
-class StageError(RuntimeError):
-    """A stage notebook could not be run or failed while running."""
+class StageError(DataError):
+    """A stage notebook failed while running (names the notebook and the kept executed copy)."""
 
 
-def check_parameters(notebook: Path, values: dict, source: str = "params.yaml") -> None:
-    """Compare ``values`` with the notebook's declared parameters; raise on any mismatch."""
-    declared = set(papermill.inspect_notebook(str(notebook)))
-    unknown = sorted(set(values) - declared)
-    missing = sorted(declared - set(values))
-    problems = []
-    if unknown:
-        problems.append(f"unknown parameter(s) {', '.join(unknown)} (not declared by {notebook.name}; "
-                        f"declared: {', '.join(sorted(declared))})")
-    if missing:
-        problems.append(f"notebook parameter(s) {', '.join(missing)} have no value in {source}")
-    if problems:
-        raise DataError(source, "; ".join(problems))
+PARAMETER = "config"  # the one parameter every stage notebook declares
+
+
+def check_parameters(notebook: Path) -> None:
+    """A stage notebook declares exactly one parameter, ``config``."""
+    declared = sorted(papermill.inspect_notebook(str(notebook)))
+    if declared != [PARAMETER]:
+        raise DataError(notebook, f"a stage notebook declares one parameter, '{PARAMETER}' (declared: "
+                                  f"{', '.join(declared) or 'none'})")
 
 
 def strip_volatile(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -80,17 +74,17 @@ def report_html(nb: nbformat.NotebookNode, values: dict, source: str = "params.y
     return body
 
 
-def run_notebook(notebook: str | Path, sections: list[str], params_path: str | Path = "params.yaml",
+def run_notebook(notebook: str | Path, values: dict, params_path: str | Path = "params.yaml",
                  reports: str | Path = "reports", name: str | None = None) -> tuple[Path, Path]:
-    """Run ``notebook`` with the merged ``sections`` of ``params_path``; return (ipynb, html) paths.
+    """Run ``notebook`` with ``config = values`` (its stage's settings, read from ``params_path``); return the
+    (ipynb, html) paths.
 
     ``name`` names the executed copies (default: the notebook's stem), for a notebook run once per task.
     """
     notebook, reports = Path(notebook), Path(reports)
     if not notebook.is_file():
         raise DataError(notebook, "notebook not found")
-    values = merged_sections(load_params(params_path), sections, params_path)
-    check_parameters(notebook, values, str(params_path))
+    check_parameters(notebook)
 
     stem = name or notebook.stem
     out_nb = reports / "notebooks" / f"{stem}.ipynb"
@@ -102,36 +96,15 @@ def run_notebook(notebook: str | Path, sections: list[str], params_path: str | P
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     with atomic_path(out_nb) as tmp_nb:
         try:
-            papermill.execute_notebook(str(notebook), str(tmp_nb), parameters=values, kernel_name="python3",
+            papermill.execute_notebook(str(notebook), str(tmp_nb), parameters={PARAMETER: values}, kernel_name="python3",
                                        cwd=os.getcwd(), progress_bar=False)
         except papermill.PapermillExecutionError as exc:
             failed.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp_nb, failed)
-            raise StageError(f"{notebook.name} failed: {exc.ename}: {exc.evalue} "
-                             f"(executed notebook kept at {failed})") from exc
+            raise StageError(notebook, f"failed: {exc.ename}: {exc.evalue} "
+                                       f"(executed notebook kept at {failed})") from exc
         nb = strip_volatile(nbformat.read(tmp_nb, as_version=4))
         nbformat.write(nb, str(tmp_nb))
         write_text_atomic(out_html, report_html(nb, values, Path(params_path).name))
     failed.unlink(missing_ok=True)
     return out_nb, out_html
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebook", type=Path, help="stage notebook, e.g. notebooks/01_validate.ipynb")
-    parser.add_argument("--sections", nargs="+", required=True, help="params.yaml sections, merged in order")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--reports", type=Path, default=Path("reports"))
-    parser.add_argument("--name", help="name of the executed copies (default: the notebook's stem)")
-    args = parser.parse_args(argv)
-    try:
-        out_nb, out_html = run_notebook(args.notebook, args.sections, args.params, args.reports, args.name)
-    except (DataError, StageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"wrote {out_nb} and {out_html}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,18 +1,14 @@
 """Named parameter profiles (``params.yaml`` section ``profiles``) as ``dvc exp run -S`` options.
 
-``dvc exp run $(breastmri-profile gpu)`` runs the pipeline with the published GPU configuration; every
+``dvc exp run $(breastmri profile gpu)`` runs the pipeline with the published GPU configuration; every
 override names an existing ``section.key`` of ``params.yaml``, so a typo in a profile fails here.
 """
 
 from __future__ import annotations
 
-import argparse
-import shlex
-import sys
 from pathlib import Path
 
 from breastmri.data.errors import DataError
-from breastmri.pipeline.params import load_params
 
 
 def profile_overrides(params: dict, name: str, source: str | Path = "params.yaml") -> dict[str, object]:
@@ -35,21 +31,3 @@ def set_options(overrides: dict[str, object]) -> list[str]:
         text = str(value).lower() if isinstance(value, bool) else str(value)
         options += ["-S", f"{dotted}={text}"]
     return options
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("name", help="profile name, e.g. gpu")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    try:
-        overrides = profile_overrides(load_params(args.params), args.name, args.params)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(shlex.join(set_options(overrides)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

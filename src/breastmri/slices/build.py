@@ -1,4 +1,4 @@
-"""The ``build_hdf5`` stage: one HDF5 slice file per task, streamed patient by patient.
+"""One HDF5 slice file per task, streamed patient by patient.
 
 * ``build_breast_h5(oriented_dir, out_path, ...)``: every axial slice of every oriented training scan
   (seed layout ``<oriented_dir>/train/{scans,masks}``) with its breast mask;
@@ -9,16 +9,12 @@ Workers produce one patient's arrays at a time (:mod:`breastmri.slices.breast`,
 :mod:`breastmri.slices.lesion`); this process writes them in patient order (so the file does not
 depend on the number of workers) through :class:`~breastmri.slices.writer.H5SliceWriter`. Each build
 returns and writes a summary (slice counts, balance, patients per split, the split itself).
-
-Console: ``breastmri-build-hdf5 --task breast|lesion [--params params.yaml]`` reads the ``data`` and
-``build_hdf5`` sections of ``params.yaml``.
+The pipeline stage (``breastmri build_hdf5``) is :mod:`breastmri.stages.build_hdf5`.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
-import sys
 import time
 from pathlib import Path
 
@@ -31,26 +27,6 @@ from breastmri.slices.parallel import ordered_map, worker_pool
 from breastmri.slices.selection import balance
 from breastmri.slices.split import split_patients, validation_flags
 from breastmri.slices.writer import H5SliceWriter
-
-# the build_hdf5 section of params.yaml, with the CPU defaults
-DEFAULTS = {
-    "oriented_dir": "data/interim/oriented",
-    "out_dir": "data/processed",
-    "metrics_dir": "reports/metrics",
-    "seed": 0,
-    "val_fraction": 0.2,
-    "workers": 2,
-    "image_compression": "none",
-    "mask_compression": "gzip1",
-    "breast_size": 128,
-    "breast_clip_low_pct": 1.0,
-    "breast_clip_high_pct": 99.0,
-    "lesion_size": 128,
-    "lesion_spacing_mm": 1.0,
-    "lesion_min_area_px": 20,
-    "lesion_neg_exclusion_slices": 5,
-    "lesion_neg_min_tissue_ratio": 0.4,
-}
 
 
 def _split_summary(split: dict, slices_per_patient: dict[str, int]) -> dict:
@@ -180,51 +156,3 @@ def _finish(summary: dict, out_path, summary_path, started: float) -> None:
     if summary_path is not None:
         write_json(summary, summary_path)  # deterministic content: no timings in the metric file
     summary["seconds"] = round(time.perf_counter() - started, 3)
-
-
-def build_from_params(task: str, params: dict, data: dict, workers: int | None = None,
-                      progress: bool = True) -> dict:
-    """Run one task's build with the ``build_hdf5`` (``params``) and ``data`` sections of params.yaml."""
-    p = {**DEFAULTS, **params}
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise DataError("params.yaml", f"unknown build_hdf5 key(s): {', '.join(unknown)}")
-    out_dir, metrics_dir = Path(p["out_dir"]), Path(p["metrics_dir"])
-    common = {"val_fraction": p["val_fraction"], "seed": p["seed"], "image_compression": p["image_compression"],
-              "mask_compression": p["mask_compression"],
-              "workers": p["workers"] if workers is None else workers, "progress": progress}
-    if task == "breast":
-        return build_breast_h5(p["oriented_dir"], out_dir / "breast.h5", size=p["breast_size"],
-                               low_pct=p["breast_clip_low_pct"], high_pct=p["breast_clip_high_pct"],
-                               summary_path=metrics_dir / "build_hdf5_breast.json", **common)
-    if task == "lesion":
-        return build_lesion_h5(data["mamamia_root"], out_dir / "lesion.h5", size=p["lesion_size"],
-                               spacing_mm=p["lesion_spacing_mm"], min_lesion_px=p["lesion_min_area_px"],
-                               neg_exclusion_slices=p["lesion_neg_exclusion_slices"],
-                               neg_min_tissue_ratio=p["lesion_neg_min_tissue_ratio"],
-                               summary_path=metrics_dir / "build_hdf5_lesion.json", **common)
-    raise ValueError(f"task must be 'breast' or 'lesion', got {task!r}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    from breastmri.pipeline.params import load_params
-
-    parser = argparse.ArgumentParser(description="Build the HDF5 slice file of one task.")
-    parser.add_argument("--task", choices=("breast", "lesion"), required=True)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--workers", type=int, default=None, help="override build_hdf5.workers")
-    args = parser.parse_args(argv)
-    try:
-        all_params = load_params(args.params)
-        summary = build_from_params(args.task, all_params.get("build_hdf5", {}), all_params.get("data", {}),
-                                    workers=args.workers)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    counts = {k: v for k, v in summary.items() if k not in ("split", "per_case")}
-    print(f"wrote {summary['file']}: {counts}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,6 @@
 """Training stage: one task's U-Net from its HDF5 slices; checkpoints, dvclive curves, final metrics.
 
-``breastmri-train --task breast --params params.yaml`` reads section ``train_breast`` (every key of the
-section; command-line options override it). Outputs:
+The pipeline stage (``breastmri train --sections train_<task>``) is :mod:`breastmri.stages.train`. Outputs:
 
 * ``<out_dir>/best.pt``: the best epoch's weights (lowest validation loss), ``model_config``, params
   (including ``preprocessing``: the slice size, clip percentiles and grid spacing of the HDF5 file);
@@ -11,12 +10,11 @@ section; command-line options override it). Outputs:
 * ``<metrics>`` (default ``<live_dir>/final_metrics.json``): best epoch, best validation loss, epochs
   run, per-patient 3D validation Dice of the best model (see :mod:`breastmri.training.metrics`).
 
-Multi-GPU / multi-node: ``torchrun --nproc_per_node N -m breastmri.training.stage --task ...``.
+Multi-GPU / multi-node: ``torchrun --nproc_per_node N -m breastmri.cli train --sections train_<task>``.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
 import math
@@ -28,11 +26,10 @@ import numpy as np
 from breastmri.data.errors import DataError
 from breastmri.data.io import write_json
 from breastmri.model.unet import UNet
-from breastmri.pipeline.params import load_params, merged_sections
 from breastmri.slices.h5file import SliceFile
 from breastmri.training import augment
 from breastmri.training.checkpoint import load_checkpoint
-from breastmri.training.distributed import DistContext, cleanup_distributed, init_distributed
+from breastmri.training.distributed import DistContext, init_distributed
 from breastmri.training.loop import (FitConfig, Trainer, make_eval_loader, make_train_loader, seed_all,
                                      set_deterministic, validation_summary)
 from breastmri.training.losses import make_loss
@@ -230,66 +227,3 @@ def train_task(h5_path, out_dir, live_dir, task: str, metrics_path=None, **param
     """
     metrics, _ = run_training(h5_path, out_dir, live_dir, task, metrics_path, **params)
     return metrics
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", choices=TASKS, required=True)
-    parser.add_argument("--params", type=Path, help="params.yaml: use its section train_<task>")
-    parser.add_argument("--section", nargs="+", help="params.yaml section(s), merged in order (default train_<task>; "
-                                                     "the baseline: train_breast train_breast_baseline)")
-    parser.add_argument("--h5", type=Path, help="HDF5 slice file (data/processed/<task>.h5)")
-    parser.add_argument("--out-dir", dest="out_dir", type=Path, help="checkpoint folder")
-    parser.add_argument("--live-dir", dest="live_dir", type=Path, help="dvclive folder")
-    parser.add_argument("--metrics", type=Path, help="final metrics JSON (default <live-dir>/final_metrics.json)")
-    hyper = parser.add_argument_group("hyperparameters (override params.yaml)")
-    for key, value in {**COMMON_DEFAULTS, **TASK_DEFAULTS["breast"]}.items():
-        if key == "augment":  # a mapping: params.yaml only
-            continue
-        flag = "--" + key.replace("_", "-")
-        if isinstance(value, bool):
-            hyper.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=None)
-        else:
-            hyper.add_argument(flag, dest=key, type=type(value), default=None)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    values: dict = {}
-    if args.params is not None:
-        sections = args.section or [f"train_{args.task}"]
-        try:
-            values = merged_sections(load_params(args.params), sections, args.params)
-        except DataError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        if values.pop("task", args.task) != args.task:
-            print(f"error: {args.params}: section '{sections[0]}' is for another task", file=sys.stderr)
-            return 1
-    for key, value in vars(args).items():
-        if key not in ("task", "params", "section") and value is not None:
-            values[key] = value
-    paths = {key: values.pop(key, None) for key in PATH_KEYS}
-    missing = [k for k in ("h5", "out_dir", "live_dir") if not paths[k]]
-    if missing:
-        print(f"error: missing {', '.join(missing)} (give --params or the options)", file=sys.stderr)
-        return 2
-    try:
-        ctx = init_distributed(str(values.get("device", COMMON_DEFAULTS["device"])))
-        try:
-            metrics, _ = run_training(paths["h5"], paths["out_dir"], paths["live_dir"], args.task, paths["metrics"],
-                                      ctx=ctx, **values)
-        finally:
-            cleanup_distributed()
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if ctx.is_main:
-        print(f"{args.task}: best epoch {metrics['best_epoch']}, validation loss {metrics['best_val_loss']:.4f}, "
-              f"per-patient 3D Dice {metrics['val_dice_patient_mean']:.4f}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -26,8 +26,6 @@ the default it chose 0.05 on a curve spanning 0.9625-0.9652, and the 40 inferenc
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,15 +35,11 @@ from breastmri.data.atomic import write_text_atomic
 from breastmri.data.errors import DataError
 from breastmri.data.io import write_json
 from breastmri.model.unet import build_model
-from breastmri.pipeline.params import load_params, merged_sections
 from breastmri.training.checkpoint import load_checkpoint
 from breastmri.training.distributed import resolve_device
 from breastmri.training.metrics import DiceAccumulator
 
-DEFAULTS = dict(start=0.05, stop=0.95, step=0.05, batch_size=16, device="auto", evaluate_on="slices",
-                selection="one_se")
 SELECTIONS = ("best", "one_se")
-PATH_KEYS = ("checkpoint", "h5", "out_dir")
 
 
 def threshold_grid(start: float = 0.05, stop: float = 0.95, step: float = 0.05) -> tuple[float, ...]:
@@ -200,48 +194,3 @@ def run_threshold(checkpoint, h5, out_dir, start: float = 0.05, stop: float = 0.
     }
     write_json(result, out_dir / "threshold.json")
     return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", choices=("breast", "lesion"), required=True)
-    parser.add_argument("--params", type=Path, help="params.yaml: use its section threshold_<task>")
-    parser.add_argument("--section", nargs="+", help="params.yaml section(s), merged in order (default "
-                                                     "threshold_<task>; the baseline: threshold_breast "
-                                                     "threshold_breast_baseline)")
-    parser.add_argument("--checkpoint", type=Path, help="best.pt of the training stage")
-    parser.add_argument("--h5", type=Path, help="HDF5 slice file with the validation split")
-    parser.add_argument("--out-dir", dest="out_dir", type=Path)
-    parser.add_argument("--mamamia-root", dest="mamamia_root", type=Path,
-                        help="MAMA-MIA layout for --evaluate-on volumes (default: data.mamamia_root of --params)")
-    for key, value in DEFAULTS.items():
-        parser.add_argument("--" + key.replace("_", "-"), dest=key, type=type(value), default=None)
-    args = parser.parse_args(argv)
-    values = dict(DEFAULTS)
-    try:
-        if args.params is not None:
-            params = load_params(args.params)
-            values["mamamia_root"] = params.get("data", {}).get("mamamia_root")
-            section = merged_sections(params, args.section or [f"threshold_{args.task}"], args.params)
-            section.pop("task", None)
-            unknown = sorted(set(section) - set(DEFAULTS) - set(PATH_KEYS) - {"mamamia_root"})
-            if unknown:
-                raise DataError(args.params, f"unknown threshold parameter(s) {', '.join(unknown)}")
-            values.update(section)
-        values.update({k: v for k, v in vars(args).items()
-                       if k not in ("task", "params", "section") and v is not None})
-        missing = [k for k in PATH_KEYS if not values.get(k)]
-        if missing:
-            print(f"error: missing {', '.join(missing)} (give --params or the options)", file=sys.stderr)
-            return 2
-        result = run_threshold(task=args.task, **values)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"{result['task']}: threshold {result['threshold']:.2f}, mean per-patient Dice {result['mean_dice']:.4f} "
-          f"(at 0.5: {result['mean_dice_at_0.5']:.4f})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

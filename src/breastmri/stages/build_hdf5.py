@@ -1,0 +1,53 @@
+"""The slice datasets: one HDF5 per task (breast: oriented seed layout; lesion: MAMA-MIA DCE)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from breastmri.stages.config import DataConfig
+
+NOTEBOOK = "notebooks/04_build_hdf5.ipynb"
+
+
+@dataclass(frozen=True)
+class Config(DataConfig):
+    SECTIONS = ("data", "build_hdf5")
+    oriented_dir: str
+    out_dir: str
+    metrics_dir: str
+    seed: int
+    val_fraction: float
+    workers: int
+    image_compression: str
+    mask_compression: str
+    breast_size: int
+    breast_clip_low_pct: float
+    breast_clip_high_pct: float
+    lesion_size: int
+    lesion_spacing_mm: float
+    lesion_min_area_px: int
+    lesion_neg_exclusion_slices: int
+    lesion_neg_min_tissue_ratio: float
+
+
+def run(config: Config) -> dict:
+    """``{"breast": summary, "lesion": summary}``: ``<out_dir>/<task>.h5`` and ``<metrics_dir>/build_hdf5_<task>.json``."""
+    from breastmri.slices.build import build_breast_h5, build_lesion_h5
+
+    out_dir, metrics_dir = Path(config.out_dir), Path(config.metrics_dir)
+    common = dict(val_fraction=config.val_fraction, seed=config.seed, workers=config.workers,
+                  image_compression=config.image_compression, mask_compression=config.mask_compression)
+    breast = build_breast_h5(config.oriented_dir, out_dir / "breast.h5", size=config.breast_size,
+                             low_pct=config.breast_clip_low_pct, high_pct=config.breast_clip_high_pct,
+                             summary_path=metrics_dir / "build_hdf5_breast.json", **common)
+    lesion = build_lesion_h5(config.mamamia_root, out_dir / "lesion.h5", size=config.lesion_size,
+                             spacing_mm=config.lesion_spacing_mm, min_lesion_px=config.lesion_min_area_px,
+                             neg_exclusion_slices=config.lesion_neg_exclusion_slices,
+                             neg_min_tissue_ratio=config.lesion_neg_min_tissue_ratio,
+                             summary_path=metrics_dir / "build_hdf5_lesion.json", **common)
+    return {"breast": breast, "lesion": lesion}
+
+
+def describe(summary: dict) -> str:
+    return "; ".join(f"{task}: {s['n_slices']} slices -> {s['file']}" for task, s in summary.items())

@@ -1,0 +1,56 @@
+"""Lesion inference on whole MAMA-MIA DCE volumes, restricted to the whole-breast model's breast, scored with
+the MAMA-MIA challenge's metrics where expert segmentations exist."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from breastmri.stages.config import DataConfig, optional
+
+NOTEBOOK = "notebooks/09_infer_lesion.ipynb"
+
+
+@dataclass(frozen=True)
+class Config(DataConfig):
+    SECTIONS = ("data", "infer_lesion")
+    checkpoint: str
+    threshold_json: str
+    h5_path: str
+    cases: str
+    out_dir: str
+    figures_dir: str
+    metrics_path: str
+    breast_checkpoint: str
+    breast_threshold_json: str
+    breast_phase: int
+    skin_margin_mm: float
+    tumor_percentile: float
+    min_component_fraction: float
+    batch_size: int
+    device: str
+    mirror_tta: bool
+    n_preview: int
+
+    def lesion_settings(self) -> dict:
+        """How each case is segmented (shared with the real_data stage)."""
+        return dict(checkpoint=self.checkpoint, threshold_json=optional(self.threshold_json),
+                    affine_mode=self.mamamia_affine, breast_checkpoint=optional(self.breast_checkpoint),
+                    breast_threshold_json=optional(self.breast_threshold_json), breast_phase=self.breast_phase,
+                    skin_margin_mm=self.skin_margin_mm, tumor_percentile=self.tumor_percentile,
+                    min_component_fraction=self.min_component_fraction, batch_size=self.batch_size,
+                    device=self.device, mirror_tta=self.mirror_tta)
+
+
+def run(config: Config) -> dict:
+    from breastmri.inference.lesion_stage import infer_lesion_cases
+
+    return infer_lesion_cases(config.mamamia_root, out_dir=config.out_dir, cases=config.cases,
+                              h5_path=optional(config.h5_path), metrics_path=optional(config.metrics_path),
+                              figures_dir=optional(config.figures_dir), truth_dir=optional(config.truth_dir),
+                              n_preview=config.n_preview, **config.lesion_settings())
+
+
+def describe(summary: dict) -> str:
+    m = summary["metrics"]
+    return f"{m['n_cases']} cases predicted into {summary['out_dir']}" + (
+        f"; Dice mean {m['dice']['mean']:.3f}" if "dice" in m else "")
