@@ -9,7 +9,7 @@ import pytest
 
 from breastmri.data.io import load_volume
 from breastmri.orientation.record import DECISIONS, load_records, to_original_frame
-from breastmri.orientation.stage import orient_dataset
+from breastmri.orientation.dataset import orient_dataset
 from breastmri.stages.orient import Config as OrientConfig
 from breastmri.stages.synthesize import Config as SynthesizeConfig
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from breastmri.orientation.orient import AFFINE_MODES, HeuristicSettings
 from breastmri.orientation.record import MARGINS
-from breastmri.orientation.stage import ON_FAILURE
+from breastmri.orientation.dataset import ON_FAILURE
 from breastmri.stages import orient
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from breastmri.training.distributed import cleanup_distributed, init_distributed
-from breastmri.training.stage import run_training
+from breastmri.training.train import run_training
 
 if __name__ == "__main__":
     h5, out = Path(sys.argv[1]), Path(sys.argv[2])

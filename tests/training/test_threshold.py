@@ -11,7 +11,7 @@ from breastmri.slices.dataset import H5SliceDataset
 from breastmri.training.checkpoint import load_checkpoint
 from breastmri.training.metrics import per_patient_dice
 from breastmri.model.unet import build_model
-from breastmri.training.stage import train_task
+from breastmri.training.train import train_task
 from breastmri.training.threshold import choose_threshold, curve_of, run_threshold, sweep, threshold_grid
 
 

@@ -21,7 +21,6 @@ The preprocessing settings come with the checkpoint when it carries them (``prep
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path

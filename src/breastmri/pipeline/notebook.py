@@ -7,13 +7,14 @@
   written atomically; a failed run leaves neither (its notebook is kept under ``reports/failed/``).
 * Execution timestamps, durations and random cell ids are stripped, so a forced re-run produces
   byte-identical files.
-* The HTML is the reading copy: code is hidden, and the defaults cell and papermill's injected cell are
-  replaced by one table of the values the stage ran with, placed under the notebook's title.
+* The HTML is the reading copy: code is hidden, and the empty ``config`` cell and papermill's injected cell are
+  replaced by one collapsed table of the values the stage ran with, under the notebook's title.
 """
 
 from __future__ import annotations
 
 import copy
+import html
 import json
 import os
 from pathlib import Path
@@ -55,18 +56,22 @@ def strip_volatile(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 PARAMETER_TAGS = {"parameters", "injected-parameters"}
 
 
-def _value(value) -> str:
-    text = json.dumps(value, sort_keys=True)
-    return text.replace("|", "\\|")
+def parameters_block(values: dict, source: str) -> str:
+    """The values a stage ran with, as one collapsed HTML table (one click away, so the stage's summary and key
+    figure fill the report's first screen)."""
+    rows = "".join(f"<tr><td><code>{html.escape(key)}</code></td>"
+                   f"<td><code>{html.escape(json.dumps(value, sort_keys=True))}</code></td></tr>"
+                   for key, value in values.items())
+    return (f"<details><summary><b>Parameters</b> ({len(values)} values from <code>{html.escape(source)}</code>)"
+            f"</summary><table><tr><th>parameter</th><th>value</th></tr>{rows}</table></details>")
 
 
 def report_html(nb: nbformat.NotebookNode, values: dict, source: str = "params.yaml") -> str:
-    """HTML of an executed notebook as a report: inputs and prompts hidden, parameters shown once as a table."""
+    """HTML of an executed notebook as a report: inputs and prompts hidden, parameters shown once, as a collapsed
+    table under the title."""
     report = copy.deepcopy(nb)
     cells = [c for c in report.cells if not PARAMETER_TAGS & set(c.metadata.get("tags", []))]
-    rows = "".join(f"| `{key}` | `{_value(value)}` |\n" for key, value in values.items())
-    table = nbformat.v4.new_markdown_cell(f"**Parameters** (from `{source}`)\n\n| parameter | value |\n"
-                                          f"|---|---|\n{rows}", id="parameters")
+    table = nbformat.v4.new_markdown_cell(parameters_block(values, source), id="parameters")
     at = 1 if cells and cells[0].cell_type == "markdown" else 0
     report.cells = cells[:at] + [table] + cells[at:]
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)

@@ -31,7 +31,7 @@ class Config(DataConfig):
 
 
 def run(config: Config) -> dict:
-    from breastmri.inference.stage import infer_dataset
+    from breastmri.inference.breast_cases import infer_dataset
 
     return infer_dataset(
         config.seed_root, config.checkpoint, config.out_dir, threshold_json=optional(config.threshold_json),

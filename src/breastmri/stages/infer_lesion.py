@@ -42,7 +42,7 @@ class Config(DataConfig):
 
 
 def run(config: Config) -> dict:
-    from breastmri.inference.lesion_stage import infer_lesion_cases
+    from breastmri.inference.lesion_cases import infer_lesion_cases
 
     return infer_lesion_cases(config.mamamia_root, out_dir=config.out_dir, cases=config.cases,
                               h5_path=optional(config.h5_path), metrics_path=optional(config.metrics_path),

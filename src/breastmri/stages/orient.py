@@ -38,7 +38,7 @@ class Config(DataConfig):
 
 
 def run(config: Config) -> dict:
-    from breastmri.orientation.stage import orient_dataset
+    from breastmri.orientation.dataset import orient_dataset
 
     return orient_dataset(config.seed_root, config.out_dir, record_path=optional(config.record_path),
                           metrics_path=optional(config.metrics_path), truth_dir=optional(config.truth_dir),

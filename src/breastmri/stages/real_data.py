@@ -22,7 +22,7 @@ class Config(infer_lesion.Config):
 
 
 def run(config: Config) -> dict:
-    from breastmri.inference.real_stage import evaluate_real
+    from breastmri.inference.real_exams import evaluate_real
 
     return evaluate_real(config.real_root, config.real_out_dir, tissue_mask_dir=config.tissue_mask_dir,
                          metrics_path=config.real_metrics_path, figures_dir=config.real_figures_dir,

@@ -52,7 +52,7 @@ class Config(StageConfig):
 def run(config: Config) -> dict:
     """The final metrics (best epoch, validation loss, per-patient Dice); also written to ``metrics``."""
     from breastmri.training.distributed import cleanup_distributed, init_distributed
-    from breastmri.training.stage import run_training
+    from breastmri.training.train import run_training
 
     ctx = init_distributed(config.device)
     try:

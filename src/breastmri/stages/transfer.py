@@ -30,7 +30,7 @@ class Config(DataConfig):
 
 
 def run(config: Config) -> dict:
-    from breastmri.inference.transfer_stage import evaluate_transfer
+    from breastmri.inference.transfer import evaluate_transfer
 
     return evaluate_transfer(
         config.work_dir, config.metrics_path, config.figure_path, seed=config.seed, n_scans=config.n_scans,

@@ -1,4 +1,5 @@
-"""The inference stage (whole-breast task) over the seed layout's unlabelled ``inference/scans``.
+"""Whole-breast inference over the seed layout's unlabelled ``inference/scans`` (the ``infer`` stage:
+:mod:`breastmri.stages.infer`).
 
 Per scan (:func:`breastmri.inference.scan.predict_scan`): orient as in training (the orient stage's record
 when given, else the same heuristics in process), predict slice by slice with the chosen threshold, undo

@@ -1,4 +1,5 @@
-"""The orientation stage: orient every seed-layout scan (and align every training mask), in parallel.
+"""Orient every seed-layout scan of a dataset (and align every training mask), in parallel (the ``orient``
+stage: :mod:`breastmri.stages.orient`).
 
 Outputs (all written atomically, deterministic)::
 

@@ -12,7 +12,7 @@ from breastmri.data.errors import DataError
 from breastmri.data.io import save_nifti
 from breastmri.inference.command import main as infer_command
 from breastmri.inference.postprocess import erode_mm
-from breastmri.inference.lesion_stage import infer_lesion_cases
+from breastmri.inference.lesion_cases import infer_lesion_cases
 from breastmri.inference.predictor import SlicePredictor
 from breastmri.slices.writer import H5SliceWriter
 

@@ -10,7 +10,7 @@ from breastmri.cli import main as cli
 from breastmri.data.errors import DataError
 from breastmri.inference.predictor import resolve_preprocessing
 from breastmri.training.checkpoint import load_checkpoint
-from breastmri.training.stage import run_training, train_task
+from breastmri.training.train import run_training, train_task
 
 
 def _files(folder):
@@ -106,7 +106,7 @@ def test_finished_run_is_not_retrained_but_changed_params_start_afresh(breast_h5
 def test_changed_training_code_starts_afresh(breast_h5, tmp_path, tiny_params, monkeypatch):
     params = {**tiny_params, "max_epochs": 1}
     train_task(breast_h5, tmp_path / "m", tmp_path / "live", "breast", **params)
-    monkeypatch.setattr("breastmri.training.stage.code_sha256", lambda: "edited code")
+    monkeypatch.setattr("breastmri.training.train.code_sha256", lambda: "edited code")
     epochs = []
     run_training(breast_h5, tmp_path / "m", tmp_path / "live", "breast",
                  on_epoch_end=lambda r: epochs.append(r["epoch"]), **params)

@@ -1,4 +1,4 @@
-"""Training stage: one task's U-Net from its HDF5 slices; checkpoints, dvclive curves, final metrics.
+"""Training one task's U-Net from its HDF5 slices; checkpoints, dvclive curves, final metrics.
 
 The pipeline stage (``breastmri train --sections train_<task>``) is :mod:`breastmri.stages.train`. Outputs:
 

@@ -9,7 +9,7 @@ from inference_helpers import phantom_like, store, threshold_predictor, tiny_che
 from breastmri.data.errors import DataError
 from breastmri.data.io import save_nifti
 from breastmri.inference.predictor import SlicePredictor
-from breastmri.inference.real_stage import evaluate_real
+from breastmri.inference.real_exams import evaluate_real
 
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "real" / "nact" / "mamamia"
 

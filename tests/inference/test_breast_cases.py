@@ -9,7 +9,7 @@ import pytest
 from inference_helpers import threshold_predictor, tiny_checkpoint
 
 from breastmri.data.errors import DataError
-from breastmri.inference import stage
+from breastmri.inference import breast_cases
 from breastmri.inference.features import FEATURE_NAMES
 from breastmri.inference.predictor import Preprocessing
 
@@ -25,9 +25,9 @@ def _digest(folder):
 
 def test_stage_outputs_metrics_and_determinism(seed_dataset, tmp_path, monkeypatch):
     seed_root, truth_dir = seed_dataset
-    monkeypatch.setattr(stage, "load_predictor", _standin)
+    monkeypatch.setattr(breast_cases, "load_predictor", _standin)
     out, metrics_path = tmp_path / "pred", tmp_path / "metrics" / "infer_breast.json"
-    summary = stage.infer_dataset(seed_root, "unused.pt", out, truth_dir=truth_dir, metrics_path=metrics_path,
+    summary = breast_cases.infer_dataset(seed_root, "unused.pt", out, truth_dir=truth_dir, metrics_path=metrics_path,
                                   figures_dir=tmp_path / "fig", n_preview=3, progress=False)
     for scan in sorted((seed_root / "inference" / "scans").iterdir()):
         pid = scan.name[:-7]
@@ -54,15 +54,15 @@ def test_stage_outputs_metrics_and_determinism(seed_dataset, tmp_path, monkeypat
     assert metrics_path.is_file() and metrics_path.with_suffix(".csv").is_file()
     first = _digest(out)
     (out / "Breast_MRI_099_breast.nii.gz").write_bytes(b"stale")
-    stage.infer_dataset(seed_root, "unused.pt", out, progress=False)
+    breast_cases.infer_dataset(seed_root, "unused.pt", out, progress=False)
     assert _digest(out) == first                    # deterministic, stale outputs removed
 
 
 def test_without_truth_the_declared_metric_files_still_exist(seed_dataset, tmp_path, monkeypatch):
     seed_root, _ = seed_dataset
-    monkeypatch.setattr(stage, "load_predictor", _standin)
+    monkeypatch.setattr(breast_cases, "load_predictor", _standin)
     metrics_path = tmp_path / "metrics" / "infer_breast.json"
-    summary = stage.infer_dataset(seed_root, "unused.pt", tmp_path / "pred", truth_dir=None,
+    summary = breast_cases.infer_dataset(seed_root, "unused.pt", tmp_path / "pred", truth_dir=None,
                                   metrics_path=metrics_path, progress=False)
     assert "metrics" not in summary
     written = json.loads(metrics_path.read_text())
@@ -85,21 +85,21 @@ def test_stage_with_orientation_record_and_real_checkpoint(seed_dataset, tmp_pat
     record_path = save_records(records, tmp_path / "oriented" / "orientation_record.json")
     ckpt = tiny_checkpoint(tmp_path / "best.pt")
     (tmp_path / "threshold.json").write_text('{"threshold": 0.4}')
-    summary = stage.infer_dataset(seed_root, ckpt, tmp_path / "pred", threshold_json=tmp_path / "threshold.json",
+    summary = breast_cases.infer_dataset(seed_root, ckpt, tmp_path / "pred", threshold_json=tmp_path / "threshold.json",
                                   record_path=record_path, truth_dir=truth_dir, batch_size=8, progress=False)
     assert summary["threshold"] == 0.4 and summary["preprocessing"]["size"] == 32
     assert summary["metrics"]["n_patients"] == 5
     # a record file that lacks a patient is an error naming it
     save_records(records[:2], record_path)
     with pytest.raises(DataError, match="no orientation record"):
-        stage.infer_dataset(seed_root, ckpt, tmp_path / "pred2", record_path=record_path, progress=False)
+        breast_cases.infer_dataset(seed_root, ckpt, tmp_path / "pred2", record_path=record_path, progress=False)
 
 
 def test_stage_refuses_lesion_checkpoint(seed_dataset, tmp_path):
     seed_root, _ = seed_dataset
     ckpt = tiny_checkpoint(tmp_path / "lesion.pt", task="lesion")
     with pytest.raises(DataError, match="'lesion' task"):
-        stage.infer_dataset(seed_root, ckpt, tmp_path / "pred", progress=False)
+        breast_cases.infer_dataset(seed_root, ckpt, tmp_path / "pred", progress=False)
 
 
 def test_figures_grid_and_focus(tmp_path):

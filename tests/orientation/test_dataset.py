@@ -12,7 +12,7 @@ from breastmri.data.io import load_volume
 from breastmri.orientation.frame import frame_affine
 from breastmri.orientation.record import DECISIONS, excluded_patients, load_records, to_original_frame
 from breastmri.cli import main as cli
-from breastmri.orientation.stage import orient_dataset
+from breastmri.orientation.dataset import orient_dataset
 
 from .synth import SPACING, anatomy, ornt_of_codes, save, scan_aligned, write_dataset
 

@@ -28,15 +28,15 @@ from breastmri.inference import evaluation as ev
 from breastmri.inference.dce import load_phases
 from breastmri.inference.figures import DPI, Case, case_overlay
 from breastmri.inference.ftv import ftv_agreement, functional_tumour_volume
-from breastmri.inference.lesion_stage import BREAST_SUFFIX, PRED_SUFFIX, TUMOR_SUFFIX, infer_lesion_cases
-from breastmri.inference.stage import write_table
+from breastmri.inference.lesion_cases import BREAST_SUFFIX, PRED_SUFFIX, TUMOR_SUFFIX, infer_lesion_cases
+from breastmri.inference.breast_cases import write_table
 
 
 def evaluate_real(real_root: str | Path | None, out_dir: str | Path, *, tissue_mask_dir: str,
                   metrics_path: str | Path, figures_dir: str | Path | None = None, ftv_enhancement: float = 0.7,
                   near_mm: float = 2.0, progress: bool = True, **lesion_settings) -> dict:
     """Run the lesion pipeline on every case of ``real_root`` (``lesion_settings``: the keyword arguments of
-    :func:`~breastmri.inference.lesion_stage.infer_lesion_cases`, i.e. the ``infer_lesion`` section) and score
+    :func:`~breastmri.inference.lesion_cases.infer_lesion_cases`, i.e. the ``infer_lesion`` section) and score
     it against the FTV; return the metrics (also written to ``metrics_path``, with a .csv table beside)."""
     Path(out_dir).mkdir(parents=True, exist_ok=True)  # declared outputs exist even when there is nothing to do
     if figures_dir:

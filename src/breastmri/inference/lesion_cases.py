@@ -1,4 +1,5 @@
-"""The lesion inference stage: whole DCE volumes of the MAMA-MIA layout through the lesion model.
+"""Lesion inference: whole DCE volumes of the MAMA-MIA layout through the lesion model (the ``infer_lesion``
+stage: :mod:`breastmri.stages.infer_lesion`).
 
 Cases: the lesion HDF5 file's validation split (``cases="validation"``: cases the model never trained on) or
 every case of the layout (``cases="all"``). Per case (:func:`breastmri.inference.dce.predict_case`): resample to
@@ -38,7 +39,7 @@ from breastmri.inference.dce import BreastGuide, predict_case
 from breastmri.inference.figures import DPI, Case, case_overlay, prediction_grid
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
 from breastmri.inference.predictor import load_predictor, read_threshold
-from breastmri.inference.stage import remove_stale, write_table
+from breastmri.inference.breast_cases import remove_stale, write_table
 
 PRED_SUFFIX, BREAST_SUFFIX, TUMOR_SUFFIX = "_pred.nii.gz", "_breast.nii.gz", "_tumor.nii.gz"
 CLINICAL_NAMES = ("clinical_and_imaging_info.csv", "clinical_and_imaging_info.xlsx")

@@ -5,7 +5,7 @@ model trained without augmentation).
 A fresh phantom is drawn with its own seed (never used to tune anything) and only unlabelled inference scans in
 ``cohorts`` (``synthesize.seed_cohorts`` syntax; scanner affines, so orientation is not what is tested here; the
 ``random`` contrast draws every tissue's signal per case). Each model runs through the infer stage's code
-(:func:`breastmri.inference.stage.infer_dataset`) and is scored against the phantom truth per cohort.
+(:func:`breastmri.inference.breast_cases.infer_dataset`) and is scored against the phantom truth per cohort.
 
 Outputs: ``figure_path``, one scan per cohort with the model's mask (cyan) and the truth (yellow), and
 ``metrics_path`` (``reports/metrics/transfer.json``, a per-patient .csv beside it); the drawn phantom and the
@@ -27,7 +27,7 @@ from breastmri.analysis.figures import save_figure
 from breastmri.data.io import load_volume, write_json
 from breastmri.inference import evaluation as ev
 from breastmri.inference.figures import DPI, Case, prediction_grid
-from breastmri.inference.stage import BREAST_SUFFIX, infer_dataset, write_table
+from breastmri.inference.breast_cases import BREAST_SUFFIX, infer_dataset, write_table
 from breastmri.phantom.synthesize import synthesize
 from breastmri.phantom.truth import load_seed_truth, truth_file
 

@@ -3,9 +3,9 @@ from types import SimpleNamespace
 
 from inference_helpers import threshold_predictor
 
-from breastmri.inference import stage
+from breastmri.inference import breast_cases
 from breastmri.inference.predictor import Preprocessing
-from breastmri.inference.transfer_stage import evaluate_transfer
+from breastmri.inference.transfer import evaluate_transfer
 
 COHORTS = {"t1_duke": {"share": 0.5, "affine": "scanner", "contrast": "t1", "symmetric": False,
                        "acquisition": "duke"},
@@ -23,7 +23,7 @@ def _standin(checkpoint, *args, **kwargs):
 
 
 def test_held_out_cohorts_get_model_classical_and_baseline_rows_and_nothing_is_left(tmp_path, monkeypatch):
-    monkeypatch.setattr(stage, "load_predictor", _standin)
+    monkeypatch.setattr(breast_cases, "load_predictor", _standin)
     metrics_path, figure = tmp_path / "m" / "transfer.json", tmp_path / "fig" / "examples.png"
     summary = evaluate_transfer(tmp_path / "work", metrics_path, figure, seed=3, n_scans=4, cohorts=COHORTS,
                                 scanner_orientations=["LPS", "RAS"], oblique_rate=0.0, duke_matrix=96,
