@@ -28,8 +28,9 @@ The threshold is ``--threshold`` (a number, or the threshold stage's ``threshold
 stored with the checkpoint (``threshold``, else ``params.threshold``).
 Every input problem is reported as ``error: <file>: <problem>`` on stderr with exit code 1: a missing, corrupt
 or non-finite file or affine, what the validate stage refuses (a scan or phase under 4 voxels along an axis or
-constant, a ``--mask_path`` that is not 0/1), an unreadable, foreign or hand-edited checkpoint (wrong task,
-weights that do not fit, a stored threshold outside (0, 1)), phases or mask of another geometry, CUDA
+constant, a ``--mask_path`` that is not 0/1), an unreadable, foreign or hand-edited checkpoint (keys missing,
+wrong task, weights that do not fit or are not finite, unusable recorded preprocessing, a stored threshold
+outside (0, 1)), phases or mask of another geometry, CUDA
 unavailable. Nothing is written then: outputs are assembled in a temporary folder and moved into ``--out_dir``
 only at the end (a killed run's folder is removed by the next run into the same ``--out_dir``).
 """
