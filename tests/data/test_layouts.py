@@ -93,3 +93,15 @@ def test_mamamia_case_folder_may_hold_the_dce_as_one_dicom_series(tmp_path):
         layout.phase_paths("NACT_07")
     _touch(layout.image_dir / "NACT_06" / "NACT_06_0000.nii.gz")  # phase files take precedence
     assert layout.phase_paths("NACT_06")[0] == layout.image_dir / "NACT_06" / "NACT_06_0000.nii.gz"
+
+
+def test_mamamia_segmentation_may_be_stored_as_uncompressed_nii(tmp_path):
+    """``<CASE>.nii`` is found when it is the only segmentation; ``.nii.gz`` wins when both exist; with neither,
+    the ``.nii.gz`` name is given (for the 'missing' message)."""
+    layout = MamaMiaLayout(tmp_path)
+    expert = tmp_path / "segmentations" / "expert"
+    assert layout.lesion_mask("DUKE_001") == expert / "DUKE_001.nii.gz"
+    _touch(expert / "DUKE_001.nii")
+    assert layout.lesion_mask("DUKE_001") == expert / "DUKE_001.nii"
+    _touch(expert / "DUKE_001.nii.gz")
+    assert layout.lesion_mask("DUKE_001") == expert / "DUKE_001.nii.gz"
