@@ -30,6 +30,7 @@ from breastmri.data.layouts import phase_paths_in
 from breastmri.inference.candidates import tumor_candidate
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, erode_mm, keep_large_components
 from breastmri.inference.scan import segment_breast
+from breastmri.orientation.orient import HeuristicSettings
 
 AFFINE_ATOL_MM = 1e-3
 #: The breast region is doubted when more than this share of the lesion model's unrestricted lesion lies outside it.
@@ -59,7 +60,8 @@ class BreastGuide:
     :class:`~breastmri.inference.predictor.SlicePredictor`; ``phase`` the phase it segments (0 pre-contrast,
     1 first post-contrast; the pre-contrast phase when that one is absent); ``skin_margin_mm`` the erosion
     of the breast mask; ``affine_mode`` how far the files' affines describe the anatomy (orientation);
-    ``tumor_percentile`` of the candidate rule."""
+    ``tumor_percentile`` of the candidate rule; ``settings`` the anatomy rules of the breast mask's QC
+    (``None``: their documented defaults)."""
 
     predictor: object
     phase: int = 1
@@ -67,6 +69,7 @@ class BreastGuide:
     affine_mode: str = "trust"
     tumor_percentile: float = 98.0
     min_component_fraction: float = DEFAULT_MIN_FRACTION
+    settings: HeuristicSettings | None = None
 
     def __post_init__(self):
         if self.phase not in (0, 1):
@@ -134,7 +137,8 @@ def predict_case(predictor, folder: str | Path, min_component_fraction: float = 
         pre, post = volumes[0], volumes[1]
         seg = segment_breast(post if guide.phase == 1 and post is not None else pre,
                              guide.predictor.predict_breast, guide.predictor.threshold,
-                             min_component_fraction=guide.min_component_fraction, affine_mode=guide.affine_mode)
+                             settings=guide.settings, min_component_fraction=guide.min_component_fraction,
+                             affine_mode=guide.affine_mode)
         region = erode_mm(seg.breast, pre.spacing, guide.skin_margin_mm)
         qc = dict(seg.qc, problems=[*seg.qc["problems"], *disagreement(predictor.binarize(probability), region)])
         restricted = not qc["problems"]

@@ -24,7 +24,7 @@ AFFINE_MODES = ("trust", "verify", "ignore")
 
 @dataclass(frozen=True)
 class HeuristicSettings:
-    """Knobs of the decisions and checks (params.yaml ``orient`` section)."""
+    """Knobs of the decisions and checks (params.yaml ``anatomy`` section; the defaults are for direct library use)."""
 
     n_slices: int = 7
     end_fraction: float = 0.2
