@@ -17,6 +17,7 @@ Nothing here reads ground truth.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +124,12 @@ def disagreement(lesion: np.ndarray, region: np.ndarray) -> list[str]:
     return []
 
 
+def warn_unrestricted(folder: str | Path, result: CasePrediction) -> None:
+    """One warning line per problem of a guided case's breast mask (its lesions were left unrestricted)."""
+    for problem in (result.breast_qc or {}).get("problems", []):
+        print(f"WARNING: {folder}: implausible breast mask ({problem}): lesions not restricted to it", file=sys.stderr)
+
+
 def predict_case(predictor, folder: str | Path, min_component_fraction: float = DEFAULT_MIN_FRACTION,
                  guide: BreastGuide | None = None) -> CasePrediction:
     """Predict one case folder with a lesion :class:`~breastmri.inference.predictor.SlicePredictor`:
@@ -140,7 +147,8 @@ def predict_case(predictor, folder: str | Path, min_component_fraction: float = 
                              settings=guide.settings, min_component_fraction=guide.min_component_fraction,
                              affine_mode=guide.affine_mode)
         region = erode_mm(seg.breast, pre.spacing, guide.skin_margin_mm)
-        qc = dict(seg.qc, problems=[*seg.qc["problems"], *disagreement(predictor.binarize(probability), region)])
+        unrestricted = predictor.binarize(probability)
+        qc = dict(seg.qc, problems=[*seg.qc["problems"], *disagreement(unrestricted, region)])
         restricted = not qc["problems"]
         if restricted:
             probability = probability * region
@@ -150,6 +158,7 @@ def predict_case(predictor, folder: str | Path, min_component_fraction: float = 
             signal = post.array.astype(np.float32) - signal
         extra = dict(breast=seg.breast, region=region, tumor=tumor_candidate(signal, region, guide.tumor_percentile),
                      tumor_rule=rule, breast_qc=qc, restricted=restricted)
-    lesion = keep_large_components(predictor.binarize(probability), min_component_fraction)
+    binary = unrestricted if guide is not None and not restricted else predictor.binarize(probability)
+    lesion = keep_large_components(binary, min_component_fraction)
     return CasePrediction(case, volumes[0], display, probability.astype(np.float32), lesion.astype(np.uint8),
                           **extra)

@@ -36,14 +36,13 @@ from breastmri.data.layouts import MamaMiaLayout
 from breastmri.evaluation import challenge as ch
 from breastmri.inference import evaluation as ev
 from breastmri.orientation.orient import HeuristicSettings
-from breastmri.inference.dce import BreastGuide, predict_case
+from breastmri.inference.dce import BreastGuide, predict_case, warn_unrestricted
 from breastmri.inference.figures import DPI, Case, case_overlay, prediction_grid
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
 from breastmri.inference.predictor import load_predictor, read_threshold
 from breastmri.inference.breast_cases import remove_stale, write_table
 
 PRED_SUFFIX, BREAST_SUFFIX, TUMOR_SUFFIX = "_pred.nii.gz", "_breast.nii.gz", "_tumor.nii.gz"
-CLINICAL_NAMES = ("clinical_and_imaging_info.csv", "clinical_and_imaging_info.xlsx")
 CASE_SETS = ("validation", "all")
 
 
@@ -124,9 +123,7 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
             save_nifti(result.tumor, reference.affine, out_dir / f"{case}{TUMOR_SUFFIX}")
             row.update(tumor_rule=result.tumor_rule, breast_inside_body=result.breast_qc["inside_body"],
                        breast_problems="; ".join(result.breast_qc["problems"]), breast_restricted=result.restricted)
-            for problem in result.breast_qc["problems"]:
-                print(f"WARNING: {layout.image_dir / case}: implausible breast mask ({problem}): lesions not "
-                      "restricted to it", file=sys.stderr)
+            warn_unrestricted(layout.image_dir / case, result)
         truth_path = layout.lesion_mask(case)
         truth = ev.load_truth_mask(truth_path, reference) if truth_path.is_file() else None
         if truth is not None:
@@ -197,7 +194,7 @@ def challenge_summary(per_case: pd.DataFrame, layout: MamaMiaLayout) -> dict:
     ranking NaN (said on stderr); a table that cannot be read is an error, as everywhere."""
     scored = per_case[per_case["dice"].notna()]
     frame = pd.DataFrame({"dice": scored["challenge_dice"], "norm_hd": scored["challenge_norm_hd"]})
-    if not any((layout.root / name).is_file() for name in CLINICAL_NAMES):
+    if not layout.has_clinical:
         print(f"WARNING: {layout.root}: no clinical table: the challenge's fairness and ranking are not computed",
               file=sys.stderr)
         return ch.challenge_scores(frame, pd.DataFrame({"patient_id": list(frame.index)}))
