@@ -141,12 +141,18 @@ class MamaMiaLayout:
         candidates = [self.segmentation_dir / f"{case}{sfx}" for sfx in (".nii.gz", ".nii")]
         return next((c for c in candidates if c.is_file()), candidates[0])
 
+    CLINICAL_NAMES = ("clinical_and_imaging_info.csv", "clinical_and_imaging_info.xlsx")
+
+    @property
+    def has_clinical(self) -> bool:
+        return any((self.root / name).is_file() for name in self.CLINICAL_NAMES)
+
     @property
     def clinical_path(self) -> Path:
-        for name in ("clinical_and_imaging_info.csv", "clinical_and_imaging_info.xlsx"):
+        for name in self.CLINICAL_NAMES:
             if (self.root / name).is_file():
                 return self.root / name
-        raise DataError(self.root / "clinical_and_imaging_info.csv", "clinical file is missing")
+        raise DataError(self.root / self.CLINICAL_NAMES[0], "clinical file is missing")
 
 
 def phase_paths_in(folder: str | Path, case: str | None = None) -> list[Path | DicomPhase | None]:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from breastmri.stages.anatomy import AnatomyConfig
 from breastmri.stages.config import DataConfig, optional
 
 NOTEBOOK = "notebooks/07_infer.ipynb"
 
 
 @dataclass(frozen=True)
-class Config(DataConfig):
-    SECTIONS = ("data", "infer")
+class Config(AnatomyConfig, DataConfig):
+    SECTIONS = ("data", "anatomy", "infer")
     checkpoint: str
     threshold_json: str
     record_path: str
@@ -40,7 +41,7 @@ def run(config: Config) -> dict:
         figures_dir=config.figures_dir, tumor_percentile=config.tumor_percentile,
         skin_margin_mm=config.skin_margin_mm, classical_baseline=config.classical_baseline,
         min_component_fraction=config.min_component_fraction, batch_size=config.batch_size, device=config.device,
-        mirror_tta=config.mirror_tta, n_preview=config.n_preview)
+        mirror_tta=config.mirror_tta, n_preview=config.n_preview, settings=config.heuristics())
 
 
 def describe(summary: dict) -> str:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from breastmri.stages.anatomy import AnatomyConfig
 from breastmri.stages.config import DataConfig, optional
 
 NOTEBOOK = "notebooks/09_infer_lesion.ipynb"
 
 
 @dataclass(frozen=True)
-class Config(DataConfig):
-    SECTIONS = ("data", "infer_lesion")
+class Config(AnatomyConfig, DataConfig):
+    SECTIONS = ("data", "anatomy", "infer_lesion")
     checkpoint: str
     threshold_json: str
     h5_path: str
@@ -38,7 +39,7 @@ class Config(DataConfig):
                     breast_threshold_json=optional(self.breast_threshold_json), breast_phase=self.breast_phase,
                     skin_margin_mm=self.skin_margin_mm, tumor_percentile=self.tumor_percentile,
                     min_component_fraction=self.min_component_fraction, batch_size=self.batch_size,
-                    device=self.device, mirror_tta=self.mirror_tta)
+                    device=self.device, mirror_tta=self.mirror_tta, settings=self.heuristics())
 
 
 def run(config: Config) -> dict:

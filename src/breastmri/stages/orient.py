@@ -4,37 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from breastmri.stages.anatomy import AnatomyConfig
 from breastmri.stages.config import DataConfig, optional
 
 NOTEBOOK = "notebooks/03_orient.ipynb"
-HEURISTIC_KEYS = ("n_slices", "end_fraction", "noise_factor", "floor_fraction", "min_solidity", "min_margin",
-                  "min_inside_body", "min_anterior", "min_breast_ml")  # orientation.orient.HeuristicSettings
 
 
 @dataclass(frozen=True)
-class Config(DataConfig):
-    SECTIONS = ("data", "orient")
+class Config(AnatomyConfig, DataConfig):
+    SECTIONS = ("data", "anatomy", "orient")
     out_dir: str
     record_path: str
     metrics_path: str
     workers: int
-    n_slices: int
-    end_fraction: float
-    noise_factor: float
-    floor_fraction: float
-    min_solidity: float
-    min_margin: dict
-    min_inside_body: float
-    min_anterior: float
-    min_breast_ml: float
     on_failure: str
     n_preview: int
     real_examples: str
-
-    def heuristics(self):
-        from breastmri.orientation.orient import HeuristicSettings
-
-        return HeuristicSettings(**{name: getattr(self, name) for name in HEURISTIC_KEYS})
 
 
 def run(config: Config) -> dict:

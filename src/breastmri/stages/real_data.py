@@ -11,7 +11,7 @@ NOTEBOOK = "notebooks/10_real_data.ipynb"
 
 @dataclass(frozen=True)
 class Config(infer_lesion.Config):
-    SECTIONS = ("data", "infer_lesion", "real_data")
+    SECTIONS = ("data", "anatomy", "infer_lesion", "real_data")
     real_root: str
     tissue_mask_dir: str
     ftv_enhancement: float
