@@ -46,7 +46,6 @@ HYPERPARAMETER_KINDS = {
     "loss": str, "optimizer": str, "weight_decay": float,
 }
 HYPERPARAMETER_KEYS = tuple(HYPERPARAMETER_KINDS)
-PATH_KEYS = ("h5", "out_dir", "live_dir", "metrics")
 MODEL_KEYS = ("base", "depth", "dropout", "bottleneck_dropout", "up")
 FIT_KEYS = ("max_epochs", "patience", "min_delta", "optimizer", "lr", "weight_decay", "lr_factor", "lr_patience",
             "min_lr", "clip_grad_norm", "amp", "seed", "threshold")
