@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
+from breastmri.cli import main as cli
 from breastmri.data.errors import DataError
 from breastmri.data.io import save_nifti
 from breastmri.evaluation import challenge as ch
@@ -311,3 +312,35 @@ def test_the_official_split_selects_the_cases_scored(root, tmp_path):
     metrics = score_predictions(root, predictions, tmp_path / "s.json", cases="train", progress=False)
     assert metrics["missing"] == ["DUKE_001", "ISPY1_1001"]
 
+
+def test_commands_print_one_line_and_errors_leave_no_output(root, tmp_path, capsys):
+    raw = tmp_path / "raw"
+    assert cli(["export-nnunet", "--mamamia_root", str(root), "--out_dir", str(raw), "--dataset_id", "502",
+                "--phases", "0", "1"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line == (f"wrote {raw / 'Dataset502_MAMAMIA'}: 3 training cases, 0 test cases, 2 channels "
+                    "(1 file zero-filled)")
+    out_json = tmp_path / "scores.json"
+    assert cli(["score", "--mamamia_root", str(root), "--predictions", str(raw / "Dataset502_MAMAMIA" / "labelsTr"),
+                "--out_json", str(out_json)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        f"scored 3 cases (0 without a prediction): Dice mean 1.000, HD95 median 0.0 mm, challenge performance "
+        f"1.000; wrote {out_json} and {out_json.with_suffix('.csv')}"]
+
+    path = root / "images" / "NACT_01" / "NACT_01_0002.nii.gz"
+    save_nifti(np.zeros((3, 3, 3), np.int16), AFFINE, path)
+    assert cli(["export-nnunet", "--mamamia_root", str(root), "--out_dir", str(tmp_path / "raw2")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {path}: phase shape (3, 3, 3) has fewer than 4 voxels along axis 0, 1, 2: too small "
+                   "to be a 3D scan"]
+    assert os.listdir(tmp_path / "raw2") == []  # neither the dataset nor its temporary folder
+    assert cli(["score", "--mamamia_root", str(root), "--predictions", str(tmp_path / "nowhere"),
+                "--out_json", str(tmp_path / "s2.json")]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: {tmp_path / 'nowhere'}: predictions folder "
+                                                            "is missing"]
+    assert not (tmp_path / "s2.json").exists()
+    assert cli(["score", "--mamamia_root", str(root), "--predictions", str(raw), "--out_json", str(out_json),
+                "--cases", "validation"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: cases must be one of ('all', 'train', 'test'), got 'validation'"]
