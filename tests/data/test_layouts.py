@@ -112,11 +112,13 @@ def test_official_split_maps_each_case_to_its_column_and_is_none_without_the_fil
 @pytest.mark.parametrize("text, problem", [
     ("train_split,test_split\nDUKE_001,DUKE_001\nISPY1_1001,NACT_01\n",
      "case DUKE_001 is listed in both train_split and test_split"),
-    ("train_split,test_split\nDUKE_001,NACT_01\nDUKE_001,\nISPY1_1001,\n", "case DUKE_001 is listed twice in train_split"),
+    ("train_split,test_split\nDUKE_001,NACT_01\nDUKE_001,\nISPY1_1001,\n",
+     "case DUKE_001 is listed twice in train_split"),
     ("train_split,test_split\nDUKE_001,NACT_01\nISPY1_1001,ISPY2_9\n",
      r"1 case\(s\) not in .*images: ISPY2_9"),
     ("train_split,test_split\nDUKE_001,NACT_01\n", r"1 case\(s\) of the images folder in neither column: ISPY1_1001"),
-    ("train,test\nDUKE_001,NACT_01\n", "split table lacks the column\\(s\\) train_split, test_split \\(found: train, test\\)"),
+    ("train,test\nDUKE_001,NACT_01\n",
+     r"split table lacks the column\(s\) train_split, test_split \(found: train, test\)"),
     ("", "cannot read the split table"),
     ("train_split,test_split\nDUKE_001,NACT_01,ISPY1_1001,x\n", "cannot read the split table"),  # no index guessed
     ("train_split,test_split\nDUKE_001,NACT_01\nISPY1_1001,,x\n", "cannot read the split table"),

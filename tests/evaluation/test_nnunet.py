@@ -112,7 +112,8 @@ def test_export_is_a_valid_nnunet_v2_dataset_with_byte_copies_and_exact_labels(r
                                folder / "imagesTr" / f"{case}_{k:04d}.nii.gz", shallow=False)
         label = nib.load(folder / "labelsTr" / f"{case}.nii.gz")  # the source mask's shape and stored affine
         np.testing.assert_array_equal(np.asanyarray(label.dataobj), _lesion(centre))
-        np.testing.assert_array_equal(label.affine, nib.load(root / "segmentations" / "expert" / f"{case}.nii.gz").affine)
+        source = nib.load(root / "segmentations" / "expert" / f"{case}.nii.gz")
+        np.testing.assert_array_equal(label.affine, source.affine)
     assert dataset["numTraining"] == summary["n_training"] and summary["test_cases"] == []
 
 
@@ -304,7 +305,7 @@ def test_a_prediction_off_the_expert_grid_or_of_an_unknown_case_is_an_error(root
 def test_the_official_split_selects_the_cases_scored(root, tmp_path):
     predictions = tmp_path / "pred"
     save_nifti(_lesion(CASES["NACT_01"][1]), AFFINE, predictions / "NACT_01.nii.gz")
-    with pytest.raises(DataError, match="train_test_splits.csv: file not found: cases 'test' are those of the official"):
+    with pytest.raises(DataError, match="train_test_splits.csv: file not found: cases 'test' are those of the"):
         score_predictions(root, predictions, tmp_path / "s.json", cases="test", progress=False)
     (root / "train_test_splits.csv").write_text("train_split,test_split\nDUKE_001,NACT_01\nISPY1_1001,\n")
     metrics = score_predictions(root, predictions, tmp_path / "s.json", cases="test", progress=False)
