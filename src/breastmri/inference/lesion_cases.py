@@ -127,8 +127,7 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
         truth_path = layout.lesion_mask(case)
         truth = ev.load_truth_mask(truth_path, reference) if truth_path.is_file() else None
         if truth is not None:
-            row.update(ev.overlap_metrics(result.lesion, truth, reference.spacing), truth_voxels=int(truth.sum()),
-                       **{f"challenge_{k}": v for k, v in ch.case_scores(result.lesion, truth).items()})
+            row.update(lesion_scores(result.lesion, truth, reference.spacing))
             if guide:
                 row.update(tumor_hit=ev.hit(result.tumor, truth),
                            truth_in_region=float((truth & result.region).sum() / max(int(truth.sum()), 1)))
@@ -162,6 +161,14 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
         write_json(metrics, metrics_path)
         write_table(per_case, Path(metrics_path).with_suffix(".csv"))
     return {"out_dir": str(out_dir), "device": str(predictor.device), "metrics": metrics, "per_case": per_case}
+
+
+def lesion_scores(prediction, truth, spacing) -> dict:
+    """One case's scores against its expert segmentation (binary masks on one grid, ``spacing`` in mm): Dice and
+    HD95 in mm (:func:`breastmri.inference.evaluation.overlap_metrics`), the truth's voxel count and the
+    challenge's per-case scores prefixed ``challenge_`` (:func:`breastmri.evaluation.challenge.case_scores`)."""
+    return {**ev.overlap_metrics(prediction, truth, spacing), "truth_voxels": int(truth.sum()),
+            **{f"challenge_{k}": v for k, v in ch.case_scores(prediction, truth).items()}}
 
 
 def candidate_rule_text(guide: BreastGuide) -> str:
