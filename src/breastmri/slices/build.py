@@ -18,9 +18,15 @@ written, in patient order, through :class:`~breastmri.slices.writer.H5SliceWrite
   build's. The shard folder is removed after a successful build unless ``keep_shards`` (then a re-run with, e.g.,
   other lesion settings recomputes only the shards whose fingerprint changed).
 
+The merge copies the shards into one file rather than linking them as an HDF5 virtual dataset: the file must be
+the in-process build's bytes, a single DVC output that stands alone (a virtual dataset needs its source files
+beside it) and read as before by :mod:`breastmri.slices.h5file`; the copy costs one sequential read and write of
+the data (``merge_seconds``), small beside the preprocessing.
+
 Each build returns and writes a summary (slice counts, balance, patients per split, the split itself); how it ran
 (``executor``, ``cases_computed`` / ``cases_reused`` and, lesion, ``candidates_computed`` / ``candidates_reused``,
-``seconds``) is in the returned summary only, so the metric file does not depend on it.
+``shard_dir``, ``merge_seconds``, ``seconds``) is in the returned summary only, so the metric file does not
+depend on it.
 The pipeline stage (``breastmri build_hdf5``) is :mod:`breastmri.stages.build_hdf5`.
 """
 
@@ -30,6 +36,8 @@ import dataclasses
 import functools
 import time
 from pathlib import Path
+
+from tqdm import tqdm
 
 from breastmri.data.atomic import remove_stale_temps
 from breastmri.data.errors import DataError
@@ -99,8 +107,9 @@ def build_breast_h5(oriented_dir: str | Path, out_path: str | Path, *, size: int
                 for pid, scan, mask in jobs if shards.shard_fingerprint(store.shard(pid)) != fps[pid]}
         with _client(workers, scheduler) as (client, executor):
             _run(client, breast_shard_task, todo, len(ids), "breast slices", progress)
+        merge_started = time.perf_counter()
         with writer() as out:
-            for pid in ids:
+            for pid in _bar(ids, "breast merge", progress):
                 batch = shards.read_shard(store.shard(pid), fps[pid])
                 out.append(batch, flags[pid])
                 per_patient[pid] = len(batch)
@@ -108,7 +117,7 @@ def build_breast_h5(oriented_dir: str | Path, out_path: str | Path, *, size: int
             n = out.n
         _tidy(store, ids, keep_shards)
         facts = {"executor": executor, "cases_computed": len(todo), "cases_reused": len(ids) - len(todo),
-                 "shard_dir": str(store.folder)}
+                 "shard_dir": str(store.folder), "merge_seconds": round(time.perf_counter() - merge_started, 3)}
     summary = {
         "task": "breast",
         "file": str(out_path),
@@ -194,13 +203,15 @@ def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, size: int
                     todo2[case] = (str(store.shard(case).resolve()), fps2[case], code, case, _absolute(phases),
                                    _absolute(mask), settings)
             _run(client, lesion_shard_task, todo2, len(cases), "lesion slices", progress)
+        merge_started = time.perf_counter()
         with writer() as out:
-            for case in cases:
+            for case in _bar(cases, "lesion merge", progress):
                 out.append(shards.read_shard(store.shard(case), fps2[case]), flags[case])
             n = out.n
         _tidy(store, cases, keep_shards)
         facts = {"executor": executor, "candidates_computed": len(todo1), "candidates_reused": len(cases) - len(todo1),
-                 "cases_computed": len(todo2), "cases_reused": len(cases) - len(todo2), "shard_dir": str(store.folder)}
+                 "cases_computed": len(todo2), "cases_reused": len(cases) - len(todo2), "shard_dir": str(store.folder),
+                 "merge_seconds": round(time.perf_counter() - merge_started, 3)}
     per_case = {}
     for c in candidates:
         sel = chosen[c.case]
@@ -302,6 +313,11 @@ def _run(client, fn, jobs: dict, total: int, desc: str, progress: bool) -> dict:
     from breastmri.slices.cluster import run_tasks
 
     return run_tasks(client, fn, jobs, total=total, desc=desc, progress=progress) if jobs else {}
+
+
+def _bar(items: list, desc: str, progress: bool):
+    """``items`` with a progress bar (``TQDM_DISABLE=1`` or ``progress=False`` hide it)."""
+    return tqdm(items, desc=desc, unit="case", **({} if progress else {"disable": True}))
 
 
 def _tidy(store: shards.ShardStore, cases: list[str], keep: bool) -> None:
