@@ -109,6 +109,22 @@ def test_a_data_error_on_a_worker_stops_the_build_with_that_error(tmp_path, sche
     assert (tmp_path / "shards" / "lesion" / "CASE_000.candidates.json").is_file()  # kept for the next attempt
 
 
+def test_the_stage_runs_on_the_cluster_of_its_params(seed_root, mamamia_root, scheduler, tmp_path, capsys,
+                                                   params_file):
+    from breastmri.cli import main as cli
+
+    params = params_file(data={"mamamia_root": str(mamamia_root)}, build_hdf5={
+        "oriented_dir": str(seed_root), "out_dir": str(tmp_path / "out"), "metrics_dir": str(tmp_path / "m"),
+        "breast_size": 16, "lesion_size": 32, "scheduler": scheduler, "shard_dir": str(tmp_path / "shards"),
+        "keep_shards": True})
+    assert cli(["build_hdf5", "--params", str(params)]) == 0
+    assert "breast: 22 slices" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == ["breast", "lesion"]  # kept
+    assert cli(["build_hdf5", "--params", str(params)]) == 0
+    line = capsys.readouterr().out
+    assert "(0 cases computed, 5 reused from shards)" in line and "(0 cases computed, 3 reused from shards)" in line
+
+
 def test_a_worker_running_other_code_is_refused():
     with pytest.raises(RuntimeError, match="other breastmri code"):
         _worker_setup("0" * 64)
