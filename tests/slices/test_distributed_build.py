@@ -72,6 +72,7 @@ def test_shards_are_reused_only_for_the_same_inputs_settings_and_code(mamamia_ro
         f"CASE_00{i}{ext}" for i in range(3) for ext in (".h5", ".candidates.json"))
     again = build()
     assert (again["candidates_reused"], again["cases_reused"], again["cases_computed"]) == (3, 3, 0)
+    assert again["executor"] == "none: every shard reused"  # no cluster needed
     assert out.read_bytes() == reference()
     # another seed: the candidates (pass 1) are reused, the slices of cases whose choice changed are recomputed
     reseeded = build(seed=3)

@@ -32,6 +32,7 @@ The pipeline stage (``breastmri build_hdf5``) is :mod:`breastmri.stages.build_hd
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import time
@@ -105,8 +106,9 @@ def build_breast_h5(oriented_dir: str | Path, out_path: str | Path, *, size: int
         fps = {pid: shards.fingerprint("breast slices", pid, [scan, mask], settings, code) for pid, scan, mask in jobs}
         todo = {pid: (str(store.shard(pid).resolve()), fps[pid], code, pid, _absolute(scan), _absolute(mask), settings)
                 for pid, scan, mask in jobs if shards.shard_fingerprint(store.shard(pid)) != fps[pid]}
-        with _client(workers, scheduler) as (client, executor):
-            _run(client, breast_shard_task, todo, len(ids), "breast slices", progress)
+        with contextlib.ExitStack() as stack:
+            cluster = _Cluster(stack, workers, scheduler)
+            cluster.run(breast_shard_task, todo, len(ids), "breast slices", progress)
         merge_started = time.perf_counter()
         with writer() as out:
             for pid in _bar(ids, "breast merge", progress):
@@ -116,7 +118,7 @@ def build_breast_h5(oriented_dir: str | Path, out_path: str | Path, *, size: int
                 mask_slices += batch.info["mask_slices"]
             n = out.n
         _tidy(store, ids, keep_shards)
-        facts = {"executor": executor, "cases_computed": len(todo), "cases_reused": len(ids) - len(todo),
+        facts = {"executor": cluster.executor, "cases_computed": len(todo), "cases_reused": len(ids) - len(todo),
                  "shard_dir": str(store.folder), "merge_seconds": round(time.perf_counter() - merge_started, 3)}
     summary = {
         "task": "breast",
@@ -190,8 +192,9 @@ def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, size: int
         todo1 = {case: (str(store.candidates(case).resolve()), fps1[case], code, case, _absolute(phases),
                         _absolute(mask), count_settings)
                  for case, phases, mask in jobs if cached[case] is None}
-        with _client(workers, scheduler) as (client, executor):
-            found = _run(client, lesion_candidates_task, todo1, len(cases), "lesion candidates", progress)
+        with contextlib.ExitStack() as stack:
+            cluster = _Cluster(stack, workers, scheduler)
+            found = cluster.run(lesion_candidates_task, todo1, len(cases), "lesion candidates", progress)
             candidates = [found[case] if cached[case] is None else cached[case] for case in cases]
             chosen = balance(candidates, seed)
             fps2, todo2 = {}, {}
@@ -202,15 +205,16 @@ def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, size: int
                 if shards.shard_fingerprint(store.shard(case)) != fps2[case]:
                     todo2[case] = (str(store.shard(case).resolve()), fps2[case], code, case, _absolute(phases),
                                    _absolute(mask), settings)
-            _run(client, lesion_shard_task, todo2, len(cases), "lesion slices", progress)
+            cluster.run(lesion_shard_task, todo2, len(cases), "lesion slices", progress)
         merge_started = time.perf_counter()
         with writer() as out:
             for case in _bar(cases, "lesion merge", progress):
                 out.append(shards.read_shard(store.shard(case), fps2[case]), flags[case])
             n = out.n
         _tidy(store, cases, keep_shards)
-        facts = {"executor": executor, "candidates_computed": len(todo1), "candidates_reused": len(cases) - len(todo1),
-                 "cases_computed": len(todo2), "cases_reused": len(cases) - len(todo2), "shard_dir": str(store.folder),
+        facts = {"executor": cluster.executor, "candidates_computed": len(todo1),
+                 "candidates_reused": len(cases) - len(todo1), "cases_computed": len(todo2),
+                 "cases_reused": len(cases) - len(todo2), "shard_dir": str(store.folder),
                  "merge_seconds": round(time.perf_counter() - merge_started, 3)}
     per_case = {}
     for c in candidates:
@@ -303,16 +307,22 @@ def _absolute(item):
     return item
 
 
-def _client(workers: int, scheduler: str):
-    from breastmri.slices.cluster import dask_client
+class _Cluster:
+    """The Dask client of one build, started for the first tasks to run: a build whose shards all exist starts none."""
 
-    return dask_client(workers, scheduler)
+    def __init__(self, stack: contextlib.ExitStack, workers: int, scheduler: str):
+        self.stack, self.workers, self.scheduler = stack, workers, scheduler
+        self.client = None
+        self.executor = "none: every shard reused"
 
+    def run(self, fn, jobs: dict, total: int, desc: str, progress: bool) -> dict:
+        from breastmri.slices.cluster import dask_client, run_tasks
 
-def _run(client, fn, jobs: dict, total: int, desc: str, progress: bool) -> dict:
-    from breastmri.slices.cluster import run_tasks
-
-    return run_tasks(client, fn, jobs, total=total, desc=desc, progress=progress) if jobs else {}
+        if not jobs:
+            return {}
+        if self.client is None:
+            self.client, self.executor = self.stack.enter_context(dask_client(self.workers, self.scheduler))
+        return run_tasks(self.client, fn, jobs, total=total, desc=desc, progress=progress)
 
 
 def _bar(items: list, desc: str, progress: bool):
