@@ -54,5 +54,14 @@ def run(config: Config) -> dict:
 
 
 def describe(summary: dict) -> str:
-    return "; ".join(f"{task}: {s['n_slices']} slices -> {s['file']} ({s['cases_computed']} cases computed, "
-                     f"{s['cases_reused']} reused from shards)" for task, s in summary.items())
+    """Slices per task and their balance (the key figure), the split, and the work done or reused."""
+    def task_line(task: str, s: dict) -> str:
+        lesion = "positives" in s
+        balance = (f"{s['positives']} positive / {s['negatives']} negative (balance {s['balance_pos_minus_neg']:+d})"
+                   if lesion else f"{s['slices_with_mask']} with breast / {s['slices_without_mask']} without")
+        split = s["patients"]
+        return (f"{task}: {s['n_slices']} slices, {balance}, {split.get('train', 0)} train / "
+                f"{split.get('validation', 0)} validation {'cases' if lesion else 'patients'} "
+                f"({s['cases_computed']} cases computed, {s['cases_reused']} reused from shards)")
+
+    return "; ".join(task_line(task, s) for task, s in summary.items())

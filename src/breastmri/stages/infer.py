@@ -45,4 +45,24 @@ def run(config: Config) -> dict:
 
 
 def describe(summary: dict) -> str:
-    return f"{summary['n_scans']} scans predicted into {summary['out_dir']}"
+    """Breast Dice (mean, min) against the truth where there is one, else "not scored"; then the QC flags."""
+    def num(value) -> str:
+        return "n/a" if value is None or value != value else f"{value:.3f}"
+
+    qc = summary["qc"]
+    flagged = list(qc["flagged"])
+    checks = (f"QC: {qc['n_flagged']} breast mask{'' if qc['n_flagged'] == 1 else 's'} flagged"
+              + (f" ({', '.join(flagged[:3])}{', ...' if len(flagged) > 3 else ''})" if flagged else ""))
+    if qc.get("not_placed_by_orient"):
+        checks += f", {len(qc['not_placed_by_orient'])} scans not placed by orient"
+    if "metrics" not in summary:
+        return f"{summary['n_scans']} scans predicted into {summary['out_dir']}; no ground truth: not scored; {checks}"
+    m = summary["metrics"]
+    text = (f"breast Dice mean {num(m['breast_dice'].get('mean'))} / min {num(m['breast_dice'].get('min'))} on "
+            f"{m['n_patients']} scans")
+    if "classical" in m:
+        baseline = m["classical"]["breast_dice"]
+        text += f" (classical baseline {num(baseline.get('mean'))} / {num(baseline.get('min'))})"
+    if "tumor_hit_rate" in m:
+        text += f", tumour hit rate {num(m['tumor_hit_rate'])}"
+    return f"{text}; {checks}"

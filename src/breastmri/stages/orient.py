@@ -32,7 +32,20 @@ def run(config: Config) -> dict:
 
 
 def describe(summary: dict) -> str:
-    text = f"oriented {summary['n_patients']} patients into {summary['out_dir']}; excluded: {summary['excluded'] or 'none'}"
-    if summary["metrics"] is not None:
-        text += f"; accuracy {summary['metrics']['accuracy']}, mask Dice {summary['metrics']['mask_dice']}"
-    return text
+    """Placement accuracy and aligned-mask Dice against the truth (phantom), then patients placed / excluded."""
+    def num(value) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    n, excluded = summary["n_patients"], sorted(summary["excluded"])
+    placed = (f"{sum(n.values())} patients placed ({', '.join(f'{v} {k}' for k, v in n.items())}), "
+              + (f"{len(excluded)} excluded ({', '.join(excluded[:3])}{', ...' if len(excluded) > 3 else ''})"
+                 if excluded else "none excluded"))
+    m = summary["metrics"]
+    if m is None:
+        return f"{placed}; no ground truth: not scored (affine mode {summary['affine_mode']})"
+    by_cohort = {c: v["accuracy"]["all"] for c, v in m["by_cohort"].items() if v["accuracy"]["all"] is not None}
+    worst = min(by_cohort, key=by_cohort.get) if by_cohort else None
+    dice, wrong = m["mask_dice"], m["n_errors"]
+    return (f"placement accuracy {num(m['accuracy']['all'])} ({wrong} wrong decision{'' if wrong == 1 else 's'}"
+            + (f"; lowest cohort {worst} {num(by_cohort[worst])}" if worst else "") + "), "
+            f"aligned-mask Dice mean {num(dice['mean'])} / min {num(dice['min'])} ({dice['n']} masks); {placed}")
