@@ -73,6 +73,11 @@ def run_training_throughput(quick: bool) -> dict:
     return training.run()
 
 
+def run_distributed_build(quick: bool) -> dict:
+    distributed = importlib.import_module("distributed_build")
+    return distributed.run(cases=(4, 8)) if quick else distributed.run(cases=(24, 200))
+
+
 def run_augmentation(quick: bool) -> dict:
     augmentation = importlib.import_module("augmentation")
     return augmentation.run(n=8, repeats=2, steps=8) if quick else augmentation.run()
@@ -101,6 +106,29 @@ def hdf5_io_rows(f: dict) -> list[Row]:
             rows += [Row(name, f"{what}: size", r["file_mb"], "MB", "uncompressed", plain[r["file"]]["file_mb"]),
                      Row(name, f"{what}: random reads", r["read_slices_per_s"], "slices/s", "uncompressed",
                          plain[r["file"]]["read_slices_per_s"])]
+    return rows
+
+
+def distributed_build_rows(f: dict) -> list[Row]:
+    """Lesion build on a 2-worker Dask LocalCluster vs in this process; memory vs case count; resume; projection."""
+    name, small, large = "distributed_build", f["rows"][0], f["rows"][-1]
+    rows = [Row(name, f"lesion build, {large['cases']} phantom cases, 2-worker LocalCluster", large["slices_per_s_2"],
+                "slices/s", "1 worker, in-process", large["slices_per_s_1"])]
+    for w, what in ((2, "2-worker LocalCluster (scheduler + workers)"), (1, "1 worker")):
+        rows.append(Row(name, f"peak RSS of the build's processes, {large['cases']} cases, {what}",
+                        large[f"w{w}"]["peak_tree_rss_mb"], "MB", f"{small['cases']} cases",
+                        small[f"w{w}"]["peak_tree_rss_mb"]))
+    rows.append(Row(name, "2-worker file byte-identical to the 1-worker file (1 = yes, every N)",
+                    float(all(r["byte_identical"] for r in f["rows"])), "bool"))
+    k = f.get("kill_and_resume", {})
+    if k.get("killed"):
+        rows.append(Row(name, f"killed build resumed: shards reused ({k['cases']} cases; survivors "
+                              f"{len(k['survivors'])}, byte-identical {k['byte_identical_after_resume']})",
+                        k["resumed_cases_reused"], "cases", "shards finished at the kill", k["shards_at_kill"]))
+    p = f["projection"]
+    rows.append(Row(name, f"projected build, {p['real_cases']} real cases ({p['real_mvoxels_per_case']} M voxels) "
+                          f"on {p['cores']} cores, measured 2-worker efficiency {p['efficiency']:.2f}",
+                    p["hours"], "h", "one core", p["one_core_hours"]))
     return rows
 
 
@@ -172,6 +200,7 @@ def augmentation_rows(f: dict) -> list[Row]:
 
 BENCHMARKS = {
     "augmentation": (run_augmentation, augmentation_rows),
+    "distributed_build": (run_distributed_build, distributed_build_rows),
     "hdf5_io": (run_hdf5_io, hdf5_io_rows),
     "infer_command": (run_infer_command, infer_command_rows),
     "inference_speed": (run_inference_speed, inference_speed_rows),

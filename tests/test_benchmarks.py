@@ -81,6 +81,26 @@ def test_infer_command_row_compares_this_checkout_with_an_earlier_commit():
     assert "448x448x155" in row.measure
 
 
+DISTRIBUTED = {
+    "rows": [{"cases": 24, "slices_per_s_1": 20.0, "slices_per_s_2": 36.0, "byte_identical": True,
+              "w1": {"peak_tree_rss_mb": 800.0}, "w2": {"peak_tree_rss_mb": 1500.0}},
+             {"cases": 200, "slices_per_s_1": 21.0, "slices_per_s_2": 42.0, "byte_identical": True,
+              "w1": {"peak_tree_rss_mb": 840.0}, "w2": {"peak_tree_rss_mb": 1650.0}}],
+    "kill_and_resume": {"killed": True, "cases": 24, "shards_at_kill": 12, "survivors": [],
+                        "resumed_cases_reused": 12, "byte_identical_after_resume": True},
+    "projection": {"real_cases": 1506, "real_mvoxels_per_case": 18.5, "cores": 16, "efficiency": 1.0,
+                   "hours": 0.5, "one_core_hours": 8.0}}
+
+
+def test_distributed_build_rows_compare_with_the_in_process_build_and_the_smaller_set():
+    speed, rss2, rss1, identical, resumed, projected = rows_of("distributed_build", DISTRIBUTED)
+    assert (speed.baseline, speed.ratio) == ("1 worker, in-process", 2.0) and "200 phantom cases" in speed.measure
+    assert (rss2.baseline, rss2.ratio, rss1.ratio) == ("24 cases", 1.1, pytest.approx(1.05))
+    assert (identical.value, identical.ratio) == (1.0, None)
+    assert (resumed.value, resumed.ratio) == (12, 1.0)
+    assert (projected.value, projected.unit, projected.ratio) == (0.5, "h", 0.0625)
+
+
 def test_orientation_is_accuracy_in_percent_without_baseline():
     rows = rows_of("orientation_accuracy", ORIENTATION)
     assert [r.value for r in rows] == pytest.approx([90, 10, 95, 5, 0.99])

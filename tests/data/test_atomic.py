@@ -1,10 +1,11 @@
 """Write-then-rename: complete files only, usual permissions, temp names keep the format suffix."""
 
 import os
+import shutil
 
 import pytest
 
-from breastmri.data.atomic import atomic_path, remove_stale_temps, write_text_atomic
+from breastmri.data.atomic import atomic_dir, atomic_path, remove_stale_temps, write_text_atomic
 
 
 def test_success_renames_with_usual_permissions(tmp_path):
@@ -49,3 +50,35 @@ def test_a_killed_writer_leaves_a_temp_the_next_write_removes(tmp_path):
     remove_stale_temps(final)
     write_text_atomic(final, "whole")
     assert [p.name for p in tmp_path.iterdir()] == ["report.ipynb"]
+
+
+def test_atomic_dir_replaces_the_folder_only_when_complete(tmp_path):
+    final = tmp_path / "deep" / "Dataset501_X"
+    with atomic_dir(final) as tmp:
+        assert tmp.parent == final.parent and tmp.name.startswith(".Dataset501_X.") and not any(tmp.iterdir())
+        (tmp / "a.txt").write_text("first")
+    assert [p.name for p in final.iterdir()] == ["a.txt"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert final.stat().st_mode & 0o777 == 0o777 & ~mask
+    with pytest.raises(RuntimeError):
+        with atomic_dir(final) as tmp:
+            (tmp / "b.txt").write_text("half")
+            raise RuntimeError("interrupted")
+    assert [p.name for p in final.parent.iterdir()] == ["Dataset501_X"]
+    assert [p.name for p in final.iterdir()] == ["a.txt"]
+    with atomic_dir(final) as tmp:
+        (tmp / "b.txt").write_text("second")
+    assert [p.name for p in final.parent.iterdir()] == ["Dataset501_X"]  # the old folder is gone too
+    assert [p.name for p in final.iterdir()] == ["b.txt"]
+
+
+def test_remove_stale_temps_removes_a_killed_atomic_dir(tmp_path):
+    final = tmp_path / "Dataset501_X"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_dir(final) as tmp:
+            (tmp / "a.txt").write_text("half")
+            shutil.copytree(tmp, tmp.with_name(tmp.name.replace(".tmp", "x.tmp")))  # as a SIGKILL would leave it
+            raise KeyboardInterrupt
+    (stale,) = tmp_path.iterdir()
+    assert remove_stale_temps(final) == [stale] and not any(tmp_path.iterdir())

@@ -93,3 +93,50 @@ def test_mamamia_case_folder_may_hold_the_dce_as_one_dicom_series(tmp_path):
         layout.phase_paths("NACT_07")
     _touch(layout.image_dir / "NACT_06" / "NACT_06_0000.nii.gz")  # phase files take precedence
     assert layout.phase_paths("NACT_06")[0] == layout.image_dir / "NACT_06" / "NACT_06_0000.nii.gz"
+
+
+def test_mamamia_segmentation_may_be_stored_as_uncompressed_nii(tmp_path):
+    """``<CASE>.nii`` is found when it is the only segmentation; ``.nii.gz`` wins when both exist; with neither,
+    the ``.nii.gz`` name is given (for the 'missing' message)."""
+    layout = MamaMiaLayout(tmp_path)
+    expert = tmp_path / "segmentations" / "expert"
+    assert layout.lesion_mask("DUKE_001") == expert / "DUKE_001.nii.gz"
+    _touch(expert / "DUKE_001.nii")
+    assert layout.lesion_mask("DUKE_001") == expert / "DUKE_001.nii"
+    _touch(expert / "DUKE_001.nii.gz")
+    assert layout.lesion_mask("DUKE_001") == expert / "DUKE_001.nii.gz"
+
+
+def _split_layout(tmp_path, cases=("DUKE_001", "ISPY1_1001", "NACT_01")):
+    for case in cases:
+        _touch(tmp_path / "images" / case / f"{case}_0000.nii.gz")
+    return MamaMiaLayout(tmp_path)
+
+
+def test_official_split_maps_each_case_to_its_column_and_is_none_without_the_file(tmp_path):
+    layout = _split_layout(tmp_path)
+    assert layout.official_split() is None
+    # the real file's shape: the shorter column padded with empty cells
+    layout.split_path.write_text("train_split,test_split\nDUKE_001,NACT_01\n ISPY1_1001 ,\n")
+    assert layout.official_split() == {"DUKE_001": "train", "ISPY1_1001": "train", "NACT_01": "test"}
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("train_split,test_split\nDUKE_001,DUKE_001\nISPY1_1001,NACT_01\n",
+     "case DUKE_001 is listed in both train_split and test_split"),
+    ("train_split,test_split\nDUKE_001,NACT_01\nDUKE_001,\nISPY1_1001,\n",
+     "case DUKE_001 is listed twice in train_split"),
+    ("train_split,test_split\nDUKE_001,NACT_01\nISPY1_1001,ISPY2_9\n",
+     r"1 case\(s\) not in .*images: ISPY2_9"),
+    ("train_split,test_split\nDUKE_001,NACT_01\n", r"1 case\(s\) of the images folder in neither column: ISPY1_1001"),
+    ("train,test\nDUKE_001,NACT_01\n",
+     r"split table lacks the column\(s\) train_split, test_split \(found: train, test\)"),
+    ("", "cannot read the split table"),
+    ("train_split,test_split\nDUKE_001,NACT_01,ISPY1_1001,x\n", "cannot read the split table"),  # no index guessed
+    ("train_split,test_split\nDUKE_001,NACT_01\nISPY1_1001,,x\n", "cannot read the split table"),
+])
+def test_a_malformed_official_split_is_an_error_naming_the_file(tmp_path, text, problem):
+    layout = _split_layout(tmp_path)
+    layout.split_path.write_text(text)
+    with pytest.raises(DataError, match=f"train_test_splits.csv: {problem}"):
+        layout.official_split()

@@ -72,11 +72,14 @@ def test_breast_scan_with_mask(tmp_path, checkpoints):
     np.testing.assert_array_equal(img.affine, nib.load(str(tmp_path / "Breast_MRI_007.nii.gz")).affine)
 
 
-def _error(capsys, argv, out):
+def _error(capsys, argv, out, file=None):
+    """``main(argv)`` exits 1 with ONE stderr line ``error: [<file>: ]<problem>`` and leaves ``out`` absent or
+    empty (no final output, no staging folder)."""
     capsys.readouterr()  # what earlier runs in the same test printed
     code = main(argv)
     err = capsys.readouterr().err
-    assert code == 1 and err.startswith("error: ")
+    assert code == 1 and err.startswith(f"error: {file}: " if file is not None else "error: "), err
+    assert err.count("\n") == 1 and err.endswith("\n"), err  # one line
     assert [n for n in _files(out) if not n.startswith(".")] == [] and _files(out) == []
     return err
 
@@ -280,29 +283,132 @@ def test_unusable_checkpoints_thin_scans_and_label_maps_are_one_line_errors(tmp_
 
     text = tmp_path / "notes.pt"
     text.write_text("these are not weights\n")
-    err = _error(capsys, base + ["--checkpoint_path", str(text)], out)
-    assert "notes.pt" in err and "checkpoint" in err
+    err = _error(capsys, base + ["--checkpoint_path", str(text)], out, file=text)
+    assert "cannot read checkpoint" in err and "not a PyTorch file" in err and "pickled" not in err
 
     import torch
     state = torch.load(breast_ckpt, weights_only=True)
     shapes = {"model_state": {k: v[..., :1] if v.ndim else v for k, v in state["model_state"].items()}}
     for name, update in [("shapes.pt", shapes), ("config.pt", {"model_config": {"in_channels": "six"}}),
                          ("weights.pt", {"model_state": {}}), ("threshold.pt", {"threshold": 7.0})]:
-        err = _error(capsys, base + ["--checkpoint_path", str(_forged(tmp_path / name, update))], out)
-        assert name in err, err
+        err = _error(capsys, base + ["--checkpoint_path", str(_forged(tmp_path / name, update))], out,
+                     file=tmp_path / name)
     assert "threshold" in err and "(0, 1)" in err
 
     save_nifti(s[:, :1], affine, tmp_path / "thin.nii.gz")  # 176x1x34-like: one voxel thick
     err = _error(capsys, ["--scan", str(tmp_path / "thin.nii.gz"), "--checkpoint_path", str(breast_ckpt),
-                          "--out_dir", str(out)], out)
-    assert "thin.nii.gz" in err and "fewer than 4 voxels along axis 1" in err
+                          "--out_dir", str(out)], out, file=tmp_path / "thin.nii.gz")
+    assert "fewer than 4 voxels along axis 1" in err
 
     labels = b.astype(np.int16) * 3  # a label map, not a binary mask
     labels[:2] = 1
     save_nifti(labels, affine, tmp_path / "labels.nii.gz")
     err = _error(capsys, base + ["--checkpoint_path", str(breast_ckpt), "--mask_path", str(tmp_path / "labels.nii.gz")],
-                 out)
-    assert "labels.nii.gz" in err and "mask is not binary" in err and "(3)" in err
+                 out, file=tmp_path / "labels.nii.gz")
+    assert "mask is not binary" in err and "(3)" in err
+
+
+def _rewritten(path, change, task="breast"):
+    """A valid checkpoint of ``task`` whose loaded state ``change(state)`` rewrites, saved as ``path``."""
+    import torch
+
+    state = torch.load(tiny_checkpoint(path, task=task, size=24), weights_only=True)
+    torch.save(change(state), path)
+    return path
+
+
+def _without(*keys):
+    return lambda state: {k: v for k, v in state.items() if k not in keys}
+
+
+def _with(**values):
+    return lambda state: {**state, **values}
+
+
+def _with_params(**values):
+    return lambda state: {**state, "params": {**state["params"], **values}}
+
+
+def _weights(fn):
+    return lambda state: {**state, "model_state": {k: fn(v) for k, v in state["model_state"].items()}}
+
+
+FORGED = {  # file name: (how a valid whole-breast checkpoint was edited, what the one-line error says)
+    "no_weights.pt": (_without("model_state"), "not a checkpoint: missing model_state"),
+    "no_task_no_params.pt": (_without("task", "params"), "not a checkpoint: missing task, params"),
+    "kidney.pt": (_with(task="kidney"), "unknown task 'kidney' in checkpoint"),
+    "relabelled.pt": (_with(task="lesion"), "checkpoint is for the 'lesion' task, but --scan needs a 'breast'"),
+    "shapes.pt": (_weights(lambda v: v[..., :1] if v.ndim else v),
+                  "checkpoint weights do not fit its model_config: size mismatch for "),
+    "channels.pt": (lambda s: {**s, "model_config": {**s["model_config"], "in_channels": 6}},
+                    "checkpoint weights do not fit its model_config: size mismatch for encoder.0.0.weight"),
+    "nan_weights.pt": (_weights(lambda v: v * float("nan") if v.is_floating_point() else v),
+                       "NaN or infinite"),
+    "params_list.pt": (_with(params=[0.5, 24]), "params"),
+    "size_text.pt": (_with_params(size="big"), "size"),
+    "size_zero.pt": (_with_params(size=0), "size"),
+    "threshold.pt": (_with(threshold=7.0), "stored threshold 7.0 is not a probability in (0, 1)"),
+    "params_threshold.pt": (_with_params(threshold=7.0), "stored threshold 7.0 is not a probability in (0, 1)"),
+}
+
+
+@pytest.mark.parametrize("name", FORGED)
+def test_forged_checkpoints_are_one_line_errors_naming_the_file(tmp_path, capsys, name):
+    """Hand-edited or foreign checkpoints (keys missing, another or unknown task, weights that do not fit or are
+    not finite, unusable params, a stored threshold of 7.0): one line naming the checkpoint, exit 1, nothing
+    written, before any image is read."""
+    change, problem = FORGED[name]
+    scan, _, _ = phantom_like()
+    (s,), affine = store([scan], "diag")
+    save_nifti(s, affine, tmp_path / "scan.nii.gz")
+    out = tmp_path / "out"
+    ckpt = _rewritten(tmp_path / name, change)
+    err = _error(capsys, ["--scan", str(tmp_path / "scan.nii.gz"), "--checkpoint_path", str(ckpt), "--out_dir",
+                          str(out), "--device", "cpu"], out, file=ckpt)
+    assert problem in err, err
+
+
+@pytest.mark.parametrize("shape", [(176, 1, 34), (1, 40, 20), (48, 1, 20), (48, 40, 1)])
+def test_one_voxel_thick_scans_are_one_line_errors(tmp_path, checkpoints, capsys, shape):
+    """A scan one voxel thick along any axis (a 176x1x34 file once crashed the command) is not a 3D scan."""
+    _, breast_ckpt = checkpoints
+    thin = save_nifti(np.random.default_rng(0).uniform(0, 100, shape).astype(np.float32), np.eye(4),
+                      tmp_path / "thin.nii.gz")
+    out = tmp_path / "out"
+    axis = shape.index(1)
+    err = _error(capsys, ["--scan", str(thin), "--checkpoint_path", str(breast_ckpt), "--out_dir", str(out),
+                          "--device", "cpu"], out, file=thin)
+    assert f"scan shape {shape} has fewer than 4 voxels along axis {axis}" in err
+
+
+@pytest.mark.parametrize("phase", [0, 2])
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_one_voxel_thick_phases_are_one_line_errors(case_dir, checkpoints, tmp_path, capsys, phase, axis):
+    """The same for a lesion case: a one-voxel-thick pre- or post-contrast phase is named."""
+    folder, _ = case_dir
+    lesion_ckpt, _ = checkpoints
+    path = folder / f"{CASE}_{phase:04d}.nii.gz"
+    img = nib.load(str(path))
+    index = [slice(None)] * 3
+    index[axis] = slice(0, 1)
+    save_nifti(np.asarray(img.dataobj)[tuple(index)], img.affine, path)
+    out = tmp_path / "out"
+    err = _error(capsys, ["--phases_folder", str(folder), "--checkpoint_path", str(lesion_ckpt), "--out_dir",
+                          str(out), "--device", "cpu"], out, file=path)
+    assert f"fewer than 4 voxels along axis {axis}" in err
+
+
+@pytest.mark.parametrize("foreground", [255, 2, 0.5, -1])
+def test_lesion_truth_mask_must_be_binary(case_dir, checkpoints, tmp_path, capsys, foreground):
+    """``--phases_folder`` with a ``--mask_path`` that is not 0/1 (the validate stage's rule for every mask)."""
+    folder, mask = case_dir
+    lesion_ckpt, _ = checkpoints
+    img = nib.load(str(mask))
+    bad = save_nifti(np.asarray(img.dataobj).astype(np.float32) * foreground, img.affine, tmp_path / "bad.nii.gz")
+    out = tmp_path / "out"
+    err = _error(capsys, ["--phases_folder", str(folder), "--mask_path", str(bad), "--checkpoint_path",
+                          str(lesion_ckpt), "--out_dir", str(out), "--device", "cpu"], out, file=bad)
+    assert "mask is not binary" in err and f"({foreground:g})" in err
 
 
 def test_a_killed_runs_staging_folder_is_removed_and_a_live_runs_kept(tmp_path, checkpoints):

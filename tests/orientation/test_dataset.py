@@ -273,11 +273,11 @@ def test_oriented_scan_keeps_integer_type_unless_scaled(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- `breastmri orient`
-def _orient(params_file, seed_root, out, truth_dir="", seed_affine="ignore", on_failure="error", **orient) -> int:
+def _orient(params_file, seed_root, out, truth_dir="", seed_affine="ignore", on_failure="error", **anatomy) -> int:
     params = params_file(data={"seed_root": str(seed_root), "truth_dir": str(truth_dir), "seed_affine": seed_affine},
                          orient={"out_dir": str(out), "record_path": str(out / "orientation_record.json"),
                                  "metrics_path": str(out.parent / "m.json"), "workers": 1,
-                                 "on_failure": on_failure, **orient})
+                                 "on_failure": on_failure}, anatomy=anatomy)
     return cli(["orient", "--params", str(params)])
 
 
@@ -311,3 +311,38 @@ def test_command_reads_the_affine_mode_and_orient_section_from_params(tmp_path, 
     assert list(records) == ["Breast_MRI_001"] and records["Breast_MRI_001"].affine_mode == "trust"
     doc = json.loads((tmp_path / "o" / "orientation_record.json").read_text())
     assert doc["settings"]["affine_mode"] == "trust" and doc["settings"]["min_margin"]["scan_flip_ud"] == 0.1
+
+
+def test_command_one_bad_patient_leaves_no_other_patients_outputs(tmp_path, capsys, params_file):
+    """A non-binary training mask in one of three patients (two workers): the orient stage refuses it with ONE
+    line naming the mask file, exit 1, and the other patients' oriented volumes are not left under final names
+    (nor the staging folder, the record or the metrics file)."""
+    seed_root, _ = write_dataset(tmp_path, [COHORT_SPECS[0], COHORT_SPECS[3], COHORT_SPECS[2]])
+    path = seed_root / "train" / "masks" / "Breast_MRI_004.nii.gz"
+    img = nib.load(str(path))
+    save(np.asarray(img.dataobj).astype(np.float32) * 255, img.affine, path)
+    out = tmp_path / "out" / "o"
+    out.parent.mkdir()
+    capsys.readouterr()
+    assert _orient(params_file, seed_root, out, workers=2) == 1
+    err = capsys.readouterr().err  # the progress bar, then the error
+    assert "Traceback" not in err and len(_error_lines(err)) == 1, err
+    assert err.splitlines()[-1].startswith(f"error: {path}: mask is not binary: values [0.0, 255.0]"), err
+    _assert_nothing_written(out, tmp_path / "out" / "m.json")
+    assert list(out.parent.iterdir()) == []
+
+
+def test_a_patient_without_truth_leaves_no_outputs(tmp_path):
+    """Evaluation against the truth is part of the stage: a patient missing from truth.json stops it naming the
+    truth file, before any oriented volume, record or metrics file is written."""
+    seed_root, truth_dir = write_dataset(tmp_path, [COHORT_SPECS[0], COHORT_SPECS[2]])
+    doc = json.loads((truth_dir / "truth.json").read_text())
+    del doc["seed_layout"]["patients"]["Breast_MRI_003"]
+    (truth_dir / "truth.json").write_text(json.dumps(doc))
+    out = tmp_path / "out" / "oriented"
+    out.parent.mkdir()
+    with pytest.raises(DataError, match=f"{truth_dir / 'truth.json'}: no ground truth for patient Breast_MRI_003"):
+        orient_dataset(seed_root, out, metrics_path=tmp_path / "out" / "m.json", truth_dir=truth_dir, workers=1,
+                       progress=False)
+    _assert_nothing_written(out, tmp_path / "out" / "m.json", out / "orientation_record.json")
+    assert list(out.parent.iterdir()) == []

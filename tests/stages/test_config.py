@@ -70,7 +70,7 @@ def test_no_stage_config_field_has_a_default():
 
 
 def test_derived_settings(params_file):
-    path = params_file(orient={"n_slices": 5}, train_breast_baseline={"augment": False})
+    path = params_file(anatomy={"n_slices": 5}, train_breast_baseline={"augment": False})
     heuristics = orient.Config.from_params(path).heuristics()
     assert heuristics.n_slices == 5 and heuristics.min_margin["scan_swap"] == 0.05
     baseline = train.Config.from_params(path, ["train_breast", "train_breast_baseline"])

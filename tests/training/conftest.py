@@ -1,4 +1,5 @@
-"""Tiny slice HDF5 files in the contracts' schema (written directly with h5py) for training tests."""
+"""Tiny slice HDF5 files in the contracts' schema (written directly with h5py) and complete tiny
+hyperparameters for training tests."""
 
 import json
 from pathlib import Path
@@ -7,7 +8,20 @@ import h5py
 import numpy as np
 import pytest
 
+from breastmri.stages.train import Config
+
+ROOT = Path(__file__).resolve().parents[2]
+# the repository's train_<task> values with a small network and few epochs (every other key as params.yaml)
 TINY = dict(base=4, depth=2, batch_size=4, max_epochs=3, patience=5, lr=0.01, device="cpu", num_workers=0)
+
+
+def tiny_hyperparameters(task: str, **changes) -> dict:
+    """Every hyperparameter ``run_training`` requires: params.yaml's ``train_<task>`` section (less the paths)
+    updated with :data:`TINY`, then ``changes``."""
+    values = Config.from_params(ROOT / "params.yaml", [f"train_{task}"]).hyperparameters()
+    unknown = sorted(set(TINY) - set(values)) + sorted(set(changes) - set(values))
+    assert not unknown, f"not hyperparameters: {unknown}"
+    return {**values, **TINY, **changes}
 
 
 def write_slice_h5(path: Path, task: str = "breast", n_patients: int = 4, n_val: int = 2, slices: int = 6,
@@ -64,4 +78,5 @@ def lesion_h5(tmp_path):
 
 @pytest.fixture
 def tiny_params():
-    return dict(TINY)
+    """``tiny_params(task, **changes)``: see :func:`tiny_hyperparameters`."""
+    return tiny_hyperparameters

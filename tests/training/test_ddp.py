@@ -14,10 +14,11 @@ from breastmri.training.checkpoint import load_checkpoint
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
-def test_two_process_gloo_run_trains_and_ranks_end_with_identical_weights(breast_h5, tmp_path):
+def test_two_process_gloo_run_trains_and_ranks_end_with_identical_weights(breast_h5, tmp_path, tiny_params):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    params = tiny_params("breast", batch_size=3, max_epochs=2)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(WORKER), str(breast_h5), str(tmp_path)]
+           str(WORKER), str(breast_h5), str(tmp_path), json.dumps(params)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [(tmp_path / f"world{r}.txt").read_text() for r in (0, 1)] == ["2 gloo"] * 2

@@ -17,7 +17,7 @@ from breastmri.training.threshold import choose_threshold, curve_of, run_thresho
 
 @pytest.fixture
 def trained(breast_h5, tmp_path, tiny_params):
-    train_task(breast_h5, tmp_path / "m", tmp_path / "live", "breast", **{**tiny_params, "max_epochs": 2})
+    train_task(breast_h5, tmp_path / "m", tmp_path / "live", "breast", **tiny_params("breast", max_epochs=2))
     return tmp_path / "m/best.pt"
 
 

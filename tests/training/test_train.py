@@ -9,8 +9,11 @@ import torch
 from breastmri.cli import main as cli
 from breastmri.data.errors import DataError
 from breastmri.inference.predictor import resolve_preprocessing
+from breastmri.stages import train as stage
 from breastmri.training.checkpoint import load_checkpoint
-from breastmri.training.train import run_training, train_task
+from breastmri.training.loop import FitConfig
+from breastmri.training.train import (FIT_KEYS, HYPERPARAMETER_KEYS, MODEL_KEYS, OTHER_KEYS, check_hyperparameters,
+                                      run_training, train_task)
 
 
 def _files(folder):
@@ -29,7 +32,7 @@ def test_best_checkpoint_holds_the_epoch_with_the_lowest_validation_loss(breast_
         seen[epoch] = {k: v.detach().clone() for k, v in model.state_dict().items()}
         return {"loss": planted[epoch], "dice": 0.0}
 
-    params = {**tiny_params, "max_epochs": 4, "patience": 10}
+    params = tiny_params("breast", max_epochs=4, patience=10)
     metrics, result = run_training(breast_h5, tmp_path / "m", tmp_path / "live", "breast", validate_fn=validate,
                                    **params)
     best, last = load_checkpoint(tmp_path / "m/best.pt"), load_checkpoint(tmp_path / "m/last.pt")
@@ -51,7 +54,7 @@ def test_early_stopping_ends_the_run_after_patience_epochs(breast_h5, tmp_path, 
     losses = iter([0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
     metrics, _ = run_training(breast_h5, tmp_path / "m", tmp_path / "live", "breast",
                               validate_fn=lambda model, epoch: {"loss": next(losses)},
-                              **{**tiny_params, "max_epochs": 6, "patience": 2})
+                              **tiny_params("breast", max_epochs=6, patience=2))
     assert metrics["epochs_run"] == 3 and metrics["stopped_early"] and metrics["best_epoch"] == 1
 
 
@@ -60,7 +63,7 @@ class Interrupted(Exception):
 
 
 def test_resume_after_interruption_reproduces_the_uninterrupted_run(breast_h5, tmp_path, tiny_params):
-    params = {**tiny_params, "max_epochs": 4, "patience": 10}
+    params = tiny_params("breast", max_epochs=4, patience=10)
     straight = tmp_path / "straight"
     train_task(breast_h5, straight / "m", straight / "live", "breast", **params)
 
@@ -91,7 +94,7 @@ def test_resume_after_interruption_reproduces_the_uninterrupted_run(breast_h5, t
 
 
 def test_finished_run_is_not_retrained_but_changed_params_start_afresh(breast_h5, tmp_path, tiny_params):
-    params = {**tiny_params, "max_epochs": 2}
+    params = tiny_params("breast", max_epochs=2)
     first = train_task(breast_h5, tmp_path / "m", tmp_path / "live", "breast", **params)
     epochs = []
     again, _ = run_training(breast_h5, tmp_path / "m", tmp_path / "live", "breast",
@@ -104,7 +107,7 @@ def test_finished_run_is_not_retrained_but_changed_params_start_afresh(breast_h5
 
 
 def test_changed_training_code_starts_afresh(breast_h5, tmp_path, tiny_params, monkeypatch):
-    params = {**tiny_params, "max_epochs": 1}
+    params = tiny_params("breast", max_epochs=1)
     train_task(breast_h5, tmp_path / "m", tmp_path / "live", "breast", **params)
     monkeypatch.setattr("breastmri.training.train.code_sha256", lambda: "edited code")
     epochs = []
@@ -115,7 +118,8 @@ def test_changed_training_code_starts_afresh(breast_h5, tmp_path, tiny_params, m
 
 
 def test_lesion_task_scores_only_lesion_containing_patients(lesion_h5, tmp_path, tiny_params):
-    metrics = train_task(lesion_h5, tmp_path / "m", tmp_path / "live", "lesion", **{**tiny_params, "max_epochs": 1})
+    metrics = train_task(lesion_h5, tmp_path / "m", tmp_path / "live", "lesion",
+                         **tiny_params("lesion", max_epochs=1))
     assert sorted(metrics["val_dice_per_patient"]) == ["P2", "P3"]  # P4 has no lesion
     best = load_checkpoint(tmp_path / "m/best.pt")
     assert best["model_config"]["in_channels"] == 6
@@ -124,15 +128,42 @@ def test_lesion_task_scores_only_lesion_containing_patients(lesion_h5, tmp_path,
 
 def test_wrong_task_file_and_unknown_parameter_are_errors(breast_h5, tmp_path, tiny_params):
     with pytest.raises(DataError, match="holds task 'breast'"):
-        train_task(breast_h5, tmp_path / "m", tmp_path / "live", "lesion", **tiny_params)
-    with pytest.raises(DataError, match="learning_rate"):
-        train_task(breast_h5, tmp_path / "m", tmp_path / "live", "breast", learning_rate=0.1, **tiny_params)
+        train_task(breast_h5, tmp_path / "m", tmp_path / "live", "lesion", **tiny_params("lesion"))
+    with pytest.raises(DataError, match="unknown training parameter.s. learning_rate"):
+        train_task(breast_h5, tmp_path / "m", tmp_path / "live", "breast", learning_rate=0.1, **tiny_params("breast"))
+
+
+def test_every_hyperparameter_is_required(breast_h5, tmp_path, tiny_params):
+    """No training default outside params.yaml: a missing key is an error naming it (and nothing is written)."""
+    params = tiny_params("breast")
+    del params["max_epochs"], params["augment"]
+    with pytest.raises(DataError, match="missing training parameter.s. max_epochs, augment"):
+        train_task(breast_h5, tmp_path / "m", tmp_path / "live", "breast", **params)
+    assert not (tmp_path / "m").exists()
+    with pytest.raises(TypeError, match="max_epochs"):
+        FitConfig(**{k: 1 for k in FIT_KEYS if k != "max_epochs"}, positive_only=False)
+
+
+def test_hyperparameters_are_exactly_the_stage_sections_keys_less_the_paths():
+    assert set(HYPERPARAMETER_KEYS) == set(stage.Config.keys()) - set(stage.PATH_KEYS)
+    assert len(HYPERPARAMETER_KEYS) == len(set(HYPERPARAMETER_KEYS))
+    parts = MODEL_KEYS + FIT_KEYS + OTHER_KEYS  # how the run hands them out: a partition
+    assert sorted(parts) == sorted(HYPERPARAMETER_KEYS)
+
+
+def test_checked_hyperparameters_are_coerced_and_ordered_as_the_checkpoints_hold_them(tiny_params):
+    values = {**tiny_params("lesion"), "lr": 1, "amp": 1, "max_epochs": 2.0, "augment": False}
+    params = check_hyperparameters(dict(reversed(values.items())))
+    assert list(params) == list(HYPERPARAMETER_KEYS)
+    assert (type(params["lr"]), type(params["amp"]), type(params["max_epochs"])) == (float, bool, int)
+    assert params["loss"] == "bce_dice" and params["optimizer"] == "adamw"  # the lesion section's
+    assert all(entry["prob"] == 0.0 for entry in params["augment"].values())  # False: every transform off
 
 
 def test_command_reads_its_params_sections(breast_h5, tmp_path, tiny_params, capsys, params_file):
     section = {"task": "breast", "h5": str(breast_h5), "out_dir": str(tmp_path / "m"),
                "live_dir": str(tmp_path / "live"), "metrics": str(tmp_path / "metrics.json"),
-               **{**tiny_params, "max_epochs": 1, "lr": 0.005}}
+               **tiny_params("breast", max_epochs=1, lr=0.005)}
     variant = {"overrides": "train_breast", "augment": False, "out_dir": str(tmp_path / "m2"),
                "metrics": str(tmp_path / "metrics2.json")}
     params = params_file(train_breast=section, train_breast_variant=variant)

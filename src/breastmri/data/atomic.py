@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,13 +31,41 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def atomic_dir(final: str | Path) -> Iterator[Path]:
+    """Yield a new empty folder beside ``final``; it takes ``final``'s place only if the block succeeds (a folder
+    already there is replaced), else it is removed, so ``final`` is never seen half written.
+
+    The temporary folder is named like :func:`atomic_path`'s temporary files (``.<name>.<random>.tmp``), so
+    :func:`remove_stale_temps` removes one a killed write left. The old folder is renamed aside, the new one
+    renamed in, then the old one deleted. Parent folders are created.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    stem, suffixes = _split_name(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{stem}.", suffix=f".tmp{suffixes}", dir=final.parent))
+    old = None
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders; give the usual permissions
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{stem}.", suffix=f".tmp{suffixes}", dir=final.parent))
+            os.replace(final, old)  # onto the empty folder just made: a name nobody else uses
+        os.replace(tmp, final)
+    finally:
+        for leftover in (tmp, old):
+            if leftover is not None:
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
 def _split_name(path: Path) -> tuple[str, str]:
     suffixes = "".join(path.suffixes)
     return (path.name[: len(path.name) - len(suffixes)] if suffixes else path.name), suffixes
 
 
 def remove_stale_temps(final: str | Path) -> list[Path]:
-    """Delete the temporary files an interrupted (killed) earlier write of ``final`` left beside it.
+    """Delete the temporary files (or folders, :func:`atomic_dir`) an interrupted (killed) earlier write of
+    ``final`` left beside it.
 
     Writers call this before writing ``final`` again, so a killed run leaves no litter in a stage's output
     folder once the stage has been re-run.
@@ -45,7 +74,10 @@ def remove_stale_temps(final: str | Path) -> list[Path]:
     stem, suffixes = _split_name(final)
     stale = sorted(final.parent.glob(f".{stem}.*.tmp{suffixes}"))
     for path in stale:
-        path.unlink(missing_ok=True)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     return stale
 
 

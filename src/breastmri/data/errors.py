@@ -12,3 +12,6 @@ class DataError(ValueError):
         self.path = None if path is None else Path(path)
         self.problem = problem
         super().__init__(problem if path is None else f"{path}: {problem}")
+
+    def __reduce__(self):  # pickled by its two arguments, so an error raised in a worker process arrives whole
+        return type(self), (self.path, self.problem)

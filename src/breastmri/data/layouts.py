@@ -13,19 +13,26 @@
       <root>/images/<CASE>/*.dcm                    (or the DCE as one DICOM series, split into its phases)
       <root>/segmentations/expert/<CASE>.nii.gz                       (lesion mask)
       <root>/clinical_and_imaging_info.csv | .xlsx
+      <root>/train_test_splits.csv                  (optional: the official split, columns train_split, test_split)
 """
 
 from __future__ import annotations
 
 import re
+import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
 
 from breastmri.data.dicom import DicomPhase, is_dicom_series, list_dicom_phases
 from breastmri.data.errors import DataError
 from breastmri.data.io import is_nifti, strip_nifti_suffix
 
 MAX_PHASES = 6
+SPLIT_FILE = "train_test_splits.csv"
+SPLIT_COLUMNS = {"train_split": "train", "test_split": "test"}
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -141,12 +148,61 @@ class MamaMiaLayout:
         candidates = [self.segmentation_dir / f"{case}{sfx}" for sfx in (".nii.gz", ".nii")]
         return next((c for c in candidates if c.is_file()), candidates[0])
 
+    CLINICAL_NAMES = ("clinical_and_imaging_info.csv", "clinical_and_imaging_info.xlsx")
+
+    @property
+    def has_clinical(self) -> bool:
+        return any((self.root / name).is_file() for name in self.CLINICAL_NAMES)
+
     @property
     def clinical_path(self) -> Path:
-        for name in ("clinical_and_imaging_info.csv", "clinical_and_imaging_info.xlsx"):
+        for name in self.CLINICAL_NAMES:
             if (self.root / name).is_file():
                 return self.root / name
-        raise DataError(self.root / "clinical_and_imaging_info.csv", "clinical file is missing")
+        raise DataError(self.root / self.CLINICAL_NAMES[0], "clinical file is missing")
+
+    @property
+    def split_path(self) -> Path:
+        return self.root / SPLIT_FILE
+
+    def official_split(self) -> dict[str, str] | None:
+        """The official split of ``train_test_splits.csv`` (case -> ``"train"`` / ``"test"``, in the file's
+        order), ``None`` when the layout has no such file.
+
+        The file has the columns ``train_split`` and ``test_split``, one case id per cell, the shorter column
+        padded with empty cells. It must assign every case of ``images/`` exactly once: an unreadable file, a
+        missing column, a case listed twice (in one column or in both), a case not in ``images/`` or a case of
+        ``images/`` in neither column is a :class:`DataError` naming the file.
+        """
+        path = self.split_path
+        if not path.is_file():
+            return None
+        try:
+            with warnings.catch_warnings():  # a row longer than the header: pandas would drop or shift cells
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                table = pd.read_csv(path, dtype=str, keep_default_na=False, index_col=False)
+        except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.ParserWarning,
+                pd.errors.EmptyDataError) as exc:
+            raise DataError(path, f"cannot read the split table: {exc}") from exc
+        missing = [c for c in SPLIT_COLUMNS if c not in table.columns]
+        if missing:
+            raise DataError(path, f"split table lacks the column(s) {', '.join(missing)} "
+                                  f"(found: {', '.join(map(str, table.columns)) or 'none'})")
+        listed = [(case, column) for column in SPLIT_COLUMNS for case in table[column].str.strip() if case]
+        twice = [case for case, n in Counter(case for case, _ in listed).items() if n > 1]
+        if twice:
+            columns = sorted({column for case, column in listed if case == twice[0]})
+            where = "in both train_split and test_split" if len(columns) > 1 else f"twice in {columns[0]}"
+            raise DataError(path, f"case {twice[0]} is listed {where}"
+                                  + (f" ({len(twice)} cases listed more than once)" if len(twice) > 1 else ""))
+        split = {case: SPLIT_COLUMNS[column] for case, column in listed}
+        cases = self.cases()
+        for extra, problem in ((sorted(set(split) - set(cases)), f"not in {self.image_dir}"),
+                               (sorted(set(cases) - set(split)), "of the images folder in neither column")):
+            if extra:
+                raise DataError(path, f"{len(extra)} case(s) {problem}: {', '.join(extra[:5])}"
+                                      + (", ..." if len(extra) > 5 else ""))
+        return split
 
 
 def phase_paths_in(folder: str | Path, case: str | None = None) -> list[Path | DicomPhase | None]:

@@ -37,6 +37,7 @@ from breastmri.inference.figures import DPI, Case, case_overlay, prediction_grid
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
 from breastmri.inference.predictor import load_predictor, read_threshold
 from breastmri.inference.scan import predict_scan
+from breastmri.orientation.orient import HeuristicSettings
 from breastmri.inference.classical import classical_breast_mask
 from breastmri.orientation.record import to_oriented_frame, to_original_frame
 from breastmri.phantom.truth import load_seed_truth, truth_file
@@ -79,9 +80,11 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
                   min_component_fraction: float = DEFAULT_MIN_FRACTION, classical_baseline: bool = True,
                   affine_mode: str = "verify",
                   batch_size: int = 16, device: str = "cpu", mirror_tta: bool = False, n_preview: int = 6,
-                  progress: bool = True) -> dict:
+                  settings: HeuristicSettings | None = None, progress: bool = True) -> dict:
     """Run the stage (see the module docstring); return a summary (and the metrics when evaluated).
-    ``affine_mode`` places scans that have no orientation record (``record_path`` empty)."""
+    ``affine_mode`` places scans that have no orientation record (``record_path`` empty); ``settings``: the
+    anatomy rules (params.yaml ``anatomy``) of that placement, of the breast mask's QC and of the classical
+    baseline."""
     out_dir = Path(out_dir)
     scans = SeedLayout(seed_root).inference_scans()
     threshold = read_threshold(threshold_json) if threshold_json else None
@@ -111,7 +114,7 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
     for pid in tqdm(sorted(scans), desc="infer", unit="scan", disable=not progress or None):
         volume = load_volume(scans[pid], pid)
         result = predict_scan(volume, predictor.predict_breast, predictor.threshold, tumor_percentile,
-                              record=None if records is None else records[pid],
+                              record=None if records is None else records[pid], settings=settings,
                               min_component_fraction=min_component_fraction, skin_margin_mm=skin_margin_mm,
                               affine_mode=affine_mode)
         breast_path, tumor_path = prediction_paths(out_dir, pid)
@@ -121,7 +124,7 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
         qc[pid] = result.qc
         if classical_baseline and truth_dir:
             oriented = to_oriented_frame(volume.array, result.record)
-            baseline[pid] = to_original_frame(classical_breast_mask(oriented, result.record.working_spacing),
+            baseline[pid] = to_original_frame(classical_breast_mask(oriented, result.record.working_spacing, settings),
                                               result.record)
         if figures_dir:
             shown = [to_oriented_frame(a, result.record) for a in (volume.array, result.breast, result.tumor)]

@@ -28,8 +28,9 @@ The threshold is ``--threshold`` (a number, or the threshold stage's ``threshold
 stored with the checkpoint (``threshold``, else ``params.threshold``).
 Every input problem is reported as ``error: <file>: <problem>`` on stderr with exit code 1: a missing, corrupt
 or non-finite file or affine, what the validate stage refuses (a scan or phase under 4 voxels along an axis or
-constant, a ``--mask_path`` that is not 0/1), an unreadable, foreign or hand-edited checkpoint (wrong task,
-weights that do not fit, a stored threshold outside (0, 1)), phases or mask of another geometry, CUDA
+constant, a ``--mask_path`` that is not 0/1), an unreadable, foreign or hand-edited checkpoint (keys missing,
+wrong task, weights that do not fit or are not finite, unusable recorded preprocessing, a stored threshold
+outside (0, 1)), phases or mask of another geometry, CUDA
 unavailable. Nothing is written then: outputs are assembled in a temporary folder and moved into ``--out_dir``
 only at the end (a killed run's folder is removed by the next run into the same ``--out_dir``).
 """
@@ -114,7 +115,7 @@ def metrics_text(case: str, task: str, metrics: dict) -> str:
 def run(args: argparse.Namespace) -> dict:
     """Do the work; returns {name: final path}. Raises DataError on bad input; writes nothing then."""
     from breastmri.inference import evaluation as ev
-    from breastmri.inference.dce import BreastGuide, predict_case
+    from breastmri.inference.dce import BreastGuide, predict_case, warn_unrestricted
     from breastmri.inference.features import features_table
     from breastmri.inference.figures import Case, case_overlay
     from breastmri.inference.predictor import check_task, predictor_from_state
@@ -158,9 +159,7 @@ def run(args: argparse.Namespace) -> dict:
         case, reference, prob, pred = result.case, result.reference, result.probability, result.lesion
         truth = ev.load_truth_mask(args.mask_path, reference) if args.mask_path else None
         if guide is not None:
-            for problem in result.breast_qc["problems"]:
-                print(f"WARNING: {args.phases_folder}: implausible breast mask ({problem}): lesions not restricted "
-                      "to it", file=sys.stderr)
+            warn_unrestricted(args.phases_folder, result)
             outputs[f"{case}_breast.nii.gz"] = ("nifti", result.breast)
             outputs[f"{case}_tumor.nii.gz"] = ("nifti", result.tumor)
         fig_case = Case(case, result.display.array, reference.affine, result.breast, pred, truth)

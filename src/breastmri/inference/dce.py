@@ -17,6 +17,7 @@ Nothing here reads ground truth.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from breastmri.data.layouts import phase_paths_in
 from breastmri.inference.candidates import tumor_candidate
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, erode_mm, keep_large_components
 from breastmri.inference.scan import segment_breast
+from breastmri.orientation.orient import HeuristicSettings
 
 AFFINE_ATOL_MM = 1e-3
 #: The breast region is doubted when more than this share of the lesion model's unrestricted lesion lies outside it.
@@ -59,7 +61,8 @@ class BreastGuide:
     :class:`~breastmri.inference.predictor.SlicePredictor`; ``phase`` the phase it segments (0 pre-contrast,
     1 first post-contrast; the pre-contrast phase when that one is absent); ``skin_margin_mm`` the erosion
     of the breast mask; ``affine_mode`` how far the files' affines describe the anatomy (orientation);
-    ``tumor_percentile`` of the candidate rule."""
+    ``tumor_percentile`` of the candidate rule; ``settings`` the anatomy rules of the breast mask's QC
+    (``None``: their documented defaults)."""
 
     predictor: object
     phase: int = 1
@@ -67,6 +70,7 @@ class BreastGuide:
     affine_mode: str = "trust"
     tumor_percentile: float = 98.0
     min_component_fraction: float = DEFAULT_MIN_FRACTION
+    settings: HeuristicSettings | None = None
 
     def __post_init__(self):
         if self.phase not in (0, 1):
@@ -120,6 +124,12 @@ def disagreement(lesion: np.ndarray, region: np.ndarray) -> list[str]:
     return []
 
 
+def warn_unrestricted(folder: str | Path, result: CasePrediction) -> None:
+    """One warning line per problem of a guided case's breast mask (its lesions were left unrestricted)."""
+    for problem in (result.breast_qc or {}).get("problems", []):
+        print(f"WARNING: {folder}: implausible breast mask ({problem}): lesions not restricted to it", file=sys.stderr)
+
+
 def predict_case(predictor, folder: str | Path, min_component_fraction: float = DEFAULT_MIN_FRACTION,
                  guide: BreastGuide | None = None) -> CasePrediction:
     """Predict one case folder with a lesion :class:`~breastmri.inference.predictor.SlicePredictor`:
@@ -134,9 +144,11 @@ def predict_case(predictor, folder: str | Path, min_component_fraction: float = 
         pre, post = volumes[0], volumes[1]
         seg = segment_breast(post if guide.phase == 1 and post is not None else pre,
                              guide.predictor.predict_breast, guide.predictor.threshold,
-                             min_component_fraction=guide.min_component_fraction, affine_mode=guide.affine_mode)
+                             settings=guide.settings, min_component_fraction=guide.min_component_fraction,
+                             affine_mode=guide.affine_mode)
         region = erode_mm(seg.breast, pre.spacing, guide.skin_margin_mm)
-        qc = dict(seg.qc, problems=[*seg.qc["problems"], *disagreement(predictor.binarize(probability), region)])
+        unrestricted = predictor.binarize(probability)
+        qc = dict(seg.qc, problems=[*seg.qc["problems"], *disagreement(unrestricted, region)])
         restricted = not qc["problems"]
         if restricted:
             probability = probability * region
@@ -146,6 +158,7 @@ def predict_case(predictor, folder: str | Path, min_component_fraction: float = 
             signal = post.array.astype(np.float32) - signal
         extra = dict(breast=seg.breast, region=region, tumor=tumor_candidate(signal, region, guide.tumor_percentile),
                      tumor_rule=rule, breast_qc=qc, restricted=restricted)
-    lesion = keep_large_components(predictor.binarize(probability), min_component_fraction)
+    binary = unrestricted if guide is not None and not restricted else predictor.binarize(probability)
+    lesion = keep_large_components(binary, min_component_fraction)
     return CasePrediction(case, volumes[0], display, probability.astype(np.float32), lesion.astype(np.uint8),
                           **extra)

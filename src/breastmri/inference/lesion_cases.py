@@ -35,14 +35,14 @@ from breastmri.data.io import save_nifti, write_json
 from breastmri.data.layouts import MamaMiaLayout
 from breastmri.evaluation import challenge as ch
 from breastmri.inference import evaluation as ev
-from breastmri.inference.dce import BreastGuide, predict_case
+from breastmri.orientation.orient import HeuristicSettings
+from breastmri.inference.dce import BreastGuide, predict_case, warn_unrestricted
 from breastmri.inference.figures import DPI, Case, case_overlay, prediction_grid
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
 from breastmri.inference.predictor import load_predictor, read_threshold
 from breastmri.inference.breast_cases import remove_stale, write_table
 
 PRED_SUFFIX, BREAST_SUFFIX, TUMOR_SUFFIX = "_pred.nii.gz", "_breast.nii.gz", "_tumor.nii.gz"
-CLINICAL_NAMES = ("clinical_and_imaging_info.csv", "clinical_and_imaging_info.xlsx")
 CASE_SETS = ("validation", "all")
 
 
@@ -76,14 +76,14 @@ def case_cohorts(truth_dir: str | Path | None, ids: list[str]) -> dict[str, str]
 
 def breast_guide(checkpoint: str | Path | None, threshold_json: str | Path | None, *, phase: int,
                  skin_margin_mm: float, affine_mode: str, tumor_percentile: float, batch_size: int,
-                 device: str) -> BreastGuide | None:
+                 device: str, settings: HeuristicSettings | None = None) -> BreastGuide | None:
     """The whole-breast model as a :class:`BreastGuide` (``None`` without a checkpoint)."""
     if not checkpoint:
         return None
     threshold = read_threshold(threshold_json) if threshold_json else None
     predictor = load_predictor(checkpoint, device=device, batch_size=batch_size, threshold=threshold, task="breast")
     return BreastGuide(predictor, phase=phase, skin_margin_mm=skin_margin_mm, affine_mode=affine_mode,
-                       tumor_percentile=tumor_percentile)
+                       tumor_percentile=tumor_percentile, settings=settings)
 
 
 def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir: str | Path, *,
@@ -95,8 +95,9 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
                        skin_margin_mm: float = 3.0, tumor_percentile: float = 98.0,
                        min_component_fraction: float = DEFAULT_MIN_FRACTION, batch_size: int = 16,
                        device: str = "cpu", mirror_tta: bool = False, n_preview: int = 6,
-                       progress: bool = True) -> dict:
-    """Run the stage (see the module docstring); return a summary with the metrics and per-case table."""
+                       settings: HeuristicSettings | None = None, progress: bool = True) -> dict:
+    """Run the stage (see the module docstring); return a summary with the metrics and per-case table.
+    ``settings``: the anatomy rules of the breast mask's QC (params.yaml ``anatomy``)."""
     layout, out_dir = MamaMiaLayout(mamamia_root), Path(out_dir)
     ids = select_cases(layout, cases, h5_path)
     threshold = read_threshold(threshold_json) if threshold_json else None
@@ -104,7 +105,7 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
                                task="lesion", h5_path=h5_path, mirror_tta=mirror_tta)
     guide = breast_guide(breast_checkpoint, breast_threshold_json, phase=breast_phase, skin_margin_mm=skin_margin_mm,
                          affine_mode=affine_mode, tumor_percentile=tumor_percentile, batch_size=batch_size,
-                         device=device)
+                         device=device, settings=settings)
     cohorts = case_cohorts(truth_dir, ids)
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale(out_dir, set(ids) if guide else set(), (BREAST_SUFFIX, TUMOR_SUFFIX))
@@ -122,14 +123,11 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
             save_nifti(result.tumor, reference.affine, out_dir / f"{case}{TUMOR_SUFFIX}")
             row.update(tumor_rule=result.tumor_rule, breast_inside_body=result.breast_qc["inside_body"],
                        breast_problems="; ".join(result.breast_qc["problems"]), breast_restricted=result.restricted)
-            for problem in result.breast_qc["problems"]:
-                print(f"WARNING: {layout.image_dir / case}: implausible breast mask ({problem}): lesions not "
-                      "restricted to it", file=sys.stderr)
+            warn_unrestricted(layout.image_dir / case, result)
         truth_path = layout.lesion_mask(case)
         truth = ev.load_truth_mask(truth_path, reference) if truth_path.is_file() else None
         if truth is not None:
-            row.update(ev.overlap_metrics(result.lesion, truth, reference.spacing), truth_voxels=int(truth.sum()),
-                       **{f"challenge_{k}": v for k, v in ch.case_scores(result.lesion, truth).items()})
+            row.update(lesion_scores(result.lesion, truth, reference.spacing))
             if guide:
                 row.update(tumor_hit=ev.hit(result.tumor, truth),
                            truth_in_region=float((truth & result.region).sum() / max(int(truth.sum()), 1)))
@@ -165,6 +163,14 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
     return {"out_dir": str(out_dir), "device": str(predictor.device), "metrics": metrics, "per_case": per_case}
 
 
+def lesion_scores(prediction, truth, spacing) -> dict:
+    """One case's scores against its expert segmentation (binary masks on one grid, ``spacing`` in mm): Dice and
+    HD95 in mm (:func:`breastmri.inference.evaluation.overlap_metrics`), the truth's voxel count and the
+    challenge's per-case scores prefixed ``challenge_`` (:func:`breastmri.evaluation.challenge.case_scores`)."""
+    return {**ev.overlap_metrics(prediction, truth, spacing), "truth_voxels": int(truth.sum()),
+            **{f"challenge_{k}": v for k, v in ch.case_scores(prediction, truth).items()}}
+
+
 def candidate_rule_text(guide: BreastGuide) -> str:
     """The tumour-candidate rule in words (reported beside the hit rate)."""
     return (f"largest 3D component above the {guide.tumor_percentile:g}th percentile, inside the breast eroded by "
@@ -195,7 +201,7 @@ def challenge_summary(per_case: pd.DataFrame, layout: MamaMiaLayout) -> dict:
     ranking NaN (said on stderr); a table that cannot be read is an error, as everywhere."""
     scored = per_case[per_case["dice"].notna()]
     frame = pd.DataFrame({"dice": scored["challenge_dice"], "norm_hd": scored["challenge_norm_hd"]})
-    if not any((layout.root / name).is_file() for name in CLINICAL_NAMES):
+    if not layout.has_clinical:
         print(f"WARNING: {layout.root}: no clinical table: the challenge's fairness and ranking are not computed",
               file=sys.stderr)
         return ch.challenge_scores(frame, pd.DataFrame({"patient_id": list(frame.index)}))

@@ -49,6 +49,11 @@ class Preprocessing:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if int(self.size) < 1:
             raise ValueError(f"size must be positive, got {self.size}")
+        if not 0.0 <= self.low_pct < self.high_pct <= 100.0:
+            raise ValueError(f"clip percentiles must satisfy 0 <= low_pct < high_pct <= 100, got {self.low_pct}, "
+                             f"{self.high_pct}")
+        if not self.spacing_mm > 0.0:
+            raise ValueError(f"spacing_mm must be positive, got {self.spacing_mm}")
 
 
 def _from_mapping(task: str, values: Mapping, source: str) -> Preprocessing | None:
@@ -68,17 +73,31 @@ def h5_preprocessing(source, task: str | None = None) -> Preprocessing:
     return _from_mapping(source.task, source.preprocessing(), f"{source.path} attributes")
 
 
+def checkpoint_params(state: Mapping, source: str | Path | None = None) -> Mapping:
+    """The checkpoint's ``params`` mapping (empty when absent or None); anything else is a :class:`DataError`
+    naming ``source`` (a hand-edited or foreign file)."""
+    params = state.get("params", {})
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise DataError(source, f"checkpoint params is a {type(params).__name__}, expected a mapping")
+    return params
+
+
 def resolve_preprocessing(state: Mapping, h5_path: str | Path | None = None,
                           fallback: Mapping | None = None, source: str | Path | None = None) -> Preprocessing:
     """Preprocessing of a checkpoint ``state``: from the checkpoint, else ``h5_path``, else ``fallback``
     (keys size/low_pct/high_pct/spacing_mm); none of them is an error naming ``source`` (the checkpoint file):
-    never a guess."""
+    never a guess. Unusable values recorded in the checkpoint are an error naming ``source`` too."""
     task = str(state["task"])
-    params = state.get("params", {}) or {}
+    params = checkpoint_params(state, source)
     for values, origin in ((state.get("preprocessing"), "checkpoint"),
                            (params.get("preprocessing"), "checkpoint params"), (params, "checkpoint params")):
         if isinstance(values, Mapping):
-            found = _from_mapping(task, values, origin)
+            try:
+                found = _from_mapping(task, values, origin)
+            except (TypeError, ValueError) as exc:
+                raise DataError(source, f"unusable slice preprocessing in the {origin}: {exc}") from exc
             if found is not None:
                 return found
     if h5_path is not None and Path(h5_path).is_file():
@@ -113,8 +132,23 @@ def build_model_from_state(state: Mapping, path: str | Path | None = None) -> to
         model = UNet(**dict(state["model_config"]))
         model.load_state_dict(state["model_state"])
     except (TypeError, ValueError, RuntimeError, KeyError) as exc:
-        raise DataError(path, f"checkpoint weights do not fit its model_config: {exc}") from exc
+        raise DataError(path, f"checkpoint weights do not fit its model_config: {_one_line(exc)}") from exc
+    broken = [name for name, value in model.state_dict().items()
+              if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if broken:
+        raise DataError(path, f"checkpoint weights hold NaN or infinite values ({len(broken)} tensor(s), "
+                              f"first {broken[0]})")
     return model.eval()
+
+
+def _one_line(exc: BaseException) -> str:
+    """``load_state_dict`` lists one mismatch per line: the first one and how many more, on one line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if lines and lines[0].startswith("Error(s) in loading state_dict"):
+        lines = lines[1:]
+    if not lines:
+        return type(exc).__name__
+    return lines[0].rstrip(".") + (f" (and {len(lines) - 1} more)" if len(lines) > 1 else "")
 
 
 class SlicePredictor:
@@ -251,7 +285,7 @@ def predictor_from_state(state: Mapping, path: str | Path | None = None, device:
     """A :class:`SlicePredictor` from an already loaded checkpoint ``state`` (see :func:`load_predictor`)."""
     check_task(state, path)
     if threshold is None:
-        threshold = state.get("threshold", (state.get("params") or {}).get("threshold", 0.5))
+        threshold = state.get("threshold", checkpoint_params(state, path).get("threshold", 0.5))
         if not (isinstance(threshold, (int, float)) and 0.0 < float(threshold) < 1.0):
             raise DataError(path, f"stored threshold {threshold!r} is not a probability in (0, 1)")
     model = build_model_from_state(state, path)

@@ -28,6 +28,7 @@ from breastmri.data.io import load_volume, write_json
 from breastmri.inference import evaluation as ev
 from breastmri.inference.figures import DPI, Case, prediction_grid
 from breastmri.inference.breast_cases import BREAST_SUFFIX, infer_dataset, write_table
+from breastmri.orientation.orient import HeuristicSettings
 from breastmri.phantom.synthesize import synthesize
 from breastmri.phantom.truth import load_seed_truth, truth_file
 
@@ -59,7 +60,7 @@ def evaluate_transfer(work_dir: str | Path, metrics_path: str | Path, figure_pat
                       checkpoint: str | Path, threshold_json: str | Path | None = None,
                       baseline_checkpoint: str | Path | None = None,
                       baseline_threshold_json: str | Path | None = None, batch_size: int = 16, device: str = "cpu",
-                      progress: bool = True) -> dict:
+                      settings: HeuristicSettings | None = None, progress: bool = True) -> dict:
     """Draw the held-out phantom under ``work_dir``, score the model(s) and the classical baseline on it, write
     ``metrics_path`` (and a per-patient .csv beside it); return ``{"metrics", "per_patient"}``."""
     work_dir = Path(work_dir)
@@ -76,7 +77,7 @@ def evaluate_transfer(work_dir: str | Path, metrics_path: str | Path, figure_pat
         summary = infer_dataset(phantom / "seed", ckpt, work_dir / f"pred_{name}",
                                 threshold_json=threshold_path or None, truth_dir=phantom / "truth",
                                 classical_baseline=name == "model", batch_size=batch_size, device=device,
-                                affine_mode="trust", n_preview=0, progress=progress)
+                                affine_mode="trust", n_preview=0, settings=settings, progress=progress)
         per_patient, thresholds[name] = summary["per_patient"], float(summary["threshold"])
         rows[name] = _rows(per_patient.rename(columns={"breast_dice": "dice", "breast_hd95_mm": "hd95_mm"}), "")
         tables.append(per_patient[["cohort", "breast_dice", "breast_hd95_mm"]].add_prefix(f"{name}_"))

@@ -198,6 +198,8 @@ def orient_dataset(seed_root: str | Path, out_dir: str | Path, record_path: str 
                     if path is not None:
                         path.unlink(missing_ok=True)
         kept = [r for r in records if not r.problems]
+        # evaluated on the staging folder, so an input error of the truth leaves no output either
+        evaluation = evaluate({r.patient_id: r for r in kept}, truth_dir, staging) if truth_dir else None
         _commit(staging, out_dir)
     finally:
         if staging.exists():
@@ -212,8 +214,8 @@ def orient_dataset(seed_root: str | Path, out_dir: str | Path, record_path: str 
         "excluded": excluded_problems,
         "metrics": None, "errors": [],
     }
-    if truth_dir:
-        metrics, errors = evaluate({r.patient_id: r for r in kept}, truth_dir, out_dir)
+    if evaluation is not None:
+        metrics, errors = evaluation
         metrics["excluded"] = summary["excluded"]
         summary.update(metrics=metrics, errors=errors)
         if metrics_path:

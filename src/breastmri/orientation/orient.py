@@ -24,7 +24,7 @@ AFFINE_MODES = ("trust", "verify", "ignore")
 
 @dataclass(frozen=True)
 class HeuristicSettings:
-    """Knobs of the decisions and checks (params.yaml ``orient`` section)."""
+    """Knobs of the decisions and checks (params.yaml ``anatomy`` section; the defaults are for direct library use)."""
 
     n_slices: int = 7
     end_fraction: float = 0.2
@@ -86,9 +86,10 @@ class _Anatomy:
         and the QC problems they raise."""
         mask = np.asarray(mask) > 0
         qc = h.placement(self.body, self.decimate(mask), self.spacing[0])
-        qc["volume_ml"] = round(float(np.count_nonzero(mask) * np.prod(self.full_spacing)) / 1000.0, 3)
+        volume_ml = float(np.count_nonzero(mask) * np.prod(self.full_spacing)) / 1000.0
+        qc["volume_ml"] = round(volume_ml, 3)
         problems = []
-        if 0 < qc["volume_ml"] < settings.min_breast_ml and qc["body_share"] < SMALL_BODY_SHARE:
+        if 0 < volume_ml < settings.min_breast_ml and qc["body_share"] < SMALL_BODY_SHARE:
             problems.append(f"mask volume {qc['volume_ml']:.0f} ml is implausibly small for a breast "
                             f"(< {settings.min_breast_ml:g} ml and {qc['body_share']:.1%} of the body in view)")
         if qc["inside_body"] < settings.min_inside_body:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -20,6 +23,27 @@ def _init_worker() -> int:
     return old
 
 
+def _exit_with_parent() -> None:
+    """End this worker process as soon as its parent process ends, however it ended: a daemon thread waits on
+    the parent's sentinel (a pipe only the parent holds open), so a build killed by SIGTERM or SIGKILL, which
+    runs no clean-up of its own, does not leave its workers running on as orphans."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _start_worker() -> None:
+    """Process-pool initializer: the worker ends with its parent and runs SimpleITK single-threaded."""
+    _exit_with_parent()
+    _init_worker()
+
+
 @contextlib.contextmanager
 def worker_pool(workers: int) -> Iterator[Executor | None]:
     """A ``spawn`` process pool of ``workers`` processes, or ``None`` (run in this process) for ``workers <= 1``.
@@ -27,6 +51,7 @@ def worker_pool(workers: int) -> Iterator[Executor | None]:
     ``spawn`` (not ``fork``): workers start clean, whatever threads or open HDF5 files the parent has.
     Scripts that build with ``workers > 1`` need the usual ``if __name__ == "__main__":`` guard.
     In this process SimpleITK is made single-threaded too, so ``workers`` is the number of cores used.
+    Each worker ends when this process ends, even when it is killed (see :func:`_exit_with_parent`).
     """
     if workers <= 1:
         import SimpleITK as sitk
@@ -38,7 +63,7 @@ def worker_pool(workers: int) -> Iterator[Executor | None]:
             sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(old)
         return
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_start_worker) as pool:
         try:
             yield pool
         except BaseException:

@@ -25,6 +25,7 @@ an interrupted build never leaves a file under the final name.
 
 from __future__ import annotations
 
+import functools
 import json
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -96,19 +97,19 @@ class H5SliceWriter:
 
     def _create(self) -> None:
         f, s, c = self._file, self.size, self.channels
-        f.create_dataset("images", shape=(0, c, s, s), maxshape=(None, c, s, s), dtype=np.float32,
-                         chunks=(1, c, s, s), **self.image_filters)
-        f.create_dataset("masks", shape=(0, 1, s, s), maxshape=(None, 1, s, s), dtype=np.uint8,
-                         chunks=(1, 1, s, s), **self.mask_filters)
-        f.create_dataset("patient_id", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"),
-                         chunks=(META_CHUNK,))
-        f.create_dataset("slice_index", shape=(0,), maxshape=(None,), dtype=np.int32, chunks=(META_CHUNK,))
-        f.create_dataset("is_validation", shape=(0,), maxshape=(None,), dtype=bool, chunks=(META_CHUNK,))
+        # no creation timestamps (h5py's default, made explicit): the same slices give the same bytes
+        create = functools.partial(f.create_dataset, track_times=False)
+        create("images", shape=(0, c, s, s), maxshape=(None, c, s, s), dtype=np.float32, chunks=(1, c, s, s),
+               **self.image_filters)
+        create("masks", shape=(0, 1, s, s), maxshape=(None, 1, s, s), dtype=np.uint8, chunks=(1, 1, s, s),
+               **self.mask_filters)
+        create("patient_id", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"), chunks=(META_CHUNK,))
+        create("slice_index", shape=(0,), maxshape=(None,), dtype=np.int32, chunks=(META_CHUNK,))
+        create("is_validation", shape=(0,), maxshape=(None,), dtype=bool, chunks=(META_CHUNK,))
         if self.task == "breast":
-            f.create_dataset("geometry", shape=(0, 6), maxshape=(None, 6), dtype=np.int32, chunks=(META_CHUNK, 6))
+            create("geometry", shape=(0, 6), maxshape=(None, 6), dtype=np.int32, chunks=(META_CHUNK, 6))
         else:
-            f.create_dataset("phase_present", shape=(0, 6), maxshape=(None, 6), dtype=bool,
-                             chunks=(META_CHUNK, 6))
+            create("phase_present", shape=(0, 6), maxshape=(None, 6), dtype=bool, chunks=(META_CHUNK, 6))
         f.attrs["task"] = self.task
         f.attrs["size"] = self.size
         f.attrs["channels"] = self.channels

@@ -19,6 +19,9 @@ class Config(DataConfig):
     seed: int
     val_fraction: float
     workers: int
+    scheduler: str
+    shard_dir: str
+    keep_shards: bool
     image_compression: str
     mask_compression: str
     breast_size: int
@@ -37,6 +40,7 @@ def run(config: Config) -> dict:
 
     out_dir, metrics_dir = Path(config.out_dir), Path(config.metrics_dir)
     common = dict(val_fraction=config.val_fraction, seed=config.seed, workers=config.workers,
+                  scheduler=config.scheduler, shard_dir=config.shard_dir, keep_shards=config.keep_shards,
                   image_compression=config.image_compression, mask_compression=config.mask_compression)
     breast = build_breast_h5(config.oriented_dir, out_dir / "breast.h5", size=config.breast_size,
                              low_pct=config.breast_clip_low_pct, high_pct=config.breast_clip_high_pct,
@@ -50,4 +54,14 @@ def run(config: Config) -> dict:
 
 
 def describe(summary: dict) -> str:
-    return "; ".join(f"{task}: {s['n_slices']} slices -> {s['file']}" for task, s in summary.items())
+    """Slices per task and their balance (the key figure), the split, and the work done or reused."""
+    def task_line(task: str, s: dict) -> str:
+        lesion = "positives" in s
+        balance = (f"{s['positives']} positive / {s['negatives']} negative (balance {s['balance_pos_minus_neg']:+d})"
+                   if lesion else f"{s['slices_with_mask']} with breast / {s['slices_without_mask']} without")
+        split = s["patients"]
+        return (f"{task}: {s['n_slices']} slices, {balance}, {split.get('train', 0)} train / "
+                f"{split.get('validation', 0)} validation {'cases' if lesion else 'patients'} "
+                f"({s['cases_computed']} cases computed, {s['cases_reused']} reused from shards)")
+
+    return "; ".join(task_line(task, s) for task, s in summary.items())

@@ -36,5 +36,13 @@ def run(config: Config) -> dict:
 
 
 def describe(summary: dict) -> str:
-    return (f"{summary['n_joined']} patients joined, {summary['n_significant']} of {summary['n_tests']} tests "
-            f"significant after FDR")
+    """Planted associations recovered (phantom) and the tests significant after FDR; without the truth the
+    patients joined lead (the associations have nothing to be checked against)."""
+    significant = (f"{summary['n_significant']} of {summary['n_tests']} tests significant after FDR "
+                   f"(q < {summary['alpha']:g})")
+    if "planted_total" not in summary:
+        return (f"{summary['n_joined']} patients joined: {significant}; no ground truth: planted associations not "
+                "checked")
+    return (f"planted associations recovered: {summary['planted_recovered']} of {summary['planted_total']} "
+            f"({summary['null_variables_clean']} of {summary['null_variables_total']} null variables clean); "
+            f"{significant}; {summary['n_joined']} patients joined")

@@ -36,4 +36,10 @@ def run(config: Config) -> dict:
 
 
 def describe(summary: dict) -> str:
-    return "; ".join(f"{name}: {s['n_patients']} patients ({s['file']})" for name, s in summary.items())
+    """Patients per clinical table (the key figure), then its missing values."""
+    def line(name: str, s: dict) -> str:
+        missing, columns = sum(s["missing"].values()), sum(n > 0 for n in s["missing"].values())
+        return (f"{name}: {s['n_patients']} patients ({s['file']}; {missing} missing values in {columns} "
+                f"column{'' if columns == 1 else 's'})")
+
+    return "; ".join(line(name, s) for name, s in summary.items())

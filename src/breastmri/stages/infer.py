@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from breastmri.stages.anatomy import AnatomyConfig
 from breastmri.stages.config import DataConfig, optional
 
 NOTEBOOK = "notebooks/07_infer.ipynb"
 
 
 @dataclass(frozen=True)
-class Config(DataConfig):
-    SECTIONS = ("data", "infer")
+class Config(AnatomyConfig, DataConfig):
+    SECTIONS = ("data", "anatomy", "infer")
     checkpoint: str
     threshold_json: str
     record_path: str
@@ -40,8 +41,28 @@ def run(config: Config) -> dict:
         figures_dir=config.figures_dir, tumor_percentile=config.tumor_percentile,
         skin_margin_mm=config.skin_margin_mm, classical_baseline=config.classical_baseline,
         min_component_fraction=config.min_component_fraction, batch_size=config.batch_size, device=config.device,
-        mirror_tta=config.mirror_tta, n_preview=config.n_preview)
+        mirror_tta=config.mirror_tta, n_preview=config.n_preview, settings=config.heuristics())
 
 
 def describe(summary: dict) -> str:
-    return f"{summary['n_scans']} scans predicted into {summary['out_dir']}"
+    """Breast Dice (mean, min) against the truth where there is one, else "not scored"; then the QC flags."""
+    def num(value) -> str:
+        return "n/a" if value is None or value != value else f"{value:.3f}"
+
+    qc = summary["qc"]
+    flagged = list(qc["flagged"])
+    checks = (f"QC: {qc['n_flagged']} breast mask{'' if qc['n_flagged'] == 1 else 's'} flagged"
+              + (f" ({', '.join(flagged[:3])}{', ...' if len(flagged) > 3 else ''})" if flagged else ""))
+    if qc.get("not_placed_by_orient"):
+        checks += f", {len(qc['not_placed_by_orient'])} scans not placed by orient"
+    if "metrics" not in summary:
+        return f"{summary['n_scans']} scans predicted into {summary['out_dir']}; no ground truth: not scored; {checks}"
+    m = summary["metrics"]
+    text = (f"breast Dice mean {num(m['breast_dice'].get('mean'))} / min {num(m['breast_dice'].get('min'))} on "
+            f"{m['n_patients']} scans")
+    if "classical" in m:
+        baseline = m["classical"]["breast_dice"]
+        text += f" (classical baseline {num(baseline.get('mean'))} / {num(baseline.get('min'))})"
+    if "tumor_hit_rate" in m:
+        text += f", tumour hit rate {num(m['tumor_hit_rate'])}"
+    return f"{text}; {checks}"

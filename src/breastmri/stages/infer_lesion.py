@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from breastmri.stages.anatomy import AnatomyConfig
 from breastmri.stages.config import DataConfig, optional
 
 NOTEBOOK = "notebooks/09_infer_lesion.ipynb"
 
 
 @dataclass(frozen=True)
-class Config(DataConfig):
-    SECTIONS = ("data", "infer_lesion")
+class Config(AnatomyConfig, DataConfig):
+    SECTIONS = ("data", "anatomy", "infer_lesion")
     checkpoint: str
     threshold_json: str
     h5_path: str
@@ -38,7 +39,7 @@ class Config(DataConfig):
                     breast_threshold_json=optional(self.breast_threshold_json), breast_phase=self.breast_phase,
                     skin_margin_mm=self.skin_margin_mm, tumor_percentile=self.tumor_percentile,
                     min_component_fraction=self.min_component_fraction, batch_size=self.batch_size,
-                    device=self.device, mirror_tta=self.mirror_tta)
+                    device=self.device, mirror_tta=self.mirror_tta, settings=self.heuristics())
 
 
 def run(config: Config) -> dict:
@@ -51,6 +52,21 @@ def run(config: Config) -> dict:
 
 
 def describe(summary: dict) -> str:
+    """Lesion Dice (mean, min) against the expert segmentations where there are some, else "not scored"; the
+    challenge's ranking; then the cases predicted."""
+    def num(value, digits: int = 3) -> str:
+        return "n/a" if value is None or value != value else f"{value:.{digits}f}"
+
     m = summary["metrics"]
-    return f"{m['n_cases']} cases predicted into {summary['out_dir']}" + (
-        f"; Dice mean {m['dice']['mean']:.3f}" if "dice" in m else "")
+    predicted = f"{m['n_cases']} cases predicted into {summary['out_dir']}"
+    dice = m.get("dice", {})
+    if not m.get("n_evaluated") or "mean" not in dice:
+        return f"{predicted}; no ground truth: not scored"
+    scored = m["n_evaluated"] if m["n_evaluated"] == m["n_cases"] else f"{m['n_evaluated']} of {m['n_cases']}"
+    text = (f"lesion Dice mean {num(dice['mean'])} / min {num(dice['min'])} on {scored} cases, HD95 median "
+            f"{num(m.get('hd95_mm', {}).get('median'), 1)} mm")
+    challenge = m.get("challenge", {})
+    if "performance" in challenge:
+        text += (f"; challenge ranking {num(challenge.get('ranking'))} (performance {num(challenge['performance'])}, "
+                 f"fairness {num(challenge.get('fairness_mean'))})")
+    return f"{text}; {predicted}"

@@ -4,37 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from breastmri.stages.anatomy import AnatomyConfig
 from breastmri.stages.config import DataConfig, optional
 
 NOTEBOOK = "notebooks/03_orient.ipynb"
-HEURISTIC_KEYS = ("n_slices", "end_fraction", "noise_factor", "floor_fraction", "min_solidity", "min_margin",
-                  "min_inside_body", "min_anterior", "min_breast_ml")  # orientation.orient.HeuristicSettings
 
 
 @dataclass(frozen=True)
-class Config(DataConfig):
-    SECTIONS = ("data", "orient")
+class Config(AnatomyConfig, DataConfig):
+    SECTIONS = ("data", "anatomy", "orient")
     out_dir: str
     record_path: str
     metrics_path: str
     workers: int
-    n_slices: int
-    end_fraction: float
-    noise_factor: float
-    floor_fraction: float
-    min_solidity: float
-    min_margin: dict
-    min_inside_body: float
-    min_anterior: float
-    min_breast_ml: float
     on_failure: str
     n_preview: int
     real_examples: str
-
-    def heuristics(self):
-        from breastmri.orientation.orient import HeuristicSettings
-
-        return HeuristicSettings(**{name: getattr(self, name) for name in HEURISTIC_KEYS})
 
 
 def run(config: Config) -> dict:
@@ -47,7 +32,20 @@ def run(config: Config) -> dict:
 
 
 def describe(summary: dict) -> str:
-    text = f"oriented {summary['n_patients']} patients into {summary['out_dir']}; excluded: {summary['excluded'] or 'none'}"
-    if summary["metrics"] is not None:
-        text += f"; accuracy {summary['metrics']['accuracy']}, mask Dice {summary['metrics']['mask_dice']}"
-    return text
+    """Placement accuracy and aligned-mask Dice against the truth (phantom), then patients placed / excluded."""
+    def num(value) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    n, excluded = summary["n_patients"], sorted(summary["excluded"])
+    placed = (f"{sum(n.values())} patients placed ({', '.join(f'{v} {k}' for k, v in n.items())}), "
+              + (f"{len(excluded)} excluded ({', '.join(excluded[:3])}{', ...' if len(excluded) > 3 else ''})"
+                 if excluded else "none excluded"))
+    m = summary["metrics"]
+    if m is None:
+        return f"{placed}; no ground truth: not scored (affine mode {summary['affine_mode']})"
+    by_cohort = {c: v["accuracy"]["all"] for c, v in m["by_cohort"].items() if v["accuracy"]["all"] is not None}
+    worst = min(by_cohort, key=by_cohort.get) if by_cohort else None
+    dice, wrong = m["mask_dice"], m["n_errors"]
+    return (f"placement accuracy {num(m['accuracy']['all'])} ({wrong} wrong decision{'' if wrong == 1 else 's'}"
+            + (f"; lowest cohort {worst} {num(by_cohort[worst])}" if worst else "") + "), "
+            f"aligned-mask Dice mean {num(dice['mean'])} / min {num(dice['min'])} ({dice['n']} masks); {placed}")

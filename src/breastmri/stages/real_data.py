@@ -11,7 +11,7 @@ NOTEBOOK = "notebooks/10_real_data.ipynb"
 
 @dataclass(frozen=True)
 class Config(infer_lesion.Config):
-    SECTIONS = ("data", "infer_lesion", "real_data")
+    SECTIONS = ("data", "anatomy", "infer_lesion", "real_data")
     real_root: str
     tissue_mask_dir: str
     ftv_enhancement: float
@@ -31,5 +31,15 @@ def run(config: Config) -> dict:
 
 
 def describe(summary: dict) -> str:
+    """Share of the FTV covered per exam (the key figure), then the prediction near the FTV and the breast QC."""
+    def num(value) -> str:
+        return "n/a" if value is None or value != value else f"{value:.3f}"
+
     m = summary["metrics"]
-    return f"real exams: {m['available']}" + (f", {m.get('n_cases', 0)} evaluated" if m["available"] else "")
+    if not m["available"]:
+        return f"real exams: not available (real_root {m.get('real_root') or 'empty'}): nothing evaluated"
+    covered = [f"{case} {num(row.get('ftv_covered'))}" for case, row in m.get("per_case", {}).items()]
+    return (f"FTV covered per exam: {', '.join(covered[:4]) or 'no exam'}{', ...' if len(covered) > 4 else ''} "
+            f"(mean {num(m['ftv_covered'].get('mean'))}); predicted lesion within {m['near_mm']:g} mm of the FTV: "
+            f"mean {num(m['pred_near_ftv'].get('mean'))}; {m['n_cases']} real exams, {m['breast_flagged']} breast "
+            f"mask{'' if m['breast_flagged'] == 1 else 's'} flagged")

@@ -36,5 +36,11 @@ def run(config: Config) -> dict:
 
 
 def describe(summary: dict) -> str:
+    """What was drawn: scans per layout (the key figure), cohorts, and the planted defects per kind."""
+    cohorts = {key.split("_cohort_", 1)[1] for key in summary if "_cohort_" in key}
+    planted = {name: sum(summary.get(f"{split}_{name}", 0) for split in ("train", "inference"))
+               for name in ("scan_swap", "scan_flip_ud", "scan_flip_hf", "mask_flip_ud", "mask_flip_lr")}
     return (f"phantom: {summary['train_patients']} training and {summary['inference_patients']} inference scans "
-            f"(seed layout), {summary['mamamia_cases']} MAMA-MIA cases")
+            f"(seed layout), {summary['mamamia_cases']} MAMA-MIA cases ({summary['mamamia_sagittal_cases']} sagittal, "
+            f"{summary['mamamia_cases_missing_phases']} missing a phase); {len(cohorts)} seed cohorts; planted: "
+            + ", ".join(f"{n} {name}" for name, n in planted.items()))

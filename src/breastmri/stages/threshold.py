@@ -36,5 +36,8 @@ def run(config: Config) -> dict:
 
 
 def describe(summary: dict) -> str:
+    """The chosen threshold and its mean per-patient Dice, then the Dice at 0.5 and the best one."""
     return (f"{summary['task']}: threshold {summary['threshold']:.2f}, mean per-patient Dice "
-            f"{summary['mean_dice']:.4f} (at 0.5: {summary['mean_dice_at_0.5']:.4f})")
+            f"{summary['mean_dice']:.4f} (at 0.5: {summary['mean_dice_at_0.5']:.4f}; best "
+            f"{summary['best_mean_dice']:.4f} at {summary['best_threshold']:.2f}, {summary['selection']} rule) over "
+            f"{summary['n_patients']} validation patients ({summary['evaluated_on']})")

@@ -64,5 +64,11 @@ def run(config: Config) -> dict:
 
 
 def describe(summary: dict) -> str:
-    return (f"{summary['task']}: best epoch {summary['best_epoch']}, validation loss {summary['best_val_loss']:.4f}, "
-            f"per-patient 3D Dice {summary['val_dice_patient_mean']:.4f}")
+    """Best epoch and the validation per-patient Dice (mean, min) of its weights, then the validation loss."""
+    def num(value) -> str:
+        return "n/a" if value is None or value != value else f"{value:.4f}"
+
+    return (f"{summary['task']}: best epoch {summary['best_epoch']} of {summary['epochs_run']} run"
+            f"{' (stopped early)' if summary.get('stopped_early') else ''}, validation per-patient Dice mean "
+            f"{num(summary['val_dice_patient_mean'])} / min {num(summary['val_dice_patient_min'])} "
+            f"({summary['n_val_patients_scored']} patients), validation loss {num(summary['best_val_loss'])}")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from breastmri.stages.anatomy import AnatomyConfig
 from breastmri.stages.config import DataConfig, optional
 
 NOTEBOOK = "notebooks/11_transfer.ipynb"
 
 
 @dataclass(frozen=True)
-class Config(DataConfig):
-    SECTIONS = ("data", "transfer")
+class Config(AnatomyConfig, DataConfig):
+    SECTIONS = ("data", "anatomy", "transfer")
     seed: int
     n_scans: int
     cohorts: dict
@@ -38,11 +39,25 @@ def run(config: Config) -> dict:
         duke_matrix=config.duke_matrix, checkpoint=config.checkpoint, threshold_json=optional(config.threshold_json),
         baseline_checkpoint=optional(config.baseline_checkpoint),
         baseline_threshold_json=optional(config.baseline_threshold_json), batch_size=config.batch_size,
-        device=config.device)
+        device=config.device, settings=config.heuristics())
 
 
 def describe(summary: dict) -> str:
-    rows = summary["metrics"]["rows"]
-    return "; ".join(f"{method}: mean Dice per cohort " + ", ".join(
-        f"{cohort} {scores['dice'].get('mean', float('nan')):.3f}" for cohort, scores in by_cohort.items())
-        for method, by_cohort in rows.items())
+    """The model's Dice (mean, min) on the unseen cohorts and its lowest cohort, against the baselines'."""
+    def num(value) -> str:
+        return "n/a" if value is None or value != value else f"{value:.3f}"
+
+    m = summary["metrics"]
+    rows = m["rows"]
+
+    def dice(method: str) -> str:
+        scores = rows[method].get("all", {}).get("dice", {})
+        return f"{num(scores.get('mean'))} / min {num(scores.get('min'))}"
+
+    names = {"classical": "classical baseline", "baseline": "unaugmented model"}
+    cohorts = {c: s["dice"]["mean"] for c, s in rows["model"].items() if c != "all" and "mean" in s["dice"]}
+    worst = min(cohorts, key=cohorts.get) if cohorts else None
+    text = (f"model Dice mean {dice('model')} on {m['n_scans']} unseen scans"
+            + (f" (lowest cohort {worst} {num(cohorts[worst])})" if worst else ""))
+    others = [f"{names.get(method, method)} {dice(method)}" for method in rows if method != "model"]
+    return text + (f"; vs {'; '.join(others)}" if others else "")

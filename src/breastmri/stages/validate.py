@@ -23,6 +23,14 @@ def run(config: Config) -> dict:
 
 
 def describe(summary: dict) -> str:
-    counts = ", ".join(f"{name}: {part.get('n_patients', {}).get('total', part.get('n_cases'))}"
-                       for name, part in summary.items())
-    return f"validation passed ({counts})"
+    """Patients (seed layout) or cases (MAMA-MIA layout) validated per layout, and those without clinical data."""
+    parts = []
+    for name, part in summary.items():
+        if "n_cases" in part:
+            counted = f"{part['n_cases']} cases ({part['n_files']['phases']} phase files)"
+        else:
+            n = part["n_patients"]
+            counted = f"{n['total']} patients ({n['train']} train, {n['inference']} inference)"
+        without = part.get("clinical", {}).get("n_imaging_patients_without_clinical", 0)
+        parts.append(f"{name}: {counted}, {without} without clinical data")
+    return "validation passed: " + "; ".join(parts)

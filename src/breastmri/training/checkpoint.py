@@ -68,6 +68,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        if not _looks_like_torch_file(path):  # e.g. a text file: nothing was refused, it is not a checkpoint
+            raise DataError(path, "cannot read checkpoint (corrupt, truncated or not a PyTorch file): neither "
+                                  "the zip archive nor the pickle stream torch.save writes") from exc
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(path, "refused: the checkpoint contains pickled Python objects, which are not "
                               f"loaded (weights_only=True): {first}") from exc
@@ -80,6 +83,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if missing:
         raise DataError(path, f"not a checkpoint: missing {', '.join(missing)}")
     return state
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """Whether the file starts as ``torch.save`` output does: a zip archive, or (legacy format) a pickle of
+    protocol 2 or higher."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    return head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")
 
 
 def rng_state() -> dict:

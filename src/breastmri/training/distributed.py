@@ -1,7 +1,7 @@
 """Multi-process training under ``torchrun``: process group from the environment, data sharding.
 
-``torchrun --nproc_per_node N -m breastmri.training.train ...`` (or ``--nnodes``/``--rdzv-*`` for several
-nodes) sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``; a plain run has
+``torchrun --nproc_per_node N -m breastmri.cli train --sections train_<task>`` (or ``--nnodes``/``--rdzv-*``
+for several nodes) sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``; a plain run has
 none of them and trains in one process. The backend is NCCL when training on CUDA, gloo on CPU.
 """
 

@@ -37,22 +37,24 @@ GRAD_SCALER_INIT_SCALE = 2.0**10  # default 2**16 overflows the first steps of a
 
 @dataclass
 class FitConfig:
-    """Optimisation settings of one training run (all plain values, stored in checkpoints)."""
+    """Optimisation settings of one training run (all plain values, stored in checkpoints). No field has a
+    default: :func:`breastmri.training.train.run_training` fills every one from the task's ``params.yaml``
+    section (``positive_only`` from the task)."""
 
-    max_epochs: int = 25
-    patience: int = 5
-    min_delta: float = 0.0
-    optimizer: str = "adam"          # "adam" (whole breast) or "adamw" (lesion)
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    lr_factor: float = 0.5           # ReduceLROnPlateau on validation loss
-    lr_patience: int = 2
-    min_lr: float = 1e-6
-    clip_grad_norm: float = 1.0      # 0 disables clipping
-    amp: bool = True                 # honoured on CUDA only
-    seed: int = 42
-    positive_only: bool = False      # per-patient Dice only over patients with target voxels
-    threshold: float = 0.5           # for the Dice figures logged during training
+    max_epochs: int
+    patience: int
+    min_delta: float
+    optimizer: str                   # "adam" | "adamw"
+    lr: float
+    weight_decay: float
+    lr_factor: float                 # ReduceLROnPlateau on validation loss
+    lr_patience: int
+    min_lr: float
+    clip_grad_norm: float            # 0 disables clipping
+    amp: bool                        # honoured on CUDA only
+    seed: int
+    positive_only: bool              # per-patient Dice only over patients with target voxels
+    threshold: float                 # for the Dice figures logged during training
 
 
 @dataclass

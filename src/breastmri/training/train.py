@@ -15,7 +15,6 @@ Multi-GPU / multi-node: ``torchrun --nproc_per_node N -m breastmri.cli train --s
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
 import sys
@@ -36,47 +35,43 @@ from breastmri.training.losses import make_loss
 
 TASKS = ("breast", "lesion")
 
-# Defaults sized for 2 CPU cores (both tasks train in about 10 minutes on the synthetic default): the
-# published network at a quarter of its width (base 8 instead of 64, same depth and layout), lighter dropout
-# because an 8-channel stage loses a large share of its features to each dropped channel, and a higher
-# learning rate with small batches for few epochs. The published setting is the gpu profile (params.yaml).
-COMMON_DEFAULTS = dict(
-    base=8, depth=4, dropout=0.05, bottleneck_dropout=0.15, up="transpose",
-    lr=3e-3, batch_size=8, max_epochs=15, patience=5, min_delta=0.0, lr_factor=0.5, lr_patience=2,
-    min_lr=1e-6, clip_grad_norm=1.0, amp=True, seed=42, device="auto", num_workers=0, preload=True, threshold=0.5,
-    augment=augment.DEFAULTS,
-)
-TASK_DEFAULTS = {
-    "breast": dict(loss="dice", optimizer="adam", weight_decay=0.0),
-    "lesion": dict(loss="bce_dice", optimizer="adamw", weight_decay=1e-4, max_epochs=12),
+# Every hyperparameter of a run and its kind, in the order the resolved params (and so the checkpoints' 'params')
+# hold them. There are no defaults: the values are the task's params.yaml section (breastmri.stages.train.Config,
+# whose keys are these plus the paths), the only place a training setting lives.
+HYPERPARAMETER_KINDS = {
+    "base": int, "depth": int, "dropout": float, "bottleneck_dropout": float, "up": str,
+    "lr": float, "batch_size": int, "max_epochs": int, "patience": int, "min_delta": float, "lr_factor": float,
+    "lr_patience": int, "min_lr": float, "clip_grad_norm": float, "amp": bool, "seed": int, "device": str,
+    "num_workers": int, "preload": bool, "threshold": float, "augment": dict,
+    "loss": str, "optimizer": str, "weight_decay": float,
 }
-PATH_KEYS = ("h5", "out_dir", "live_dir", "metrics")
+HYPERPARAMETER_KEYS = tuple(HYPERPARAMETER_KINDS)
 MODEL_KEYS = ("base", "depth", "dropout", "bottleneck_dropout", "up")
 FIT_KEYS = ("max_epochs", "patience", "min_delta", "optimizer", "lr", "weight_decay", "lr_factor", "lr_patience",
             "min_lr", "clip_grad_norm", "amp", "seed", "threshold")
+OTHER_KEYS = ("loss", "batch_size", "device", "num_workers", "preload", "augment")  # data, loss, placement
 
 
-def default_params(task: str) -> dict:
-    _check_task(task)
-    return {**COMMON_DEFAULTS, **TASK_DEFAULTS[task]}
-
-
-def resolve_params(task: str, overrides: dict, source: str | Path = "train parameters") -> dict:
-    """Task defaults updated with ``overrides``; an unknown key is an error naming it."""
-    params = copy.deepcopy(default_params(task))
-    unknown = sorted(set(overrides) - set(params))
-    if unknown:
-        raise DataError(source, f"unknown training parameter(s) {', '.join(unknown)} "
-                                f"(known: {', '.join(sorted(params))})")
-    for key, value in overrides.items():
-        default = params[key]
+def check_hyperparameters(values: dict, source: str | Path = "train parameters") -> dict:
+    """``values`` (exactly :data:`HYPERPARAMETER_KEYS`) as the run uses and stores them, in that order: bools,
+    ints and floats coerced to their kind, ``augment`` parsed by :func:`augment.parse_settings` (``False``: every
+    transform off). A missing or unknown key is an error naming it."""
+    missing = [key for key in HYPERPARAMETER_KEYS if key not in values]
+    unknown = sorted(set(values) - set(HYPERPARAMETER_KEYS))
+    if missing or unknown:
+        problems = ([f"missing training parameter(s) {', '.join(missing)}"] if missing else []) + (
+            [f"unknown training parameter(s) {', '.join(unknown)}"] if unknown else [])
+        raise DataError(source, f"{'; '.join(problems)} (required: {', '.join(HYPERPARAMETER_KEYS)})")
+    params = {}
+    for key, kind in HYPERPARAMETER_KINDS.items():
+        value = values[key]
         if key == "augment":
             value = augment.parse_settings(value, source)
-        elif isinstance(default, bool):
+        elif kind is bool:
             value = bool(value)
-        elif isinstance(default, int) and not isinstance(value, bool):
+        elif kind is int and not isinstance(value, bool):
             value = int(value)
-        elif isinstance(default, float):
+        elif kind is float:
             value = float(value)
         params[key] = value
     return params
@@ -138,12 +133,16 @@ def _check_task(task: str) -> None:
 
 
 def run_training(h5_path, out_dir, live_dir, task: str, metrics_path=None, *, ctx: DistContext | None = None,
-                 validate_fn=None, on_epoch_end=None, **overrides):
-    """Train (or resume) one task; returns ``(final metrics dict, FitResult)``. See :func:`train_task`."""
+                 validate_fn=None, on_epoch_end=None, **hyperparameters):
+    """Train (or resume) one task; returns ``(final metrics dict, FitResult)``. See :func:`train_task`.
+
+    ``hyperparameters``: every key of :data:`HYPERPARAMETER_KEYS`, none other (there are no defaults; the stage
+    passes its params.yaml section's). ``validate_fn(model, epoch)`` replaces the validation pass (tests);
+    ``on_epoch_end(row)`` sees each epoch's history row."""
     _check_task(task)
     h5_path, out_dir, live_dir = Path(h5_path), Path(out_dir), Path(live_dir)
     metrics_path = Path(metrics_path) if metrics_path else live_dir / "final_metrics.json"
-    params = resolve_params(task, overrides)
+    params = check_hyperparameters(hyperparameters)
     ctx = ctx or init_distributed(params["device"])
     set_deterministic(ctx.device)
     seed_all(params["seed"])
@@ -219,11 +218,13 @@ def run_training(h5_path, out_dir, live_dir, task: str, metrics_path=None, *, ct
     return metrics, result
 
 
-def train_task(h5_path, out_dir, live_dir, task: str, metrics_path=None, **params) -> dict:
+def train_task(h5_path, out_dir, live_dir, task: str, metrics_path=None, **hyperparameters) -> dict:
     """Train one task (``"breast"`` or ``"lesion"``) and return its final metrics.
 
-    Resumes from ``<out_dir>/last.pt`` when it was written with the same parameters and data. Keyword
-    ``params`` override :func:`default_params` (unknown names raise :class:`DataError`).
+    Keyword ``hyperparameters``: all of :data:`HYPERPARAMETER_KEYS` are required (they are the task's
+    ``train_<task>`` section of params.yaml less the paths; there are no defaults); a missing or unknown name
+    raises :class:`DataError` naming it. Resumes from ``<out_dir>/last.pt`` when it was written with the same
+    parameters, data and training code.
     """
-    metrics, _ = run_training(h5_path, out_dir, live_dir, task, metrics_path, **params)
+    metrics, _ = run_training(h5_path, out_dir, live_dir, task, metrics_path, **hyperparameters)
     return metrics
