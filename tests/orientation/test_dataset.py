@@ -273,10 +273,11 @@ def test_oriented_scan_keeps_integer_type_unless_scaled(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- `breastmri orient`
-def _orient(params_file, seed_root, out, truth_dir="", seed_affine="ignore", on_failure="error", **anatomy) -> int:
+def _orient(params_file, seed_root, out, truth_dir="", seed_affine="ignore", on_failure="error", workers=1,
+            **anatomy) -> int:
     params = params_file(data={"seed_root": str(seed_root), "truth_dir": str(truth_dir), "seed_affine": seed_affine},
                          orient={"out_dir": str(out), "record_path": str(out / "orientation_record.json"),
-                                 "metrics_path": str(out.parent / "m.json"), "workers": 1,
+                                 "metrics_path": str(out.parent / "m.json"), "workers": workers,
                                  "on_failure": on_failure}, anatomy=anatomy)
     return cli(["orient", "--params", str(params)])
 

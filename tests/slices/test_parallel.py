@@ -10,7 +10,6 @@ import pytest
 
 from breastmri.slices.parallel import ordered_map, worker_pool
 
-from .synth import make_seed_layout
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -22,24 +21,23 @@ def test_results_in_input_order_and_errors_propagate(workers):
             list(ordered_map(math.sqrt, [(4.0,), (-1.0,), (9.0,)], pool, progress=False))
 
 
-# A build whose every patient takes minutes (the real work replaced by a sleep), so it is killed mid-build with
-# both workers busy. Spawned workers import this file as their main module: the replacement is found there.
+# A pool whose every task takes minutes (a sleep), so it is killed with both workers busy. Spawned workers import
+# this file as their main module: the task function is found there.
 SLOW_BUILD = """
 import os, sys, time
 from pathlib import Path
 
-from breastmri.slices import breast
-from breastmri.slices.build import build_breast_h5
+from breastmri.slices.parallel import ordered_map, worker_pool
 
 
-def slow_patient(*args, **kwargs):
+def slow_patient(k):
     (Path(os.environ["BUILD_MARKS"]) / str(os.getpid())).touch()
     time.sleep(300)
 
 
 if __name__ == "__main__":
-    breast.breast_patient = slow_patient
-    build_breast_h5(sys.argv[1], sys.argv[2], size=16, workers=2, progress=False)
+    with worker_pool(2) as pool:
+        list(ordered_map(slow_patient, [(k,) for k in range(4)], pool, progress=False))
 """
 
 
@@ -58,16 +56,16 @@ def _running(procs):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_a_killed_build_leaves_no_worker_process_running(tmp_path, sig):
-    """``build_hdf5`` with 2 workers killed mid-build (SIGTERM, or SIGKILL of the parent, which no handler
-    sees): its worker processes (and multiprocessing's helper) end too, instead of sleeping on as orphans."""
+def test_a_killed_pool_leaves_no_worker_process_running(tmp_path, sig):
+    """A 2-worker pool killed mid-run (SIGTERM, or SIGKILL of the parent, which no handler sees): its worker
+    processes (and multiprocessing's helper) end too, instead of sleeping on as orphans. (The HDF5 build's Dask
+    workers: tests/slices/test_distributed_build.py.)"""
     psutil = pytest.importorskip("psutil")
-    seed_root = make_seed_layout(tmp_path / "oriented", [(24, 20, 4)] * 4)
     script, marks = tmp_path / "slow_build.py", tmp_path / "marks"
     script.write_text(textwrap.dedent(SLOW_BUILD))
     marks.mkdir()
     log = open(tmp_path / "build.log", "w")
-    build = subprocess.Popen([sys.executable, str(script), str(seed_root), str(tmp_path / "breast.h5")],
+    build = subprocess.Popen([sys.executable, str(script)],
                              env={**os.environ, "BUILD_MARKS": str(marks)}, stdout=log, stderr=subprocess.STDOUT)
     children = []
     try:
