@@ -9,6 +9,7 @@ output half-written and the next ``dvc repro`` resumes and completes; with ``dat
 every stage still runs.
 """
 
+import importlib
 import json
 import os
 import signal
@@ -81,7 +82,8 @@ def test_every_stage_writes_its_executed_notebook_html_and_outputs(tiny_repo):
     assert set(lock) == STAGES
     for name, stage in lock.items():
         args = stage["cmd"].split()
-        stem = args[args.index("--name") + 1] if "--name" in args else Path(args[1]).stem
+        notebook = importlib.import_module(f"breastmri.stages.{args[1]}").NOTEBOOK  # breastmri <stage> --report
+        stem = args[args.index("--name") + 1] if "--name" in args else Path(notebook).stem
         assert (repo / "reports/notebooks" / f"{stem}.ipynb").is_file(), name
         assert (repo / "reports/html" / f"{stem}.html").is_file(), name
         for out in stage.get("outs", []):
