@@ -38,13 +38,15 @@ def make_inputs(work: Path) -> tuple[Path, Path]:
     import torch
 
     from breastmri.model.unet import UNet
-    from breastmri.phantom.synthesize import settings, synthesize
+    from breastmri.phantom.synthesize import synthesize
+    from breastmri.pipeline.params import load_params
     from breastmri.training.checkpoint import save_checkpoint
 
-    synthesize(**settings(ROOT / "params.yaml", out_dir=work / "phantom", seed=11, n_train=0, n_inference=1,
-                          n_mamamia=0, duke_matrix=448, seed_cohorts=COHORT, mamamia_cohorts={},
-                          scan_swap_rate=0.0, scan_flip_ud_rate=0.0, scan_flip_hf_rate=0.0, mask_flip_ud_rate=0.0,
-                          mask_flip_lr_rate=0.0))
+    section = load_params(ROOT / "params.yaml")["synthesize"]  # the scanner orientations and oblique share
+    synthesize(out_dir=work / "phantom", seed=11, n_train=0, n_inference=1, n_mamamia=0, duke_matrix=448,
+               seed_cohorts=COHORT, mamamia_cohorts={}, scan_swap_rate=0.0, scan_flip_ud_rate=0.0,
+               scan_flip_hf_rate=0.0, mask_flip_ud_rate=0.0, mask_flip_lr_rate=0.0,
+               scanner_orientations=section["scanner_orientations"], oblique_rate=section["oblique_rate"])
     scan = next((work / "phantom/seed/inference/scans").glob("*.nii.gz"))
     torch.manual_seed(0)
     model = UNet(in_channels=1, base=8, depth=4)
