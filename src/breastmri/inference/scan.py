@@ -16,7 +16,7 @@ from breastmri.data.io import Volume
 from breastmri.inference.candidates import tumor_candidate
 from breastmri.inference.features import patient_features
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, erode_mm, keep_large_components
-from breastmri.orientation.orient import HeuristicSettings, mask_placement, orient_scan
+from breastmri.orientation.orient import HeuristicSettings, mask_placement, orient_scan_anatomy
 from breastmri.orientation.record import OrientationRecord, to_oriented_frame, to_original_frame
 
 
@@ -48,13 +48,20 @@ def orient(volume: Volume, record: OrientationRecord | None = None, settings: He
            affine_mode: str = "verify") -> tuple[np.ndarray, OrientationRecord]:
     """The oriented array and its record: the given record (from the orient stage) or a fresh decision; a
     fresh decision the QC cannot place is an error naming the file."""
+    oriented, record, _ = _orient(volume, record, settings, affine_mode)
+    return oriented, record
+
+
+def _orient(volume: Volume, record: OrientationRecord | None, settings: HeuristicSettings | None,
+            affine_mode: str):
+    """:func:`orient` plus the body outline of the oriented scan when a fresh decision computed it (else None)."""
     if record is None:
-        oriented, record = orient_scan(volume, settings, split="inference", affine_mode=affine_mode)
+        oriented, record, anatomy = orient_scan_anatomy(volume, settings, split="inference", affine_mode=affine_mode)
         if record.problems:
             raise DataError(volume.path, "cannot place the scan in the working frame: " + "; ".join(record.problems))
-        return oriented, record
+        return oriented, record, anatomy
     check_record(volume, record)
-    return to_oriented_frame(volume.array, record), record
+    return to_oriented_frame(volume.array, record), record, None
 
 
 @dataclass(frozen=True)
@@ -77,13 +84,15 @@ def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], 
     (``> threshold``), keep the largest 3D component (and components at least ``min_component_fraction`` of its
     size: both breasts; 1.0 = the largest only), check
     its placement, map back to the stored frame."""
-    oriented, record = orient(volume, record, settings, affine_mode)
+    oriented, record, anatomy = _orient(volume, record, settings, affine_mode)
     prob = np.asarray(predict_proba(oriented, record.working_spacing), dtype=np.float32)
     if prob.shape != oriented.shape:
         raise ValueError(f"predictor returned shape {prob.shape} for a volume of shape {oriented.shape}")
     breast_oriented = keep_large_components(prob > threshold, min_component_fraction)
-    qc = mask_placement(oriented, breast_oriented, record.working_spacing, settings)
-    return BreastSegmentation(to_original_frame(breast_oriented, record).astype(np.uint8),
+    # the outline the orientation computed on this very array (fresh decisions), else computed here
+    qc = mask_placement(oriented, breast_oriented, record.working_spacing, settings, anatomy=anatomy)
+    del oriented, anatomy
+    return BreastSegmentation(np.asarray(to_original_frame(breast_oriented, record), dtype=np.uint8),
                               to_original_frame(prob, record), record, qc)
 
 
@@ -95,6 +104,13 @@ def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np
     """:func:`segment_breast`, then the tumour candidate (percentile rule inside the breast eroded by
     ``skin_margin_mm``, so the bright skin cannot win) and the features on the stored scan (own spacing)."""
     seg = segment_breast(volume, predict_proba, threshold, record, settings, min_component_fraction, affine_mode)
+    return scan_findings(volume, seg, tumor_percentile, skin_margin_mm)
+
+
+def scan_findings(volume: Volume, seg: BreastSegmentation, tumor_percentile: float = 98.0,
+                  skin_margin_mm: float = 0.0) -> ScanPrediction:
+    """The second half of :func:`predict_scan`: tumour candidate and features of a :func:`segment_breast`
+    result (for a caller that uses the segmentation, e.g. starts writing it, before these are done)."""
     image = np.asarray(volume.array, dtype=np.float32)
     tumor = tumor_candidate(image, erode_mm(seg.breast, volume.spacing, skin_margin_mm), tumor_percentile)
     features = patient_features(image, seg.breast, tumor, volume.spacing)
