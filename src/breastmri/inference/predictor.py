@@ -249,7 +249,7 @@ def restore_slices(probs: np.ndarray, geometry, undo) -> np.ndarray:
     out = np.empty((geometry.orig_h, geometry.orig_w, probs.shape[0]), dtype=np.float32)
     for k in range(probs.shape[0]):
         out[:, :, k] = undo(probs[k], geometry, order=1)
-    return np.clip(out, 0.0, 1.0)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def load_predictor(checkpoint_path: str | Path, device: str = "auto", batch_size: int = 16,
