@@ -175,9 +175,10 @@ def test_surface_area_on_the_box_equals_the_padded_full_volume():
 
 
 def test_bounding_box():
-    from breastmri.inference.features import bounding_box
+    from breastmri.inference.postprocess import bounding_box
 
     mask = np.zeros((5, 6, 7), bool)
     assert bounding_box(mask) is None
     mask[1, 2, 3] = mask[3, 5, 4] = True
     assert bounding_box(mask) == (slice(1, 4), slice(2, 6), slice(3, 5))
+    assert bounding_box(mask, margin=2) == (slice(0, 5), slice(0, 6), slice(1, 7))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from breastmri.inference.postprocess import largest_component
+from breastmri.inference.postprocess import bounding_box, largest_component
 
 
 def tumor_candidate(image: np.ndarray, breast_mask: np.ndarray, percentile: float = 98.0,
@@ -13,7 +13,7 @@ def tumor_candidate(image: np.ndarray, breast_mask: np.ndarray, percentile: floa
     breast (strictly above it), 3D connected components (scipy.ndimage), the largest kept (``uint8``).
 
     An empty breast mask, or a breast with no voxel above the threshold (constant image), gives an empty
-    candidate.
+    candidate. Computed on the breast mask's bounding box (the same voxels, in the same order).
     """
     image = np.asarray(image, dtype=np.float32)
     breast = np.asarray(breast_mask) > 0
@@ -21,7 +21,11 @@ def tumor_candidate(image: np.ndarray, breast_mask: np.ndarray, percentile: floa
         raise ValueError(f"image {image.shape} and breast mask {breast.shape} differ in shape")
     if not 0.0 <= percentile < 100.0:
         raise ValueError(f"percentile must be in [0, 100), got {percentile}")
-    if not breast.any():
-        return np.zeros(image.shape, np.uint8)
+    box = bounding_box(breast)
+    out = np.zeros(image.shape, np.uint8)
+    if box is None:
+        return out
+    image, breast = image[box], breast[box]
     threshold = np.percentile(image[breast], percentile)
-    return largest_component(breast & (image > threshold), connectivity)
+    out[box] = largest_component(breast & (image > threshold), connectivity)
+    return out

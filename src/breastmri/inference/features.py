@@ -23,24 +23,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from breastmri.inference.postprocess import bounding_box
+
 FEATURE_NAMES = (
     "tumor_volume_voxels", "tumor_volume_mm3", "tumor_mean_intensity", "tumor_max_intensity",
     "tumor_std_intensity", "tumor_skewness", "tumor_kurtosis", "tumor_to_breast_mean_ratio",
     "tumor_surface_area_mm2", "tumor_sphericity", "tumor_extent", "tumor_major_axis_mm",
     "tumor_elongation", "tumor_flatness", "breast_volume_mm3",
 )
-
-
-def bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
-    """The smallest box (one slice per axis) holding every nonzero voxel of ``mask``; None when it is empty."""
-    mask = np.asarray(mask)
-    box = []
-    for axis in range(mask.ndim):
-        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        if not hit.size:
-            return None
-        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
-    return tuple(box)
 
 
 def surface_area_mm2(mask: np.ndarray, spacing: Sequence[float]) -> float:
