@@ -59,9 +59,10 @@ def _as_volume(volume) -> Volume:
 def _check_scan(volume: Volume) -> None:
     if volume.array.ndim != 3:
         raise DataError(volume.path, f"expected a 3D scan, got shape {volume.array.shape}")
-    if not np.all(np.isfinite(volume.array)):
+    lo, hi = np.min(volume.array), np.max(volume.array)  # NaN propagates to both; an infinity is one of them
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         raise DataError(volume.path, "scan holds NaN or infinite voxels")
-    if float(np.ptp(volume.array)) <= 0:
+    if float(hi - lo) <= 0:
         raise DataError(volume.path, "scan is constant: its orientation cannot be determined")
 
 
