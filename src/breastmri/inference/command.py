@@ -191,8 +191,8 @@ def _lesion_case(args, predictor, guide, outputs: "_Outputs"):
 
 
 def _breast_scan(args, predictor, affine_mode: str, outputs: "_Outputs"):
-    """``--scan``: segment; the probability and the mask are written (in the background) while the tumour
-    candidate and the features are computed."""
+    """``--scan``: segment; the probability (as soon as it exists) and the mask are written in the background
+    while the post-processing, the tumour candidate and the features are computed."""
     from breastmri.inference.features import features_table
     from breastmri.inference.figures import Case
     from breastmri.inference.scan import scan_findings, segment_breast
@@ -204,12 +204,13 @@ def _breast_scan(args, predictor, affine_mode: str, outputs: "_Outputs"):
     reference = load_volume(scan_path, case)
     check_scan(reference, "scan")  # the validate stage's rule
     truth = _truth(args, reference)
+    outputs.affine = reference.affine
     seg = segment_breast(reference, predictor.predict_breast, predictor.threshold,
-                         min_component_fraction=args.min_component_fraction, affine_mode=affine_mode)
+                         min_component_fraction=args.min_component_fraction, affine_mode=affine_mode,
+                         on_probability=lambda prob: outputs.add(f"{case}_prob.nii.gz", "nifti", prob))
     for problem in seg.qc["problems"]:
         print(f"WARNING: {scan_path}: implausible breast mask: {problem}", file=sys.stderr)
-    outputs.affine = reference.affine
-    _add_prediction(outputs, case, seg.breast, seg.probability)
+    outputs.add(f"{case}_pred.nii.gz", "nifti", seg.breast)
     result = scan_findings(reference, seg, skin_margin_mm=args.skin_margin_mm)
     outputs.add(f"{case}_tumor.nii.gz", "nifti", result.tumor)
     outputs.add(f"{case}_features.csv", "csv", features_table({case: result.features}))

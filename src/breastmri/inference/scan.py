@@ -77,23 +77,27 @@ class BreastSegmentation:
 
 def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np.ndarray], threshold: float,
                    record: OrientationRecord | None = None, settings: HeuristicSettings | None = None,
-                   min_component_fraction: float = DEFAULT_MIN_FRACTION,
-                   affine_mode: str = "verify") -> BreastSegmentation:
+                   min_component_fraction: float = DEFAULT_MIN_FRACTION, affine_mode: str = "verify",
+                   on_probability: Callable[[np.ndarray], None] | None = None) -> BreastSegmentation:
     """Orient ``volume`` as in training, predict on the oriented array (``predict_proba(oriented, spacing)``
     returns a probability volume of the same shape; ``spacing``: the working-frame spacing), threshold
     (``> threshold``), keep the largest 3D component (and components at least ``min_component_fraction`` of its
     size: both breasts; 1.0 = the largest only), check
-    its placement, map back to the stored frame."""
+    its placement, map back to the stored frame. ``on_probability``: called with the probability in the stored
+    frame (the returned one) as soon as it exists, before the post-processing (e.g. to start writing it)."""
     oriented, record, anatomy = _orient(volume, record, settings, affine_mode)
     prob = np.asarray(predict_proba(oriented, record.working_spacing), dtype=np.float32)
     if prob.shape != oriented.shape:
         raise ValueError(f"predictor returned shape {prob.shape} for a volume of shape {oriented.shape}")
+    stored_prob = to_original_frame(prob, record)
+    if on_probability is not None:
+        on_probability(stored_prob)
     breast_oriented = keep_large_components(prob > threshold, min_component_fraction)
     # the outline the orientation computed on this very array (fresh decisions), else computed here
     qc = mask_placement(oriented, breast_oriented, record.working_spacing, settings, anatomy=anatomy)
     del oriented, anatomy
     return BreastSegmentation(np.asarray(to_original_frame(breast_oriented, record), dtype=np.uint8),
-                              to_original_frame(prob, record), record, qc)
+                              stored_prob, record, qc)
 
 
 def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np.ndarray], threshold: float,
