@@ -74,7 +74,9 @@ def _slice_indices(depth: int, fractions: Sequence[float]) -> list[int]:
 
 
 def _window(scan: np.ndarray) -> tuple[float, float]:
-    lo, hi = np.percentile(scan, [1, 99.5])
+    # percentiles depend only on the values: read them in memory order (the scan is often a flipped or
+    # transposed view of a Fortran-ordered NIfTI array), not voxel by voxel in the view's order
+    lo, hi = np.percentile(np.asarray(scan).ravel(order="K"), [1, 99.5])
     return float(lo), float(hi if hi > lo else lo + 1)
 
 

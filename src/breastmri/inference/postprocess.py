@@ -43,8 +43,11 @@ def _in_box(mask: np.ndarray, keep) -> np.ndarray:
 
 
 def _labels(mask: np.ndarray, connectivity: int):
+    """``(labels, n, sizes)``; ``sizes`` (voxels per label, 0 for the background) only when ``n > 1``."""
     structure = ndimage.generate_binary_structure(mask.ndim, connectivity)
     labels, n = ndimage.label(mask, structure=structure)
+    if n <= 1:
+        return labels, n, None
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
     sizes[0] = 0
     return labels, n, sizes

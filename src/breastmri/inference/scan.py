@@ -115,7 +115,9 @@ def scan_findings(volume: Volume, seg: BreastSegmentation, tumor_percentile: flo
                   skin_margin_mm: float = 0.0) -> ScanPrediction:
     """The second half of :func:`predict_scan`: tumour candidate and features of a :func:`segment_breast`
     result (for a caller that uses the segmentation, e.g. starts writing it, before these are done)."""
-    image = np.asarray(volume.array, dtype=np.float32)
+    # one C-ordered copy (NIfTI arrays come Fortran-ordered): the masks are C-ordered, and the candidate and the
+    # features index the image with them (the same values in the same order, read without striding)
+    image = np.ascontiguousarray(volume.array, dtype=np.float32)
     tumor = tumor_candidate(image, erode_mm(seg.breast, volume.spacing, skin_margin_mm), tumor_percentile)
     features = patient_features(image, seg.breast, tumor, volume.spacing)
     return ScanPrediction(volume.patient_id, seg.breast, tumor, seg.probability, seg.record, features, seg.qc)
