@@ -26,6 +26,6 @@ def tumor_candidate(image: np.ndarray, breast_mask: np.ndarray, percentile: floa
     if box is None:
         return out
     image, breast = image[box], breast[box]
-    threshold = np.percentile(image[breast], percentile)
+    threshold = np.percentile(image[breast], percentile, overwrite_input=True)  # partitions its own copy
     out[box] = largest_component(breast & (image > threshold), connectivity)
     return out

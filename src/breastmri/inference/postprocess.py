@@ -48,7 +48,7 @@ def _labels(mask: np.ndarray, connectivity: int):
     labels, n = ndimage.label(mask, structure=structure)
     if n <= 1:
         return labels, n, None
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    sizes = np.bincount(labels[mask], minlength=n + 1)  # the labelled voxels only: the background's count is 0
     sizes[0] = 0
     return labels, n, sizes
 
