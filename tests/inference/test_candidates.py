@@ -89,6 +89,8 @@ def test_candidate_on_the_breasts_box_equals_the_whole_volume(seed):
         lo[0] = 0  # reaching the array's edge
     breast[lo[0]:lo[0] + 25, lo[1]:lo[1] + 20, lo[2]:] = rng.random((25, 20, shape[2] - lo[2]))[
         :min(25, shape[0] - lo[0]), :min(20, shape[1] - lo[1])] > 0.2
-    for percentile, connectivity in ((98.0, 1), (90.0, 3), (50.0, 1)):
-        np.testing.assert_array_equal(tumor_candidate(img, breast, percentile, connectivity),
-                                      _reference_candidate(img, breast, percentile, connectivity))
+    whole = rng.random(shape) > 0.2  # a breast mask whose box is the whole volume
+    for mask in (breast, whole, np.ones(shape, bool)):
+        for percentile, connectivity in ((98.0, 1), (90.0, 3), (50.0, 1)):
+            np.testing.assert_array_equal(tumor_candidate(img, mask, percentile, connectivity),
+                                          _reference_candidate(img, mask, percentile, connectivity))

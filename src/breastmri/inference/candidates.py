@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from breastmri.inference.postprocess import bounding_box, largest_component
+from breastmri.inference.postprocess import bounding_box, is_whole, largest_component
 
 
 def tumor_candidate(image: np.ndarray, breast_mask: np.ndarray, percentile: float = 98.0,
@@ -22,10 +22,15 @@ def tumor_candidate(image: np.ndarray, breast_mask: np.ndarray, percentile: floa
     if not 0.0 <= percentile < 100.0:
         raise ValueError(f"percentile must be in [0, 100), got {percentile}")
     box = bounding_box(breast)
-    out = np.zeros(image.shape, np.uint8)
     if box is None:
-        return out
-    image, breast = image[box], breast[box]
-    threshold = np.percentile(image[breast], percentile, overwrite_input=True)  # partitions its own copy
-    out[box] = largest_component(breast & (image > threshold), connectivity)
+        return np.zeros(image.shape, np.uint8)
+    if is_whole(box, image.shape):
+        box = (slice(None),) * image.ndim
+    cropped, inside = image[box], breast[box]
+    threshold = np.percentile(cropped[inside], percentile, overwrite_input=True)  # partitions its own copy
+    candidate = largest_component(inside & (cropped > threshold), connectivity)
+    if candidate.shape == image.shape:
+        return candidate
+    out = np.zeros(image.shape, np.uint8)
+    out[box] = candidate
     return out

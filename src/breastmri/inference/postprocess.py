@@ -33,9 +33,17 @@ def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
     return tuple(box)
 
 
+def is_whole(box: tuple[slice, ...], shape) -> bool:
+    """The box is the whole array (nothing to crop)."""
+    return all(b.start == 0 and b.stop == n for b, n in zip(box, shape))
+
+
 def _in_box(mask: np.ndarray, keep) -> np.ndarray:
-    """``keep(box_of_mask)`` (a uint8 array of the box's shape) pasted into a uint8 volume of zeros."""
+    """``keep(box_of_mask)`` (a uint8 array of the box's shape) pasted into a uint8 volume of zeros (``mask``: a
+    boolean array of the caller's own)."""
     box = bounding_box(mask)
+    if box is not None and is_whole(box, mask.shape):
+        return keep(mask)
     out = np.zeros(mask.shape, np.uint8)
     if box is not None:
         out[box] = keep(mask[box])
