@@ -59,3 +59,38 @@ def test_keep_large_components_keeps_both_breasts():
     assert keep_large_components(np.zeros((3, 3, 3)), 0.2).sum() == 0
     with pytest.raises(ValueError):
         keep_large_components(m, -1)
+
+
+def _reference_candidate(image, breast_mask, percentile=98.0, connectivity=1):
+    """The whole-volume computation (before the bounding-box crop)."""
+    from scipy import ndimage
+
+    image = np.asarray(image, dtype=np.float32)
+    breast = np.asarray(breast_mask) > 0
+    if not breast.any():
+        return np.zeros(image.shape, np.uint8)
+    bright = breast & (image > np.percentile(image[breast], percentile))
+    labels, n = ndimage.label(bright, structure=ndimage.generate_binary_structure(3, connectivity))
+    if n <= 1:
+        return bright.astype(np.uint8)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    sizes[0] = 0
+    return (labels == int(np.argmax(sizes))).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_candidate_on_the_breasts_box_equals_the_whole_volume(seed):
+    rng = np.random.default_rng(seed)
+    shape = (40, 34, 16)
+    img = rng.gamma(2.0, 50.0, shape).astype(np.float32)
+    breast = np.zeros(shape, bool)
+    lo = rng.integers(0, 10, size=3)
+    if seed % 2:
+        lo[0] = 0  # reaching the array's edge
+    breast[lo[0]:lo[0] + 25, lo[1]:lo[1] + 20, lo[2]:] = rng.random((25, 20, shape[2] - lo[2]))[
+        :min(25, shape[0] - lo[0]), :min(20, shape[1] - lo[1])] > 0.2
+    whole = rng.random(shape) > 0.2  # a breast mask whose box is the whole volume
+    for mask in (breast, whole, np.ones(shape, bool)):
+        for percentile, connectivity in ((98.0, 1), (90.0, 3), (50.0, 1)):
+            np.testing.assert_array_equal(tumor_candidate(img, mask, percentile, connectivity),
+                                          _reference_candidate(img, mask, percentile, connectivity))

@@ -440,3 +440,42 @@ def test_a_killed_runs_staging_folder_is_removed_and_a_live_runs_kept(tmp_path, 
         holder.wait()
     with open(live / ".lock") as handle:  # released with its process
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_outputs_are_listed_in_their_fixed_order(tmp_path, checkpoints, capsys):
+    """The masks are written in the background while the rest is computed; the files are moved in, and printed,
+    in one fixed order all the same."""
+    _, breast_ckpt = checkpoints
+    scan, breast, _ = phantom_like()
+    (s, b), affine = store([scan, breast], "lps")
+    save_nifti(s, affine, tmp_path / "Breast_MRI_008.nii.gz")
+    save_nifti(b, affine, tmp_path / "truth.nii.gz")
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["--scan", str(tmp_path / "Breast_MRI_008.nii.gz"), "--mask_path", str(tmp_path / "truth.nii.gz"),
+                 "--checkpoint_path", str(breast_ckpt), "--out_dir", str(out), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert [p.rsplit("Breast_MRI_008_", 1)[1] for p in printed] == [
+        "tumor.nii.gz", "features.csv", "pred.nii.gz", "prob.nii.gz", "overlay.png", "metrics.txt"]
+    assert _files(out) == sorted(p.rsplit("/", 1)[1] for p in printed)  # no staging folder left
+
+
+def test_a_failed_background_write_leaves_no_output(tmp_path, checkpoints, monkeypatch):
+    import breastmri.inference.command as command
+
+    _, breast_ckpt = checkpoints
+    scan, _, _ = phantom_like()
+    (s,), affine = store([scan], "diag")
+    save_nifti(s, affine, tmp_path / "scan.nii.gz")
+
+    def failing(array, affine, path):
+        if str(path).endswith("_prob.nii.gz"):
+            raise OSError("disk full")
+        return save_nifti(array, affine, path)
+
+    monkeypatch.setattr(command, "save_nifti", failing)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="disk full"):
+        main(["--scan", str(tmp_path / "scan.nii.gz"), "--checkpoint_path", str(breast_ckpt), "--out_dir", str(out),
+              "--device", "cpu"])
+    assert _files(out) == []

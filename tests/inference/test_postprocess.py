@@ -37,3 +37,76 @@ def test_erosion_agrees_with_a_ball_structuring_element_and_rejects_negative_mar
     np.testing.assert_array_equal(erode_mm(mask, (1, 1, 1), 2.0).astype(bool), reference)
     with pytest.raises(ValueError, match="margin_mm"):
         erode_mm(mask, (1, 1, 1), -1.0)
+
+
+# --- on the bounding box: the same voxels as the whole-volume computation ------------------------------------------
+def _reference_labels(mask, connectivity):
+    mask = np.asarray(mask) > 0
+    labels, n = ndimage.label(mask, structure=ndimage.generate_binary_structure(mask.ndim, connectivity))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    sizes[0] = 0
+    return mask, labels, n, sizes
+
+
+def _reference_largest(mask, connectivity=1):
+    mask, labels, n, sizes = _reference_labels(mask, connectivity)
+    return mask.astype(np.uint8) if n <= 1 else (labels == int(np.argmax(sizes))).astype(np.uint8)
+
+
+def _reference_keep(mask, min_fraction, connectivity=1):
+    mask, labels, n, sizes = _reference_labels(mask, connectivity)
+    if n <= 1:
+        return mask.astype(np.uint8)
+    keep = sizes >= min_fraction * sizes.max()
+    keep[0] = False
+    return keep[labels].astype(np.uint8)
+
+
+def _random_masks():
+    rng = np.random.default_rng(7)
+    shape = (26, 22, 14)
+    for i in range(12):
+        mask = np.zeros(shape, bool)
+        lo = rng.integers(0, 8, size=3)
+        hi = np.minimum(lo + rng.integers(4, 20, size=3), shape)
+        if i % 3 == 0:  # reaching the array's edges
+            lo[i % 2], hi[2] = 0, shape[2]
+        box = tuple(slice(a, b) for a, b in zip(lo, hi))
+        mask[box] = ndimage.binary_opening(rng.random(mask[box].shape) > 0.35) if i % 2 else rng.random(
+            mask[box].shape) > 0.6
+        yield mask
+    tie = np.zeros(shape, bool)  # two equal components: the first in C order wins
+    tie[3:5, 3:5, 3:5] = tie[10:12, 10:12, 10:12] = True
+    yield tie
+    yield np.zeros(shape, bool)
+    yield np.ones(shape, bool)
+
+
+@pytest.mark.parametrize("connectivity", [1, 3])
+def test_components_on_the_box_equal_the_whole_volume(connectivity):
+    from breastmri.inference.postprocess import keep_large_components, largest_component
+
+    for mask in _random_masks():
+        expected = _reference_largest(mask, connectivity)
+        got = largest_component(mask, connectivity)
+        assert got.dtype == np.uint8 and np.array_equal(got, expected)
+        for fraction in (0.0, 0.2, 0.5):
+            got = keep_large_components(mask.astype(np.uint8), fraction, connectivity)
+            assert got.dtype == np.uint8 and np.array_equal(got, _reference_keep(mask, fraction, connectivity))
+    first = np.zeros((5, 5), np.uint8)
+    first[0, 0] = 1  # 2D, face connectivity: five one-pixel components, the first in C order kept
+    assert np.array_equal(largest_component(np.eye(5, dtype=bool)), first)
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (0.7, 0.7, 1.2), (0.75, 0.8, 2.5), (2.0, 0.6, 1.0)])
+def test_distance_on_the_grown_box_equals_the_whole_volume_bit_for_bit(spacing):
+    from breastmri.inference.postprocess import distance_inside
+
+    for mask in _random_masks():
+        if not mask.any():
+            continue
+        expected = ndimage.distance_transform_edt(mask, sampling=spacing)
+        got = distance_inside(mask, spacing)
+        assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes()
+        for margin in (0.9, 2.0, 3.0) if not mask.all() else ():  # (a full mask is returned as it is)
+            assert np.array_equal(erode_mm(mask, spacing, margin), (expected > margin).astype(np.uint8))

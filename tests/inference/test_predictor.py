@@ -103,3 +103,16 @@ def test_mirror_tta_prediction_of_a_mirror_symmetric_scan_is_mirror_symmetric():
     tta = SlicePredictor(model, Preprocessing("breast", 32), mirror_tta=True).predict_breast(sym)
     assert not np.allclose(plain, plain[:, ::-1], atol=1e-3)  # the untrained model itself is not symmetric
     np.testing.assert_allclose(tta, tta[:, ::-1], atol=1e-5)
+
+
+def test_restore_slices_in_threads_equals_one_by_one():
+    from breastmri.inference.predictor import restore_slices
+    from breastmri.slices.geometry import SliceGeometry, undo_resize_pad
+
+    rng = np.random.default_rng(5)
+    geometry = SliceGeometry.for_shape(57, 43, 32, pixel_aspect=1.3)
+    probs = rng.uniform(-0.2, 1.2, size=(11, 32, 32)).astype(np.float32)  # out of range values: clipped
+    alone = restore_slices(probs, geometry, undo_resize_pad, workers=1)
+    assert alone.shape == (57, 43, 11) and alone.dtype == np.float32 and alone.min() >= 0 and alone.max() <= 1
+    for workers in (2, 3, 16):
+        assert restore_slices(probs, geometry, undo_resize_pad, workers=workers).tobytes() == alone.tobytes()

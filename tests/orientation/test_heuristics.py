@@ -46,6 +46,31 @@ def _rayleigh(rng, shape, sigma=3.0):
     return sigma * np.hypot(rng.normal(size=shape), rng.normal(size=shape))
 
 
+def _decimate_with_copies(volume, spacing, target_mm=2.0):
+    """The previous implementation (np.take copies of the kept rows before each reshape)."""
+    factors = [max(1, int(round(target_mm / float(s)))) for s in spacing[:2]]
+    out = np.asarray(volume, dtype=np.float32)
+    for axis, f in enumerate(factors):
+        if f > 1:
+            n = out.shape[axis] // f * f
+            out = np.take(out, np.arange(n), axis=axis)
+            shape = list(out.shape)
+            shape[axis:axis + 1] = [n // f, f]
+            out = out.reshape(shape).mean(axis=axis + 1)
+    return out, (float(spacing[0]) * factors[0], float(spacing[1]) * factors[1], float(spacing[2]))
+
+
+@pytest.mark.parametrize("spacing", [(0.7, 0.7, 1.1), (0.72, 1.0, 2.0), (0.5, 0.66, 1.0), (2.0, 2.0, 3.0)])
+def test_decimate_through_views_equals_the_copying_one_bit_for_bit(spacing):
+    rng = np.random.default_rng(4)
+    for shape, dtype in (((101, 97, 9), np.float32), ((64, 65, 5), np.int16), ((30, 31, 3), np.float64)):
+        volume = (rng.gamma(2.0, 90.0, shape)).astype(dtype)
+        got, got_spacing = h.decimate(volume, spacing)
+        expected, expected_spacing = _decimate_with_copies(volume, spacing)
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        assert got.tobytes() == expected.tobytes() and got_spacing == expected_spacing
+
+
 @pytest.mark.parametrize("contrast", CONTRASTS)
 def test_air_threshold_sits_between_air_noise_and_tissue(contrast):
     scan, _ = anatomy(0, contrast=contrast)

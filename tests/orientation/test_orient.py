@@ -243,3 +243,48 @@ def test_min_margin_decides_what_is_undecidable(body):
     assert [p.split(" (")[0] for p in record.problems] == ["scan_flip_ud undecidable"]
     # still applied as decided (the stage decides what to do with the patient)
     assert record.scan_flip_ud is True and np.array_equal(oriented, scan)
+
+
+# --- the outline computed while orienting, reused by the placement QC, gives exactly the recomputed result --------
+REUSE_CASES = [  # (storage, affine mode): no correction (trust, verify, an identity frame) and corrections (ignore)
+    ("LPS", "verify"), ("oblique", "trust"), ("sagittal", "verify"), ("ALS", "verify"),
+    (dict(swap=True, flip_ud=True), "ignore"), (dict(flip_hf=True), "ignore"), (dict(), "ignore"),
+    (dict(swap=True, flip_ud=True), "verify"),
+]
+
+
+@pytest.mark.parametrize("storage,mode", REUSE_CASES)
+def test_orient_scan_anatomy_and_reused_placement_equal_the_recomputed_ones(storage, mode):
+    from breastmri.orientation.orient import orient_scan_anatomy
+    from breastmri.orientation.record import to_oriented_frame
+
+    scan, mask = anatomy(25, shape=(96, 88, 20), offset=6)  # 1 mm pixels: the decimated path
+    spacing = (1.0, 1.0, 4.0)
+    if isinstance(storage, str):
+        stored, affine, ornt = store_named(scan, storage, spacing)
+    else:
+        ornt = seed_ornt(**storage)
+        stored, affine = from_working(scan, ornt), frame_affine(spacing) if mode == "verify" else diag_affine(spacing)
+    volume = _volume(stored, affine)
+    oriented, record = orient_scan(volume, affine_mode=mode)
+    oriented2, record2, anatomy_ = orient_scan_anatomy(volume, affine_mode=mode)
+    assert record2 == record
+    assert oriented2.dtype == oriented.dtype and oriented2.flags.c_contiguous
+    assert np.array_equal(oriented2, oriented)
+    assert np.array_equal(oriented, to_oriented_frame(volume.array, record))
+    settings = HeuristicSettings()
+    mask = to_oriented_frame(from_working(mask, ornt), record)  # the mask where the scan went (a planted defect
+    for candidate in (mask, mask[::-1], np.zeros_like(mask), np.roll(mask, 7, axis=1)):  # kept by verify too)
+        expected = mask_placement(oriented, candidate, record.working_spacing, settings)
+        assert mask_placement(oriented, candidate, record.working_spacing, settings, anatomy=anatomy_) == expected
+
+
+def test_a_reused_anatomy_must_be_that_of_the_scan(body):
+    from breastmri.orientation.orient import orient_scan_anatomy
+
+    scan, mask = body
+    oriented, record, anatomy_ = orient_scan_anatomy(_volume(scan, ALS), affine_mode="verify")
+    with pytest.raises(ValueError, match="anatomy was computed"):
+        mask_placement(oriented[:-1], mask[:-1], record.working_spacing, anatomy=anatomy_)
+    with pytest.raises(ValueError, match="anatomy was computed"):
+        mask_placement(oriented, mask, (1.0, 1.0, 1.0), anatomy=anatomy_)

@@ -43,6 +43,7 @@ import os
 import shutil
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -114,12 +115,7 @@ def metrics_text(case: str, task: str, metrics: dict) -> str:
 
 def run(args: argparse.Namespace) -> dict:
     """Do the work; returns {name: final path}. Raises DataError on bad input; writes nothing then."""
-    from breastmri.inference import evaluation as ev
-    from breastmri.inference.dce import BreastGuide, predict_case, warn_unrestricted
-    from breastmri.inference.features import features_table
-    from breastmri.inference.figures import Case, case_overlay
     from breastmri.inference.predictor import check_task, predictor_from_state
-    from breastmri.inference.scan import predict_scan
     from breastmri.training.checkpoint import load_checkpoint
 
     ckpt = Path(args.checkpoint_path)
@@ -145,6 +141,8 @@ def run(args: argparse.Namespace) -> dict:
     del state
     guide = None
     if args.breast_checkpoint_path is not None:
+        from breastmri.inference.dce import BreastGuide
+
         breast_state = load_checkpoint(args.breast_checkpoint_path)
         if check_task(breast_state, args.breast_checkpoint_path) != "breast":
             raise DataError(args.breast_checkpoint_path, "--breast_checkpoint_path needs a 'breast' checkpoint")
@@ -152,47 +150,94 @@ def run(args: argparse.Namespace) -> dict:
                             phase=args.breast_phase, skin_margin_mm=args.skin_margin_mm, affine_mode=affine_mode)
         del breast_state
 
-    outputs: dict[str, tuple[str, object]] = {}  # name -> (kind, payload)
-    metrics: dict = {}
-    if wanted == "lesion":
-        result = predict_case(predictor, args.phases_folder, args.min_component_fraction, guide)
-        case, reference, prob, pred = result.case, result.reference, result.probability, result.lesion
-        truth = ev.load_truth_mask(args.mask_path, reference) if args.mask_path else None
-        if guide is not None:
-            warn_unrestricted(args.phases_folder, result)
-            outputs[f"{case}_breast.nii.gz"] = ("nifti", result.breast)
-            outputs[f"{case}_tumor.nii.gz"] = ("nifti", result.tumor)
-        fig_case = Case(case, result.display.array, reference.affine, result.breast, pred, truth)
-        if truth is not None:
-            metrics = ev.overlap_metrics(pred, truth, reference.spacing)
-    else:
-        scan_path = Path(args.scan)
-        if not (is_nifti(scan_path) or scan_path.is_dir()):
-            raise DataError(scan_path, "expected a NIfTI file (.nii or .nii.gz) or a DICOM series folder")
-        case = strip_nifti_suffix(scan_path.name)
-        reference = load_volume(scan_path, case)
-        check_scan(reference, "scan")  # the validate stage's rule
-        truth = ev.load_truth_mask(args.mask_path, reference) if args.mask_path else None
+    with _Outputs(Path(args.out_dir)) as outputs:
+        if wanted == "lesion":
+            case, reference, fig_case, pred, truth, metrics = _lesion_case(args, predictor, guide, outputs)
+        else:
+            case, reference, fig_case, pred, truth, metrics = _breast_scan(args, predictor, affine_mode, outputs)
+        from breastmri.inference.figures import case_overlay
 
-        result = predict_scan(reference, predictor.predict_breast, predictor.threshold,
-                              min_component_fraction=args.min_component_fraction, affine_mode=affine_mode,
-                              skin_margin_mm=args.skin_margin_mm)
-        for problem in result.qc["problems"]:
-            print(f"WARNING: {scan_path}: implausible breast mask: {problem}", file=sys.stderr)
-        prob, pred = result.probability, result.breast
-        outputs[f"{case}_tumor.nii.gz"] = ("nifti", result.tumor)
-        outputs[f"{case}_features.csv"] = ("csv", features_table({case: result.features}))
-        fig_case = Case(case, reference.array, reference.affine, pred, result.tumor, truth)
+        outputs.add(f"{case}_overlay.png", "figure", case_overlay(fig_case, dict(metrics) or None,
+                                                                  focus=wanted == "lesion"))
         if truth is not None:
-            metrics = ev.overlap_metrics(pred, truth, reference.spacing)
-    outputs[f"{case}_pred.nii.gz"] = ("nifti", pred.astype(np.uint8))
-    outputs[f"{case}_prob.nii.gz"] = ("nifti", prob.astype(np.float32))
-    outputs[f"{case}_overlay.png"] = ("figure", case_overlay(fig_case, dict(metrics) or None,
-                                                             focus=wanted == "lesion"))
-    if truth is not None:
-        metrics.update(threshold=predictor.threshold, pred_voxels=int(pred.sum()), truth_voxels=int(truth.sum()))
-        outputs[f"{case}_metrics.txt"] = ("text", metrics_text(case, wanted, metrics))
-    return _write_all(outputs, Path(args.out_dir), reference.affine)
+            metrics.update(threshold=predictor.threshold, pred_voxels=int(pred.sum()),
+                           truth_voxels=int(truth.sum()))
+            outputs.add(f"{case}_metrics.txt", "text", metrics_text(case, wanted, metrics))
+        # the order the outputs are moved in (and printed): breast / tumour, features, pred, prob, overlay, metrics
+        return outputs.commit([f"{case}_{suffix}" for suffix in OUTPUT_ORDER])
+
+
+#: Output files in the order they are moved into ``--out_dir`` and listed (those a run writes).
+OUTPUT_ORDER = ("breast.nii.gz", "tumor.nii.gz", "features.csv", "pred.nii.gz", "prob.nii.gz", "overlay.png",
+                "metrics.txt")
+
+
+def _lesion_case(args, predictor, guide, outputs: "_Outputs"):
+    """``--phases_folder``: predict, queue the masks for writing; returns what the overlay and metrics need."""
+    from breastmri.inference.dce import predict_case, warn_unrestricted
+    from breastmri.inference.figures import Case
+
+    result = predict_case(predictor, args.phases_folder, args.min_component_fraction, guide)
+    case, reference, prob, pred = result.case, result.reference, result.probability, result.lesion
+    outputs.affine = reference.affine
+    truth = _truth(args, reference)
+    if guide is not None:
+        warn_unrestricted(args.phases_folder, result)
+        outputs.add(f"{case}_breast.nii.gz", "nifti", result.breast)
+        outputs.add(f"{case}_tumor.nii.gz", "nifti", result.tumor)
+    _add_prediction(outputs, case, pred, prob)
+    fig_case = Case(case, result.display.array, reference.affine, result.breast, pred, truth)
+    return case, reference, fig_case, pred, truth, _metrics(pred, truth, reference)
+
+
+def _breast_scan(args, predictor, affine_mode: str, outputs: "_Outputs"):
+    """``--scan``: segment; the probability (as soon as it exists) and the mask are written in the background
+    while the post-processing, the tumour candidate and the features are computed."""
+    from breastmri.inference.features import features_table
+    from breastmri.inference.figures import Case
+    from breastmri.inference.scan import scan_findings, segment_breast
+
+    scan_path = Path(args.scan)
+    if not (is_nifti(scan_path) or scan_path.is_dir()):
+        raise DataError(scan_path, "expected a NIfTI file (.nii or .nii.gz) or a DICOM series folder")
+    case = strip_nifti_suffix(scan_path.name)
+    reference = load_volume(scan_path, case)
+    check_scan(reference, "scan")  # the validate stage's rule
+    truth = _truth(args, reference)
+    outputs.affine = reference.affine
+    seg = segment_breast(reference, predictor.predict_breast, predictor.threshold,
+                         min_component_fraction=args.min_component_fraction, affine_mode=affine_mode,
+                         on_probability=lambda prob: outputs.add(f"{case}_prob.nii.gz", "nifti", prob))
+    for problem in seg.qc["problems"]:
+        print(f"WARNING: {scan_path}: implausible breast mask: {problem}", file=sys.stderr)
+    outputs.add(f"{case}_pred.nii.gz", "nifti", seg.breast)
+    result = scan_findings(reference, seg, skin_margin_mm=args.skin_margin_mm)
+    outputs.add(f"{case}_tumor.nii.gz", "nifti", result.tumor)
+    outputs.add(f"{case}_features.csv", "csv", features_table({case: result.features}))
+    fig_case = Case(case, reference.array, reference.affine, result.breast, result.tumor, truth)
+    return case, reference, fig_case, result.breast, truth, _metrics(result.breast, truth, reference)
+
+
+def _truth(args, reference):
+    if not args.mask_path:
+        return None
+    from breastmri.inference import evaluation as ev
+
+    return ev.load_truth_mask(args.mask_path, reference)
+
+
+def _metrics(pred, truth, reference) -> dict:
+    if truth is None:
+        return {}
+    from breastmri.inference import evaluation as ev
+
+    return ev.overlap_metrics(pred, truth, reference.spacing)
+
+
+def _add_prediction(outputs: "_Outputs", case: str, pred: np.ndarray, prob: np.ndarray) -> None:
+    """The probability first: the largest file, its compression the longest write."""
+    outputs.add(f"{case}_prob.nii.gz", "nifti", np.asarray(prob, dtype=np.float32))
+    outputs.add(f"{case}_pred.nii.gz", "nifti", np.asarray(pred, dtype=np.uint8))
 
 
 STAGING = ".breastmri-infer-"  # + random: the staging folder of a run, holding LOCK while the run is alive
@@ -211,35 +256,80 @@ def _remove_abandoned_staging(out_dir: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _write_all(outputs: dict, out_dir: Path, affine: np.ndarray) -> dict:
-    """Write every output into a temporary folder beside ``out_dir``'s files, then move them in."""
-    from breastmri.analysis.figures import save_figure
-    from breastmri.inference.figures import DPI
+class _Outputs:
+    """The run's outputs, written as they are added into a staging folder in ``out_dir`` (NIfTI, CSV and text by
+    one background thread, so the compression, which releases the GIL, runs beside the rest of the work;
+    figures on the calling thread, matplotlib being no thread-safe library), then moved into ``out_dir`` by
+    :meth:`commit`. Leaving the ``with`` block otherwise removes the staging folder: nothing is written.
+    The staging folder holds :data:`LOCK` while the run is alive. ``affine``: that of every NIfTI output (set
+    before the first one is added)."""
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned_staging(out_dir)
-    staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=out_dir))
-    lock = open(staging / LOCK, "w")
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-        for name, (kind, payload) in outputs.items():
-            target = staging / name
-            if kind == "nifti":
-                save_nifti(payload, affine, target)
-            elif kind == "csv":
-                payload.to_csv(target, float_format="%.6g", lineterminator="\n")
-            elif kind == "figure":
-                save_figure(payload, target, DPI)
-            else:
-                target.write_text(payload)
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+        self.affine = None
+        self.staging: Path | None = None
+        self._lock = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: dict = {}  # name -> future (None: written on this thread)
+
+    def __enter__(self) -> "_Outputs":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            if self._lock is not None:
+                self._lock.close()
+            if self.staging is not None:
+                shutil.rmtree(self.staging, ignore_errors=True)
+
+    def _open(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned_staging(self.out_dir)
+        self.staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=self.out_dir))
+        self._lock = open(self.staging / LOCK, "w")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="breastmri-infer-write")
+
+    def add(self, name: str, kind: str, payload) -> None:
+        if name in self._pending:
+            raise ValueError(f"output {name} added twice")
+        if self.staging is None:
+            self._open()
+        if kind == "figure":
+            self._write(name, kind, payload)
+            self._pending[name] = None
+        else:
+            self._pending[name] = self._pool.submit(self._write, name, kind, payload)
+
+    def _write(self, name: str, kind: str, payload) -> None:
+        target = self.staging / name
+        if kind == "nifti":
+            save_nifti(payload, self.affine, target)
+        elif kind == "csv":
+            payload.to_csv(target, float_format="%.6g", lineterminator="\n")
+        elif kind == "figure":
+            from breastmri.analysis.figures import save_figure
+            from breastmri.inference.figures import DPI
+
+            save_figure(payload, target, DPI)
+        else:
+            target.write_text(payload)
+
+    def commit(self, order: list[str]) -> dict:
+        """Wait for every write (raising the first failure), then move the files into ``out_dir``: those named
+        in ``order`` in that order, then any other; returns {name: final path}."""
+        for future in self._pending.values():
+            if future is not None:
+                future.result()
+        names = [n for n in order if n in self._pending] + [n for n in self._pending if n not in order]
         final = {}
-        for name in outputs:
-            os.replace(staging / name, out_dir / name)
-            final[name] = out_dir / name
+        for name in names:
+            os.replace(self.staging / name, self.out_dir / name)
+            final[name] = self.out_dir / name
         return final
-    finally:
-        lock.close()
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

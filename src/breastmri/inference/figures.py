@@ -16,7 +16,7 @@ matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from breastmri.orientation.frame import frame_affine, spacing_of, to_working, working_ornt, working_spacing  # noqa: E402
+from breastmri.orientation.frame import frame_affine, spacing_of, working_ornt, working_spacing, working_view  # noqa: E402
 
 FRACTIONS = (0.2, 0.35, 0.5, 0.65, 0.8)
 DPI = 110
@@ -35,12 +35,13 @@ class Case:
     truth: np.ndarray | None = None
 
     def viewer_frame(self) -> "Case":
-        """The same case in the working frame of its affine (flips/transposes only)."""
+        """The same case in the working frame of its affine (flips/transposes only; views of the arrays: only
+        the planes drawn are read)."""
         ornt = working_ornt(self.affine)
         spacing = working_spacing(spacing_of(self.affine), ornt)
 
         def re(a):
-            return None if a is None else to_working(a, ornt)
+            return None if a is None else working_view(a, ornt)
         return Case(self.patient_id, re(self.scan), frame_affine(spacing), re(self.breast), re(self.tumor),
                     re(self.truth))
 
@@ -73,7 +74,9 @@ def _slice_indices(depth: int, fractions: Sequence[float]) -> list[int]:
 
 
 def _window(scan: np.ndarray) -> tuple[float, float]:
-    lo, hi = np.percentile(scan, [1, 99.5])
+    # percentiles depend only on the values: read them in memory order (the scan is often a flipped or
+    # transposed view of a Fortran-ordered NIfTI array), not voxel by voxel in the view's order
+    lo, hi = np.percentile(np.asarray(scan).ravel(order="K"), [1, 99.5])
     return float(lo), float(hi if hi > lo else lo + 1)
 
 

@@ -6,6 +6,10 @@ alone then drops the smaller breast. :func:`keep_large_components` keeps the lar
 other component at least ``min_fraction`` of its size; ``min_fraction >= 1`` is exactly the largest-only
 rule. The inference stage's default (:data:`DEFAULT_MIN_FRACTION`) keeps both breasts and still removes
 small spurious blobs.
+
+Every function works on the mask's bounding box (plus one voxel for the erosion) and pastes the result back: the
+same voxels as on the whole volume (components keep their relative C order in the box, so ties are broken alike;
+every voxel's nearest outside voxel lies in the box grown by one), at the cost of the box, not of the volume.
 """
 
 from __future__ import annotations
@@ -16,13 +20,45 @@ from scipy import ndimage
 DEFAULT_MIN_FRACTION = 0.2
 
 
+def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
+    """The smallest box (one slice per axis) holding every nonzero voxel of ``mask``, grown by ``margin`` voxels
+    on each side within the array; None when the mask is empty."""
+    mask = np.asarray(mask)
+    box = []
+    for axis in range(mask.ndim):
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        if not hit.size:
+            return None
+        box.append(slice(max(int(hit[0]) - margin, 0), min(int(hit[-1]) + 1 + margin, mask.shape[axis])))
+    return tuple(box)
+
+
+def is_whole(box: tuple[slice, ...], shape) -> bool:
+    """The box is the whole array (nothing to crop)."""
+    return all(b.start == 0 and b.stop == n for b, n in zip(box, shape))
+
+
+def _in_box(mask: np.ndarray, keep) -> np.ndarray:
+    """``keep(box_of_mask)`` (a uint8 array of the box's shape) pasted into a uint8 volume of zeros (``mask``: a
+    boolean array of the caller's own)."""
+    box = bounding_box(mask)
+    if box is not None and is_whole(box, mask.shape):
+        return keep(mask)
+    out = np.zeros(mask.shape, np.uint8)
+    if box is not None:
+        out[box] = keep(mask[box])
+    return out
+
+
 def _labels(mask: np.ndarray, connectivity: int):
-    mask = np.asarray(mask) > 0
+    """``(labels, n, sizes)``; ``sizes`` (voxels per label, 0 for the background) only when ``n > 1``."""
     structure = ndimage.generate_binary_structure(mask.ndim, connectivity)
     labels, n = ndimage.label(mask, structure=structure)
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    if n <= 1:
+        return labels, n, None
+    sizes = np.bincount(labels[mask], minlength=n + 1)  # the labelled voxels only: the background's count is 0
     sizes[0] = 0
-    return mask, labels, n, sizes
+    return labels, n, sizes
 
 
 def largest_component(mask: np.ndarray, connectivity: int = 1) -> np.ndarray:
@@ -31,10 +67,13 @@ def largest_component(mask: np.ndarray, connectivity: int = 1) -> np.ndarray:
     ``connectivity``: 1 = faces (6-neighbourhood in 3D), ``mask.ndim`` = full (26-neighbourhood).
     Ties are broken by the lowest label (first in C order), so the result is deterministic.
     """
-    mask, labels, n, sizes = _labels(mask, connectivity)
-    if n <= 1:
-        return mask.astype(np.uint8)
-    return (labels == int(np.argmax(sizes))).astype(np.uint8)
+    def largest(box: np.ndarray) -> np.ndarray:
+        labels, n, sizes = _labels(box, connectivity)
+        if n <= 1:
+            return box.view(np.uint8)
+        return (labels == int(np.argmax(sizes))).view(np.uint8)
+
+    return _in_box(np.asarray(mask) > 0, largest)
 
 
 def keep_large_components(mask: np.ndarray, min_fraction: float = DEFAULT_MIN_FRACTION,
@@ -47,12 +86,16 @@ def keep_large_components(mask: np.ndarray, min_fraction: float = DEFAULT_MIN_FR
         return largest_component(mask, connectivity)
     if min_fraction < 0:
         raise ValueError(f"min_fraction must be >= 0, got {min_fraction}")
-    mask, labels, n, sizes = _labels(mask, connectivity)
-    if n <= 1:
-        return mask.astype(np.uint8)
-    keep = sizes >= min_fraction * sizes.max()
-    keep[0] = False
-    return keep[labels].astype(np.uint8)
+
+    def large(box: np.ndarray) -> np.ndarray:
+        labels, n, sizes = _labels(box, connectivity)
+        if n <= 1:
+            return box.view(np.uint8)
+        keep = sizes >= min_fraction * sizes.max()
+        keep[0] = False
+        return keep[labels].view(np.uint8)
+
+    return _in_box(np.asarray(mask) > 0, large)
 
 
 def erode_mm(mask: np.ndarray, spacing, margin_mm: float) -> np.ndarray:
@@ -69,5 +112,15 @@ def erode_mm(mask: np.ndarray, spacing, margin_mm: float) -> np.ndarray:
         return mask.astype(np.uint8)
     if mask.all():
         return mask.astype(np.uint8)
-    distance = ndimage.distance_transform_edt(mask, sampling=tuple(float(s) for s in spacing))
-    return (distance > margin_mm).astype(np.uint8)
+    return (distance_inside(mask, spacing) > margin_mm).view(np.uint8)
+
+
+def distance_inside(mask: np.ndarray, spacing) -> np.ndarray:
+    """:func:`scipy.ndimage.distance_transform_edt` of a non-empty binary ``mask`` (``sampling=spacing``): the
+    distance of each mask voxel to the nearest voxel outside it (the array's edge is not outside); 0 outside the
+    mask. Computed on the mask's bounding box grown by one voxel, which holds every such nearest voxel: the same
+    numbers as on the whole array."""
+    box = bounding_box(mask, margin=1)
+    out = np.zeros(mask.shape, np.float64)
+    out[box] = ndimage.distance_transform_edt(mask[box], sampling=tuple(float(s) for s in spacing))
+    return out

@@ -21,6 +21,7 @@ The preprocessing settings come with the checkpoint when it carries them (``prep
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,12 +245,34 @@ class SlicePredictor:
             raise DataError(None, f"this is a {self.task!r} model; it cannot predict the {task!r} task")
 
 
-def restore_slices(probs: np.ndarray, geometry, undo) -> np.ndarray:
-    """Undo resize/pad of each ``(S, S)`` probability slice -> ``(h, w, K)`` volume clipped to [0, 1]."""
+def restore_slices(probs: np.ndarray, geometry, undo, workers: int | None = None) -> np.ndarray:
+    """Undo resize/pad of each ``(S, S)`` probability slice -> ``(h, w, K)`` volume clipped to [0, 1].
+
+    The slices are independent: ``workers`` threads (default: one per CPU, at most 4) undo interleaved
+    shares of them (scipy's zoom releases the GIL), each slice exactly as alone."""
     out = np.empty((geometry.orig_h, geometry.orig_w, probs.shape[0]), dtype=np.float32)
-    for k in range(probs.shape[0]):
-        out[:, :, k] = undo(probs[k], geometry, order=1)
-    return np.clip(out, 0.0, 1.0)
+
+    def share(first: int, step: int) -> None:
+        for k in range(first, probs.shape[0], step):
+            out[:, :, k] = undo(probs[k], geometry, order=1)
+
+    workers = max(1, min(int(workers or _cpus()), 4, probs.shape[0]))
+    if workers == 1:
+        share(0, 1)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            for done in [pool.submit(share, first, workers) for first in range(workers)]:
+                done.result()
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def load_predictor(checkpoint_path: str | Path, device: str = "auto", batch_size: int = 16,

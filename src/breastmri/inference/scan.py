@@ -16,7 +16,7 @@ from breastmri.data.io import Volume
 from breastmri.inference.candidates import tumor_candidate
 from breastmri.inference.features import patient_features
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, erode_mm, keep_large_components
-from breastmri.orientation.orient import HeuristicSettings, mask_placement, orient_scan
+from breastmri.orientation.orient import HeuristicSettings, mask_placement, orient_scan_anatomy
 from breastmri.orientation.record import OrientationRecord, to_oriented_frame, to_original_frame
 
 
@@ -48,13 +48,20 @@ def orient(volume: Volume, record: OrientationRecord | None = None, settings: He
            affine_mode: str = "verify") -> tuple[np.ndarray, OrientationRecord]:
     """The oriented array and its record: the given record (from the orient stage) or a fresh decision; a
     fresh decision the QC cannot place is an error naming the file."""
+    oriented, record, _ = _orient(volume, record, settings, affine_mode)
+    return oriented, record
+
+
+def _orient(volume: Volume, record: OrientationRecord | None, settings: HeuristicSettings | None,
+            affine_mode: str):
+    """:func:`orient` plus the body outline of the oriented scan when a fresh decision computed it (else None)."""
     if record is None:
-        oriented, record = orient_scan(volume, settings, split="inference", affine_mode=affine_mode)
+        oriented, record, anatomy = orient_scan_anatomy(volume, settings, split="inference", affine_mode=affine_mode)
         if record.problems:
             raise DataError(volume.path, "cannot place the scan in the working frame: " + "; ".join(record.problems))
-        return oriented, record
+        return oriented, record, anatomy
     check_record(volume, record)
-    return to_oriented_frame(volume.array, record), record
+    return to_oriented_frame(volume.array, record), record, None
 
 
 @dataclass(frozen=True)
@@ -70,21 +77,27 @@ class BreastSegmentation:
 
 def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np.ndarray], threshold: float,
                    record: OrientationRecord | None = None, settings: HeuristicSettings | None = None,
-                   min_component_fraction: float = DEFAULT_MIN_FRACTION,
-                   affine_mode: str = "verify") -> BreastSegmentation:
+                   min_component_fraction: float = DEFAULT_MIN_FRACTION, affine_mode: str = "verify",
+                   on_probability: Callable[[np.ndarray], None] | None = None) -> BreastSegmentation:
     """Orient ``volume`` as in training, predict on the oriented array (``predict_proba(oriented, spacing)``
     returns a probability volume of the same shape; ``spacing``: the working-frame spacing), threshold
     (``> threshold``), keep the largest 3D component (and components at least ``min_component_fraction`` of its
     size: both breasts; 1.0 = the largest only), check
-    its placement, map back to the stored frame."""
-    oriented, record = orient(volume, record, settings, affine_mode)
+    its placement, map back to the stored frame. ``on_probability``: called with the probability in the stored
+    frame (the returned one) as soon as it exists, before the post-processing (e.g. to start writing it)."""
+    oriented, record, anatomy = _orient(volume, record, settings, affine_mode)
     prob = np.asarray(predict_proba(oriented, record.working_spacing), dtype=np.float32)
     if prob.shape != oriented.shape:
         raise ValueError(f"predictor returned shape {prob.shape} for a volume of shape {oriented.shape}")
+    stored_prob = to_original_frame(prob, record)
+    if on_probability is not None:
+        on_probability(stored_prob)
     breast_oriented = keep_large_components(prob > threshold, min_component_fraction)
-    qc = mask_placement(oriented, breast_oriented, record.working_spacing, settings)
-    return BreastSegmentation(to_original_frame(breast_oriented, record).astype(np.uint8),
-                              to_original_frame(prob, record), record, qc)
+    # the outline the orientation computed on this very array (fresh decisions), else computed here
+    qc = mask_placement(oriented, breast_oriented, record.working_spacing, settings, anatomy=anatomy)
+    del oriented, anatomy
+    return BreastSegmentation(np.asarray(to_original_frame(breast_oriented, record), dtype=np.uint8),
+                              stored_prob, record, qc)
 
 
 def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np.ndarray], threshold: float,
@@ -95,7 +108,16 @@ def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np
     """:func:`segment_breast`, then the tumour candidate (percentile rule inside the breast eroded by
     ``skin_margin_mm``, so the bright skin cannot win) and the features on the stored scan (own spacing)."""
     seg = segment_breast(volume, predict_proba, threshold, record, settings, min_component_fraction, affine_mode)
-    image = np.asarray(volume.array, dtype=np.float32)
+    return scan_findings(volume, seg, tumor_percentile, skin_margin_mm)
+
+
+def scan_findings(volume: Volume, seg: BreastSegmentation, tumor_percentile: float = 98.0,
+                  skin_margin_mm: float = 0.0) -> ScanPrediction:
+    """The second half of :func:`predict_scan`: tumour candidate and features of a :func:`segment_breast`
+    result (for a caller that uses the segmentation, e.g. starts writing it, before these are done)."""
+    # one C-ordered copy (NIfTI arrays come Fortran-ordered): the masks are C-ordered, and the candidate and the
+    # features index the image with them (the same values in the same order, read without striding)
+    image = np.ascontiguousarray(volume.array, dtype=np.float32)
     tumor = tumor_candidate(image, erode_mm(seg.breast, volume.spacing, skin_margin_mm), tumor_percentile)
     features = patient_features(image, seg.breast, tumor, volume.spacing)
     return ScanPrediction(volume.patient_id, seg.breast, tumor, seg.probability, seg.record, features, seg.qc)

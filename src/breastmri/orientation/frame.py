@@ -71,6 +71,14 @@ def to_working(array: np.ndarray, ornt) -> np.ndarray:
     return np.ascontiguousarray(apply_orientation(np.asarray(array), ornt))
 
 
+def working_view(array: np.ndarray, ornt) -> np.ndarray:
+    """:func:`to_working` as a view of ``array`` (no copy): for reading a few planes of a large volume."""
+    ornt = np.asarray(ornt, dtype=float)
+    if is_identity(ornt):
+        return np.asarray(array)
+    return apply_orientation(np.asarray(array), ornt)
+
+
 def from_working(array: np.ndarray, ornt) -> np.ndarray:
     """Exact inverse of :func:`to_working`: put a working-frame array back into the stored frame."""
     return to_working(array, inverse(ornt))

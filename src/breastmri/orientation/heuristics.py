@@ -51,7 +51,7 @@ def decimate(volume: np.ndarray, spacing, target_mm: float = DECISION_MM) -> tup
     for axis, f in enumerate(factors):
         if f > 1:
             n = out.shape[axis] // f * f
-            out = np.take(out, np.arange(n), axis=axis)
+            out = out[(slice(None),) * axis + (slice(0, n),)]  # a view: splitting the axis needs no copy
             shape = list(out.shape)
             shape[axis:axis + 1] = [n // f, f]
             out = out.reshape(shape).mean(axis=axis + 1)

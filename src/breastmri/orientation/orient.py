@@ -59,9 +59,10 @@ def _as_volume(volume) -> Volume:
 def _check_scan(volume: Volume) -> None:
     if volume.array.ndim != 3:
         raise DataError(volume.path, f"expected a 3D scan, got shape {volume.array.shape}")
-    if not np.all(np.isfinite(volume.array)):
+    lo, hi = np.min(volume.array), np.max(volume.array)  # NaN propagates to both; an infinity is one of them
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         raise DataError(volume.path, "scan holds NaN or infinite voxels")
-    if float(np.ptp(volume.array)) <= 0:
+    if float(hi - lo) <= 0:
         raise DataError(volume.path, "scan is constant: its orientation cannot be determined")
 
 
@@ -75,8 +76,16 @@ class _Anatomy:
 
     def __init__(self, array: np.ndarray, spacing, settings: HeuristicSettings):
         self.full_spacing = spacing
+        self.full_shape = tuple(np.shape(array))
         self.small, self.spacing = h.decimate(array, spacing)
         self.body, self.tissue = h.body_mask(self.small, settings.noise_factor, settings.floor_fraction)
+
+    def check(self, array: np.ndarray, spacing) -> None:
+        """A reused outline must be that of a scan of this shape and spacing."""
+        if tuple(np.shape(array)) != self.full_shape or tuple(float(s) for s in spacing) != \
+                tuple(float(s) for s in self.full_spacing):
+            raise ValueError(f"the anatomy was computed for shape {self.full_shape}, spacing {self.full_spacing}, "
+                             f"not shape {np.shape(array)}, spacing {tuple(spacing)}")
 
     def decimate(self, mask: np.ndarray) -> np.ndarray:
         return h.decimate(mask.astype(np.float32), self.full_spacing)[0] >= 0.5
@@ -126,6 +135,14 @@ def orient_scan(volume, settings: HeuristicSettings | None = None, split: str = 
     return oriented, record
 
 
+def orient_scan_anatomy(volume, settings: HeuristicSettings | None = None, split: str = "",
+                        affine_mode: str = "verify") -> tuple[np.ndarray, OrientationRecord, _Anatomy]:
+    """:func:`orient_scan` plus the decimated body outline of the oriented scan that the decisions were made
+    on: pass it to :func:`mask_placement` (``anatomy=``) to check a mask predicted on the oriented scan without
+    computing the outline again (the same numbers either way)."""
+    return _orient_scan(volume, settings, split, affine_mode)
+
+
 def _orient_scan(volume, settings: HeuristicSettings | None, split: str, affine_mode: str):
     """:func:`orient_scan` plus the body outline of the oriented scan (for mask alignment and QC)."""
     if affine_mode not in AFFINE_MODES:
@@ -159,9 +176,11 @@ def _orient_scan(volume, settings: HeuristicSettings | None, split: str, affine_
         **{name: d.flip for name, d in applied.items()},
         margins={name: round(d.margin, 6) for name, d in decisions.items()}, solidity=round(solidity, 6),
         problems=tuple(problems), source_scan=None if volume.path is None else str(volume.path))
-    oriented = to_oriented_frame(volume.array, record)
     if any(d.flip for d in applied.values()):
+        oriented = to_oriented_frame(volume.array, record)
         anatomy = _Anatomy(oriented, record.working_spacing, settings)
+    else:  # no correction: the oriented scan is the framed one, voxel for voxel (no second copy)
+        oriented = np.ascontiguousarray(framed)
     return oriented, record, anatomy
 
 
@@ -213,11 +232,18 @@ def mask_alignment_steps(scan, mask, record: OrientationRecord) -> dict[str, tup
 
 
 def mask_placement(oriented_scan: np.ndarray, mask: np.ndarray, spacing,
-                   settings: HeuristicSettings | None = None) -> dict:
+                   settings: HeuristicSettings | None = None, anatomy: _Anatomy | None = None) -> dict:
     """Plausibility of a (predicted) breast mask on its oriented scan, without truth: the
-    :func:`~breastmri.orientation.heuristics.placement` shares and ``problems`` (empty when plausible)."""
+    :func:`~breastmri.orientation.heuristics.placement` shares and ``problems`` (empty when plausible).
+
+    ``anatomy``: the body outline of this oriented scan from :func:`orient_scan_anatomy` (made with the same
+    ``settings``), reused instead of computed again."""
     settings = settings or HeuristicSettings()
-    qc, problems = _Anatomy(oriented_scan, spacing, settings).placement(mask, settings)
+    if anatomy is None:
+        anatomy = _Anatomy(oriented_scan, spacing, settings)
+    else:
+        anatomy.check(oriented_scan, spacing)
+    qc, problems = anatomy.placement(mask, settings)
     if qc["body_share"] == 0.0:
         problems.append("mask is empty")
     return {**qc, "problems": problems}
