@@ -198,3 +198,20 @@ def test_acceptance_planted_phantom_association_recovered(tmp_path):
     grade = res[(res.feature == "tumor_volume_mm3") & (res.variable == "nottingham_grade")].iloc[0]
     assert grade.significant and grade.statistic > 0
     assert not res[res.variable == "er"].significant.any()
+
+
+def test_untrusted_candidates_tumour_features_are_left_out():
+    """A feature table's ``candidate_trusted`` column: the tumour features of untrusted rows are missing (fewer n),
+    the breast's features stay, and the column itself is no feature."""
+    features, clinical = planted_tables()
+    features["breast_volume_mm3"] = np.linspace(5e5, 9e5, len(features))
+    features["candidate_trusted"] = True
+    features.iloc[:10, features.columns.get_loc("candidate_trusted")] = False
+    results = correlate(features, clinical, ["nottingham_grade"], 0.05)
+    full = correlate(features.drop(columns="candidate_trusted"), clinical, ["nottingham_grade"], 0.05)
+    n = results.set_index("feature")["n"]
+    n_full = full.set_index("feature")["n"]
+    assert "candidate_trusted" not in set(results["feature"])
+    assert n["breast_volume_mm3"] == n_full["breast_volume_mm3"]
+    untrusted_with_grade = clinical.set_index("patient_id").loc[features.index[:10], "nottingham_grade"].notna().sum()
+    assert n["tumor_volume_mm3"] == n_full["tumor_volume_mm3"] - untrusted_with_grade > 0

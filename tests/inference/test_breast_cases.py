@@ -10,7 +10,7 @@ from inference_helpers import threshold_predictor, tiny_checkpoint
 
 from breastmri.data.errors import DataError
 from breastmri.inference import breast_cases
-from breastmri.inference.features import FEATURE_NAMES
+from breastmri.inference.features import FEATURE_NAMES, TRUSTED
 from breastmri.inference.predictor import Preprocessing
 
 
@@ -40,8 +40,16 @@ def test_stage_outputs_metrics_and_determinism(seed_dataset, tmp_path, monkeypat
         assert (tmp_path / "fig" / "overlays" / f"{pid}.png").is_file()
     assert (tmp_path / "fig" / "prediction_grid.png").is_file()
     features = pd.read_csv(out / "features.csv", index_col="patient_id")
-    assert list(features.columns) == list(FEATURE_NAMES) and len(features) == 5
+    assert list(features.columns) == [*FEATURE_NAMES, TRUSTED] and len(features) == 5
     m = summary["metrics"]
+    # the stand-in scans' breasts are uniform bright tissue (median 0.95 of the 99th percentile): every candidate is
+    # reported untrusted, in the table, the QC and the per-patient rows, with the hit rate among them
+    assert not features[TRUSTED].any()
+    candidate = m["qc"]["candidate"]
+    assert candidate["n_untrusted"] == 5 and candidate["untrusted"] == sorted(features.index)
+    assert candidate["bulk_ratio"]["min"] > 0.5 and candidate["max_bulk_ratio"] == 0.5
+    assert candidate["n_untrusted"] == 5 and candidate["hit_rate_untrusted"] == 1.0
+    assert "n_trusted" not in candidate and not summary["per_patient"][TRUSTED].any()
     assert m["breast_dice"]["min"] > 0.95 and m["tumor_hit_rate"] == 1.0
     assert m["breast_hd95_mm"]["max"] < 3.0
     dices = [v["breast_dice"] for v in m["per_patient"].values()]

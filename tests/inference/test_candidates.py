@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from breastmri.inference.candidates import tumor_candidate
+from breastmri.inference.candidates import bulk_ratio, candidate_check, tumor_candidate
 from breastmri.inference.postprocess import keep_large_components, largest_component
 
 
@@ -94,3 +94,73 @@ def test_candidate_on_the_breasts_box_equals_the_whole_volume(seed):
         for percentile, connectivity in ((98.0, 1), (90.0, 3), (50.0, 1)):
             np.testing.assert_array_equal(tumor_candidate(img, mask, percentile, connectivity),
                                           _reference_candidate(img, mask, percentile, connectivity))
+
+
+def _breast_with(fat: float, fibroglandular: float, lesion: float, seed: int = 0):
+    """A breast of fat with a fibroglandular band and a lesion (signal levels as given) plus noise."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((40, 40, 20), np.float32)
+    breast = np.zeros(img.shape, bool)
+    breast[5:35, 5:35, 2:18] = True
+    img[breast] = fat
+    img[15:25, 5:35, 2:18] = fibroglandular
+    img[28:32, 20:24, 8:12] = lesion
+    return img + rng.normal(0, 5, img.shape).astype(np.float32), breast
+
+
+def test_bulk_ratio_separates_suppressed_from_bright_fat():
+    suppressed = _breast_with(fat=60, fibroglandular=150, lesion=400)   # fat dark, the lesion enhancing
+    bright_fat = _breast_with(fat=400, fibroglandular=170, lesion=380)  # no suppression: fat near the top
+    low, high = bulk_ratio(*suppressed), bulk_ratio(*bright_fat)
+    assert low < 0.45 and high > 0.9
+    # the median over the 99th percentile, exactly
+    img, breast = suppressed
+    assert low == pytest.approx(np.median(img[breast]) / np.percentile(img[breast], 99), rel=1e-6)
+    assert np.isnan(bulk_ratio(img, np.zeros_like(breast)))
+    assert np.isnan(bulk_ratio(np.zeros_like(img), breast))
+
+
+def test_candidate_check_trusts_only_below_the_ratio():
+    suppressed, bright_fat = _breast_with(60, 150, 400), _breast_with(400, 170, 380)
+    ok = candidate_check(*suppressed, max_bulk_ratio=0.5)
+    assert ok["trusted"] and ok["problem"] is None and ok["rule"] == "percentile"
+    bad = candidate_check(*bright_fat, max_bulk_ratio=0.5)
+    assert not bad["trusted"] and "not suppressed" in bad["problem"] and f"{bad['bulk_ratio']:.2f}" in bad["problem"]
+    assert candidate_check(*bright_fat, max_bulk_ratio=1.0)["trusted"]     # 1.0 trusts every breast with signal
+    empty = candidate_check(suppressed[0], np.zeros_like(suppressed[1]), max_bulk_ratio=1.0)
+    assert not empty["trusted"] and "no breast signal" in empty["problem"]
+    for wrong in (0.0, 1.5):
+        with pytest.raises(ValueError, match="max_bulk_ratio"):
+            candidate_check(*suppressed, max_bulk_ratio=wrong)
+
+
+def test_the_check_tells_suppressed_from_bright_fat_on_an_unseen_phantom(tmp_path):
+    """On a phantom seed never used to choose the ratio (seed 42 chose it), with the true breast masks: every
+    fat-suppressed scan is trusted, every non-suppressed (t1) one is not."""
+    from breastmri.inference.postprocess import erode_mm
+    from breastmri.phantom.synthesize import synthesize
+    from breastmri.phantom.truth import load_seed_truth, truth_file
+    from breastmri.stages.synthesize import Config
+    import nibabel as nib
+    from pathlib import Path
+
+    params = Config.from_params(Path(__file__).resolve().parents[2] / "params.yaml").as_dict()
+    cohorts = {"fs": {"share": 0.5, "affine": "scanner", "contrast": "fat_suppressed", "symmetric": False,
+                      "acquisition": "phantom"},
+               "t1": {"share": 0.5, "affine": "scanner", "contrast": "t1", "symmetric": False,
+                      "acquisition": "phantom"}}
+    synthesize(tmp_path, seed=11, n_train=0, n_inference=8, n_mamamia=0, scan_swap_rate=0.0, scan_flip_ud_rate=0.0,
+               scan_flip_hf_rate=0.0, mask_flip_ud_rate=0.0, mask_flip_lr_rate=0.0,
+               scanner_orientations=params["scanner_orientations"], oblique_rate=0.0,
+               duke_matrix=params["duke_matrix"], seed_cohorts=cohorts, mamamia_cohorts={})
+    truth = load_seed_truth(tmp_path / "truth")
+    seen = {"fs": 0, "t1": 0}
+    for pid, entry in truth.items():
+        scan = nib.load(tmp_path / "seed" / "inference" / "scans" / f"{pid}.nii.gz")
+        image = np.asarray(scan.dataobj, dtype=np.float32)
+        breast = np.asarray(nib.load(truth_file(tmp_path / "truth", entry["breast_mask"])).dataobj)
+        region = erode_mm(breast, scan.header.get_zooms()[:3], 3.0)
+        check = candidate_check(image, region, max_bulk_ratio=0.5)
+        seen[entry["cohort"]] += 1
+        assert check["trusted"] == (entry["cohort"] == "fs"), (pid, entry["cohort"], check)
+    assert seen == {"fs": 4, "t1": 4}

@@ -2,6 +2,7 @@
 import nibabel as nib
 import numpy as np
 import pytest
+import pandas as pd
 from inference_helpers import phantom_like, store, tiny_checkpoint
 
 from breastmri.data.dicom import load_dicom_phases
@@ -70,6 +71,30 @@ def test_breast_scan_with_mask(tmp_path, checkpoints):
     img = nib.load(str(out / "Breast_MRI_007_pred.nii.gz"))
     assert img.shape == s.shape
     np.testing.assert_array_equal(img.affine, nib.load(str(tmp_path / "Breast_MRI_007.nii.gz")).affine)
+
+
+def test_breast_scan_says_when_its_tumour_candidate_is_not_trusted(tmp_path, checkpoints, capsys):
+    """The stand-in phantom's breast has its median at about 0.45 of its 99th percentile (uniform tissue, a bright
+    lesion): with a ratio of 0.1 the candidate is still written, the feature table says untrusted, and stderr warns
+    once, naming the scan; a ratio of 1 trusts it. Out-of-range rule settings are one-line errors."""
+    _, breast_ckpt = checkpoints
+    scan, _, _ = phantom_like()
+    (s,), affine = store([scan], "diag")
+    save_nifti(s, affine, tmp_path / "Breast_MRI_007.nii.gz")
+    base = ["--scan", str(tmp_path / "Breast_MRI_007.nii.gz"), "--checkpoint_path", str(breast_ckpt), "--device", "cpu"]
+    capsys.readouterr()
+    assert main(base + ["--out_dir", str(tmp_path / "a"), "--candidate_max_bulk_ratio", "0.1"]) == 0
+    assert (tmp_path / "a" / "Breast_MRI_007_tumor.nii.gz").is_file()
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "tumour candidate not trusted" in line]
+    assert len(warnings) == 1 and warnings[0].startswith(f"WARNING: {tmp_path / 'Breast_MRI_007.nii.gz'}: ")
+    table = pd.read_csv(tmp_path / "a" / "Breast_MRI_007_features.csv", index_col="patient_id")
+    assert not table.loc["Breast_MRI_007", "candidate_trusted"]
+    assert main(base + ["--out_dir", str(tmp_path / "b"), "--candidate_max_bulk_ratio", "1.0"]) == 0
+    assert "not trusted" not in capsys.readouterr().err
+    assert pd.read_csv(tmp_path / "b" / "Breast_MRI_007_features.csv")["candidate_trusted"].all()
+    for flag, value in (("--candidate_max_bulk_ratio", "0"), ("--tumor_percentile", "100")):
+        err = _error(capsys, base + ["--out_dir", str(tmp_path / "c"), flag, value], tmp_path / "c")
+        assert flag in err
 
 
 def _error(capsys, argv, out, file=None):

@@ -37,7 +37,17 @@ def test_held_out_cohorts_get_model_classical_and_baseline_rows_and_nothing_is_l
     assert metrics["rows"]["classical"]["all"]["dice"]["min"] > 0.3  # the weight-free rule finds breasts
     table = summary["per_patient"]
     assert list(table.columns) == ["cohort", "model_breast_dice", "model_breast_hd95_mm", "classical_dice",
-                                   "classical_hd95_mm", "baseline_breast_dice", "baseline_breast_hd95_mm"]
+                                   "classical_hd95_mm", "tumor_hit", "bulk_ratio", "candidate_trusted",
+                                   "baseline_breast_dice", "baseline_breast_hd95_mm"]
+    # the trust test of the tumour candidates, per held-out cohort: counts add up to the cohort, rates match the table
+    candidate = metrics["candidate"]
+    assert set(candidate) == {"t1_duke", "random_contrast", "all"}
+    for cohort, group in table.groupby("cohort"):
+        got = candidate[cohort]
+        assert got.get("n_trusted", 0) + got.get("n_untrusted", 0) == len(group)
+        trusted = group[group["candidate_trusted"]]
+        if len(trusted):
+            assert got["hit_rate_trusted"] == trusted["tumor_hit"].astype(bool).mean()
     assert sorted(table["cohort"].unique()) == sorted(COHORTS)
     assert figure.is_file() and metrics_path.with_suffix(".csv").is_file() and not (tmp_path / "work").exists()
     evaluate_transfer(tmp_path / "work", tmp_path / "again.json", figure, seed=3, n_scans=4, cohorts=COHORTS,

@@ -114,11 +114,13 @@ def test_threshold_leads_with_the_chosen_threshold_and_its_dice():
                                                   "0.8299; best 0.8401 at 0.35, one_se rule) over 6")
 
 
-def _infer_summary(flagged=None):
+def _infer_summary(flagged=None, untrusted=(), **candidate):
     flagged = flagged or {}
     return {"n_scans": 20, "threshold": 0.5, "out_dir": "data/predictions/breast", "preprocessing": {},
             "device": "cpu", "qc": {"n_flagged": len(flagged), "flagged": flagged, "inside_body": scores(0.99, 0.97),
-                                    "anterior": scores(0.95, 0.9), "not_placed_by_orient": {}}}
+                                    "anterior": scores(0.95, 0.9), "not_placed_by_orient": {},
+                                    "candidate": {"untrusted": list(untrusted), "n_untrusted": len(untrusted),
+                                                  **candidate}}}
 
 
 def test_infer_leads_with_breast_dice_and_the_qc_flags():
@@ -129,6 +131,15 @@ def test_infer_leads_with_breast_dice_and_the_qc_flags():
     summary["per_patient"] = pd.DataFrame()
     assert infer.describe(summary) == ("breast Dice mean 0.923 / min 0.801 on 20 scans (classical baseline 0.850 / "
                                        "0.700), tumour hit rate 0.900; QC: 1 breast mask flagged (P3)")
+
+
+def test_infer_gives_the_untrusted_candidates_and_the_trusted_hit_rate():
+    summary = _infer_summary(untrusted=["P1", "P2"], hit_rate_trusted=1.0)
+    summary["metrics"] = {"n_patients": 20, "breast_dice": scores(0.95, 0.9, 20), "tumor_hit_rate": 0.9,
+                          "tumor_hits": 18}
+    assert infer.describe(summary) == ("breast Dice mean 0.950 / min 0.900 on 20 scans, tumour hit rate 0.900 (1.000 "
+                                       "where trusted); QC: 0 breast masks flagged, 2 tumour candidates not trusted "
+                                       "(fat not suppressed)")
 
 
 def test_infer_without_truth_says_not_scored_and_gives_the_qc_flags():

@@ -36,6 +36,7 @@ from breastmri.analysis.figures import save_figure  # noqa: E402
 from breastmri.data.atomic import atomic_path  # noqa: E402
 from breastmri.data.errors import DataError  # noqa: E402
 from breastmri.data.io import write_json  # noqa: E402
+from breastmri.inference.features import TRUSTED, TUMOR_PREFIX  # noqa: E402
 
 DEFAULT_VARIABLES = ("er", "pr", "her2", "mol_subtype", "nottingham_grade")
 BINARY = frozenset({"er", "pr", "her2", "hr", "pcr"})
@@ -46,7 +47,8 @@ RESULT_COLUMNS = ["feature", "variable", "method", "n", "statistic", "p", "q", "
 
 
 def _feature_frame(features: pd.DataFrame) -> pd.DataFrame:
-    """Features indexed by patient_id (accepts a ``patient_id`` column or index), numeric columns only."""
+    """Features indexed by patient_id (accepts a ``patient_id`` column or index), numeric columns only; where the
+    table says a tumour candidate is not trusted (``candidate_trusted``), its ``tumor_*`` features are missing."""
     df = features.copy()
     if "patient_id" in df.columns:
         df = df.set_index("patient_id")
@@ -55,6 +57,9 @@ def _feature_frame(features: pd.DataFrame) -> pd.DataFrame:
     if df.index.has_duplicates:
         dup = sorted(set(df.index[df.index.duplicated()]))
         raise DataError(None, f"feature table has duplicate patient ids: {', '.join(dup[:5])}")
+    if TRUSTED in df.columns:  # an untrusted tumour candidate's features describe something else (fat): left out
+        untrusted = ~df.pop(TRUSTED).astype(bool)
+        df.loc[untrusted, [c for c in df.columns if c.startswith(TUMOR_PREFIX)]] = np.nan
     numeric = df.select_dtypes(include=[np.number, "boolean"]).astype(float)
     return numeric
 
@@ -283,6 +288,7 @@ def run_correlation(features_csv: str | Path, clinical_path: str | Path, out_dir
     metrics = {
         "n_joined": int(counts.attrs["n_joined"]),
         "n_features_without_clinical": len(feature_ids - common),
+        "n_candidates_untrusted": int((~features[TRUSTED].astype(bool)).sum()) if TRUSTED in features else 0,
         "n_features": int(results["feature"].nunique()),
         "n_tests": int(results["p"].notna().sum()),
         "n_significant": int(len(significant)),

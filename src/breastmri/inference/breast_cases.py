@@ -32,7 +32,8 @@ from breastmri.data.errors import DataError
 from breastmri.data.io import load_volume, save_nifti, write_json
 from breastmri.data.layouts import SeedLayout
 from breastmri.inference import evaluation as ev
-from breastmri.inference.features import features_table
+from breastmri.inference.candidates import PERCENTILE_RULE
+from breastmri.inference.features import TRUSTED, features_table
 from breastmri.inference.figures import DPI, Case, case_overlay, prediction_grid
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
 from breastmri.inference.predictor import load_predictor, read_threshold
@@ -76,7 +77,7 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
                   threshold_json: str | Path | None = None, record_path: str | Path | None = None,
                   h5_path: str | Path | None = None, truth_dir: str | Path | None = None,
                   metrics_path: str | Path | None = None, figures_dir: str | Path | None = None,
-                  tumor_percentile: float = 98.0, skin_margin_mm: float = 3.0,
+                  tumor_percentile: float = 98.0, skin_margin_mm: float = 3.0, max_bulk_ratio: float = 0.5,
                   min_component_fraction: float = DEFAULT_MIN_FRACTION, classical_baseline: bool = True,
                   affine_mode: str = "verify",
                   batch_size: int = 16, device: str = "cpu", mirror_tta: bool = False, n_preview: int = 6,
@@ -84,7 +85,9 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
     """Run the stage (see the module docstring); return a summary (and the metrics when evaluated).
     ``affine_mode`` places scans that have no orientation record (``record_path`` empty); ``settings``: the
     anatomy rules (params.yaml ``anatomy``) of that placement, of the breast mask's QC and of the classical
-    baseline."""
+    baseline. ``max_bulk_ratio``: a tumour candidate is untrusted (warned, listed, its features left out of the
+    correlation) where the breast's median exceeds this share of its 99th percentile
+    (:func:`breastmri.inference.candidates.candidate_check`)."""
     out_dir = Path(out_dir)
     scans = SeedLayout(seed_root).inference_scans()
     threshold = read_threshold(threshold_json) if threshold_json else None
@@ -109,19 +112,22 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
 
     rows: dict[str, dict] = {}
     qc: dict[str, dict] = {}
+    candidates: dict[str, dict] = {}
     baseline: dict[str, np.ndarray] = {}  # the weight-free baseline's masks (stored frame), scored beside the model
     preview: list[Case] = []
     for pid in tqdm(sorted(scans), desc="infer", unit="scan", disable=not progress or None):
         volume = load_volume(scans[pid], pid)
-        result = predict_scan(volume, predictor.predict_breast, predictor.threshold, tumor_percentile,
-                              record=None if records is None else records[pid], settings=settings,
-                              min_component_fraction=min_component_fraction, skin_margin_mm=skin_margin_mm,
+        result = predict_scan(volume, predictor.predict_breast, predictor.threshold,
+                              tumor_percentile=tumor_percentile, skin_margin_mm=skin_margin_mm,
+                              max_bulk_ratio=max_bulk_ratio, record=None if records is None else records[pid],
+                              settings=settings, min_component_fraction=min_component_fraction,
                               affine_mode=affine_mode)
         breast_path, tumor_path = prediction_paths(out_dir, pid)
         save_nifti(result.breast, volume.affine, breast_path)
         save_nifti(result.tumor, volume.affine, tumor_path)
-        rows[pid] = result.features
+        rows[pid] = {**result.features, TRUSTED: result.candidate["trusted"]}
         qc[pid] = result.qc
+        candidates[pid] = result.candidate
         if classical_baseline and truth_dir:
             oriented = to_oriented_frame(volume.array, result.record)
             baseline[pid] = to_original_frame(classical_breast_mask(oriented, result.record.working_spacing, settings),
@@ -134,9 +140,12 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
                 preview.append(case)
     features = features_table(rows)
     write_table(features, out_dir / "features.csv")
-    plausibility = {**qc_summary(qc), "not_placed_by_orient": not_placed}
+    plausibility = {**qc_summary(qc), "not_placed_by_orient": not_placed,
+                    "candidate": candidate_summary(candidates, tumor_percentile, max_bulk_ratio)}
     for pid, problems in plausibility["flagged"].items():
         print(f"WARNING: {scans[pid]}: implausible breast mask: {'; '.join(problems)}", file=sys.stderr)
+    for pid in plausibility["candidate"]["untrusted"]:
+        print(f"WARNING: {scans[pid]}: {candidates[pid]['problem']}", file=sys.stderr)
     if figures_dir and preview:
         save_figure(prediction_grid(preview), Path(figures_dir) / "prediction_grid.png", DPI)
     summary = {"n_scans": len(scans), "threshold": predictor.threshold, "out_dir": str(out_dir),
@@ -144,6 +153,9 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
                "qc": plausibility}
     if truth_dir:
         metrics, per_patient = evaluate_dataset(seed_root, out_dir, truth_dir, sorted(scans), baseline or None)
+        per_patient = per_patient.assign(bulk_ratio=[candidates[pid]["bulk_ratio"] for pid in per_patient.index],
+                                         **{TRUSTED: [candidates[pid]["trusted"] for pid in per_patient.index]})
+        plausibility["candidate"].update(trusted_hit_rates(per_patient))
         metrics.update(threshold=predictor.threshold, mirror_tta=predictor.mirror_tta,
                        tumor_percentile=float(tumor_percentile), skin_margin_mm=float(skin_margin_mm),
                        min_component_fraction=float(min_component_fraction), qc=plausibility)
@@ -158,6 +170,29 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
         write_table(pd.DataFrame(index=pd.Index(sorted(scans), name="patient_id")),
                     Path(metrics_path).with_suffix(".csv"))
     return summary
+
+
+def candidate_summary(candidates: dict[str, dict], tumor_percentile: float, max_bulk_ratio: float) -> dict:
+    """The tumour candidates' rule and their check: bulk ratio (mean, min, max) and the untrusted patients."""
+    return {"rule": f"{PERCENTILE_RULE}: largest component above the {tumor_percentile:g}th percentile of the "
+                    f"eroded breast, trusted where the breast's median is at most {max_bulk_ratio:g} of its 99th "
+                    "percentile (fat suppressed)",
+            "max_bulk_ratio": float(max_bulk_ratio),
+            "bulk_ratio": ev.summarize([c["bulk_ratio"] for c in candidates.values()]),
+            "n_untrusted": sum(not c["trusted"] for c in candidates.values()),
+            "untrusted": sorted(pid for pid, c in candidates.items() if not c["trusted"])}
+
+
+def trusted_hit_rates(per_patient: pd.DataFrame) -> dict:
+    """Tumour hit rate and count among the trusted and the untrusted candidates (where a truth lesion exists)."""
+    out = {}
+    if "tumor_hit" not in per_patient:
+        return out
+    for name, group in per_patient.groupby(per_patient[TRUSTED].map({True: "trusted", False: "untrusted"})):
+        hits = group["tumor_hit"].dropna().astype(bool)
+        out[f"hit_rate_{name}"] = float(hits.mean()) if len(hits) else float("nan")
+        out[f"n_{name}"] = int(len(hits))
+    return out
 
 
 def qc_summary(qc: dict[str, dict]) -> dict:

@@ -1,4 +1,5 @@
-"""Tumour candidate: the largest 3D component of the brightest voxels inside the breast mask."""
+"""Tumour candidate: the largest 3D component of the brightest voxels inside the breast mask, and the check of
+whether that rule can be trusted on a scan (:func:`candidate_check`)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,36 @@ def tumor_candidate(image: np.ndarray, breast_mask: np.ndarray, percentile: floa
     out = np.zeros(image.shape, np.uint8)
     out[box] = candidate
     return out
+
+
+PERCENTILE_RULE = "percentile"
+
+
+def bulk_ratio(image: np.ndarray, region: np.ndarray) -> float:
+    """The median intensity of ``region`` over its 99th percentile (NaN for an empty region or a 99th
+    percentile <= 0).
+
+    With fat suppressed (most DCE), the bulk of a breast (dark fat, unenhanced tissue) lies far below its
+    brightest tissue (enhancement), and the ratio is low; without fat suppression the fat is both the bulk and
+    near the top of the range, so the brightest voxels are fat, not a lesion, and the ratio is high.
+    """
+    values = np.asarray(image, dtype=np.float32)[np.asarray(region) > 0]
+    if values.size == 0:
+        return float("nan")
+    median, top = np.percentile(values, [50.0, 99.0])
+    return float(median / top) if top > 0 else float("nan")
+
+
+def candidate_check(image: np.ndarray, region: np.ndarray, max_bulk_ratio: float) -> dict:
+    """Whether the percentile rule's candidate in ``region`` can be trusted on this scan: ``trusted`` when
+    :func:`bulk_ratio` is at most ``max_bulk_ratio`` (a fat-suppressed-looking breast); an untrusted one comes
+    with the ``problem`` to report. ``{"rule", "bulk_ratio", "trusted", "problem"}``."""
+    if not 0.0 < max_bulk_ratio <= 1.0:
+        raise ValueError(f"max_bulk_ratio must be in (0, 1], got {max_bulk_ratio}")
+    ratio = bulk_ratio(image, region)
+    trusted = bool(ratio <= max_bulk_ratio)  # NaN (no breast, no signal): not trusted
+    problem = None if trusted else (
+        f"tumour candidate not trusted: the breast's median is {ratio:.2f} of its 99th percentile (above "
+        f"{max_bulk_ratio:g}: fat looks bright, not suppressed, so the brightest voxels are fat)"
+        if ratio == ratio else "tumour candidate not trusted: no breast signal to rank")
+    return {"rule": PERCENTILE_RULE, "bulk_ratio": ratio, "trusted": trusted, "problem": problem}

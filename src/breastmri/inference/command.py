@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--skin_margin_mm", type=float, default=3.0,
                         help="erosion of the breast mask before the lesion restriction and the tumour candidate "
                              "(default %(default)s)")
+    parser.add_argument("--tumor_percentile", type=float, default=98.0,
+                        help="--scan only: the tumour candidate is the largest component of the eroded breast's "
+                             "voxels above this percentile (default %(default)s)")
+    parser.add_argument("--candidate_max_bulk_ratio", type=float, default=0.5,
+                        help="--scan only: the candidate is reported untrusted (a warning) where the breast's median "
+                             "is above this share of its 99th percentile: fat looks bright, not suppressed "
+                             "(default %(default)s)")
     parser.add_argument("--affine", choices=("trust", "verify", "ignore"),
                         help="how far the file's affine describes the anatomy (docs/orientation.md); "
                              "verify = the affine places the scan and the anatomy must agree (default for --scan); "
@@ -124,6 +131,10 @@ def run(args: argparse.Namespace) -> dict:
         raise DataError(None, f"--min_component_fraction must be >= 0, got {args.min_component_fraction}")
     if args.skin_margin_mm < 0:
         raise DataError(None, f"--skin_margin_mm must be >= 0, got {args.skin_margin_mm}")
+    if not 0.0 <= args.tumor_percentile < 100.0:
+        raise DataError(None, f"--tumor_percentile must be in [0, 100), got {args.tumor_percentile}")
+    if not 0.0 < args.candidate_max_bulk_ratio <= 1.0:
+        raise DataError(None, f"--candidate_max_bulk_ratio must be in (0, 1], got {args.candidate_max_bulk_ratio}")
     wanted = "lesion" if args.phases_folder is not None else "breast"
     affine_mode = args.affine or ("trust" if wanted == "lesion" else "verify")
     if args.breast_checkpoint_path is not None and wanted != "lesion":
@@ -193,7 +204,7 @@ def _lesion_case(args, predictor, guide, outputs: "_Outputs"):
 def _breast_scan(args, predictor, affine_mode: str, outputs: "_Outputs"):
     """``--scan``: segment; the probability (as soon as it exists) and the mask are written in the background
     while the post-processing, the tumour candidate and the features are computed."""
-    from breastmri.inference.features import features_table
+    from breastmri.inference.features import TRUSTED, features_table
     from breastmri.inference.figures import Case
     from breastmri.inference.scan import scan_findings, segment_breast
 
@@ -211,9 +222,13 @@ def _breast_scan(args, predictor, affine_mode: str, outputs: "_Outputs"):
     for problem in seg.qc["problems"]:
         print(f"WARNING: {scan_path}: implausible breast mask: {problem}", file=sys.stderr)
     outputs.add(f"{case}_pred.nii.gz", "nifti", seg.breast)
-    result = scan_findings(reference, seg, skin_margin_mm=args.skin_margin_mm)
+    result = scan_findings(reference, seg, tumor_percentile=args.tumor_percentile, skin_margin_mm=args.skin_margin_mm,
+                           max_bulk_ratio=args.candidate_max_bulk_ratio)
+    if not result.candidate["trusted"]:
+        print(f"WARNING: {scan_path}: {result.candidate['problem']}", file=sys.stderr)
     outputs.add(f"{case}_tumor.nii.gz", "nifti", result.tumor)
-    outputs.add(f"{case}_features.csv", "csv", features_table({case: result.features}))
+    outputs.add(f"{case}_features.csv", "csv",
+                features_table({case: {**result.features, TRUSTED: result.candidate["trusted"]}}))
     fig_case = Case(case, reference.array, reference.affine, result.breast, result.tumor, truth)
     return case, reference, fig_case, result.breast, truth, _metrics(result.breast, truth, reference)
 

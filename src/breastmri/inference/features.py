@@ -20,11 +20,17 @@ An empty candidate has volume 0 and NaN for the others.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from breastmri.inference.postprocess import bounding_box
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+TUMOR_PREFIX = "tumor_"         # the features of the tumour candidate
+TRUSTED = "candidate_trusted"  # the table's column saying whether the candidate (so its features) can be trusted
 FEATURE_NAMES = (
     "tumor_volume_voxels", "tumor_volume_mm3", "tumor_mean_intensity", "tumor_max_intensity",
     "tumor_std_intensity", "tumor_skewness", "tumor_kurtosis", "tumor_to_breast_mean_ratio",

@@ -13,7 +13,7 @@ import numpy as np
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume
-from breastmri.inference.candidates import tumor_candidate
+from breastmri.inference.candidates import candidate_check, tumor_candidate
 from breastmri.inference.features import patient_features
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, erode_mm, keep_large_components
 from breastmri.orientation.orient import HeuristicSettings, mask_placement, orient_scan_anatomy
@@ -32,6 +32,7 @@ class ScanPrediction:
     record: OrientationRecord
     features: dict[str, float]
     qc: dict  # plausibility of the breast mask without truth (share inside the body, anterior) and problems
+    candidate: dict  # whether the tumour candidate's rule can be trusted here (candidates.candidate_check)
 
 
 def check_record(volume: Volume, record: OrientationRecord) -> None:
@@ -100,24 +101,30 @@ def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], 
                               stored_prob, record, qc)
 
 
-def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np.ndarray], threshold: float,
-                 tumor_percentile: float = 98.0, record: OrientationRecord | None = None,
-                 settings: HeuristicSettings | None = None,
-                 min_component_fraction: float = DEFAULT_MIN_FRACTION, affine_mode: str = "verify",
-                 skin_margin_mm: float = 0.0) -> ScanPrediction:
+def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np.ndarray], threshold: float, *,
+                 tumor_percentile: float, skin_margin_mm: float, max_bulk_ratio: float,
+                 record: OrientationRecord | None = None, settings: HeuristicSettings | None = None,
+                 min_component_fraction: float = DEFAULT_MIN_FRACTION, affine_mode: str = "verify") -> ScanPrediction:
     """:func:`segment_breast`, then the tumour candidate (percentile rule inside the breast eroded by
-    ``skin_margin_mm``, so the bright skin cannot win) and the features on the stored scan (own spacing)."""
+    ``skin_margin_mm``, so the bright skin cannot win), its check (``max_bulk_ratio``) and the features on the
+    stored scan (own spacing)."""
     seg = segment_breast(volume, predict_proba, threshold, record, settings, min_component_fraction, affine_mode)
-    return scan_findings(volume, seg, tumor_percentile, skin_margin_mm)
+    return scan_findings(volume, seg, tumor_percentile=tumor_percentile, skin_margin_mm=skin_margin_mm,
+                         max_bulk_ratio=max_bulk_ratio)
 
 
-def scan_findings(volume: Volume, seg: BreastSegmentation, tumor_percentile: float = 98.0,
-                  skin_margin_mm: float = 0.0) -> ScanPrediction:
-    """The second half of :func:`predict_scan`: tumour candidate and features of a :func:`segment_breast`
-    result (for a caller that uses the segmentation, e.g. starts writing it, before these are done)."""
+def scan_findings(volume: Volume, seg: BreastSegmentation, *, tumor_percentile: float, skin_margin_mm: float,
+                  max_bulk_ratio: float) -> ScanPrediction:
+    """The second half of :func:`predict_scan`: tumour candidate, its check
+    (:func:`~breastmri.inference.candidates.candidate_check` on the same eroded breast) and features of a
+    :func:`segment_breast` result (for a caller that uses the segmentation, e.g. starts writing it, before these
+    are done)."""
     # one C-ordered copy (NIfTI arrays come Fortran-ordered): the masks are C-ordered, and the candidate and the
     # features index the image with them (the same values in the same order, read without striding)
     image = np.ascontiguousarray(volume.array, dtype=np.float32)
-    tumor = tumor_candidate(image, erode_mm(seg.breast, volume.spacing, skin_margin_mm), tumor_percentile)
+    region = erode_mm(seg.breast, volume.spacing, skin_margin_mm)
+    tumor = tumor_candidate(image, region, tumor_percentile)
+    check = candidate_check(image, region, max_bulk_ratio)
     features = patient_features(image, seg.breast, tumor, volume.spacing)
-    return ScanPrediction(volume.patient_id, seg.breast, tumor, seg.probability, seg.record, features, seg.qc)
+    return ScanPrediction(volume.patient_id, seg.breast, tumor, seg.probability, seg.record, features, seg.qc,
+                          check)

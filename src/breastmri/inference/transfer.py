@@ -27,7 +27,8 @@ from breastmri.analysis.figures import save_figure
 from breastmri.data.io import load_volume, write_json
 from breastmri.inference import evaluation as ev
 from breastmri.inference.figures import DPI, Case, prediction_grid
-from breastmri.inference.breast_cases import BREAST_SUFFIX, infer_dataset, write_table
+from breastmri.inference.breast_cases import BREAST_SUFFIX, infer_dataset, trusted_hit_rates, write_table
+from breastmri.inference.features import TRUSTED
 from breastmri.orientation.orient import HeuristicSettings
 from breastmri.phantom.synthesize import synthesize
 from breastmri.phantom.truth import load_seed_truth, truth_file
@@ -83,11 +84,13 @@ def evaluate_transfer(work_dir: str | Path, metrics_path: str | Path, figure_pat
         tables.append(per_patient[["cohort", "breast_dice", "breast_hd95_mm"]].add_prefix(f"{name}_"))
         if name == "model":
             rows["classical"] = _rows(per_patient, "classical_")
-            tables.append(per_patient[["classical_dice", "classical_hd95_mm"]])
+            candidate = {**{c: trusted_hit_rates(g) for c, g in per_patient.groupby("cohort")},
+                         "all": trusted_hit_rates(per_patient)}
+            tables.append(per_patient[["classical_dice", "classical_hd95_mm", "tumor_hit", "bulk_ratio", TRUSTED]])
             save_figure(prediction_grid(_example_cases(phantom, work_dir / "pred_model", per_patient)), figure_path,
                         DPI)
     shutil.rmtree(work_dir)
-    metrics = {"seed": int(seed), "n_scans": int(n_scans), "cohorts": cohorts, "rows": rows,
+    metrics = {"seed": int(seed), "n_scans": int(n_scans), "cohorts": cohorts, "rows": rows, "candidate": candidate,
                "baseline": ("the same model trained without augmentation, at its own threshold"
                             if baseline_checkpoint else "not run (transfer.baseline_checkpoint is empty)"),
                "threshold": thresholds}

@@ -23,6 +23,7 @@ class Config(AnatomyConfig, DataConfig):
     metrics_path: str
     tumor_percentile: float
     skin_margin_mm: float
+    candidate_max_bulk_ratio: float
     classical_baseline: bool
     min_component_fraction: float
     batch_size: int
@@ -39,7 +40,8 @@ def run(config: Config) -> dict:
         record_path=optional(config.record_path), h5_path=optional(config.h5_path),
         truth_dir=optional(config.truth_dir), metrics_path=optional(config.metrics_path),
         figures_dir=config.figures_dir, tumor_percentile=config.tumor_percentile,
-        skin_margin_mm=config.skin_margin_mm, classical_baseline=config.classical_baseline,
+        skin_margin_mm=config.skin_margin_mm, max_bulk_ratio=config.candidate_max_bulk_ratio,
+        classical_baseline=config.classical_baseline,
         min_component_fraction=config.min_component_fraction, batch_size=config.batch_size, device=config.device,
         mirror_tta=config.mirror_tta, n_preview=config.n_preview, settings=config.heuristics())
 
@@ -53,6 +55,9 @@ def describe(summary: dict) -> str:
     flagged = list(qc["flagged"])
     checks = (f"QC: {qc['n_flagged']} breast mask{'' if qc['n_flagged'] == 1 else 's'} flagged"
               + (f" ({', '.join(flagged[:3])}{', ...' if len(flagged) > 3 else ''})" if flagged else ""))
+    untrusted = qc["candidate"]["untrusted"]
+    if untrusted:
+        checks += f", {len(untrusted)} tumour candidate{'' if len(untrusted) == 1 else 's'} not trusted (fat not suppressed)"
     if qc.get("not_placed_by_orient"):
         checks += f", {len(qc['not_placed_by_orient'])} scans not placed by orient"
     if "metrics" not in summary:
@@ -65,4 +70,6 @@ def describe(summary: dict) -> str:
         text += f" (classical baseline {num(baseline.get('mean'))} / {num(baseline.get('min'))})"
     if "tumor_hit_rate" in m:
         text += f", tumour hit rate {num(m['tumor_hit_rate'])}"
+        if "hit_rate_trusted" in qc["candidate"]:
+            text += f" ({num(qc['candidate']['hit_rate_trusted'])} where trusted)"
     return f"{text}; {checks}"
