@@ -150,7 +150,7 @@ def _error_lines(message):
 
 def _assert_nothing_written(out_dir, *paths):
     assert not out_dir.exists()
-    assert not any(p.name.endswith(".staging") for p in out_dir.parent.iterdir())
+    assert not any(p.name.startswith(f".{out_dir.name}.") for p in out_dir.parent.iterdir())  # no staging folder
     for path in paths:
         assert not path.exists()
 
@@ -201,7 +201,7 @@ def test_exclude_leaves_the_patient_out_and_lists_it(tmp_path):
     assert metrics["excluded"] == summary["excluded"]
     assert metrics["accuracy"]["all"] == 1.0 and metrics["n_patients"] == {"train": 1, "inference": 1}
     assert metrics["mask_dice"]["n"] == 1
-    assert not any(p.name.endswith(".staging") for p in tmp_path.iterdir())
+    assert not any(p.name.startswith(".oriented.") for p in tmp_path.iterdir())  # no staging folder
 
 
 def test_non_binary_mask_names_the_mask_file(tmp_path):
@@ -245,6 +245,8 @@ def test_no_truth_no_accuracy_and_stale_outputs_removed(dataset, tmp_path):
     stale = tmp_path / "o" / "train" / "scans" / "Breast_MRI_999.nii.gz"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
+    killed = tmp_path / ".o.k3j2_x.tmp" / "train" / "scans"  # the staging folder a killed run left
+    killed.mkdir(parents=True)
     summary = orient_dataset(seed_root, tmp_path / "o", metrics_path=tmp_path / "m.json", workers=1, progress=False)
     assert summary["metrics"] is None
     counts = json.loads((tmp_path / "m.json").read_text())
@@ -252,6 +254,7 @@ def test_no_truth_no_accuracy_and_stale_outputs_removed(dataset, tmp_path):
     assert counts["flipped"]["mask_flip_lr"] == sum(bool(s.get("mask_flip_lr")) for s in TRAIN) == 3
     assert counts["excluded"] == {} and excluded_patients(tmp_path / "o" / "orientation_record.json") == {}
     assert not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "o"]
 
 
 def test_oriented_scan_keeps_integer_type_unless_scaled(tmp_path):

@@ -20,7 +20,6 @@ the stage with one line per patient (``on_failure: error``, nothing is written) 
 
 from __future__ import annotations
 
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import nibabel as nib
 import numpy as np
 from tqdm import tqdm
 
+from breastmri.data.atomic import atomic_dir, remove_stale_temps
 from breastmri.data.errors import DataError
 from breastmri.data.io import load_volume, save_nifti, write_json
 from breastmri.data.layouts import SeedLayout
@@ -154,13 +154,6 @@ def qc_failures(records: list[OrientationRecord]) -> list[str]:
     return lines
 
 
-def _commit(staging: Path, out_dir: Path) -> None:
-    """Replace ``out_dir`` by the finished staging folder (a stale record file inside it goes too)."""
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    staging.rename(out_dir)
-
-
 def orient_dataset(seed_root: str | Path, out_dir: str | Path, record_path: str | Path | None = None,
                    metrics_path: str | Path | None = None, truth_dir: str | Path | None = None,
                    workers: int = 2, settings: HeuristicSettings | None = None, progress: bool = True,
@@ -180,12 +173,11 @@ def orient_dataset(seed_root: str | Path, out_dir: str | Path, record_path: str 
     settings = settings or HeuristicSettings()
     out_dir = Path(out_dir)
     record_path = Path(record_path) if record_path else out_dir / RECORD_NAME
-    staging = out_dir.with_name(f".{out_dir.name}.staging")
-    if staging.exists():
-        shutil.rmtree(staging)
-    jobs = [Job(j.split, j.patient_id, j.scan, j.mask, *oriented_paths(staging, j.split, j.patient_id))
-            for j in plan_jobs(seed_root, out_dir)]
-    try:
+    planned = plan_jobs(seed_root, out_dir)
+    remove_stale_temps(out_dir)  # a killed run's staging folder
+    with atomic_dir(out_dir) as staging:  # replaces out_dir (a stale record file inside it goes too) on success
+        jobs = [Job(j.split, j.patient_id, j.scan, j.mask, *oriented_paths(staging, j.split, j.patient_id))
+                for j in planned]
         records = run_jobs(jobs, settings, workers=workers, progress=progress, affine_mode=affine_mode)
         failures = qc_failures(records)
         if failures and on_failure == "error":
@@ -200,10 +192,6 @@ def orient_dataset(seed_root: str | Path, out_dir: str | Path, record_path: str 
         kept = [r for r in records if not r.problems]
         # evaluated on the staging folder, so an input error of the truth leaves no output either
         evaluation = evaluate({r.patient_id: r for r in kept}, truth_dir, staging) if truth_dir else None
-        _commit(staging, out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     excluded_problems = {r.patient_id: list(r.problems) for r in records if r.problems}
     save_records(kept, record_path, settings={**settings.to_dict(), "affine_mode": affine_mode},
                  excluded=excluded_problems)
