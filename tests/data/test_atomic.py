@@ -2,11 +2,12 @@
 
 import os
 import shutil
+import threading
 
 import pytest
 
-from breastmri.data.atomic import (StagingFolder, atomic_dir, atomic_path, remove_abandoned_staging, remove_stale_temps,
-                                   write_text_atomic)
+from breastmri.data.atomic import (StagingFolder, atomic_dir, atomic_path, locked, remove_abandoned_staging,
+                                   remove_stale_temps, write_text_atomic)
 
 
 def test_success_renames_with_usual_permissions(tmp_path):
@@ -112,3 +113,20 @@ def test_remove_abandoned_staging_keeps_the_folders_of_live_runs(tmp_path):
         assert remove_abandoned_staging(tmp_path, ".run-") == [killed]
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".other-x", live.path.name])
     assert remove_abandoned_staging(tmp_path / "absent", ".run-") == []
+
+
+
+def test_a_commit_waits_while_another_run_commits_into_the_folder(tmp_path):
+    """A commit moves its files in only while it holds the folder's lock, so two runs' files never interleave."""
+    out = tmp_path / "out"
+    with StagingFolder(out, ".run-") as run:
+        for name in ("pred.nii.gz", "prob.nii.gz"):
+            (run.path / name).write_text("new")
+        with locked(out):  # another run's commit under way
+            committing = threading.Thread(target=run.commit, args=(["pred.nii.gz", "prob.nii.gz"],))
+            committing.start()
+            committing.join(0.5)
+            assert committing.is_alive() and not any(p.name.endswith(".nii.gz") for p in out.iterdir())
+        committing.join(10)
+        assert not committing.is_alive()
+    assert sorted(p.name for p in out.iterdir()) == ["pred.nii.gz", "prob.nii.gz"]

@@ -412,12 +412,13 @@ def test_lesion_truth_mask_must_be_binary(case_dir, checkpoints, tmp_path, capsy
     assert "mask is not binary" in err and f"({foreground:g})" in err
 
 
-def test_a_killed_runs_staging_folder_is_removed_and_a_live_runs_kept(tmp_path, checkpoints):
+def test_a_killed_runs_staging_folder_is_removed_on_start_and_a_live_runs_kept(tmp_path, checkpoints):
+    """On start, before anything can fail: a run refused for its checkpoint removes the killed run's folder."""
     import fcntl
     import subprocess
     import sys
 
-    _, breast_ckpt = checkpoints
+    lesion_ckpt, breast_ckpt = checkpoints
     scan, _, _ = phantom_like()
     (s,), affine = store([scan], "diag")
     save_nifti(s, affine, tmp_path / "scan.nii.gz")
@@ -433,6 +434,9 @@ def test_a_killed_runs_staging_folder_is_removed_and_a_live_runs_kept(tmp_path, 
                                str(live)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
+        assert main(["--scan", str(tmp_path / "scan.nii.gz"), "--checkpoint_path", str(lesion_ckpt), "--out_dir",
+                     str(out), "--device", "cpu"]) == 1  # a lesion checkpoint: refused
+        assert _files(out) == [".breastmri-infer-live"]
         assert main(["--scan", str(tmp_path / "scan.nii.gz"), "--checkpoint_path", str(breast_ckpt), "--out_dir",
                      str(out), "--device", "cpu"]) == 0
         assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".breastmri-infer-live"]

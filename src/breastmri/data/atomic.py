@@ -82,6 +82,18 @@ def remove_stale_temps(final: str | Path) -> list[Path]:
     return stale
 
 
+@contextlib.contextmanager
+def locked(folder: str | Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the folder itself for the block (waiting for another holder to let go).
+
+    A lock ends when its holder's descriptor is closed or its process dies, however it died."""
+    fd = _lock(Path(folder), wait=True)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
 def _lock(folder: Path, wait: bool) -> int | None:
     """An open descriptor of ``folder`` holding an exclusive ``flock`` on it; ``None`` when ``not wait`` and
     another descriptor (of any process) holds one."""
@@ -102,10 +114,16 @@ class StagingFolder:
     moves them into ``out_dir`` beside what is there already (each by one atomic rename), so no file appears under
     its final name half written and a failed run leaves nothing.
 
-    A context manager: entering creates ``out_dir`` and the folder and locks the folder (an exclusive ``flock``,
-    which ends with its process however it died) until the block ends; the folder is then removed with whatever
-    was not moved in. The lock tells the folder of a live run from that of a killed one, which
-    :func:`remove_abandoned_staging` removes.
+    A context manager: entering creates ``out_dir`` and the folder and locks the folder (:func:`locked`) until
+    the block ends; the folder is then removed with whatever was not moved in. The lock tells the folder of a
+    live run from that of a killed one, which :func:`remove_abandoned_staging` removes.
+
+    Runs into the same ``out_dir`` at once: each commit holds ``out_dir``'s lock, so one commit's files are moved
+    in together, never interleaved with another's. Once both are done, each name holds the complete file of the
+    run that committed last, and a set of names both runs write comes wholly from that run (a reader that takes no
+    lock may see the set half moved in during a commit, each file complete).
+
+    The locks are ``flock`` on folders: local file systems (an NFS client refuses them on a folder).
     """
 
     def __init__(self, out_dir: str | Path, prefix: str):
@@ -116,8 +134,9 @@ class StagingFolder:
 
     def __enter__(self) -> "StagingFolder":
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=self.prefix, dir=self.out_dir))
-        self._fd = _lock(self.path, wait=True)
+        with locked(self.out_dir):  # no remove_abandoned_staging sees the folder before it is locked
+            self.path = Path(tempfile.mkdtemp(prefix=self.prefix, dir=self.out_dir))
+            self._fd = _lock(self.path, wait=True)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -129,9 +148,10 @@ class StagingFolder:
     def commit(self, names: list[str]) -> dict[str, Path]:
         """Move the staged files ``names`` into ``out_dir``, in that order; returns {name: final path}."""
         final = {}
-        for name in names:
-            os.replace(self.path / name, self.out_dir / name)
-            final[name] = self.out_dir / name
+        with locked(self.out_dir):
+            for name in names:
+                os.replace(self.path / name, self.out_dir / name)
+                final[name] = self.out_dir / name
         return final
 
 
@@ -142,18 +162,19 @@ def remove_abandoned_staging(out_dir: str | Path, prefix: str) -> list[Path]:
     if not out_dir.is_dir():
         return []
     removed = []
-    for folder in sorted(out_dir.glob(f"{prefix}*")):
-        try:
-            fd = _lock(folder, wait=False)
-        except OSError:  # not a folder, or gone
-            continue
-        if fd is None:
-            continue
-        try:
-            shutil.rmtree(folder, ignore_errors=True)
-        finally:
-            os.close(fd)
-        removed.append(folder)
+    with locked(out_dir):
+        for folder in sorted(out_dir.glob(f"{prefix}*")):
+            try:
+                fd = _lock(folder, wait=False)
+            except OSError:  # not a folder, or gone
+                continue
+            if fd is None:
+                continue
+            try:
+                shutil.rmtree(folder, ignore_errors=True)
+            finally:
+                os.close(fd)
+            removed.append(folder)
     return removed
 
 

@@ -32,7 +32,10 @@ constant, a ``--mask_path`` that is not 0/1), an unreadable, foreign or hand-edi
 wrong task, weights that do not fit or are not finite, unusable recorded preprocessing, a stored threshold
 outside (0, 1)), phases or mask of another geometry, CUDA
 unavailable. Nothing is written then: outputs are assembled in a temporary folder and moved into ``--out_dir``
-only at the end (a killed run's folder is removed by the next run into the same ``--out_dir``).
+only at the end (a killed run's folder is removed when the next run into the same ``--out_dir`` starts; that of
+a run alive in another process is left alone). Runs into the same ``--out_dir`` at once each move their files in
+together (:class:`~breastmri.data.atomic.StagingFolder`): each file is the complete one of the run that moved it
+in last, and a case written by both comes wholly from one of them.
 """
 
 from __future__ import annotations
@@ -116,6 +119,7 @@ def run(args: argparse.Namespace) -> dict:
     from breastmri.inference.predictor import check_task, predictor_from_state
     from breastmri.training.checkpoint import load_checkpoint
 
+    remove_abandoned_staging(args.out_dir, STAGING)  # those of killed runs; a live run's is locked
     ckpt = Path(args.checkpoint_path)
     threshold = parse_threshold(args.threshold)
     if args.min_component_fraction < 0:
@@ -267,7 +271,6 @@ class _Outputs:
             self._stack.close()
 
     def _open(self) -> None:
-        remove_abandoned_staging(self.out_dir, STAGING)
         self._staging = self._stack.enter_context(StagingFolder(self.out_dir, STAGING))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="breastmri-infer-write")
 
