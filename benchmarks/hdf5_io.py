@@ -112,7 +112,7 @@ def burn(n: int) -> int:
 
 
 def pool_calibration(n_tasks: int = 8, n: int = 5_000_000) -> list[dict]:
-    from breastmri.slices.parallel import ordered_map, worker_pool
+    from breastmri.parallel import ordered_map, worker_pool
 
     rows = []
     for workers in (1, 2):

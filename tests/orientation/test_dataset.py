@@ -2,6 +2,7 @@
 (error: nothing written, every patient listed; exclude: left out and listed), bad input, the console entry."""
 
 import json
+import signal
 
 import nibabel as nib
 import numpy as np
@@ -117,7 +118,7 @@ def test_serial_equals_parallel_and_reruns_are_byte_identical(run, dataset, tmp_
     assert (tmp_path / "m.json").read_bytes() == (out / "metrics.json").read_bytes()
     for path in sorted((out / "oriented").rglob("*.nii.gz")):
         twin = tmp_path / "o" / path.relative_to(out / "oriented")
-        assert np.array_equal(nib.load(str(twin)).get_fdata(), nib.load(str(path)).get_fdata())
+        assert twin.read_bytes() == path.read_bytes()
 
 
 @pytest.mark.parametrize("mode", ["trust", "verify"])
@@ -350,3 +351,33 @@ def test_a_patient_without_truth_leaves_no_outputs(tmp_path):
                        progress=False)
     _assert_nothing_written(out, tmp_path / "out" / "m.json", out / "orientation_record.json")
     assert list(out.parent.iterdir()) == []
+
+
+# The orient stage's pool with patients whose scan takes minutes to read: each worker marks itself inside a
+# patient, then sleeps. Spawned workers import this script as their main module: SlowScan is found there.
+SLOW_ORIENT = """
+import os, time
+from pathlib import Path
+
+from breastmri.orientation.dataset import Job, run_jobs
+from breastmri.orientation.orient import HeuristicSettings
+
+
+class SlowScan(os.PathLike):
+    def __fspath__(self):
+        (Path(os.environ["POOL_MARKS"]) / str(os.getpid())).touch()
+        time.sleep(300)
+        return "scan.nii.gz"
+
+
+if __name__ == "__main__":
+    jobs = [Job("inference", f"P{k}", SlowScan(), None, Path("o.nii.gz"), None) for k in range(4)]
+    run_jobs(jobs, HeuristicSettings(), workers=2, progress=False)
+"""
+
+
+def test_a_killed_orient_stage_leaves_no_worker_running(tmp_path):
+    """The stage killed by SIGKILL (no handler runs) with both workers inside a patient: the workers end too."""
+    from test_parallel import assert_killed_pool_leaves_no_worker
+
+    assert_killed_pool_leaves_no_worker(SLOW_ORIENT, tmp_path, signal.SIGKILL)

@@ -20,13 +20,11 @@ the stage with one line per patient (``on_failure: error``, nothing is written) 
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from tqdm import tqdm
 
 from breastmri.data.atomic import atomic_dir, remove_stale_temps
 from breastmri.data.errors import DataError
@@ -35,6 +33,7 @@ from breastmri.data.layouts import SeedLayout
 from breastmri.orientation.evaluate import evaluate
 from breastmri.orientation.orient import AFFINE_MODES, HeuristicSettings, orient_pair, orient_scan
 from breastmri.orientation.record import DECISIONS, OrientationRecord, save_records
+from breastmri.parallel import ordered_map, worker_pool
 
 SPLITS = ("train", "inference")
 RECORD_NAME = "orientation_record.json"
@@ -87,9 +86,8 @@ def _orient_job(job: Job, settings: HeuristicSettings, affine_mode: str) -> Orie
     return record
 
 
-def _worker(args: tuple[Job, HeuristicSettings, str]):
-    """Process-pool entry: returns ("ok", record) or ("error", path, problem) (DataError does not pickle)."""
-    job, settings, affine_mode = args
+def _worker(job: Job, settings: HeuristicSettings, affine_mode: str):
+    """Pool task: returns ("ok", record) or ("error", path, problem) (DataError does not pickle)."""
     try:
         return ("ok", _orient_job(job, settings, affine_mode))
     except DataError as exc:
@@ -119,26 +117,17 @@ def plan_jobs(seed_root: str | Path, out_dir: str | Path) -> list[Job]:
 
 def run_jobs(jobs: list[Job], settings: HeuristicSettings, workers: int = 2, progress: bool = True,
              affine_mode: str = "verify") -> list[OrientationRecord]:
-    """Orient all jobs (in ``workers`` processes when > 1); return the records sorted by (split, id)."""
-    tasks = [(job, settings, affine_mode) for job in jobs]
-    bar = tqdm(total=len(tasks), desc="orient", unit="patient", **({} if progress else {"disable": True}))
-    results = []
-    try:
-        if workers > 1 and len(tasks) > 1:
-            with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-                for result in pool.map(_worker, tasks, chunksize=1):
-                    results.append(result)
-                    bar.update()
-        else:
-            for task in tasks:
-                results.append(_worker(task))
-                bar.update()
-    finally:
-        bar.close()
-    for result in results:
-        if result[0] == "error":
-            raise DataError(result[1], result[2])
-    return sorted((r[1] for r in results), key=lambda r: r.patient_id)
+    """Orient all jobs (in ``workers`` processes when > 1, which end with this one however it ends: see
+    :func:`~breastmri.parallel.worker_pool`); return the records sorted by (split, id). The first job (in
+    order) with bad input stops it: :class:`DataError`."""
+    records = []
+    with worker_pool(min(workers, len(jobs))) as pool:
+        tasks = [(job, settings, affine_mode) for job in jobs]
+        for result in ordered_map(_worker, tasks, pool, desc="orient", progress=progress):
+            if result[0] == "error":
+                raise DataError(result[1], result[2])
+            records.append(result[1])
+    return sorted(records, key=lambda r: r.patient_id)
 
 
 def qc_failures(records: list[OrientationRecord]) -> list[str]:
