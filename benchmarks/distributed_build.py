@@ -38,9 +38,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+import _child
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parents[1]
@@ -76,7 +77,7 @@ def lesion_settings() -> dict:
 
 
 # ---------------------------------------------------------------- child builds
-def child_build(spec: dict) -> None:
+def child_build(spec: dict) -> dict:
     from breastmri.slices.build import build_lesion_h5
 
     summary = build_lesion_h5(spec["src"], spec["out"], workers=spec["workers"], shard_dir=spec["shard_dir"],
@@ -86,58 +87,7 @@ def child_build(spec: dict) -> None:
     summary.setdefault("merge_seconds", None)  # the distributed build's merge (the in-process build has none)
     keep += ("merge_seconds",)
     shapes = [c["resampled_shape"] for c in summary["per_case"].values()]
-    print("RESULT " + json.dumps({**{k: summary[k] for k in keep}, "resampled_shapes": shapes}), flush=True)
-
-
-class TreeSampler:
-    """Samples the summed RSS of a process and all its descendants in a thread; ``peak_mb`` when stopped."""
-
-    def __init__(self, pid: int, every_s: float):
-        import psutil
-
-        self.root, self.every = psutil.Process(pid), every_s
-        self.peak, self.pids = 0, {pid}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        import psutil
-
-        while not self._stop.is_set():
-            try:
-                procs = [self.root, *self.root.children(recursive=True)]
-            except psutil.Error:
-                break
-            total = 0
-            for p in procs:
-                try:
-                    total += p.memory_info().rss
-                    self.pids.add(p.pid)
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-            self._stop.wait(self.every)
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return self.peak / 2**20
-
-
-def run_child(spec: dict, sample_s: float) -> dict:
-    proc = subprocess.Popen([sys.executable, str(HERE), "--child", json.dumps(spec)], stdout=subprocess.PIPE,
-                            text=True, env={**os.environ, "TQDM_DISABLE": "1"})
-    sampler = TreeSampler(proc.pid, sample_s)
-    t = time.perf_counter()
-    out = proc.stdout.read()
-    proc.wait()
-    wall = time.perf_counter() - t
-    peak = sampler.stop()
-    if proc.returncode != 0:
-        raise SystemExit(f"child build failed ({proc.returncode}): {out[-2000:]}")
-    result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
-    return {**result, "wall_s": wall, "peak_tree_rss_mb": peak, "processes": len(sampler.pids)}
+    return {**{k: summary[k] for k in keep}, "resampled_shapes": shapes}
 
 
 def kill_and_resume(src: Path, work: Path, settings: dict, reference: Path, sample_s: float) -> dict:
@@ -149,8 +99,7 @@ def kill_and_resume(src: Path, work: Path, settings: dict, reference: Path, samp
     spec = {"src": str(src), "out": str(out), "workers": 2, "shard_dir": str(shard_dir), "settings": settings}
     n = len([p for p in (src / "images").iterdir() if p.is_dir()])
     target = max(1, n // 2)
-    proc = subprocess.Popen([sys.executable, str(HERE), "--child", json.dumps(spec)], stdout=subprocess.DEVNULL,
-                            env={**os.environ, "TQDM_DISABLE": "1"})
+    proc = _child.start_child(HERE, spec, stdout=subprocess.DEVNULL)
     shards, tree = [], []
     try:
         while proc.poll() is None and len(shards) < target:
@@ -172,7 +121,7 @@ def kill_and_resume(src: Path, work: Path, settings: dict, reference: Path, samp
     _, alive = psutil.wait_procs(tree, timeout=30)
     survivors = [p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE]
     finished = len([p for p in (shard_dir / "lesion").glob("*.h5") if not p.name.startswith(".")])
-    resumed = run_child(spec, sample_s)
+    resumed = _child.run_child(HERE, spec, sample_s)
     return {"killed": True, "cases": n, "shards_at_kill": finished, "processes_in_tree": len(tree),
             "survivors": survivors, "resumed_cases_reused": resumed["cases_reused"],
             "resumed_cases_computed": resumed["cases_computed"],
@@ -195,8 +144,8 @@ def run(cases=(24, 200), work: Path = Path("/tmp/breastmri_bench_distributed"), 
         for workers in (1, 2):
             out, shard_dir = work / f"w{workers}_{n}" / "lesion.h5", work / f"w{workers}_{n}" / "shards"
             shutil.rmtree(out.parent, ignore_errors=True)  # fresh shards each time
-            r = run_child({"src": str(src), "out": str(out), "workers": workers, "shard_dir": str(shard_dir),
-                           "settings": settings}, sample_s)
+            r = _child.run_child(HERE, {"src": str(src), "out": str(out), "workers": workers,
+                                        "shard_dir": str(shard_dir), "settings": settings}, sample_s)
             row[f"w{workers}"] = r
             print(f"N={n}, {workers} worker(s): {r['n_slices']} slices in {r['seconds']:.1f} s "
                   f"({r['n_slices'] / r['seconds']:.1f} slices/s; process {r['wall_s']:.1f} s), peak RSS "
@@ -262,17 +211,8 @@ def main() -> int:
                         help="million voxels of a real case on the 1 mm grid (projection)")
     parser.add_argument("--sample-s", type=float, default=0.1, help="RSS sampling period")
     parser.add_argument("--no-kill", action="store_true", help="skip the kill-and-resume check")
-    parser.add_argument("--json", type=Path, help="also write all figures here")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        child_build(json.loads(args.child))
-        return 0
-    results = run(args.cases, args.work, args.seed, args.duke_matrix, args.real_cases, args.real_cores,
-                  args.real_mvoxels, args.sample_s, not args.no_kill)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    return 0
+    return _child.main(parser, child_build, lambda a: run(a.cases, a.work, a.seed, a.duke_matrix, a.real_cases,
+                                                          a.real_cores, a.real_mvoxels, a.sample_s, not a.no_kill))
 
 
 if __name__ == "__main__":

@@ -24,11 +24,11 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+import _child
 import h5py
 import numpy as np
 
@@ -74,7 +74,7 @@ def subset_layout(seed_root: Path, dest: Path, n: int) -> Path:
 
 
 # ---------------------------------------------------------------- child builds (peak RSS, throughput)
-def child_build(spec: dict) -> None:
+def child_build(spec: dict) -> dict:
     import resource
 
     from breastmri.slices.build import build_breast_h5, build_lesion_h5
@@ -87,20 +87,7 @@ def child_build(spec: dict) -> None:
                                   progress=False)
     summary["self_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     summary["children_maxrss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print("RESULT " + json.dumps({k: v for k, v in summary.items() if k != "split"}))
-
-
-def run_child_build(spec: dict) -> dict:
-    proc = subprocess.Popen([sys.executable, str(HERE), "--child", json.dumps(spec)], stdout=subprocess.PIPE,
-                            text=True, env={**os.environ, "TQDM_DISABLE": "1"})
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"child build failed ({proc.returncode}): {out[-2000:]}")
-    result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
-    result["wait4_maxrss_mb"] = usage.ru_maxrss / 1024
-    return result
+    return {k: v for k, v in summary.items() if k != "split"}
 
 
 def burn(n: int) -> int:
@@ -112,7 +99,7 @@ def burn(n: int) -> int:
 
 
 def pool_calibration(n_tasks: int = 8, n: int = 5_000_000) -> list[dict]:
-    from breastmri.slices.parallel import ordered_map, worker_pool
+    from breastmri.parallel import ordered_map, worker_pool
 
     rows = []
     for workers in (1, 2):
@@ -286,17 +273,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-compression", action="store_true")
-    parser.add_argument("--json", type=Path, help="also write all figures here")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        child_build(json.loads(args.child))
-        return 0
-    results = run(args.work, args.patients, args.mamamia, args.size, args.throughput_sizes, args.reads,
-                  args.repeats, args.seed, args.skip_compression)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    return 0
+    return _child.main(parser, child_build, lambda a: run(a.work, a.patients, a.mamamia, a.size,
+                                                          a.throughput_sizes, a.reads, a.repeats, a.seed,
+                                                          a.skip_compression))
 
 
 def run(work: Path = Path("/tmp/breastmri_bench_hdf5"), patients=(20, 80), mamamia: int = 8, size: int = 128,
@@ -312,8 +291,8 @@ def run(work: Path = Path("/tmp/breastmri_bench_hdf5"), patients=(20, 80), mamam
     rss_rows = []
     for n in (small, large):
         src = subset_layout(seed_root, work / f"seed_{n}", n)
-        r = run_child_build({"task": "breast", "src": str(src), "out": str(work / f"breast_{n}.h5"),
-                             "size": size, "workers": 1})
+        r = _child.run_child(HERE, {"task": "breast", "src": str(src), "out": str(work / f"breast_{n}.h5"),
+                                    "size": size, "workers": 1})
         rss_rows.append({"patients": n, "slices": r["n_slices"], "file_mb": r["file_mb"],
                          "peak_rss_mb": r["wait4_maxrss_mb"], "build_s": r["seconds"]})
     results["peak_rss"] = rss_rows
@@ -327,9 +306,9 @@ def run(work: Path = Path("/tmp/breastmri_bench_hdf5"), patients=(20, 80), mamam
     src = work / f"seed_{small}"
     for tp_size in throughput_sizes:
         for workers in (1, 2):
-            runs = [run_child_build({"task": "breast", "src": str(src), "out": str(work / f"tp_{workers}.h5"),
-                                     "size": tp_size, "workers": workers})
-                    for _ in range(3)]
+            spec = {"task": "breast", "src": str(src), "out": str(work / f"tp_{workers}.h5"), "size": tp_size,
+                    "workers": workers}
+            runs = [_child.run_child(HERE, spec) for _ in range(3)]
             secs = statistics.median(r["seconds"] for r in runs)
             tp_rows.append({"task": f"breast {tp_size}", "workers": workers, "slices": runs[0]["n_slices"],
                             "build_s": secs, "slices_per_s": runs[0]["n_slices"] / secs,
@@ -372,8 +351,8 @@ def run(work: Path = Path("/tmp/breastmri_bench_hdf5"), patients=(20, 80), mamam
 
 
 def _lesion_throughput(mamamia_root: Path, work: Path, size: int, workers: int) -> dict:
-    r = run_child_build({"task": "lesion", "src": str(mamamia_root), "out": str(work / f"lesion_tp_{workers}.h5"),
-                         "size": size, "workers": workers})
+    r = _child.run_child(HERE, {"task": "lesion", "src": str(mamamia_root),
+                                "out": str(work / f"lesion_tp_{workers}.h5"), "size": size, "workers": workers})
     return {"slices": r["n_slices"], "build_s": r["seconds"], "slices_per_s": r["n_slices"] / r["seconds"],
             "parent_rss_mb": r["self_maxrss_mb"]}
 

@@ -1,14 +1,17 @@
-"""benchmarks/run_all.py: figures -> table rows, ratios and the atomic report, on fake figures (nothing is run)."""
+"""benchmarks/run_all.py: figures -> table rows, ratios and the atomic report, on fake figures (nothing is run);
+benchmarks/_child.py on a tiny script."""
 
 import json
 import math
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import _child  # noqa: E402
 import run_all  # noqa: E402
 
 META = {"command": "benchmarks/run_all.py --quick", "quick": True, "date": "2026-01-01T00:00:00+00:00", "cpus": 2,
@@ -50,7 +53,7 @@ def rows_of(name, figures):
 
 def test_every_benchmark_has_a_row_builder():
     benchmarks = Path(run_all.__file__).parent
-    assert set(run_all.BENCHMARKS) == {p.stem for p in benchmarks.glob("*.py")} - {"run_all"}
+    assert set(run_all.BENCHMARKS) == {p.stem for p in benchmarks.glob("[!_]*.py")} - {"run_all"}  # _x: helpers
 
 
 def test_ratio_is_value_over_a_baseline_measured_in_the_same_run():
@@ -129,3 +132,23 @@ def test_a_failed_benchmark_is_named_above_the_table(tmp_path):
     md_path, _ = run_all.write_report([], {}, {**META, "failed": {"hdf5_io": "SystemExit: child build failed"}},
                                       tmp_path)
     assert "**Failed:** hdf5_io: SystemExit: child build failed" in md_path.read_text()
+
+
+def test_a_child_process_gives_back_its_result_with_its_measurements(tmp_path):
+    """benchmarks/_child.py: ``<script> --child SPEC`` prints the child function's result, run_child reads it back
+    with wall time and peak RSS; without --child the script measures and writes --json."""
+    script = tmp_path / "bench.py"
+    script.write_text("import argparse, sys\n"
+                      f"sys.path.insert(0, {str(Path(_child.__file__).parent)!r})\n"
+                      "import _child\n"
+                      "if __name__ == '__main__':\n"
+                      "    sys.exit(_child.main(argparse.ArgumentParser(), lambda spec: {'twice': 2 * spec['n']},\n"
+                      "                         lambda args: {'measured': True}))\n")
+    result = _child.run_child(script, {"n": 21}, sample_s=0.01)
+    assert result["twice"] == 42 and result["wall_s"] > 0 and result["wait4_maxrss_mb"] > 0
+    assert result["peak_tree_rss_mb"] > 0 and result["processes"] >= 1
+    assert "peak_tree_rss_mb" not in _child.run_child(script, {"n": 1})  # sampled only when asked
+    with pytest.raises(SystemExit, match="child build failed"):
+        _child.run_child(script, {"m": 1})
+    assert subprocess.run([sys.executable, str(script), "--json", str(tmp_path / "f.json")]).returncode == 0
+    assert json.loads((tmp_path / "f.json").read_text()) == {"measured": True}

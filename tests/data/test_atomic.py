@@ -2,10 +2,12 @@
 
 import os
 import shutil
+import threading
 
 import pytest
 
-from breastmri.data.atomic import atomic_dir, atomic_path, remove_stale_temps, write_text_atomic
+from breastmri.data.atomic import (StagingFolder, atomic_dir, atomic_path, locked, remove_abandoned_staging,
+                                   remove_stale_temps, write_text_atomic)
 
 
 def test_success_renames_with_usual_permissions(tmp_path):
@@ -82,3 +84,49 @@ def test_remove_stale_temps_removes_a_killed_atomic_dir(tmp_path):
             raise KeyboardInterrupt
     (stale,) = tmp_path.iterdir()
     assert remove_stale_temps(final) == [stale] and not any(tmp_path.iterdir())
+
+
+def test_staging_folder_moves_its_files_in_beside_the_others_or_leaves_nothing(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "other_case.txt").write_text("kept")
+    with StagingFolder(out, ".run-") as staging:
+        assert staging.path.parent == out and staging.path.name.startswith(".run-")
+        for name in ("a.txt", "b.txt"):
+            (staging.path / name).write_text(name)
+        assert staging.commit(["b.txt", "a.txt"]) == {"b.txt": out / "b.txt", "a.txt": out / "a.txt"}
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "b.txt", "other_case.txt"]
+    with pytest.raises(RuntimeError):
+        with StagingFolder(out, ".run-") as staging:
+            (staging.path / "a.txt").write_text("half")
+            raise RuntimeError("interrupted")
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "b.txt", "other_case.txt"]
+    assert (out / "a.txt").read_text() == "a.txt"
+
+
+def test_remove_abandoned_staging_keeps_the_folders_of_live_runs(tmp_path):
+    killed = tmp_path / ".run-killed"  # no process holds its lock
+    killed.mkdir()
+    (killed / "a.txt").write_text("half")
+    (tmp_path / ".other-x").mkdir()  # another prefix
+    with StagingFolder(tmp_path, ".run-") as live:
+        assert remove_abandoned_staging(tmp_path, ".run-") == [killed]
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".other-x", live.path.name])
+    assert remove_abandoned_staging(tmp_path / "absent", ".run-") == []
+
+
+
+def test_a_commit_waits_while_another_run_commits_into_the_folder(tmp_path):
+    """A commit moves its files in only while it holds the folder's lock, so two runs' files never interleave."""
+    out = tmp_path / "out"
+    with StagingFolder(out, ".run-") as run:
+        for name in ("pred.nii.gz", "prob.nii.gz"):
+            (run.path / name).write_text("new")
+        with locked(out):  # another run's commit under way
+            committing = threading.Thread(target=run.commit, args=(["pred.nii.gz", "prob.nii.gz"],))
+            committing.start()
+            committing.join(0.5)
+            assert committing.is_alive() and not any(p.name.endswith(".nii.gz") for p in out.iterdir())
+        committing.join(10)
+        assert not committing.is_alive()
+    assert sorted(p.name for p in out.iterdir()) == ["pred.nii.gz", "prob.nii.gz"]

@@ -1,3 +1,4 @@
+import os
 
 import nibabel as nib
 import numpy as np
@@ -436,35 +437,42 @@ def test_lesion_truth_mask_must_be_binary(case_dir, checkpoints, tmp_path, capsy
     assert "mask is not binary" in err and f"({foreground:g})" in err
 
 
-def test_a_killed_runs_staging_folder_is_removed_and_a_live_runs_kept(tmp_path, checkpoints):
+def test_a_killed_runs_staging_folder_is_removed_on_start_and_a_live_runs_kept(tmp_path, checkpoints):
+    """On start, before anything can fail: a run refused for its checkpoint removes the killed run's folder."""
     import fcntl
     import subprocess
     import sys
 
-    _, breast_ckpt = checkpoints
+    lesion_ckpt, breast_ckpt = checkpoints
     scan, _, _ = phantom_like()
     (s,), affine = store([scan], "diag")
     save_nifti(s, affine, tmp_path / "scan.nii.gz")
     out = tmp_path / "out"
-    killed, live, old = out / ".breastmri-infer-killed", out / ".breastmri-infer-live", out / ".breastmri-infer-old"
-    for folder in (killed, live, old):
+    killed, live = out / ".breastmri-infer-killed", out / ".breastmri-infer-live"
+    for folder in (killed, live):
         folder.mkdir(parents=True)
         (folder / "scan_pred.nii.gz").write_bytes(b"half")
-    (killed / ".lock").touch()  # its process died: the lock is free
-    # a live run in another process holds its lock
-    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'w'); "
-                               "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
-                               str(live / ".lock")], stdout=subprocess.PIPE, text=True)
+    # a live run in another process holds its folder's lock; a killed run's lock ended with its process
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time; "
+                               "fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY); "
+                               "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+                               str(live)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
+        assert main(["--scan", str(tmp_path / "scan.nii.gz"), "--checkpoint_path", str(lesion_ckpt), "--out_dir",
+                     str(out), "--device", "cpu"]) == 1  # a lesion checkpoint: refused
+        assert _files(out) == [".breastmri-infer-live"]
         assert main(["--scan", str(tmp_path / "scan.nii.gz"), "--checkpoint_path", str(breast_ckpt), "--out_dir",
                      str(out), "--device", "cpu"]) == 0
         assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".breastmri-infer-live"]
     finally:
         holder.kill()
         holder.wait()
-    with open(live / ".lock") as handle:  # released with its process
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fd = os.open(live, os.O_RDONLY | os.O_DIRECTORY)  # released with its process
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
 
 
 def test_outputs_are_listed_in_their_fixed_order(tmp_path, checkpoints, capsys):

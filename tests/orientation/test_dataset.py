@@ -2,6 +2,7 @@
 (error: nothing written, every patient listed; exclude: left out and listed), bad input, the console entry."""
 
 import json
+import signal
 
 import nibabel as nib
 import numpy as np
@@ -117,7 +118,7 @@ def test_serial_equals_parallel_and_reruns_are_byte_identical(run, dataset, tmp_
     assert (tmp_path / "m.json").read_bytes() == (out / "metrics.json").read_bytes()
     for path in sorted((out / "oriented").rglob("*.nii.gz")):
         twin = tmp_path / "o" / path.relative_to(out / "oriented")
-        assert np.array_equal(nib.load(str(twin)).get_fdata(), nib.load(str(path)).get_fdata())
+        assert twin.read_bytes() == path.read_bytes()
 
 
 @pytest.mark.parametrize("mode", ["trust", "verify"])
@@ -150,7 +151,7 @@ def _error_lines(message):
 
 def _assert_nothing_written(out_dir, *paths):
     assert not out_dir.exists()
-    assert not any(p.name.endswith(".staging") for p in out_dir.parent.iterdir())
+    assert not any(p.name.startswith(f".{out_dir.name}.") for p in out_dir.parent.iterdir())  # no staging folder
     for path in paths:
         assert not path.exists()
 
@@ -201,7 +202,7 @@ def test_exclude_leaves_the_patient_out_and_lists_it(tmp_path):
     assert metrics["excluded"] == summary["excluded"]
     assert metrics["accuracy"]["all"] == 1.0 and metrics["n_patients"] == {"train": 1, "inference": 1}
     assert metrics["mask_dice"]["n"] == 1
-    assert not any(p.name.endswith(".staging") for p in tmp_path.iterdir())
+    assert not any(p.name.startswith(".oriented.") for p in tmp_path.iterdir())  # no staging folder
 
 
 def test_non_binary_mask_names_the_mask_file(tmp_path):
@@ -245,6 +246,8 @@ def test_no_truth_no_accuracy_and_stale_outputs_removed(dataset, tmp_path):
     stale = tmp_path / "o" / "train" / "scans" / "Breast_MRI_999.nii.gz"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
+    killed = tmp_path / ".o.k3j2_x.tmp" / "train" / "scans"  # the staging folder a killed run left
+    killed.mkdir(parents=True)
     summary = orient_dataset(seed_root, tmp_path / "o", metrics_path=tmp_path / "m.json", workers=1, progress=False)
     assert summary["metrics"] is None
     counts = json.loads((tmp_path / "m.json").read_text())
@@ -252,6 +255,7 @@ def test_no_truth_no_accuracy_and_stale_outputs_removed(dataset, tmp_path):
     assert counts["flipped"]["mask_flip_lr"] == sum(bool(s.get("mask_flip_lr")) for s in TRAIN) == 3
     assert counts["excluded"] == {} and excluded_patients(tmp_path / "o" / "orientation_record.json") == {}
     assert not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "o"]
 
 
 def test_oriented_scan_keeps_integer_type_unless_scaled(tmp_path):
@@ -347,3 +351,33 @@ def test_a_patient_without_truth_leaves_no_outputs(tmp_path):
                        progress=False)
     _assert_nothing_written(out, tmp_path / "out" / "m.json", out / "orientation_record.json")
     assert list(out.parent.iterdir()) == []
+
+
+# The orient stage's pool with patients whose scan takes minutes to read: each worker marks itself inside a
+# patient, then sleeps. Spawned workers import this script as their main module: SlowScan is found there.
+SLOW_ORIENT = """
+import os, time
+from pathlib import Path
+
+from breastmri.orientation.dataset import Job, run_jobs
+from breastmri.orientation.orient import HeuristicSettings
+
+
+class SlowScan(os.PathLike):
+    def __fspath__(self):
+        (Path(os.environ["POOL_MARKS"]) / str(os.getpid())).touch()
+        time.sleep(300)
+        return "scan.nii.gz"
+
+
+if __name__ == "__main__":
+    jobs = [Job("inference", f"P{k}", SlowScan(), None, Path("o.nii.gz"), None) for k in range(4)]
+    run_jobs(jobs, HeuristicSettings(), workers=2, progress=False)
+"""
+
+
+def test_a_killed_orient_stage_leaves_no_worker_running(tmp_path):
+    """The stage killed by SIGKILL (no handler runs) with both workers inside a patient: the workers end too."""
+    from test_parallel import assert_killed_pool_leaves_no_worker
+
+    assert_killed_pool_leaves_no_worker(SLOW_ORIENT, tmp_path, signal.SIGKILL)

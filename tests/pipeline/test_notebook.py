@@ -55,6 +55,24 @@ def test_html_reads_as_a_report_code_hidden_parameters_once(stage, tmp_path):
     assert "print(config" in out_nb.read_text()  # the executed notebook still has its code
 
 
+def test_a_cells_console_log_follows_the_summary_it_displays_in_the_html(tmp_path, monkeypatch):
+    """As the training stage's cell: the epoch log goes to stderr while the stage runs, then the summary is
+    displayed; the report opens with the summary, the log under it; the executed notebook keeps the order."""
+    monkeypatch.chdir(tmp_path)
+    stage = _notebook(tmp_path / "05_demo.ipynb", "import sys\n"
+                      "from IPython.display import Markdown, display\n"
+                      "print('epoch 1/2: loss 0.5', file=sys.stderr)\n"
+                      "print('epoch 2/2: loss 0.4', file=sys.stderr, flush=True)\n"
+                      "display(Markdown('**best epoch 2 of 2**'))\n"
+                      "print('plain output')")
+    out_nb, out_html = run_notebook(stage, DEMO, reports=tmp_path / "reports")
+    html = out_html.read_text()
+    assert html.index("best epoch 2 of 2") < html.index("plain output") < html.index("epoch 1/2") < \
+        html.index("epoch 2/2")
+    outputs = nbformat.read(out_nb, as_version=4).cells[-1].outputs
+    assert outputs[0]["name"] == "stderr" and "epoch 1/2" in outputs[0]["text"]
+
+
 def test_name_gives_one_notebook_a_copy_per_task(stage, tmp_path):
     reports = tmp_path / "reports"
     nb_a, html_a = run_notebook(stage, {"size": 1, "label": "x"}, reports=reports, name="01_demo_a")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
@@ -79,6 +80,102 @@ def remove_stale_temps(final: str | Path) -> list[Path]:
         else:
             path.unlink(missing_ok=True)
     return stale
+
+
+@contextlib.contextmanager
+def locked(folder: str | Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the folder itself for the block (waiting for another holder to let go).
+
+    A lock ends when its holder's descriptor is closed or its process dies, however it died."""
+    fd = _lock(Path(folder), wait=True)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def _lock(folder: Path, wait: bool) -> int | None:
+    """An open descriptor of ``folder`` holding an exclusive ``flock`` on it; ``None`` when ``not wait`` and
+    another descriptor (of any process) holds one."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class StagingFolder:
+    """A run's staging folder ``<out_dir>/<prefix><random>``: the run writes its files there and :meth:`commit`
+    moves them into ``out_dir`` beside what is there already (each by one atomic rename), so no file appears under
+    its final name half written and a failed run leaves nothing.
+
+    A context manager: entering creates ``out_dir`` and the folder and locks the folder (:func:`locked`) until
+    the block ends; the folder is then removed with whatever was not moved in. The lock tells the folder of a
+    live run from that of a killed one, which :func:`remove_abandoned_staging` removes.
+
+    Runs into the same ``out_dir`` at once: each commit holds ``out_dir``'s lock, so one commit's files are moved
+    in together, never interleaved with another's. Once both are done, each name holds the complete file of the
+    run that committed last, and a set of names both runs write comes wholly from that run (a reader that takes no
+    lock may see the set half moved in during a commit, each file complete).
+
+    The locks are ``flock`` on folders: local file systems (an NFS client refuses them on a folder).
+    """
+
+    def __init__(self, out_dir: str | Path, prefix: str):
+        self.out_dir = Path(out_dir)
+        self.prefix = prefix
+        self.path: Path | None = None
+        self._fd: int | None = None
+
+    def __enter__(self) -> "StagingFolder":
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with locked(self.out_dir):  # no remove_abandoned_staging sees the folder before it is locked
+            self.path = Path(tempfile.mkdtemp(prefix=self.prefix, dir=self.out_dir))
+            self._fd = _lock(self.path, wait=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            shutil.rmtree(self.path, ignore_errors=True)
+        finally:
+            os.close(self._fd)
+
+    def commit(self, names: list[str]) -> dict[str, Path]:
+        """Move the staged files ``names`` into ``out_dir``, in that order; returns {name: final path}."""
+        final = {}
+        with locked(self.out_dir):
+            for name in names:
+                os.replace(self.path / name, self.out_dir / name)
+                final[name] = self.out_dir / name
+        return final
+
+
+def remove_abandoned_staging(out_dir: str | Path, prefix: str) -> list[Path]:
+    """Remove the :class:`StagingFolder` folders named ``<prefix>*`` in ``out_dir`` that no live run holds (those
+    of killed runs); returns them. Those of runs alive now, in any process, are left alone."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    removed = []
+    with locked(out_dir):
+        for folder in sorted(out_dir.glob(f"{prefix}*")):
+            try:
+                fd = _lock(folder, wait=False)
+            except OSError:  # not a folder, or gone
+                continue
+            if fd is None:
+                continue
+            try:
+                shutil.rmtree(folder, ignore_errors=True)
+            finally:
+                os.close(fd)
+            removed.append(folder)
+    return removed
 
 
 def _umask() -> int:

@@ -32,22 +32,23 @@ constant, a ``--mask_path`` that is not 0/1), an unreadable, foreign or hand-edi
 wrong task, weights that do not fit or are not finite, unusable recorded preprocessing, a stored threshold
 outside (0, 1)), phases or mask of another geometry, CUDA
 unavailable. Nothing is written then: outputs are assembled in a temporary folder and moved into ``--out_dir``
-only at the end (a killed run's folder is removed by the next run into the same ``--out_dir``).
+only at the end (a killed run's folder is removed when the next run into the same ``--out_dir`` starts; that of
+a run alive in another process is left alone). Runs into the same ``--out_dir`` at once each move their files in
+together (:class:`~breastmri.data.atomic.StagingFolder`): each file is the complete one of the run that moved it
+in last, and a case written by both comes wholly from one of them.
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
-import os
-import shutil
+import contextlib
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from breastmri.data.atomic import StagingFolder, remove_abandoned_staging
 from breastmri.data.errors import DataError
 from breastmri.data.io import is_nifti, load_volume, save_nifti, strip_nifti_suffix
 from breastmri.data.validation import check_scan
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace) -> dict:
     from breastmri.inference.predictor import check_task, predictor_from_state
     from breastmri.training.checkpoint import load_checkpoint
 
+    remove_abandoned_staging(args.out_dir, STAGING)  # those of killed runs; a live run's is locked
     ckpt = Path(args.checkpoint_path)
     threshold = parse_threshold(args.threshold)
     if args.min_component_fraction < 0:
@@ -255,20 +257,7 @@ def _add_prediction(outputs: "_Outputs", case: str, pred: np.ndarray, prob: np.n
     outputs.add(f"{case}_pred.nii.gz", "nifti", np.asarray(pred, dtype=np.uint8))
 
 
-STAGING = ".breastmri-infer-"  # + random: the staging folder of a run, holding LOCK while the run is alive
-LOCK = ".lock"
-
-
-def _remove_abandoned_staging(out_dir: Path) -> None:
-    """Remove the staging folders of killed runs: those whose lock file nobody holds (an ``flock`` is released
-    when its process dies, on any host sharing the folder where the file system supports it)."""
-    for folder in out_dir.glob(f"{STAGING}*"):
-        try:
-            with open(folder / LOCK, "a") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises while a live run holds it
-        except OSError:
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
+STAGING = ".breastmri-infer-"  # + random: the staging folder of a run (a StagingFolder, locked while it is alive)
 
 
 class _Outputs:
@@ -276,14 +265,13 @@ class _Outputs:
     one background thread, so the compression, which releases the GIL, runs beside the rest of the work;
     figures on the calling thread, matplotlib being no thread-safe library), then moved into ``out_dir`` by
     :meth:`commit`. Leaving the ``with`` block otherwise removes the staging folder: nothing is written.
-    The staging folder holds :data:`LOCK` while the run is alive. ``affine``: that of every NIfTI output (set
-    before the first one is added)."""
+    ``affine``: that of every NIfTI output (set before the first one is added)."""
 
     def __init__(self, out_dir: Path):
         self.out_dir = out_dir
         self.affine = None
-        self.staging: Path | None = None
-        self._lock = None
+        self._staging: StagingFolder | None = None
+        self._stack = contextlib.ExitStack()  # holds the staging folder once opened
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict = {}  # name -> future (None: written on this thread)
 
@@ -295,23 +283,16 @@ class _Outputs:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
         finally:
-            if self._lock is not None:
-                self._lock.close()
-            if self.staging is not None:
-                shutil.rmtree(self.staging, ignore_errors=True)
+            self._stack.close()
 
     def _open(self) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        _remove_abandoned_staging(self.out_dir)
-        self.staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=self.out_dir))
-        self._lock = open(self.staging / LOCK, "w")
-        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self._staging = self._stack.enter_context(StagingFolder(self.out_dir, STAGING))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="breastmri-infer-write")
 
     def add(self, name: str, kind: str, payload) -> None:
         if name in self._pending:
             raise ValueError(f"output {name} added twice")
-        if self.staging is None:
+        if self._staging is None:
             self._open()
         if kind == "figure":
             self._write(name, kind, payload)
@@ -320,7 +301,7 @@ class _Outputs:
             self._pending[name] = self._pool.submit(self._write, name, kind, payload)
 
     def _write(self, name: str, kind: str, payload) -> None:
-        target = self.staging / name
+        target = self._staging.path / name
         if kind == "nifti":
             save_nifti(payload, self.affine, target)
         elif kind == "csv":
@@ -339,12 +320,8 @@ class _Outputs:
         for future in self._pending.values():
             if future is not None:
                 future.result()
-        names = [n for n in order if n in self._pending] + [n for n in self._pending if n not in order]
-        final = {}
-        for name in names:
-            os.replace(self.staging / name, self.out_dir / name)
-            final[name] = self.out_dir / name
-        return final
+        return self._staging.commit([n for n in order if n in self._pending] +
+                                    [n for n in self._pending if n not in order])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,21 +20,20 @@ the stage with one line per patient (``on_failure: error``, nothing is written) 
 
 from __future__ import annotations
 
-import shutil
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from tqdm import tqdm
 
+from breastmri.data.atomic import atomic_dir, remove_stale_temps
 from breastmri.data.errors import DataError
 from breastmri.data.io import load_volume, save_nifti, write_json
 from breastmri.data.layouts import SeedLayout
 from breastmri.orientation.evaluate import evaluate
 from breastmri.orientation.orient import AFFINE_MODES, HeuristicSettings, orient_pair, orient_scan
 from breastmri.orientation.record import DECISIONS, OrientationRecord, save_records
+from breastmri.parallel import ordered_map, worker_pool
 
 SPLITS = ("train", "inference")
 RECORD_NAME = "orientation_record.json"
@@ -87,9 +86,8 @@ def _orient_job(job: Job, settings: HeuristicSettings, affine_mode: str) -> Orie
     return record
 
 
-def _worker(args: tuple[Job, HeuristicSettings, str]):
-    """Process-pool entry: returns ("ok", record) or ("error", path, problem) (DataError does not pickle)."""
-    job, settings, affine_mode = args
+def _worker(job: Job, settings: HeuristicSettings, affine_mode: str):
+    """Pool task: returns ("ok", record) or ("error", path, problem) (DataError does not pickle)."""
     try:
         return ("ok", _orient_job(job, settings, affine_mode))
     except DataError as exc:
@@ -119,26 +117,17 @@ def plan_jobs(seed_root: str | Path, out_dir: str | Path) -> list[Job]:
 
 def run_jobs(jobs: list[Job], settings: HeuristicSettings, workers: int = 2, progress: bool = True,
              affine_mode: str = "verify") -> list[OrientationRecord]:
-    """Orient all jobs (in ``workers`` processes when > 1); return the records sorted by (split, id)."""
-    tasks = [(job, settings, affine_mode) for job in jobs]
-    bar = tqdm(total=len(tasks), desc="orient", unit="patient", **({} if progress else {"disable": True}))
-    results = []
-    try:
-        if workers > 1 and len(tasks) > 1:
-            with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-                for result in pool.map(_worker, tasks, chunksize=1):
-                    results.append(result)
-                    bar.update()
-        else:
-            for task in tasks:
-                results.append(_worker(task))
-                bar.update()
-    finally:
-        bar.close()
-    for result in results:
-        if result[0] == "error":
-            raise DataError(result[1], result[2])
-    return sorted((r[1] for r in results), key=lambda r: r.patient_id)
+    """Orient all jobs (in ``workers`` processes when > 1, which end with this one however it ends: see
+    :func:`~breastmri.parallel.worker_pool`); return the records sorted by (split, id). The first job (in
+    order) with bad input stops it: :class:`DataError`."""
+    records = []
+    with worker_pool(min(workers, len(jobs))) as pool:
+        tasks = [(job, settings, affine_mode) for job in jobs]
+        for result in ordered_map(_worker, tasks, pool, desc="orient", progress=progress):
+            if result[0] == "error":
+                raise DataError(result[1], result[2])
+            records.append(result[1])
+    return sorted(records, key=lambda r: r.patient_id)
 
 
 def qc_failures(records: list[OrientationRecord]) -> list[str]:
@@ -152,13 +141,6 @@ def qc_failures(records: list[OrientationRecord]) -> list[str]:
             by_file.setdefault(source or r.patient_id, []).append(problem)
         lines += [f"{source}: {'; '.join(problems)}" for source, problems in by_file.items()]
     return lines
-
-
-def _commit(staging: Path, out_dir: Path) -> None:
-    """Replace ``out_dir`` by the finished staging folder (a stale record file inside it goes too)."""
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    staging.rename(out_dir)
 
 
 def orient_dataset(seed_root: str | Path, out_dir: str | Path, record_path: str | Path | None = None,
@@ -180,12 +162,11 @@ def orient_dataset(seed_root: str | Path, out_dir: str | Path, record_path: str 
     settings = settings or HeuristicSettings()
     out_dir = Path(out_dir)
     record_path = Path(record_path) if record_path else out_dir / RECORD_NAME
-    staging = out_dir.with_name(f".{out_dir.name}.staging")
-    if staging.exists():
-        shutil.rmtree(staging)
-    jobs = [Job(j.split, j.patient_id, j.scan, j.mask, *oriented_paths(staging, j.split, j.patient_id))
-            for j in plan_jobs(seed_root, out_dir)]
-    try:
+    planned = plan_jobs(seed_root, out_dir)
+    remove_stale_temps(out_dir)  # a killed run's staging folder
+    with atomic_dir(out_dir) as staging:  # replaces out_dir (a stale record file inside it goes too) on success
+        jobs = [Job(j.split, j.patient_id, j.scan, j.mask, *oriented_paths(staging, j.split, j.patient_id))
+                for j in planned]
         records = run_jobs(jobs, settings, workers=workers, progress=progress, affine_mode=affine_mode)
         failures = qc_failures(records)
         if failures and on_failure == "error":
@@ -200,10 +181,6 @@ def orient_dataset(seed_root: str | Path, out_dir: str | Path, record_path: str 
         kept = [r for r in records if not r.problems]
         # evaluated on the staging folder, so an input error of the truth leaves no output either
         evaluation = evaluate({r.patient_id: r for r in kept}, truth_dir, staging) if truth_dir else None
-        _commit(staging, out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     excluded_problems = {r.patient_id: list(r.problems) for r in records if r.problems}
     save_records(kept, record_path, settings={**settings.to_dict(), "affine_mode": affine_mode},
                  excluded=excluded_problems)

@@ -8,7 +8,9 @@
 * Execution timestamps, durations and random cell ids are stripped, so a forced re-run produces
   byte-identical files.
 * The HTML is the reading copy: code is hidden, and the empty ``config`` cell and papermill's injected cell are
-  replaced by one collapsed table of the values the stage ran with, under the notebook's title.
+  replaced by one collapsed table of the values the stage ran with, under the notebook's title. A cell's console
+  log (its stderr: epoch lines, progress, warnings) follows the cell's other outputs, so the summary that the cell
+  running the stage displays opens the report.
 """
 
 from __future__ import annotations
@@ -68,9 +70,12 @@ def parameters_block(values: dict, source: str) -> str:
 
 def report_html(nb: nbformat.NotebookNode, values: dict, source: str = "params.yaml") -> str:
     """HTML of an executed notebook as a report: inputs and prompts hidden, parameters shown once, as a collapsed
-    table under the title."""
+    table under the title, each cell's stderr after its other outputs."""
     report = copy.deepcopy(nb)
     cells = [c for c in report.cells if not PARAMETER_TAGS & set(c.metadata.get("tags", []))]
+    for cell in cells:
+        if cell.cell_type == "code":  # a stable sort: the log keeps its order, and so do the other outputs
+            cell.outputs = sorted(cell.outputs, key=lambda output: output.get("name") == "stderr")
     table = nbformat.v4.new_markdown_cell(parameters_block(values, source), id="parameters")
     at = 1 if cells and cells[0].cell_type == "markdown" else 0
     report.cells = cells[:at] + [table] + cells[at:]

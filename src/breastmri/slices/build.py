@@ -45,7 +45,7 @@ from breastmri.data.errors import DataError
 from breastmri.data.io import write_json
 from breastmri.data.layouts import MAX_PHASES, MamaMiaLayout, SeedLayout
 from breastmri.slices import breast, lesion, shards
-from breastmri.slices.parallel import ordered_map, worker_pool
+from breastmri.parallel import ordered_map, worker_pool
 from breastmri.slices.selection import CaseCandidates, balance
 from breastmri.slices.split import split_patients, validation_flags
 from breastmri.slices.writer import H5SliceWriter, PatientSlices

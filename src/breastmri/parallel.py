@@ -1,4 +1,5 @@
-"""A bounded, ordered worker pool: results come back in input order, few tasks in flight at a time."""
+"""A bounded, ordered worker pool: results come back in input order, few tasks in flight at a time, and the
+workers end with the process that started them (the orient stage, the HDF5 build)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _init_worker() -> int:
 
 def _exit_with_parent() -> None:
     """End this worker process as soon as its parent process ends, however it ended: a daemon thread waits on
-    the parent's sentinel (a pipe only the parent holds open), so a build killed by SIGTERM or SIGKILL, which
+    the parent's sentinel (a pipe only the parent holds open), so a stage killed by SIGTERM or SIGKILL, which
     runs no clean-up of its own, does not leave its workers running on as orphans."""
     parent = multiprocessing.parent_process()
     if parent is None:
@@ -49,7 +50,7 @@ def worker_pool(workers: int) -> Iterator[Executor | None]:
     """A ``spawn`` process pool of ``workers`` processes, or ``None`` (run in this process) for ``workers <= 1``.
 
     ``spawn`` (not ``fork``): workers start clean, whatever threads or open HDF5 files the parent has.
-    Scripts that build with ``workers > 1`` need the usual ``if __name__ == "__main__":`` guard.
+    Scripts that use it with ``workers > 1`` need the usual ``if __name__ == "__main__":`` guard.
     In this process SimpleITK is made single-threaded too, so ``workers`` is the number of cores used.
     Each worker ends when this process ends, even when it is killed (see :func:`_exit_with_parent`).
     """

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from breastmri.slices.parallel import ordered_map, worker_pool
+from breastmri.parallel import ordered_map, worker_pool
 
 
 
@@ -27,11 +27,11 @@ SLOW_BUILD = """
 import os, sys, time
 from pathlib import Path
 
-from breastmri.slices.parallel import ordered_map, worker_pool
+from breastmri.parallel import ordered_map, worker_pool
 
 
 def slow_patient(k):
-    (Path(os.environ["BUILD_MARKS"]) / str(os.getpid())).touch()
+    (Path(os.environ["POOL_MARKS"]) / str(os.getpid())).touch()
     time.sleep(300)
 
 
@@ -55,38 +55,45 @@ def _running(procs):
     return alive
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_a_killed_pool_leaves_no_worker_process_running(tmp_path, sig):
-    """A 2-worker pool killed mid-run (SIGTERM, or SIGKILL of the parent, which no handler sees): its worker
-    processes (and multiprocessing's helper) end too, instead of sleeping on as orphans. (The HDF5 build's Dask
-    workers: tests/slices/test_distributed_build.py.)"""
+def assert_killed_pool_leaves_no_worker(script_text, tmp_path, sig):
+    """Run ``script_text`` (a 2-worker pool whose tasks each touch ``$POOL_MARKS/<pid>``, then sleep for minutes),
+    send ``sig`` to it once both workers are inside a task, and assert that every process it started ends too,
+    instead of sleeping on as an orphan."""
     psutil = pytest.importorskip("psutil")
-    script, marks = tmp_path / "slow_build.py", tmp_path / "marks"
-    script.write_text(textwrap.dedent(SLOW_BUILD))
+    script, marks = tmp_path / "slow_pool.py", tmp_path / "marks"
+    script.write_text(textwrap.dedent(script_text))
     marks.mkdir()
-    log = open(tmp_path / "build.log", "w")
-    build = subprocess.Popen([sys.executable, str(script)],
-                             env={**os.environ, "BUILD_MARKS": str(marks)}, stdout=log, stderr=subprocess.STDOUT)
+    log = open(tmp_path / "pool.log", "w")
+    parent = subprocess.Popen([sys.executable, str(script)],
+                              env={**os.environ, "POOL_MARKS": str(marks)}, stdout=log, stderr=subprocess.STDOUT)
     children = []
     try:
         deadline = time.monotonic() + 180
-        while len(list(marks.iterdir())) < 2:  # both workers are inside a patient
-            assert build.poll() is None, (tmp_path / "build.log").read_text()
+        while len(list(marks.iterdir())) < 2:  # both workers are inside a task
+            assert parent.poll() is None, (tmp_path / "pool.log").read_text()
             assert time.monotonic() < deadline, "the workers did not start"
             time.sleep(0.2)
-        children = psutil.Process(build.pid).children(recursive=True)
+        children = psutil.Process(parent.pid).children(recursive=True)
         assert {int(p.name) for p in marks.iterdir()} <= {c.pid for c in children}
-        build.send_signal(sig)
-        build.wait(timeout=60)
+        parent.send_signal(sig)
+        parent.wait(timeout=60)
         deadline = time.monotonic() + 20
         while _running(children) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert _running(children) == [], [(c.pid, c.cmdline()) for c in _running(children)]
     finally:
-        for proc in [build, *_running(children)]:  # only what this test started, by pid
+        for proc in [parent, *_running(children)]:  # only what this test started, by pid
             try:
                 proc.kill()
             except (ProcessLookupError, psutil.NoSuchProcess):
                 pass
-        build.wait()
+        parent.wait()
         log.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_killed_pool_leaves_no_worker_process_running(tmp_path, sig):
+    """A 2-worker pool killed mid-run (SIGTERM, or SIGKILL of the parent, which no handler sees): its worker
+    processes (and multiprocessing's helper) end too, instead of sleeping on as orphans. (The orient stage's pool:
+    tests/orientation/test_dataset.py; the HDF5 build's Dask workers: tests/slices/test_distributed_build.py.)"""
+    assert_killed_pool_leaves_no_worker(SLOW_BUILD, tmp_path, sig)
