@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from breastmri.data.atomic import (StagingFolder, atomic_dir, atomic_path, locked, remove_abandoned_staging,
+from breastmri.data.atomic import (LOCK, StagingFolder, atomic_dir, atomic_path, locked, remove_abandoned_staging,
                                    remove_stale_temps, write_text_atomic)
 
 
@@ -95,12 +95,12 @@ def test_staging_folder_moves_its_files_in_beside_the_others_or_leaves_nothing(t
         for name in ("a.txt", "b.txt"):
             (staging.path / name).write_text(name)
         assert staging.commit(["b.txt", "a.txt"]) == {"b.txt": out / "b.txt", "a.txt": out / "a.txt"}
-    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "b.txt", "other_case.txt"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(["a.txt", "b.txt", "other_case.txt", LOCK])
     with pytest.raises(RuntimeError):
         with StagingFolder(out, ".run-") as staging:
             (staging.path / "a.txt").write_text("half")
             raise RuntimeError("interrupted")
-    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "b.txt", "other_case.txt"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(["a.txt", "b.txt", "other_case.txt", LOCK])
     assert (out / "a.txt").read_text() == "a.txt"
 
 
@@ -111,7 +111,7 @@ def test_remove_abandoned_staging_keeps_the_folders_of_live_runs(tmp_path):
     (tmp_path / ".other-x").mkdir()  # another prefix
     with StagingFolder(tmp_path, ".run-") as live:
         assert remove_abandoned_staging(tmp_path, ".run-") == [killed]
-        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".other-x", live.path.name])
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".other-x", live.path.name, LOCK])
     assert remove_abandoned_staging(tmp_path / "absent", ".run-") == []
 
 
@@ -129,4 +129,4 @@ def test_a_commit_waits_while_another_run_commits_into_the_folder(tmp_path):
             assert committing.is_alive() and not any(p.name.endswith(".nii.gz") for p in out.iterdir())
         committing.join(10)
         assert not committing.is_alive()
-    assert sorted(p.name for p in out.iterdir()) == ["pred.nii.gz", "prob.nii.gz"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(["pred.nii.gz", "prob.nii.gz", LOCK])  # LOCK: empty, kept

@@ -2,10 +2,11 @@ import os
 
 import nibabel as nib
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 from inference_helpers import phantom_like, store, tiny_checkpoint
 
+from breastmri.data.atomic import LOCK
 from breastmri.data.dicom import load_dicom_phases
 from breastmri.data.io import load_volume, save_nifti
 from breastmri.inference.command import main
@@ -36,7 +37,8 @@ def checkpoints(tmp_path):
 
 
 def _files(folder):
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    """What a folder holds, but for the lock file its runs take turns through (hidden, empty, kept)."""
+    return sorted(p.name for p in folder.iterdir() if p.name != LOCK) if folder.exists() else []
 
 
 def test_lesion_case_with_and_without_mask(case_dir, checkpoints, tmp_path, capsys):
@@ -454,7 +456,7 @@ def test_a_killed_runs_staging_folder_is_removed_on_start_and_a_live_runs_kept(t
         (folder / "scan_pred.nii.gz").write_bytes(b"half")
     # a live run in another process holds its folder's lock; a killed run's lock ended with its process
     holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time; "
-                               "fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY); "
+                               "fd = os.open(os.path.join(sys.argv[1], '.breastmri.lock'), os.O_RDWR | os.O_CREAT); "
                                "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
                                str(live)], stdout=subprocess.PIPE, text=True)
     try:
@@ -464,11 +466,11 @@ def test_a_killed_runs_staging_folder_is_removed_on_start_and_a_live_runs_kept(t
         assert _files(out) == [".breastmri-infer-live"]
         assert main(["--scan", str(tmp_path / "scan.nii.gz"), "--checkpoint_path", str(breast_ckpt), "--out_dir",
                      str(out), "--device", "cpu"]) == 0
-        assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".breastmri-infer-live"]
+        assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == sorted([LOCK, ".breastmri-infer-live"])
     finally:
         holder.kill()
         holder.wait()
-    fd = os.open(live, os.O_RDONLY | os.O_DIRECTORY)  # released with its process
+    fd = os.open(live / LOCK, os.O_RDWR)  # released with its process
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     finally:

@@ -82,11 +82,17 @@ def remove_stale_temps(final: str | Path) -> list[Path]:
     return stale
 
 
+LOCK = ".breastmri.lock"  # the lock file a folder is locked through
+
+
 @contextlib.contextmanager
 def locked(folder: str | Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on the folder itself for the block (waiting for another holder to let go).
+    """Hold an exclusive ``flock`` on the folder's lock file (:data:`LOCK`, created) for the block, waiting for
+    another holder to let go.
 
-    A lock ends when its holder's descriptor is closed or its process dies, however it died."""
+    A lock ends when its holder's descriptor is closed or its process dies, however it died. A lock file (opened
+    for writing), not the folder: an NFS client emulates ``flock`` with byte-range locks, which it refuses on a
+    folder."""
     fd = _lock(Path(folder), wait=True)
     try:
         yield
@@ -95,9 +101,9 @@ def locked(folder: str | Path) -> Iterator[None]:
 
 
 def _lock(folder: Path, wait: bool) -> int | None:
-    """An open descriptor of ``folder`` holding an exclusive ``flock`` on it; ``None`` when ``not wait`` and
-    another descriptor (of any process) holds one."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    """An open descriptor of ``folder``'s lock file holding an exclusive ``flock`` on it; ``None`` when
+    ``not wait`` and another descriptor (of any process) holds one."""
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except BlockingIOError:
@@ -123,7 +129,7 @@ class StagingFolder:
     run that committed last, and a set of names both runs write comes wholly from that run (a reader that takes no
     lock may see the set half moved in during a commit, each file complete).
 
-    The locks are ``flock`` on folders: local file systems (an NFS client refuses them on a folder).
+    The locks are ``flock`` on lock files (:func:`locked`), which local file systems and NFS clients honour.
     """
 
     def __init__(self, out_dir: str | Path, prefix: str):
