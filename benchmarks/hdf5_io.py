@@ -83,8 +83,11 @@ def child_build(spec: dict) -> None:
         summary = build_breast_h5(spec["src"], spec["out"], size=spec["size"], workers=spec["workers"],
                                   progress=False)
     else:
-        summary = build_lesion_h5(spec["src"], spec["out"], size=spec["size"], workers=spec["workers"],
-                                  progress=False)
+        from breastmri.stages import build_hdf5
+
+        phases = build_hdf5.Config.from_params(HERE.parents[1] / "params.yaml").lesion_channels
+        summary = build_lesion_h5(spec["src"], spec["out"], phases=phases, size=spec["size"],
+                                  workers=spec["workers"], progress=False)
     summary["self_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     summary["children_maxrss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print("RESULT " + json.dumps({k: v for k, v in summary.items() if k != "split"}))

@@ -5,7 +5,8 @@ import pytest
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import save_nifti
-from breastmri.data.layouts import MamaMiaLayout, SeedLayout, phase_paths_in, seed_patient_id
+from breastmri.data.layouts import (MamaMiaLayout, SeedLayout, channel_entries, check_channel_phases,
+                                   check_phase_list, ignored_phases, phase_paths_in, seed_patient_id)
 
 
 def _touch(path):
@@ -38,14 +39,34 @@ def test_seed_layout_lists_scans_by_id_and_rejects_duplicates(tmp_path):
         layout.train_scans()
 
 
-def test_mamamia_layout_reports_missing_phases_as_none(tmp_path):
+def test_mamamia_layout_lists_every_phase_and_reports_missing_ones_as_none(tmp_path):
     layout = MamaMiaLayout(tmp_path)
+    folder = tmp_path / "images" / "DUKE_001"
     for k in (0, 1, 3):
-        _touch(tmp_path / "images" / "DUKE_001" / f"DUKE_001_{k:04d}.nii.gz")
+        _touch(folder / f"DUKE_001_{k:04d}.nii.gz")
+    (folder / "DUKE_001_0002.txt").write_text("not a phase")
     assert layout.cases() == ["DUKE_001"]
     paths = layout.phase_paths("DUKE_001")
-    assert [p is not None for p in paths] == [True, True, False, True, False, False]
+    assert [p is not None for p in paths] == [True, True, False, True]  # up to the last phase file
     assert layout.lesion_mask("DUKE_001") == tmp_path / "segmentations/expert/DUKE_001.nii.gz"
+    for k in (10, 11):  # no upper limit: an 11-phase case (as I-SPY2's) ... and .nii.gz wins over .nii
+        _touch(folder / f"DUKE_001_{k:04d}.nii")
+    _touch(folder / "DUKE_001_0011.nii.gz")
+    paths = layout.phase_paths("DUKE_001")
+    assert [p is not None for p in paths] == [True, True, False, True] + [False] * 6 + [True, True]
+    assert paths[10].name == "DUKE_001_0010.nii" and paths[11].name == "DUKE_001_0011.nii.gz"
+
+
+def test_channel_phases_pick_the_entries_of_a_case(tmp_path):
+    entries = ["p0", "p1", None, "p3", "p4", "p5", "p6"]
+    assert channel_entries(entries, [0, 1, 2, 3, 4, 5]) == ["p0", "p1", None, "p3", "p4", "p5"]
+    assert channel_entries(entries, [0, 3, 9]) == ["p0", "p3", None]  # a phase beyond the case's: missing
+    assert ignored_phases(entries, [0, 1, 2, 3, 4, 5]) == 1 and ignored_phases(entries, [0, 3, 9]) == 4
+    assert check_channel_phases([0, 2, 1], "x") == [0, 2, 1]
+    for bad in ([], [1, 0], [0, 0], [0, -1], [0, 1.0], [0, True], "012"):
+        with pytest.raises(DataError, match="^x: "):
+            check_channel_phases(bad, "x")
+    assert check_phase_list([2, 0], "x") == [2, 0]
 
 
 def test_case_without_precontrast_phase_is_an_error(tmp_path):
@@ -87,10 +108,9 @@ def test_mamamia_case_folder_may_hold_the_dce_as_one_dicom_series(tmp_path):
 
     layout = MamaMiaLayout(tmp_path)
     _series(layout.image_dir / "NACT_06", n_phases=3)
-    assert layout.phase_paths("NACT_06") == [DicomPhase(layout.image_dir / "NACT_06", k) for k in range(3)] + [None] * 3
-    _series(layout.image_dir / "NACT_07", n_phases=7)
-    with pytest.raises(DataError, match="NACT_07: the DICOM series holds 7 phases; a case has at most 6"):
-        layout.phase_paths("NACT_07")
+    assert layout.phase_paths("NACT_06") == [DicomPhase(layout.image_dir / "NACT_06", k) for k in range(3)]
+    _series(layout.image_dir / "NACT_07", n_phases=7)  # no upper limit
+    assert layout.phase_paths("NACT_07") == [DicomPhase(layout.image_dir / "NACT_07", k) for k in range(7)]
     _touch(layout.image_dir / "NACT_06" / "NACT_06_0000.nii.gz")  # phase files take precedence
     assert layout.phase_paths("NACT_06")[0] == layout.image_dir / "NACT_06" / "NACT_06_0000.nii.gz"
 

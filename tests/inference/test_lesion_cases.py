@@ -132,6 +132,31 @@ def test_all_cases_agree_with_the_one_case_command_and_rerun_identically(layout,
         assert float(dice_line.split()[1]) == pytest.approx(summary["per_case"].loc[case, "dice"], abs=1e-6)
 
 
+def test_every_lesion_path_reads_the_channel_phases_the_checkpoint_records(layout, tmp_path, monkeypatch):
+    """A model of phases [0, 3]: the stage and the one-case command give it those files, nothing for a phase the
+    case lacks; and the real network runs on them."""
+    root, _, _ = layout
+    ckpt = tiny_checkpoint(tmp_path / "two.pt", task="lesion", size=24, phases=[0, 3])
+    assert infer_command(["--phases_folder", str(root / "images" / "NACT_003"), "--checkpoint_path", str(ckpt),
+                          "--out_dir", str(tmp_path / "real"), "--device", "cpu"]) == 0
+    seen = {}
+
+    def predict(self, paths):
+        case = Path(paths[0]).parent.name
+        seen[case] = [None if p is None else Path(p).name for p in paths]
+        return np.zeros(nib.load(paths[0]).shape, np.float32)
+
+    monkeypatch.setattr(SlicePredictor, "predict_lesion", predict)
+    infer_lesion_cases(root, ckpt, tmp_path / "pred", cases="all", progress=False)
+    assert seen == {"DUKE_001": ["DUKE_001_0000.nii.gz", "DUKE_001_0003.nii.gz"],
+                    "ISPY1_002": ["ISPY1_002_0000.nii.gz", "ISPY1_002_0003.nii.gz"],
+                    "NACT_003": ["NACT_003_0000.nii.gz", None]}
+    seen.clear()
+    assert infer_command(["--phases_folder", str(root / "images" / "ISPY1_002"), "--checkpoint_path", str(ckpt),
+                          "--out_dir", str(tmp_path / "one"), "--device", "cpu"]) == 0
+    assert seen == {"ISPY1_002": ["ISPY1_002_0000.nii.gz", "ISPY1_002_0003.nii.gz"]}
+
+
 def test_stale_predictions_of_other_cases_are_removed(layout, tmp_path, monkeypatch):
     root, h5, ckpt = layout
     _truth_predictor(monkeypatch)

@@ -16,7 +16,10 @@ from breastmri.slices.build import build_breast_h5, build_lesion_h5
 from breastmri.slices.geometry import SliceGeometry, undo_resize_pad
 from breastmri.slices.selection import distance_to_lesion
 from breastmri.slices.resample import resample_case
-from breastmri.data.layouts import MamaMiaLayout
+from breastmri.data.layouts import MamaMiaLayout, channel_entries
+from breastmri.slices.h5file import SliceFile
+
+from .synth import SIX, make_mamamia_layout
 
 
 def test_breast_file_schema_and_content(seed_root, tmp_path):
@@ -82,7 +85,7 @@ def test_lesion_selection_rules_and_missing_phases(mamamia_root, tmp_path):
     """Acceptance 3: positives >= 20 px, negatives outside the exclusion distance, 1:1, zero channels."""
     out = tmp_path / "lesion.h5"
     excl = 6
-    summary = build_lesion_h5(mamamia_root, out, size=32, min_lesion_px=20, neg_exclusion_slices=excl,
+    summary = build_lesion_h5(mamamia_root, out, phases=SIX, size=32, min_lesion_px=20, neg_exclusion_slices=excl,
                               neg_min_tissue_ratio=0.3, seed=0, progress=False)
     layout = MamaMiaLayout(mamamia_root)
     with h5py.File(out) as f:
@@ -104,13 +107,19 @@ def test_lesion_selection_rules_and_missing_phases(mamamia_root, tmp_path):
         assert np.all(dist[idx[rows & neg]] >= excl)           # negatives far from every lesion slice
         assert np.all(idx[rows & neg] >= 4) and np.all(idx[rows & neg] < 36)  # no air-only slices
     # no train/inference skew: the predictor's inputs for the case's files are exactly the stored slices
-    phases, _, _ = resample_case(layout.phase_paths("CASE_002"), None)
+    entries = channel_entries(layout.phase_paths("CASE_002"), SIX)
+    phases, _, _ = resample_case(entries, None)
     rows = pids == "CASE_002"
     prepared, present_c = prepare_phase_slices(phases, 32, idx[rows])
     assert np.array_equal(prepared, images[rows]) and np.array_equal(present_c, present[rows][0])
     predictor = SlicePredictor(torch.nn.Identity(), h5_preprocessing(out, "lesion"))
-    inputs, geometry, _, _ = predictor.lesion_inputs(layout.phase_paths("CASE_002"))
+    inputs, geometry, _, _ = predictor.lesion_inputs(entries)
     assert inputs.shape[1:] == (6, 32, 32) and np.array_equal(inputs[idx[rows]], images[rows])
+    # the phases 0 to 5 in order go unrecorded (the bytes of the files before the channel list); read as such
+    with h5py.File(out) as f:
+        assert "phases" not in json.loads(f.attrs["params"])
+    assert SliceFile(out, "lesion").phases == SIX and summary["phases"] == SIX
+    assert summary["cases_with_ignored_phases"] == 0 and summary["cases_with_missing_phases"] == 2
     # missing phases: CASE_001 lacks phase 3, CASE_002 lacks 2, 4, 5
     expected = {"CASE_000": [], "CASE_001": [3], "CASE_002": [2, 4, 5]}
     for case, missing in expected.items():
@@ -122,6 +131,44 @@ def test_lesion_selection_rules_and_missing_phases(mamamia_root, tmp_path):
                 assert np.all(images[rows, c] == 0)
             else:
                 assert np.any(images[rows, c] != 0)
+
+
+def test_the_channel_list_picks_any_phases_in_its_order_is_recorded_and_gives_inference_the_stored_slices(tmp_path):
+    """Channels = phases [0, 8, 3] of cases with 10, 6 (one missing) and 3 phases: a listed phase a case lacks is a
+    zero channel marked absent, unlisted phases are ignored and counted, and the list is in the file."""
+    root = make_mamamia_layout(tmp_path / "mamamia", n_cases=3, missing={1: [3]}, n_phases={0: 10, 2: 3})
+    out = tmp_path / "lesion.h5"
+    summary = build_lesion_h5(root, out, phases=[0, 8, 3], size=32, min_lesion_px=20, neg_exclusion_slices=6,
+                              neg_min_tissue_ratio=0.3, progress=False)
+    source = SliceFile(out, "lesion")
+    assert (source.channels, source.phases, source.params["phases"]) == (3, [0, 8, 3], [0, 8, 3])
+    assert h5_preprocessing(source).phases == (0, 8, 3)
+    images, masks = source.read("images", source.rows("all")), source.read("masks", source.rows("all"))
+    expected = {"CASE_000": [True, True, True], "CASE_001": [True, False, False], "CASE_002": [True, False, False]}
+    for case, present in expected.items():
+        rows = source.patient_ids == case
+        assert rows.any() and (source.phase_present[rows] == present).all()
+        for c in range(3):
+            assert np.any(images[rows, c] != 0) == present[c]
+    assert summary["phases"] == [0, 8, 3] and summary["cases_with_missing_phases"] == 2
+    assert summary["cases_with_ignored_phases"] == 3
+    assert {c: i["phases_ignored"] for c, i in summary["per_case"].items()} == {"CASE_000": 7, "CASE_001": 4,
+                                                                              "CASE_002": 2}
+    # channel order: phase 8 (channel 1) enhances the lesion more than phase 3 (channel 2)
+    rows = (source.patient_ids == "CASE_000") & (masks.reshape(source.n, -1).sum(axis=1) > 0)
+    lesion = masks[rows, 0] > 0
+    assert images[rows, 1][lesion].mean() > images[rows, 2][lesion].mean() > images[rows, 0][lesion].mean()
+    # inference picks the recorded phases of the case's files and prepares exactly the stored slices
+    predictor = SlicePredictor(torch.nn.Identity(), h5_preprocessing(out, "lesion"))
+    entries = channel_entries(MamaMiaLayout(root).phase_paths("CASE_000"), predictor.preprocessing.phases)
+    assert [e.name for e in entries] == ["CASE_000_0000.nii.gz", "CASE_000_0008.nii.gz", "CASE_000_0003.nii.gz"]
+    inputs, _, _, _ = predictor.lesion_inputs(entries)
+    assert np.array_equal(inputs[source.slice_indices[source.patient_ids == "CASE_000"]],
+                          images[source.patient_ids == "CASE_000"])
+    for bad in ([1, 0], [0, 0]):
+        with pytest.raises(DataError, match="lesion channels: "):
+            build_lesion_h5(root, tmp_path / "x.h5", phases=bad, size=32, progress=False)
+    assert not (tmp_path / "x.h5").exists()
 
 
 def test_command_builds_both_tasks_from_params(seed_root, mamamia_root, tmp_path, capsys, params_file):

@@ -9,7 +9,7 @@
 
 * MAMA-MIA layout (lesion task)::
 
-      <root>/images/<CASE>/<CASE>_0000.nii.gz ... <CASE>_0005.nii.gz   (DCE phases, some may be missing)
+      <root>/images/<CASE>/<CASE>_0000.nii.gz, _0001, ...  (DCE phases, any number; some may be missing)
       <root>/images/<CASE>/*.dcm                    (or the DCE as one DICOM series, split into its phases)
       <root>/segmentations/expert/<CASE>.nii.gz                       (lesion mask)
       <root>/clinical_and_imaging_info.csv | .xlsx
@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,6 @@ from breastmri.data.dicom import DicomPhase, is_dicom_series, list_dicom_phases
 from breastmri.data.errors import DataError
 from breastmri.data.io import is_nifti, strip_nifti_suffix
 
-MAX_PHASES = 6
 SPLIT_FILE = "train_test_splits.csv"
 SPLIT_COLUMNS = {"train_split": "train", "test_split": "test"}
 _DIGITS = re.compile(r"(\d+)")
@@ -139,7 +139,7 @@ class MamaMiaLayout:
         return cases
 
     def phase_paths(self, case: str) -> list[Path | DicomPhase | None]:
-        """The ``MAX_PHASES`` phases of a case in order (see :func:`phase_paths_in`); ``None`` where missing."""
+        """Every phase of a case in order (see :func:`phase_paths_in`); ``None`` where missing."""
         return phase_paths_in(self.image_dir / case, case)
 
     def lesion_mask(self, case: str) -> Path:
@@ -206,27 +206,58 @@ class MamaMiaLayout:
 
 
 def phase_paths_in(folder: str | Path, case: str | None = None) -> list[Path | DicomPhase | None]:
-    """Phase files ``<CASE>_0000`` .. ``<CASE>_0005`` of one case folder; ``None`` for missing phases.
+    """Every phase file ``<CASE>_0000``, ``<CASE>_0001``, ... of one case folder (``.nii.gz``, else ``.nii``), entry
+    ``k`` for phase ``k`` up to the last file there is, ``None`` for a phase missing before it; no upper limit.
 
     ``case`` defaults to the folder name. The pre-contrast phase ``_0000`` is required. A folder without such
     files that holds a DICOM series gives the series' phases instead (:class:`DicomPhase` references, in time
-    order, the first being the pre-contrast phase; read when loaded), padded with ``None``.
+    order, the first being the pre-contrast phase; read when loaded).
     """
     folder = _require_dir(Path(folder), "case")
     case = case or folder.name
-    paths: list[Path | DicomPhase | None] = []
-    for k in range(MAX_PHASES):
-        candidates = [folder / f"{case}_{k:04d}{sfx}" for sfx in (".nii.gz", ".nii")]
-        paths.append(next((c for c in candidates if c.is_file()), None))
-    if all(p is None for p in paths) and is_dicom_series(folder):
-        return _dicom_phase_entries(folder)
-    if paths[0] is None:
+    pattern = re.compile(re.escape(case) + r"_(\d{4})\.nii(\.gz)?")
+    found: dict[int, Path] = {}
+    for path in sorted(folder.iterdir()):  # X_0000.nii before X_0000.nii.gz: the .nii.gz file wins
+        match = pattern.fullmatch(path.name)
+        if match and path.is_file():
+            found[int(match[1])] = path
+    if not found and is_dicom_series(folder):
+        return list_dicom_phases(folder)
+    if 0 not in found:
         raise DataError(folder / f"{case}_0000.nii.gz", "pre-contrast phase _0000 is missing")
-    return paths
+    return [found.get(k) for k in range(max(found) + 1)]
 
 
-def _dicom_phase_entries(folder: Path) -> list[DicomPhase | None]:
-    phases = list_dicom_phases(folder)
-    if len(phases) > MAX_PHASES:
-        raise DataError(folder, f"the DICOM series holds {len(phases)} phases; a case has at most {MAX_PHASES}")
-    return phases + [None] * (MAX_PHASES - len(phases))
+def check_phase_list(phases: Sequence[int], what: str) -> list[int]:
+    """``phases`` (``what`` names the setting in messages) as a list of distinct DCE phase indices >= 0."""
+    if isinstance(phases, (str, bytes)) or not isinstance(phases, Sequence) or not phases \
+            or any(isinstance(p, bool) or not isinstance(p, int) or p < 0 for p in phases) \
+            or len(set(phases)) != len(phases):
+        raise DataError(None, f"{what}: expected distinct phase indices >= 0, got {phases!r}")
+    return [int(p) for p in phases]
+
+
+def check_channel_phases(phases: Sequence[int], what: str) -> list[int]:
+    """``phases`` as the DCE phase of each input channel of the lesion model, in channel order: distinct phase
+    indices (:func:`check_phase_list`), the pre-contrast phase 0 first (the grid every phase is resampled onto)."""
+    phases = check_phase_list(phases, what)
+    if phases[0] != 0:
+        raise DataError(None, f"{what}: the first channel must be the pre-contrast phase 0, got {phases!r}")
+    return phases
+
+
+def channel_entries(entries: Sequence, phases: Sequence[int]) -> list:
+    """The entries of a case's phase list (:func:`phase_paths_in`) for the channel ``phases``, in channel order:
+    ``None`` for a phase the case lacks."""
+    return [entries[k] if k < len(entries) else None for k in phases]
+
+
+def ignored_phases(entries: Sequence, phases: Sequence[int]) -> int:
+    """How many phases the case has (entries not ``None``) that ``phases`` leaves out."""
+    wanted = set(phases)
+    return sum(1 for k, entry in enumerate(entries) if entry is not None and k not in wanted)
+
+
+def phase_name(phase: int) -> str:
+    """``pre_contrast`` for phase 0, ``post_contrast_<k>`` for phase ``k`` after it."""
+    return "pre_contrast" if phase == 0 else f"post_contrast_{phase}"

@@ -7,13 +7,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from breastmri.data.layouts import MAX_PHASES
 from breastmri.phantom.body import Body, build_body
 from breastmri.phantom.geometry import DUKE_MATRIX, Grid, draw_acquisition
 from breastmri.phantom.kinetics import phase_times
 from breastmri.phantom.lesion import LesionSpec, plant_lesions
 from breastmri.phantom.parenchyma import fibroglandular, vessels
 from breastmri.phantom.render import Scanner, contrast_for, render
+
+MAX_PHASES = 6  # the phantom's nominal DCE protocol: acquisition times of this many phases
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,8 @@ import pandas as pd
 
 from breastmri.data.atomic import write_text_atomic
 from breastmri.data.io import save_nifti
-from breastmri.data.layouts import MAX_PHASES
 from breastmri.orientation.frame import spacing_of
-from breastmri.phantom.anatomy import Case
+from breastmri.phantom.anatomy import MAX_PHASES, Case
 from breastmri.phantom.cohorts import MamaMiaCohort
 from breastmri.phantom.seed import as_int16
 from breastmri.phantom.storage import Storage

@@ -17,8 +17,7 @@ import pandas as pd
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import write_json
-from breastmri.data.layouts import MAX_PHASES
-from breastmri.phantom.anatomy import Case, Style, make_case
+from breastmri.phantom.anatomy import MAX_PHASES, Case, Style, make_case
 from breastmri.phantom.clinical import (ASSOCIATIONS, Patient, draw_patients, lesion_for, mamamia_clinical,
                                         seed_table)
 from breastmri.phantom.cohorts import (SeedCohort, assign, parse_mamamia_cohorts, parse_orientation,

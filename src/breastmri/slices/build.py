@@ -2,8 +2,9 @@
 
 * ``build_breast_h5(oriented_dir, out_path, ...)``: every axial slice of every oriented training scan
   (seed layout ``<oriented_dir>/train/{scans,masks}``) with its breast mask;
-* ``build_lesion_h5(mamamia_root, out_path, ...)``: balanced lesion-positive/negative 6-phase slices of
-  every MAMA-MIA case.
+* ``build_lesion_h5(mamamia_root, out_path, phases=..., ...)``: balanced lesion-positive/negative slices of
+  every MAMA-MIA case, one channel per DCE phase of ``phases`` (a phase a case lacks is a zero channel; phases
+  the list leaves out are ignored and counted).
 
 Each patient's arrays are produced by :mod:`breastmri.slices.breast` / :mod:`breastmri.slices.lesion` and
 written, in patient order, through :class:`~breastmri.slices.writer.H5SliceWriter`. Two ways to run:
@@ -43,7 +44,8 @@ from tqdm import tqdm
 from breastmri.data.atomic import remove_stale_temps
 from breastmri.data.errors import DataError
 from breastmri.data.io import write_json
-from breastmri.data.layouts import MAX_PHASES, MamaMiaLayout, SeedLayout
+from breastmri.data.layouts import (MamaMiaLayout, SeedLayout, channel_entries, check_channel_phases,
+                                   ignored_phases)
 from breastmri.slices import breast, lesion, shards
 from breastmri.slices.parallel import ordered_map, worker_pool
 from breastmri.slices.selection import CaseCandidates, balance
@@ -134,7 +136,7 @@ def build_breast_h5(oriented_dir: str | Path, out_path: str | Path, *, size: int
     return summary
 
 
-def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, size: int = 128,
+def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, phases: list[int], size: int = 128,
                     spacing_mm: float = 1.0, min_lesion_px: int = 20, neg_exclusion_slices: int = 5,
                     neg_min_tissue_ratio: float = 0.4, val_fraction: float = 0.2, seed: int = 0,
                     workers: int = 1, scheduler: str = "", shard_dir: str | Path | None = None,
@@ -143,18 +145,22 @@ def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, size: int
                     progress: bool = True) -> dict:
     """Write ``out_path`` (lesion task) from a MAMA-MIA layout; return the summary.
 
+    ``phases``: the DCE phase of each input channel, in channel order (pre-contrast phase 0 first).
     ``workers``/``scheduler``/``shard_dir``/``keep_shards``: see the module docstring (``shard_dir`` defaults to
     ``<out_path's folder>/.shards``).
     """
     started = time.perf_counter()
+    phases = check_channel_phases(phases, "lesion channels")
     layout = MamaMiaLayout(mamamia_root)
     cases = layout.cases()
-    jobs = []
+    jobs, ignored = [], {}
     for case in cases:
         mask = layout.lesion_mask(case)
         if not mask.is_file():
             raise DataError(mask, f"lesion segmentation of case {case} is missing")
-        jobs.append((case, layout.phase_paths(case), mask))
+        entries = layout.phase_paths(case)
+        ignored[case] = ignored_phases(entries, phases)
+        jobs.append((case, channel_entries(entries, phases), mask))
     split = split_patients(cases, val_fraction, seed)
     flags = validation_flags(split)
     rules = {"min_lesion_px": min_lesion_px, "neg_exclusion_slices": neg_exclusion_slices,
@@ -163,8 +169,10 @@ def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, size: int
               "image_compression": image_compression, "mask_compression": mask_compression,
               "normalization": "case mean/std over all present phases",
               "source": str(mamamia_root)}
+    if phases != list(range(len(phases))):  # phases 0 .. C-1 go unrecorded (writer.py: the files before the list)
+        params["phases"] = phases
     remove_stale_temps(Path(out_path))
-    writer = functools.partial(H5SliceWriter, out_path, "lesion", size, MAX_PHASES, seed=seed, params=params,
+    writer = functools.partial(H5SliceWriter, out_path, "lesion", size, len(phases), seed=seed, params=params,
                                split=split, image_compression=image_compression, mask_compression=mask_compression)
     if _in_process(workers, scheduler):
         # pass 1 (pre-contrast phase + mask only): positives and negative candidates of every case
@@ -174,7 +182,7 @@ def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, size: int
             candidates = list(ordered_map(count, jobs, pool, desc="lesion candidates", progress=progress))
             chosen = balance(candidates, seed)
             # pass 2: the chosen slices of every case, written as they come
-            jobs2 = [(case, phases, mask, chosen[case].indices) for case, phases, mask in jobs]
+            jobs2 = [(case, paths, mask, chosen[case].indices) for case, paths, mask in jobs]
             with writer() as out:
                 for batch in ordered_map(produce, jobs2, pool, desc="lesion slices", progress=progress):
                     out.append(batch, flags[batch.patient_id])
@@ -186,24 +194,24 @@ def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, size: int
         store.clean_temps()
         code = shards.code_version()
         count_settings = {"size": size, "spacing_mm": spacing_mm, **rules}
-        fps1 = {case: shards.fingerprint("lesion candidates", case, [*phases, mask], count_settings, code)
-                for case, phases, mask in jobs}
+        fps1 = {case: shards.fingerprint("lesion candidates", case, [*paths, mask], count_settings, code)
+                for case, paths, mask in jobs}
         cached = {case: shards.read_candidates(store.candidates(case), fps1[case]) for case in cases}
-        todo1 = {case: (str(store.candidates(case).resolve()), fps1[case], code, case, _absolute(phases),
+        todo1 = {case: (str(store.candidates(case).resolve()), fps1[case], code, case, _absolute(paths),
                         _absolute(mask), count_settings)
-                 for case, phases, mask in jobs if cached[case] is None}
+                 for case, paths, mask in jobs if cached[case] is None}
         with contextlib.ExitStack() as stack:
             cluster = _Cluster(stack, workers, scheduler)
             found = cluster.run(lesion_candidates_task, todo1, len(cases), "lesion candidates", progress)
             candidates = [found[case] if cached[case] is None else cached[case] for case in cases]
             chosen = balance(candidates, seed)
             fps2, todo2 = {}, {}
-            for case, phases, mask in jobs:
+            for case, paths, mask in jobs:
                 settings = {"size": size, "spacing_mm": spacing_mm,
                             "indices": [int(k) for k in chosen[case].indices]}
-                fps2[case] = shards.fingerprint("lesion slices", case, [*phases, mask], settings, code)
+                fps2[case] = shards.fingerprint("lesion slices", case, [*paths, mask], settings, code)
                 if shards.shard_fingerprint(store.shard(case)) != fps2[case]:
-                    todo2[case] = (str(store.shard(case).resolve()), fps2[case], code, case, _absolute(phases),
+                    todo2[case] = (str(store.shard(case).resolve()), fps2[case], code, case, _absolute(paths),
                                    _absolute(mask), settings)
             cluster.run(lesion_shard_task, todo2, len(cases), "lesion slices", progress)
         merge_started = time.perf_counter()
@@ -219,7 +227,7 @@ def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, size: int
     per_case = {}
     for c in candidates:
         sel = chosen[c.case]
-        per_case[c.case] = {**c.info, "positive_candidates": len(c.positives),
+        per_case[c.case] = {**c.info, "phases_ignored": ignored[c.case], "positive_candidates": len(c.positives),
                             "negative_candidates": len(c.negatives), "positives": len(sel.positives),
                             "negatives": len(sel.negatives)}
     pos = sum(i["positives"] for i in per_case.values())
@@ -237,7 +245,9 @@ def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, size: int
         "positives_dropped_for_balance": sum(i["positive_candidates"] - i["positives"] for i in per_case.values()),
         "cases_short_of_negatives": sum(1 for i in per_case.values() if i["negative_candidates"] < i["positive_candidates"]),
         "cases_without_positives": sorted(c for c, i in per_case.items() if i["positives"] == 0),
-        "cases_with_missing_phases": sum(1 for i in per_case.values() if i["phases_present"] < MAX_PHASES),
+        "phases": phases,
+        "cases_with_missing_phases": sum(1 for i in per_case.values() if i["phases_present"] < len(phases)),
+        "cases_with_ignored_phases": sum(1 for n in ignored.values() if n),
         "size": size,
         "per_case": per_case,
         **_split_summary(split, {c: i["positives"] + i["negatives"] for c, i in per_case.items()}),

@@ -26,8 +26,9 @@ class SliceFile:
 
     ``task``: when given, a file of another task is a :class:`DataError`. Attributes: ``task``, ``size``,
     ``channels``, ``n``, ``params`` (the build's settings), ``split`` (``{"train": [...], "validation":
-    [...]}`` or ``None``), ``patient_ids``, ``slice_indices``, ``is_validation``, ``geometry`` (breast
-    files) and ``phase_present`` (lesion files), each with one entry per stored slice.
+    [...]}`` or ``None``), ``phases`` (lesion files: the DCE phase of each channel; ``None`` for breast files),
+    ``patient_ids``, ``slice_indices``, ``is_validation``, ``geometry`` (breast files) and ``phase_present``
+    (lesion files), each with one entry per stored slice.
     """
 
     def __init__(self, path: str | Path, task: str | None = None):
@@ -53,6 +54,11 @@ class SliceFile:
             raise DataError(self.path, f"not a valid slice HDF5 file: {exc}") from exc
         if task is not None and self.task != task:
             raise DataError(self.path, f"file holds task {self.task!r}, not {task!r}")
+        # a lesion file records its channels' phases unless they are 0 .. channels-1 (the writer's schema)
+        self.phases = None if self.task != "lesion" else list(self.params.get("phases", range(self.channels)))
+        if self.phases is not None and len(self.phases) != self.channels:
+            raise DataError(self.path, f"the file records {len(self.phases)} channel phases {self.phases} for "
+                                       f"{self.channels} image channels")
 
     def rows(self, split: str) -> np.ndarray:
         """Increasing row numbers of the slices of ``split`` (train, validation or all)."""
@@ -69,8 +75,9 @@ class SliceFile:
         return sorted(self.split["validation"])
 
     def preprocessing(self) -> dict:
-        """The build settings inference must repeat (size, clip percentiles, grid spacing, ...)."""
-        return {"size": self.size, **self.params}
+        """The build settings inference must repeat (size, clip percentiles, grid spacing, the channels' phases,
+        ...)."""
+        return {"size": self.size, **self.params, **({} if self.phases is None else {"phases": self.phases})}
 
     def open(self) -> h5py.File:
         """A read-only handle (one per process: DataLoader workers each open their own)."""
