@@ -1,6 +1,7 @@
 """End-to-end builds on small inputs: schema, split, lesion selection rules, missing phases."""
 
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -169,6 +170,37 @@ def test_the_channel_list_picks_any_phases_in_its_order_is_recorded_and_gives_in
         with pytest.raises(DataError, match="lesion channels: "):
             build_lesion_h5(root, tmp_path / "x.h5", phases=bad, size=32, progress=False)
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_a_phantom_of_3_to_10_phase_cases_gives_the_channel_lists_shape_and_presence(tmp_path):
+    """The phantom with the real data's phase mix stretched: 3-phase DUKE, 9-phase ISPY1 and 10-phase ISPY2 cases
+    (one missing a middle phase's file); channels [0, 1, 2, 8, 9] are present exactly where the case has them."""
+    from breastmri.phantom.synthesize import synthesize
+    from breastmri.stages.synthesize import Config
+
+    values = Config.from_params(Path(__file__).resolve().parents[2] / "params.yaml").updated(
+        out_dir=tmp_path / "phantom", n_train=0, n_inference=0, n_mamamia=4).as_dict()
+    cohorts = values["mamamia_cohorts"]
+    for name, phases in (("DUKE", [3, 3]), ("ISPY1", [9, 9]), ("ISPY2", [10, 10])):
+        cohorts[name] = {**cohorts[name], "phases": phases}
+    synthesize(**values)
+    records = json.loads((tmp_path / "phantom" / "truth" / "truth.json").read_text())["mamamia_layout"]["cases"]
+    present = {case: record["phases_present"] for case, record in records.items()}
+    assert sorted(map(len, present.values())) == [3, 3, 9, 10] and sum(not all(p) for p in present.values()) == 1
+    channels, out = [0, 1, 2, 8, 9], tmp_path / "lesion.h5"
+    summary = build_lesion_h5(tmp_path / "phantom" / "mamamia", out, phases=channels, size=32, progress=False)
+    source = SliceFile(out, "lesion")
+    assert source.read("images", source.rows("all")).shape == (source.n, 5, 32, 32) and source.phases == channels
+    lacking = 0
+    for case, here in present.items():
+        expected = [k < len(here) and here[k] for k in channels]
+        rows = source.patient_ids == case
+        assert rows.any() and (source.phase_present[rows] == expected).all(), case
+        assert summary["per_case"][case]["phases_present"] == sum(expected)
+        assert summary["per_case"][case]["phases_ignored"] == sum(h for k, h in enumerate(here) if k not in channels)
+        lacking += not all(expected)
+    assert summary["cases_with_missing_phases"] == lacking >= 2  # the 3-phase cases lack phases 8 and 9
+    assert summary["cases_with_ignored_phases"] == 2  # the 9- and 10-phase cases' phases 3 to 7
 
 
 def test_command_builds_both_tasks_from_params(seed_root, mamamia_root, tmp_path, capsys, params_file):

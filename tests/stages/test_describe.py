@@ -23,7 +23,7 @@ def test_synthesize_leads_with_what_was_drawn():
                "inference_scan_swap": 1, "inference_scan_flip_ud": 2, "inference_scan_flip_hf": 0,
                "inference_cohort_duke": 2, "inference_cohort_seedlike": 18, "inference_storage_diag": 20,
                "mamamia_cases": 12, "mamamia_sagittal_cases": 6, "mamamia_phase_files": 60,
-               "mamamia_cases_missing_phases": 5, "mamamia_cases_with_gap": 1}
+               "mamamia_cases_by_phases": {"3": 5, "6": 7}, "mamamia_cases_missing_phases": 1}
     line = synthesize.describe(summary)
     assert line.startswith("phantom: 40 training and 20 inference scans (seed layout), 12 MAMA-MIA cases")
     assert "2 seed cohorts" in line and "4 scan_swap" in line and "6 mask_flip_lr" in line
