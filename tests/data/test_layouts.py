@@ -6,7 +6,8 @@ import pytest
 from breastmri.data.errors import DataError
 from breastmri.data.io import save_nifti
 from breastmri.data.layouts import (MamaMiaLayout, SeedLayout, channel_entries, check_channel_phases,
-                                   check_phase_list, ignored_phases, phase_paths_in, seed_patient_id)
+                                   check_phase_list, folder_names, ignored_phases, phase_paths_in,
+                                   seed_patient_id)
 
 
 def _touch(path):
@@ -139,6 +140,21 @@ def test_official_split_maps_each_case_to_its_column_and_is_none_without_the_fil
     # the real file's shape: the shorter column padded with empty cells
     layout.split_path.write_text("train_split,test_split\nDUKE_001,NACT_01\n ISPY1_1001 ,\n")
     assert layout.official_split() == {"DUKE_001": "train", "ISPY1_1001": "train", "NACT_01": "test"}
+
+
+def test_official_split_ids_name_case_folders_regardless_of_letter_case(tmp_path):
+    """Real case folders may be lower case where the split file (and the clinical table) say DUKE_001."""
+    layout = _split_layout(tmp_path, cases=("duke_001", "ISPY1_1001", "nact_01"))
+    layout.split_path.write_text("train_split,test_split\nDUKE_001,NACT_01\nispy1_1001,\n")
+    assert layout.official_split() == {"duke_001": "train", "ISPY1_1001": "train", "nact_01": "test"}
+    assert folder_names(["DUKE_001", "Nact_01", "ISPY2_9"], layout.cases()) == {"DUKE_001": "duke_001",
+                                                                                "Nact_01": "nact_01"}
+    layout.split_path.write_text("train_split,test_split\nDUKE_001,duke_001\nISPY1_1001,NACT_01\n")
+    with pytest.raises(DataError, match="case DUKE_001 is listed in both train_split and test_split$"):
+        layout.official_split()
+    _touch(tmp_path / "images" / "DUKE_001" / "DUKE_001_0000.nii.gz")
+    with pytest.raises(DataError, match="images: case folders DUKE_001 and duke_001 differ only in letter case"):
+        layout.cases()
 
 
 @pytest.mark.parametrize("text, problem", [

@@ -56,6 +56,17 @@ def mamamia(tmp_path):
     return root
 
 
+def test_clinical_ids_meet_case_folders_regardless_of_letter_case(tmp_path):
+    root = tmp_path / "mamamia"  # the folder ispy2_1 is the table's ISPY2_1
+    for case in ("DUKE_001", "ispy2_1"):
+        for k in range(2):
+            save_nifti(_scan(10 * k), AFFINE, root / f"images/{case}/{case}_{k:04d}.nii.gz")
+        save_nifti(_mask(12), AFFINE, root / f"segmentations/expert/{case}.nii.gz")
+    (root / "clinical_and_imaging_info.csv").write_text(MAMAMIA_CLINICAL)
+    clinical = validate_mamamia_dataset(root)["clinical"]
+    assert clinical["n_imaging_patients_without_clinical"] == clinical["n_clinical_patients_without_imaging"] == 0
+
+
 def _fails(func, root, *fragments):
     with pytest.raises(DataError) as err:
         func(root)

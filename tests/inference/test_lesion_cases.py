@@ -91,7 +91,8 @@ def test_validation_cases_get_masks_on_their_own_grid_and_exact_scores(layout, t
 
 def test_the_challenge_fairness_reads_the_layouts_clinical_table(layout, tmp_path, monkeypatch):
     """A lesion model that finds one case's lesion and misses the other's: the two cases in different age and
-    menopause groups make both fairness scores 1 - 0.5 (1 + 1) = 0."""
+    menopause groups make both fairness scores 1 - 0.5 (1 + 1) = 0. The table's ids meet the case folders regardless of
+    letter case (one is written lower case)."""
     root, h5, ckpt = layout
 
     def one_of_two(self, paths):
@@ -102,7 +103,7 @@ def test_the_challenge_fairness_reads_the_layouts_clinical_table(layout, tmp_pat
     monkeypatch.setattr(SlicePredictor, "predict_lesion", one_of_two)
     (root / "clinical_and_imaging_info.csv").write_text(
         "patient_id,dataset,er,pr,her2,nottingham_grade,tumor_subtype,age,menopause\n"
-        f"{VALIDATION[0]},ISPY1,1,0,0,,luminal,38,pre\n{VALIDATION[1]},NACT,0,0,0,,triple_negative,66,post\n"
+        f"{VALIDATION[0].lower()},ISPY1,1,0,0,,luminal,38,pre\n{VALIDATION[1]},NACT,0,0,0,,triple_negative,66,post\n"
         "DUKE_001,DUKE,0,0,1,low,her2_pure,50,\n")
     metrics = infer_lesion_cases(root, ckpt, tmp_path / "pred", h5_path=h5, progress=False)["metrics"]["challenge"]
     assert metrics["dice_mean"] == 0.5 and metrics["norm_hd_mean"] == 0.5  # missed: Dice 0, NormHD 1
@@ -155,6 +156,26 @@ def test_every_lesion_path_reads_the_channel_phases_the_checkpoint_records(layou
     assert infer_command(["--phases_folder", str(root / "images" / "ISPY1_002"), "--checkpoint_path", str(ckpt),
                           "--out_dir", str(tmp_path / "one"), "--device", "cpu"]) == 0
     assert seen == {"ISPY1_002": ["ISPY1_002_0000.nii.gz", "ISPY1_002_0003.nii.gz"]}
+
+
+def test_with_an_official_split_the_held_out_cases_are_its_test_cases(layout, tmp_path, monkeypatch):
+    root, h5, ckpt = layout
+    _truth_predictor(monkeypatch)
+    (root / "train_test_splits.csv").write_text("train_split,test_split\nDUKE_001,nact_003\nISPY1_002,\n")
+    with pytest.raises(DataError, match=r"lesion.h5: the file holds 1 official test case\(s\) \(NACT_003\): it was "
+                                        r"built without train_test_splits.csv; rebuild it"):
+        infer_lesion_cases(root, ckpt, tmp_path / "pred", h5_path=h5, progress=False)
+    official = write_split(tmp_path / "official.h5", validation=["ISPY1_002"])  # as built: NACT_003 left out
+    metrics_path = tmp_path / "infer_lesion.json"
+    for h5_path in (official, None):
+        summary = infer_lesion_cases(root, ckpt, tmp_path / "pred", h5_path=h5_path, metrics_path=metrics_path,
+                                     progress=False)
+        assert list(summary["per_case"].index) == ["NACT_003"] and summary["metrics"]["dice"]["min"] == 1.0
+        assert json.loads(metrics_path.read_text())["case_set"] == "official test"
+    assert sorted(p.name for p in (tmp_path / "pred").iterdir()) == ["NACT_003_pred.nii.gz"]
+    (root / "train_test_splits.csv").unlink()  # without it: the HDF5's validation split, as before
+    assert infer_lesion_cases(root, ckpt, tmp_path / "pred", h5_path=h5, progress=False)["metrics"]["case_set"] == (
+        "validation")
 
 
 def test_stale_predictions_of_other_cases_are_removed(layout, tmp_path, monkeypatch):

@@ -17,6 +17,7 @@ from breastmri.slices.build import build_breast_h5, build_lesion_h5
 from breastmri.slices.geometry import SliceGeometry, undo_resize_pad
 from breastmri.slices.selection import distance_to_lesion
 from breastmri.slices.resample import resample_case
+from breastmri.slices.split import split_patients
 from breastmri.data.layouts import MamaMiaLayout, channel_entries
 from breastmri.slices.h5file import SliceFile
 
@@ -121,6 +122,7 @@ def test_lesion_selection_rules_and_missing_phases(mamamia_root, tmp_path):
         assert "phases" not in json.loads(f.attrs["params"])
     assert SliceFile(out, "lesion").phases == SIX and summary["phases"] == SIX
     assert summary["cases_with_ignored_phases"] == 0 and summary["cases_with_missing_phases"] == 2
+    assert summary["split_source"] == "seeded" and summary["test_cases"] == []  # no train_test_splits.csv
     # missing phases: CASE_001 lacks phase 3, CASE_002 lacks 2, 4, 5
     expected = {"CASE_000": [], "CASE_001": [3], "CASE_002": [2, 4, 5]}
     for case, missing in expected.items():
@@ -201,6 +203,25 @@ def test_a_phantom_of_3_to_10_phase_cases_gives_the_channel_lists_shape_and_pres
         lacking += not all(expected)
     assert summary["cases_with_missing_phases"] == lacking >= 2  # the 3-phase cases lack phases 8 and 9
     assert summary["cases_with_ignored_phases"] == 2  # the 9- and 10-phase cases' phases 3 to 7
+
+
+def test_the_official_split_keeps_its_test_cases_out_and_splits_its_train_cases(tmp_path):
+    """train_test_splits.csv (ids in any letter case): its test cases are not read (one has no segmentation) and not
+    in the file; the seeded train/validation split is drawn among its train cases."""
+    root = make_mamamia_layout(tmp_path / "mamamia", n_cases=5)
+    (root / "train_test_splits.csv").write_text("train_split,test_split\nCASE_000,case_003\nCASE_001,CASE_004\n"
+                                                "case_002,\n")
+    (root / "segmentations" / "expert" / "CASE_004.nii.gz").unlink()
+    out, metrics = tmp_path / "lesion.h5", tmp_path / "lesion.json"
+    summary = build_lesion_h5(root, out, phases=SIX, size=32, val_fraction=0.4, seed=3, summary_path=metrics,
+                              progress=False)
+    train_cases = ["CASE_000", "CASE_001", "CASE_002"]
+    source = SliceFile(out, "lesion")
+    assert sorted(set(source.patient_ids)) == train_cases and source.split == split_patients(train_cases, 0.4, 3)
+    assert summary["split_source"] == "official" and summary["test_cases"] == ["CASE_003", "CASE_004"]
+    assert summary["n_patients"] == 3 and summary["patients"] == {"train": 2, "validation": 1}
+    recorded = json.loads(metrics.read_text())
+    assert (recorded["split_source"], recorded["test_cases"]) == ("official", ["CASE_003", "CASE_004"])
 
 
 def test_command_builds_both_tasks_from_params(seed_root, mamamia_root, tmp_path, capsys, params_file):

@@ -14,6 +14,9 @@
       <root>/segmentations/expert/<CASE>.nii.gz                       (lesion mask)
       <root>/clinical_and_imaging_info.csv | .xlsx
       <root>/train_test_splits.csv                  (optional: the official split, columns train_split, test_split)
+
+Case ids of the tables and of the split file name case folders regardless of letter case (:func:`folder_names`):
+real folders may be ``duke_001`` where the tables say ``DUKE_001``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,11 +134,17 @@ class MamaMiaLayout:
         return self.root / "segmentations" / "expert"
 
     def cases(self) -> list[str]:
-        """Case ids: the sub-folders of ``images/`` (sorted)."""
+        """Case ids: the sub-folders of ``images/`` (sorted); two whose names differ only in letter case are an
+        error (an id could not tell them apart)."""
         _require_dir(self.image_dir, "MAMA-MIA images")
         cases = sorted(p.name for p in self.image_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not cases:
             raise DataError(self.image_dir, "MAMA-MIA images folder holds no case folders")
+        seen: dict[str, str] = {}
+        for case in cases:
+            other = seen.setdefault(case.casefold(), case)
+            if other != case:
+                raise DataError(self.image_dir, f"case folders {other} and {case} differ only in letter case")
         return cases
 
     def phase_paths(self, case: str) -> list[Path | DicomPhase | None]:
@@ -172,7 +181,8 @@ class MamaMiaLayout:
         The file has the columns ``train_split`` and ``test_split``, one case id per cell, the shorter column
         padded with empty cells. It must assign every case of ``images/`` exactly once: an unreadable file, a
         missing column, a case listed twice (in one column or in both), a case not in ``images/`` or a case of
-        ``images/`` in neither column is a :class:`DataError` naming the file.
+        ``images/`` in neither column is a :class:`DataError` naming the file. Ids match the case folders regardless
+        of letter case (:func:`folder_names`); the mapping's keys are the folders' names.
         """
         path = self.split_path
         if not path.is_file():
@@ -189,20 +199,31 @@ class MamaMiaLayout:
             raise DataError(path, f"split table lacks the column(s) {', '.join(missing)} "
                                   f"(found: {', '.join(map(str, table.columns)) or 'none'})")
         listed = [(case, column) for column in SPLIT_COLUMNS for case in table[column].str.strip() if case]
-        twice = [case for case, n in Counter(case for case, _ in listed).items() if n > 1]
+        spelled: dict[str, str] = {}  # a case's first spelling in the file
+        for case, _ in listed:
+            spelled.setdefault(case.casefold(), case)
+        twice = [spelled[key] for key, n in Counter(case.casefold() for case, _ in listed).items() if n > 1]
         if twice:
-            columns = sorted({column for case, column in listed if case == twice[0]})
+            columns = sorted({column for case, column in listed if case.casefold() == twice[0].casefold()})
             where = "in both train_split and test_split" if len(columns) > 1 else f"twice in {columns[0]}"
             raise DataError(path, f"case {twice[0]} is listed {where}"
                                   + (f" ({len(twice)} cases listed more than once)" if len(twice) > 1 else ""))
-        split = {case: SPLIT_COLUMNS[column] for case, column in listed}
         cases = self.cases()
-        for extra, problem in ((sorted(set(split) - set(cases)), f"not in {self.image_dir}"),
+        folders = folder_names([case for case, _ in listed], cases)
+        split = {folders[case]: SPLIT_COLUMNS[column] for case, column in listed if case in folders}
+        for extra, problem in ((sorted(case for case, _ in listed if case not in folders), f"not in {self.image_dir}"),
                                (sorted(set(cases) - set(split)), "of the images folder in neither column")):
             if extra:
                 raise DataError(path, f"{len(extra)} case(s) {problem}: {', '.join(extra[:5])}"
                                       + (", ..." if len(extra) > 5 else ""))
         return split
+
+
+def folder_names(ids: Iterable[str], cases: Sequence[str]) -> dict[str, str]:
+    """Each of ``ids`` (a table's or the split file's case ids) that names one of the case folders ``cases``,
+    compared regardless of letter case, mapped to that folder's name; ids naming no folder are left out."""
+    by_key = {case.casefold(): case for case in cases}
+    return {i: by_key[str(i).casefold()] for i in ids if str(i).casefold() in by_key}
 
 
 def phase_paths_in(folder: str | Path, case: str | None = None) -> list[Path | DicomPhase | None]:

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from breastmri.data.clinical import load_clinical
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume, load_volume, strip_nifti_suffix, write_json
-from breastmri.data.layouts import MamaMiaLayout, SeedLayout
+from breastmri.data.layouts import MamaMiaLayout, SeedLayout, folder_names
 
 AFFINE_ATOL = 1e-3  # mm; NIfTI stores affines as float32
 MIN_DIM = 4  # voxels per axis of a scan (the phantom has >= 36; 3D context and orientation need a few slices)
@@ -126,8 +126,10 @@ def _require_root(root: Path, what: str) -> None:
 
 
 def _clinical_summary(path: Path, imaging_ids: list[str]) -> dict:
+    """Rows, missing values and how clinical and imaging ids meet (regardless of letter case: :func:`folder_names`)."""
     df = load_clinical(path)
-    ids, imaging = set(df["patient_id"]), set(imaging_ids)
+    folders = folder_names(df["patient_id"], imaging_ids)
+    ids, imaging = {folders.get(i, i) for i in df["patient_id"]}, set(imaging_ids)
     no_clinical = sorted(imaging - ids)
     return {"file": path.name,
             "n_rows": int(len(df)),

@@ -4,7 +4,9 @@
   (seed layout ``<oriented_dir>/train/{scans,masks}``) with its breast mask;
 * ``build_lesion_h5(mamamia_root, out_path, phases=..., ...)``: balanced lesion-positive/negative slices of
   every MAMA-MIA case, one channel per DCE phase of ``phases`` (a phase a case lacks is a zero channel; phases
-  the list leaves out are ignored and counted).
+  the list leaves out are ignored and counted). When the layout has the official split
+  (``train_test_splits.csv``), its test cases are left out of the file (the held-out test set) and the seeded
+  train/validation split is drawn among its train cases; without it, among every case.
 
 Each patient's arrays are produced by :mod:`breastmri.slices.breast` / :mod:`breastmri.slices.lesion` and
 written, in patient order, through :class:`~breastmri.slices.writer.H5SliceWriter`. Two ways to run:
@@ -152,7 +154,11 @@ def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, phases: l
     started = time.perf_counter()
     phases = check_channel_phases(phases, "lesion channels")
     layout = MamaMiaLayout(mamamia_root)
-    cases = layout.cases()
+    official = layout.official_split()
+    test = sorted(case for case, part in (official or {}).items() if part == "test")
+    cases = sorted(set(layout.cases()) - set(test))  # the official test cases stay out
+    if not cases:
+        raise DataError(layout.split_path, "the official split leaves no train case")
     jobs, ignored = [], {}
     for case in cases:
         mask = layout.lesion_mask(case)
@@ -251,6 +257,8 @@ def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, phases: l
         "size": size,
         "per_case": per_case,
         **_split_summary(split, {c: i["positives"] + i["negatives"] for c, i in per_case.items()}),
+        "split_source": "official" if official else "seeded",  # official: train_test_splits.csv's test cases out
+        "test_cases": test,
     }
     _finish(summary, out_path, summary_path, started, facts)
     return summary

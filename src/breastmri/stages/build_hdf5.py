@@ -62,8 +62,10 @@ def describe(summary: dict) -> str:
         balance = (f"{s['positives']} positive / {s['negatives']} negative (balance {s['balance_pos_minus_neg']:+d})"
                    if lesion else f"{s['slices_with_mask']} with breast / {s['slices_without_mask']} without")
         split = s["patients"]
+        held_out = (f", {len(s['test_cases'])} official test cases held out"
+                    if s.get("split_source") == "official" else "")
         return (f"{task}: {s['n_slices']} slices, {balance}, {split.get('train', 0)} train / "
-                f"{split.get('validation', 0)} validation {'cases' if lesion else 'patients'} "
+                f"{split.get('validation', 0)} validation {'cases' if lesion else 'patients'}{held_out} "
                 f"({s['cases_computed']} cases computed, {s['cases_reused']} reused from shards)")
 
     return "; ".join(task_line(task, s) for task, s in summary.items())
