@@ -85,9 +85,9 @@ def child_build(spec: dict) -> None:
     else:
         from breastmri.stages import build_hdf5
 
-        phases = build_hdf5.Config.from_params(HERE.parents[1] / "params.yaml").lesion_channels
-        summary = build_lesion_h5(spec["src"], spec["out"], phases=phases, size=spec["size"],
-                                  workers=spec["workers"], progress=False)
+        c = build_hdf5.Config.from_params(HERE.parents[1] / "params.yaml")
+        summary = build_lesion_h5(spec["src"], spec["out"], phases=c.lesion_channels, breast_box=c.lesion_breast_box,
+                                  size=spec["size"], workers=spec["workers"], progress=False)
     summary["self_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     summary["children_maxrss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print("RESULT " + json.dumps({k: v for k, v in summary.items() if k != "split"}))

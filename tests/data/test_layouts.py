@@ -1,13 +1,15 @@
-"""Layout adapters: ids, pairing, missing or empty folders, missing phases."""
+"""Layout adapters: ids, pairing, missing or empty folders, missing phases, breast boxes."""
+
+import json
 
 import numpy as np
 import pytest
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import save_nifti
-from breastmri.data.layouts import (MamaMiaLayout, SeedLayout, channel_entries, check_channel_phases,
+from breastmri.data.layouts import (BreastBox, MamaMiaLayout, SeedLayout, channel_entries, check_channel_phases,
                                    check_phase_list, folder_names, ignored_phases, phase_paths_in,
-                                   seed_patient_id)
+                                   read_breast_box, seed_patient_id)
 
 
 def _touch(path):
@@ -176,3 +178,44 @@ def test_a_malformed_official_split_is_an_error_naming_the_file(tmp_path, text, 
     layout.split_path.write_text(text)
     with pytest.raises(DataError, match=f"train_test_splits.csv: {problem}"):
         layout.official_split()
+
+
+def _info(path, **coordinates):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"patient_id": path.stem.upper(), "primary_lesion": {"breast_coordinates": coordinates}}))
+    return path
+
+
+BOX = {"x_min": 5, "x_max": 35, "y_min": 3, "y_max": 15, "z_min": 2, "z_max": 10}
+
+
+def test_the_breast_box_is_read_in_voxel_axis_order_from_a_file_named_in_any_case(tmp_path):
+    """x runs along voxel axis k, y along j, z along i (the challenge indexes GetArrayFromImage, axes k, j, i, as
+    [x, y, z]); the file of case DUKE_001 may be duke_001.json, as the real ones."""
+    layout = MamaMiaLayout(tmp_path)
+    assert layout.breast_box("DUKE_001") is None
+    path = _info(layout.patient_info_dir / "duke_001.json", **BOX)
+    box = layout.breast_box("DUKE_001")
+    assert box == BreastBox(path, ((2, 10), (3, 15), (5, 35)))
+    assert box.slices((24, 20, 40)) == (slice(2, 10), slice(3, 15), slice(5, 35))
+    with pytest.raises(DataError, match=r"duke_001.json: breast box beyond the image of \(40, 20, 24\) voxels "
+                                        r"\(i, j, k\): x 5-35 > 24"):
+        box.slices((40, 20, 24))  # the same box on a volume stored the other way round does not fit
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("{", "cannot read the patient info file"),
+    (json.dumps({"primary_lesion": {}}), r"no primary_lesion.breast_coordinates with x_min .. z_max \(missing "),
+    (json.dumps({"primary_lesion": {"breast_coordinates": {k: v for k, v in BOX.items() if k != "y_max"}}}),
+     "missing 'y_max'"),
+    (json.dumps({"primary_lesion": {"breast_coordinates": {**BOX, "y_max": None}}}), r"got \[3, None\]"),
+    (json.dumps({"primary_lesion": {"breast_coordinates": {**BOX, "x_max": 5}}}),
+     r"x_min, x_max must be whole numbers with 0 <= min < max, got \[5, 5\]"),
+    (json.dumps({"primary_lesion": {"breast_coordinates": {**BOX, "z_min": 2.5}}}), r"got \[2.5, 10\]"),
+    (json.dumps({"primary_lesion": {"breast_coordinates": {**BOX, "z_min": -1}}}), r"got \[-1, 10\]"),
+])
+def test_a_malformed_patient_info_file_is_an_error_naming_it(tmp_path, content, problem):
+    path = tmp_path / "CASE.json"
+    path.write_text(content)
+    with pytest.raises(DataError, match=f"CASE.json: .*{problem}"):
+        read_breast_box(path)

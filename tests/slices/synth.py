@@ -8,6 +8,7 @@ import nibabel as nib
 import numpy as np
 
 SIX = [0, 1, 2, 3, 4, 5]  # the default lesion channels (params.yaml build_hdf5.lesion_channels): phases 0 to 5
+LESION = {"phases": SIX, "breast_box": "ignore"}  # build_lesion_h5's defaults in params.yaml (channels, no box)
 
 
 def save(array, spacing, path: Path) -> Path:

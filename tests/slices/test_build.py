@@ -21,7 +21,7 @@ from breastmri.slices.split import split_patients
 from breastmri.data.layouts import MamaMiaLayout, channel_entries
 from breastmri.slices.h5file import SliceFile
 
-from .synth import SIX, make_mamamia_layout
+from .synth import LESION, SIX, make_mamamia_layout
 
 
 def test_breast_file_schema_and_content(seed_root, tmp_path):
@@ -87,7 +87,7 @@ def test_lesion_selection_rules_and_missing_phases(mamamia_root, tmp_path):
     """Acceptance 3: positives >= 20 px, negatives outside the exclusion distance, 1:1, zero channels."""
     out = tmp_path / "lesion.h5"
     excl = 6
-    summary = build_lesion_h5(mamamia_root, out, phases=SIX, size=32, min_lesion_px=20, neg_exclusion_slices=excl,
+    summary = build_lesion_h5(mamamia_root, out, **LESION, size=32, min_lesion_px=20, neg_exclusion_slices=excl,
                               neg_min_tissue_ratio=0.3, seed=0, progress=False)
     layout = MamaMiaLayout(mamamia_root)
     with h5py.File(out) as f:
@@ -141,8 +141,8 @@ def test_the_channel_list_picks_any_phases_in_its_order_is_recorded_and_gives_in
     zero channel marked absent, unlisted phases are ignored and counted, and the list is in the file."""
     root = make_mamamia_layout(tmp_path / "mamamia", n_cases=3, missing={1: [3]}, n_phases={0: 10, 2: 3})
     out = tmp_path / "lesion.h5"
-    summary = build_lesion_h5(root, out, phases=[0, 8, 3], size=32, min_lesion_px=20, neg_exclusion_slices=6,
-                              neg_min_tissue_ratio=0.3, progress=False)
+    summary = build_lesion_h5(root, out, phases=[0, 8, 3], breast_box="ignore", size=32, min_lesion_px=20,
+                              neg_exclusion_slices=6, neg_min_tissue_ratio=0.3, progress=False)
     source = SliceFile(out, "lesion")
     assert (source.channels, source.phases, source.params["phases"]) == (3, [0, 8, 3], [0, 8, 3])
     assert h5_preprocessing(source).phases == (0, 8, 3)
@@ -170,7 +170,7 @@ def test_the_channel_list_picks_any_phases_in_its_order_is_recorded_and_gives_in
                           images[source.patient_ids == "CASE_000"])
     for bad in ([1, 0], [0, 0]):
         with pytest.raises(DataError, match="lesion channels: "):
-            build_lesion_h5(root, tmp_path / "x.h5", phases=bad, size=32, progress=False)
+            build_lesion_h5(root, tmp_path / "x.h5", phases=bad, breast_box="ignore", size=32, progress=False)
     assert not (tmp_path / "x.h5").exists()
 
 
@@ -190,7 +190,8 @@ def test_a_phantom_of_3_to_10_phase_cases_gives_the_channel_lists_shape_and_pres
     present = {case: record["phases_present"] for case, record in records.items()}
     assert sorted(map(len, present.values())) == [3, 3, 9, 10] and sum(not all(p) for p in present.values()) == 1
     channels, out = [0, 1, 2, 8, 9], tmp_path / "lesion.h5"
-    summary = build_lesion_h5(tmp_path / "phantom" / "mamamia", out, phases=channels, size=32, progress=False)
+    summary = build_lesion_h5(tmp_path / "phantom" / "mamamia", out, phases=channels, breast_box="ignore", size=32,
+                              progress=False)
     source = SliceFile(out, "lesion")
     assert source.read("images", source.rows("all")).shape == (source.n, 5, 32, 32) and source.phases == channels
     lacking = 0
@@ -213,7 +214,7 @@ def test_the_official_split_keeps_its_test_cases_out_and_splits_its_train_cases(
                                                 "case_002,\n")
     (root / "segmentations" / "expert" / "CASE_004.nii.gz").unlink()
     out, metrics = tmp_path / "lesion.h5", tmp_path / "lesion.json"
-    summary = build_lesion_h5(root, out, phases=SIX, size=32, val_fraction=0.4, seed=3, summary_path=metrics,
+    summary = build_lesion_h5(root, out, **LESION, size=32, val_fraction=0.4, seed=3, summary_path=metrics,
                               progress=False)
     train_cases = ["CASE_000", "CASE_001", "CASE_002"]
     source = SliceFile(out, "lesion")
@@ -222,6 +223,45 @@ def test_the_official_split_keeps_its_test_cases_out_and_splits_its_train_cases(
     assert summary["n_patients"] == 3 and summary["patients"] == {"train": 2, "validation": 1}
     recorded = json.loads(metrics.read_text())
     assert (recorded["split_source"], recorded["test_cases"]) == ("official", ["CASE_003", "CASE_004"])
+
+
+def _breast_boxes(root, **boxes):
+    for case, (z, y, x) in boxes.items():
+        coordinates = {"z_min": z[0], "z_max": z[1], "y_min": y[0], "y_max": y[1], "x_min": x[0], "x_max": x[1]}
+        path = root / "patient_info_files" / f"{case.lower()}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"primary_lesion": {"breast_coordinates": coordinates}}))
+
+
+def test_a_breast_box_crops_or_masks_each_case_before_slicing_and_inference_does_the_same(mamamia_root, tmp_path):
+    """Boxes z 4-20, y 0-20, x 8-28 (voxel axes i, j, k of the (24, 20, 40) volumes of 1.5 x 1.5 x 1 mm): cropped,
+    the 1 mm grid is the box's 30 x 24 x 20 mm (working axes A = j, L = i, S = k); the mode is recorded, and the
+    predictor given the box prepares exactly the stored slices; without a case's box the build stops."""
+    _breast_boxes(mamamia_root, **{f"CASE_00{c}": ((4, 20), (0, 20), (8, 28)) for c in range(3)})
+    out = tmp_path / "crop.h5"
+    summary = build_lesion_h5(mamamia_root, out, phases=SIX, breast_box="crop", size=32, progress=False)
+    assert {c: i["resampled_shape"] for c, i in summary["per_case"].items()} == {
+        f"CASE_00{c}": [30, 24, 20] for c in range(3)}
+    source = SliceFile(out, "lesion")
+    assert source.breast_box == "crop" and source.params["breast_box"] == "crop"
+    predictor = SlicePredictor(torch.nn.Identity(), h5_preprocessing(out, "lesion"))
+    assert predictor.preprocessing.breast_box == "crop"
+    layout = MamaMiaLayout(mamamia_root)
+    rows = source.patient_ids == "CASE_001"
+    inputs, _, _, _ = predictor.lesion_inputs(channel_entries(layout.phase_paths("CASE_001"), SIX),
+                                              layout.breast_box("CASE_001"))
+    assert np.array_equal(inputs[source.slice_indices[rows]], source.read("images", np.flatnonzero(rows)))
+    masked = build_lesion_h5(mamamia_root, tmp_path / "mask.h5", phases=SIX, breast_box="mask", size=32,
+                             progress=False)
+    assert {tuple(i["resampled_shape"]) for i in masked["per_case"].values()} == {(30, 36, 40)}  # the whole grid
+    with h5py.File(tmp_path / "mask.h5") as f:
+        assert json.loads(f.attrs["params"])["breast_box"] == "mask"
+    (mamamia_root / "patient_info_files" / "case_002.json").unlink()
+    with pytest.raises(DataError, match=r"patient_info_files/CASE_002.json: patient info file missing: breast box "
+                                        r"mode 'crop' needs every case's box"):
+        build_lesion_h5(mamamia_root, tmp_path / "x.h5", phases=SIX, breast_box="crop", size=32, progress=False)
+    with pytest.raises(DataError, match="breast box mode must be one of ignore, crop, mask, got 'box'"):
+        build_lesion_h5(mamamia_root, tmp_path / "x.h5", phases=SIX, breast_box="box", size=32, progress=False)
 
 
 def test_command_builds_both_tasks_from_params(seed_root, mamamia_root, tmp_path, capsys, params_file):

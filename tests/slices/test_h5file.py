@@ -8,7 +8,7 @@ from breastmri.data.errors import DataError
 from breastmri.slices.build import build_breast_h5, build_lesion_h5
 from breastmri.slices.h5file import SliceFile
 
-from .synth import SIX
+from .synth import LESION
 
 
 def test_breast_file_metadata_splits_and_rows(seed_root, tmp_path):
@@ -34,7 +34,7 @@ def test_breast_file_metadata_splits_and_rows(seed_root, tmp_path):
 
 def test_lesion_file_and_task_mismatch(mamamia_root, tmp_path):
     out = tmp_path / "lesion.h5"
-    build_lesion_h5(mamamia_root, out, phases=SIX, size=16, min_lesion_px=5, neg_exclusion_slices=4,
+    build_lesion_h5(mamamia_root, out, **LESION, size=16, min_lesion_px=5, neg_exclusion_slices=4,
                     progress=False)
     source = SliceFile(out)
     assert source.task == "lesion" and source.channels == 6 and source.phase_present.shape == (source.n, 6)

@@ -14,13 +14,15 @@
       <root>/segmentations/expert/<CASE>.nii.gz                       (lesion mask)
       <root>/clinical_and_imaging_info.csv | .xlsx
       <root>/train_test_splits.csv                  (optional: the official split, columns train_split, test_split)
+      <root>/patient_info_files/<CASE>.json         (optional: primary_lesion.breast_coordinates, the breast's box)
 
 Case ids of the tables and of the split file name case folders regardless of letter case (:func:`folder_names`):
-real folders may be ``duke_001`` where the tables say ``DUKE_001``.
+real folders may be ``duke_001`` where the tables say ``DUKE_001``; so do the patient info files' names.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from collections import Counter
@@ -35,6 +37,9 @@ from breastmri.data.errors import DataError
 from breastmri.data.io import is_nifti, strip_nifti_suffix
 
 SPLIT_FILE = "train_test_splits.csv"
+PATIENT_INFO_DIR = "patient_info_files"
+BOX_AXES = ("z", "y", "x")  # the breast box's coordinate along voxel axis i, j, k (see BreastBox)
+BREAST_BOX_MODES = ("ignore", "crop", "mask")
 SPLIT_COLUMNS = {"train_split": "train", "test_split": "test"}
 _DIGITS = re.compile(r"(\d+)")
 
@@ -174,6 +179,19 @@ class MamaMiaLayout:
     def split_path(self) -> Path:
         return self.root / SPLIT_FILE
 
+    @property
+    def patient_info_dir(self) -> Path:
+        return self.root / PATIENT_INFO_DIR
+
+    def breast_box(self, case: str) -> BreastBox | None:
+        """The breast box of ``patient_info_files/<CASE>.json`` (the file's name matched regardless of letter case;
+        :func:`read_breast_box`), ``None`` when the case has no such file."""
+        path = self.patient_info_dir / f"{case}.json"
+        if not path.is_file() and self.patient_info_dir.is_dir():
+            named = folder_names([case], [p.name[:-len(".json")] for p in self.patient_info_dir.glob("*.json")])
+            path = self.patient_info_dir / f"{named.get(case, case)}.json"
+        return read_breast_box(path) if path.is_file() else None
+
     def official_split(self) -> dict[str, str] | None:
         """The official split of ``train_test_splits.csv`` (case -> ``"train"`` / ``"test"``, in the file's
         order), ``None`` when the layout has no such file.
@@ -217,6 +235,47 @@ class MamaMiaLayout:
                 raise DataError(path, f"{len(extra)} case(s) {problem}: {', '.join(extra[:5])}"
                                       + (", ..." if len(extra) > 5 else ""))
         return split
+
+
+@dataclass(frozen=True)
+class BreastBox:
+    """A case's breast bounding box: half-open voxel ranges ``[start, stop)`` along the image's voxel axes i, j, k
+    (nibabel's array order, SimpleITK's index order), read from ``source``.
+
+    The challenge's code indexes the SimpleITK array (``sitk.GetArrayFromImage``: axes k, j, i) as
+    ``[x_min:x_max, y_min:y_max, z_min:z_max]``: its x runs along voxel axis k, y along j and z along i.
+    """
+
+    source: Path
+    ranges: tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+
+    def slices(self, shape: Sequence[int]) -> tuple[slice, slice, slice]:
+        """The box as slices of an array of ``shape`` (voxel axes i, j, k); a box beyond it is an error."""
+        outside = [f"{name} {start}-{stop} > {size}" for name, (start, stop), size in zip(BOX_AXES, self.ranges, shape)
+                   if stop > size]
+        if outside:
+            raise DataError(self.source, f"breast box beyond the image of {tuple(shape)} voxels (i, j, k): "
+                                         f"{', '.join(outside)}")
+        return tuple(slice(start, stop) for start, stop in self.ranges)
+
+
+def read_breast_box(path: str | Path) -> BreastBox:
+    """``primary_lesion.breast_coordinates`` of a MAMA-MIA patient info file as a :class:`BreastBox`; an unreadable
+    file, a missing key or coordinates that are not whole numbers with ``0 <= min < max`` are a :class:`DataError`
+    naming the file."""
+    path = Path(path)
+    try:
+        coordinates = json.loads(path.read_text())["primary_lesion"]["breast_coordinates"]
+        values = {axis: (coordinates[f"{axis}_min"], coordinates[f"{axis}_max"]) for axis in BOX_AXES}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"cannot read the patient info file: {exc}") from exc
+    except (KeyError, TypeError) as exc:
+        raise DataError(path, f"no primary_lesion.breast_coordinates with x_min .. z_max (missing {exc})") from exc
+    for axis, pair in values.items():
+        if any(isinstance(v, bool) or not isinstance(v, int) for v in pair) or not 0 <= pair[0] < pair[1]:
+            raise DataError(path, f"breast_coordinates {axis}_min, {axis}_max must be whole numbers with "
+                                  f"0 <= min < max, got {list(pair)}")
+    return BreastBox(path, tuple(values[axis] for axis in BOX_AXES))
 
 
 def folder_names(ids: Iterable[str], cases: Sequence[str]) -> dict[str, str]:

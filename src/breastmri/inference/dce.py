@@ -28,7 +28,7 @@ from breastmri.data.dicom import DicomPhase
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume, load_volume
 from breastmri.data.validation import check_scan
-from breastmri.data.layouts import channel_entries, phase_paths_in
+from breastmri.data.layouts import MamaMiaLayout, channel_entries, phase_paths_in
 from breastmri.inference.candidates import tumor_candidate
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, erode_mm, keep_large_components
 from breastmri.inference.scan import segment_breast
@@ -110,12 +110,16 @@ def load_phases(folder: str | Path, phases: Sequence[int]) -> tuple[str, dict[in
 
 def lesion_probability(predictor, folder: str | Path) -> tuple[str, dict[int, Volume | None], np.ndarray]:
     """Case id, the strictly loaded phases by index (the model's channel phases and the first post-contrast
-    phase 1) and the lesion model's probability on the ``_0000`` grid."""
+    phase 1) and the lesion model's probability on the ``_0000`` grid. A model built within breast boxes gets the
+    case's box when its MAMA-MIA layout has one (``<folder>/../../patient_info_files/<CASE>.json``)."""
     channels = list(predictor.preprocessing.phases)
     case, entries, volumes = load_phases(folder, list(dict.fromkeys([0, *channels, 1])))
+    box = None
+    if predictor.preprocessing.breast_box != "ignore":
+        box = MamaMiaLayout(Path(folder).parent.parent).breast_box(case)
     # NIfTI phases are resampled from their files; the phases of a DICOM series from the volumes just read
     sources = [volumes[k] if isinstance(entries[k], DicomPhase) else entries[k] for k in channels]
-    return case, volumes, predictor.predict_lesion(sources)
+    return case, volumes, predictor.predict_lesion(sources, box)
 
 
 def disagreement(lesion: np.ndarray, region: np.ndarray) -> list[str]:

@@ -3,9 +3,9 @@ stage: :mod:`breastmri.stages.infer_lesion`).
 
 Cases: those the model never trained on (``cases="held_out"``): the official split's test cases when the layout
 has ``train_test_splits.csv`` (the lesion build leaves them out of its file), else the lesion HDF5 file's
-validation split; or every case of the layout (``cases="all"``). The metrics say which (``case_set``). Per case (:func:`breastmri.inference.dce.predict_case`): resample to
-the training grid, predict slice by slice with the chosen threshold, back onto the ``_0000`` file's grid, keep
-the large 3D components. With a ``breast_checkpoint`` (the whole-breast model) the lesion is restricted to the
+validation split; or every case of the layout (``cases="all"``). The metrics say which (``case_set``).
+Per case (:func:`breastmri.inference.dce.predict_case`): resample to the training grid, predict slice by slice with
+the chosen threshold, back onto the ``_0000`` file's grid, keep the large 3D components. With a ``breast_checkpoint`` (the whole-breast model) the lesion is restricted to the
 breast eroded by ``skin_margin_mm`` and the whole-breast pipeline's tumour candidate is found there
 (:class:`breastmri.inference.dce.BreastGuide`). Where the expert segmentation exists, Dice and HD95 (mm) on
 the original grid (the whole-volume counterpart of the training stage's sampled-slice Dice) and the candidate's
@@ -161,7 +161,8 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
     per_case = pd.DataFrame.from_dict(rows, orient="index")
     per_case.index.name = "case_id"
     metrics = {"n_cases": len(ids), "n_evaluated": int(per_case.get("dice", pd.Series(dtype=float)).notna().sum()),
-               "cases": cases, "case_set": case_set, "threshold": predictor.threshold, "mirror_tta": predictor.mirror_tta,
+               "cases": cases, "case_set": case_set, "threshold": predictor.threshold,
+               "mirror_tta": predictor.mirror_tta,
                "min_component_fraction": float(min_component_fraction),
                "breast_restricted": guide is not None}
     if guide:

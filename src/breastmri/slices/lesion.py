@@ -3,7 +3,8 @@
 1. the phases of the channel list (``build_hdf5.lesion_channels``: the DCE phase of each input channel, the
    pre-contrast phase first; :func:`~breastmri.data.layouts.channel_entries` picks them from the case's phases)
    and the lesion mask are resampled onto one isotropic grid (``spacing_mm``, SimpleITK; linear for images,
-   nearest for the mask), see :mod:`breastmri.slices.resample`;
+   nearest for the mask), see :mod:`breastmri.slices.resample`; with a breast box and ``box_mode`` crop or mask,
+   each image is first cropped to the case's box or zeroed outside it;
 2. intensities are normalised with the mean/std over all voxels of all present phases of the case;
 3. slices are chosen in two passes: :func:`lesion_candidates` (pre-contrast phase and mask only) finds
    each case's positives and negative candidates, :func:`breastmri.slices.selection.balance` picks a
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from breastmri.data.errors import DataError
+from breastmri.data.layouts import BreastBox
 from breastmri.slices.geometry import prepare_mask, resize_pad
 from breastmri.slices.normalize import CaseNormalizer
 from breastmri.slices.resample import resample_case
@@ -51,12 +53,13 @@ def prepare_phase_slices(phases: list[np.ndarray | None], size: int,
     return images, present
 
 
-def lesion_candidates(case: str, phase_paths: list[Path | None], mask_path: Path, *, size: int,
-                      spacing_mm: float, min_lesion_px: int, neg_exclusion_slices: int,
+def lesion_candidates(case: str, phase_paths: list[Path | None], mask_path: Path, box: BreastBox | None, *,
+                      size: int, spacing_mm: float, box_mode: str, min_lesion_px: int, neg_exclusion_slices: int,
                       neg_min_tissue_ratio: float) -> CaseCandidates:
     """Counting pass: resample the pre-contrast phase and the mask only; apply the selection rules.
-    ``phase_paths``: the channels' phases (``None`` where the case lacks one)."""
-    phases, mask, shape = resample_case([phase_paths[0]], mask_path, spacing_mm)
+    ``phase_paths``: the channels' phases (``None`` where the case lacks one); ``box``: the case's breast box
+    (``None``: none), applied as ``box_mode`` says."""
+    phases, mask, shape = resample_case([phase_paths[0]], mask_path, spacing_mm, box, box_mode)
     lesion_area = mask.sum(axis=(0, 1), dtype=np.int64)
     if not lesion_area.any():
         raise DataError(mask_path, "lesion mask is empty after resampling")
@@ -68,11 +71,11 @@ def lesion_candidates(case: str, phase_paths: list[Path | None], mask_path: Path
     return found
 
 
-def lesion_slices(case: str, phase_paths: list[Path | None], mask_path: Path, indices: np.ndarray, *,
-                  size: int, spacing_mm: float) -> PatientSlices:
+def lesion_slices(case: str, phase_paths: list[Path | None], mask_path: Path, box: BreastBox | None,
+                  indices: np.ndarray, *, size: int, spacing_mm: float, box_mode: str) -> PatientSlices:
     """Writing pass: resample the channels' phases (``phase_paths``, ``None`` where the case lacks one) and the
-    mask; return the stored arrays of slices ``indices``."""
-    phases, mask, _ = resample_case(list(phase_paths), mask_path, spacing_mm)
+    mask, within the breast ``box`` as :func:`lesion_candidates`; return the stored arrays of slices ``indices``."""
+    phases, mask, _ = resample_case(list(phase_paths), mask_path, spacing_mm, box, box_mode)
     indices = np.sort(np.asarray(indices, dtype=np.int64))
     images, present = prepare_phase_slices(phases, size, indices)
     masks = np.empty((len(indices), 1, size, size), dtype=np.uint8)

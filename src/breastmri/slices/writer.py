@@ -12,8 +12,9 @@ Schema (``contracts.md``)::
     attrs: task, size, channels, seed, params (JSON string); also split (JSON string), n_slices
 
 A lesion file's ``params`` holds ``phases``, the DCE phase of each channel, unless they are phases 0 to C-1 in
-order (what every lesion file held before the channel list could be chosen: such a file stays byte for byte the
-same; :class:`~breastmri.slices.h5file.SliceFile` reads either).
+order, and ``breast_box`` (crop | mask) unless no breast box was applied: what every lesion file held before these
+could be chosen, so such a file stays byte for byte the same; :class:`~breastmri.slices.h5file.SliceFile` reads
+either.
 
 Compression is per dataset (``image_compression``, ``mask_compression``: none, lzf, gzip1, gzip4).
 The defaults come from ``benchmarks/hdf5_io.py``: z-scored float32 images barely compress (lzf saves

@@ -30,6 +30,7 @@ class Config(DataConfig):
     lesion_size: int
     lesion_spacing_mm: float
     lesion_channels: list
+    lesion_breast_box: str
     lesion_min_area_px: int
     lesion_neg_exclusion_slices: int
     lesion_neg_min_tissue_ratio: float
@@ -47,7 +48,7 @@ def run(config: Config) -> dict:
                              low_pct=config.breast_clip_low_pct, high_pct=config.breast_clip_high_pct,
                              summary_path=metrics_dir / "build_hdf5_breast.json", **common)
     lesion = build_lesion_h5(config.mamamia_root, out_dir / "lesion.h5", phases=config.lesion_channels,
-                             size=config.lesion_size,
+                             breast_box=config.lesion_breast_box, size=config.lesion_size,
                              spacing_mm=config.lesion_spacing_mm, min_lesion_px=config.lesion_min_area_px,
                              neg_exclusion_slices=config.lesion_neg_exclusion_slices,
                              neg_min_tissue_ratio=config.lesion_neg_min_tissue_ratio,

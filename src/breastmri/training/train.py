@@ -110,14 +110,15 @@ def training_file(h5_path: Path, task: str) -> SliceFile:
 
 def slice_preprocessing(source: SliceFile) -> dict:
     """What the slices were made with (size, clip percentiles, grid spacing; lesion: the DCE phase of each input
-    channel), stored with the checkpoint so inference prepares scans the same way without the HDF5 file."""
+    channel and the breast box mode), stored with the checkpoint so inference prepares scans the same way without
+    the HDF5 file."""
     from dataclasses import asdict
 
     from breastmri.inference.predictor import h5_preprocessing
 
     values = asdict(h5_preprocessing(source))
-    return {**{key: values[key] for key in ("size", "low_pct", "high_pct", "spacing_mm")},
-            **({"phases": list(values["phases"])} if source.task == "lesion" else {})}
+    lesion = {"phases": list(values["phases"]), "breast_box": values["breast_box"]} if source.task == "lesion" else {}
+    return {**{key: values[key] for key in ("size", "low_pct", "high_pct", "spacing_mm")}, **lesion}
 
 
 def open_datasets(h5_path: Path, preload: bool = False):
