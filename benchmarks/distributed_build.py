@@ -70,7 +70,8 @@ def lesion_settings() -> dict:
     from breastmri.stages import build_hdf5
 
     c = build_hdf5.Config.from_params(ROOT / "params.yaml")
-    return {"size": c.lesion_size, "spacing_mm": c.lesion_spacing_mm, "min_lesion_px": c.lesion_min_area_px,
+    return {"phases": c.lesion_channels, "breast_box": c.lesion_breast_box, "size": c.lesion_size,
+            "spacing_mm": c.lesion_spacing_mm, "min_lesion_px": c.lesion_min_area_px,
             "neg_exclusion_slices": c.lesion_neg_exclusion_slices,
             "neg_min_tissue_ratio": c.lesion_neg_min_tissue_ratio, "seed": c.seed, "val_fraction": c.val_fraction,
             "image_compression": c.image_compression, "mask_compression": c.mask_compression}

@@ -83,8 +83,11 @@ def child_build(spec: dict) -> dict:
         summary = build_breast_h5(spec["src"], spec["out"], size=spec["size"], workers=spec["workers"],
                                   progress=False)
     else:
-        summary = build_lesion_h5(spec["src"], spec["out"], size=spec["size"], workers=spec["workers"],
-                                  progress=False)
+        from breastmri.stages import build_hdf5
+
+        c = build_hdf5.Config.from_params(HERE.parents[1] / "params.yaml")
+        summary = build_lesion_h5(spec["src"], spec["out"], phases=c.lesion_channels, breast_box=c.lesion_breast_box,
+                                  size=spec["size"], workers=spec["workers"], progress=False)
     summary["self_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     summary["children_maxrss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {k: v for k, v in summary.items() if k != "split"}

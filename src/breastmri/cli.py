@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--dataset_id", type=int, default=501, help="default: %(default)s")
     export.add_argument("--name", default="MAMAMIA", help="default: %(default)s")
     export.add_argument("--phases", type=int, nargs="+",
-                        help="phase indices exported as channels 0, 1, ... (default: every phase, 0 to 5)")
+                        help="phase indices exported as channels 0, 1, ... (default: the lesion model's channels, "
+                             "build_hdf5.lesion_channels of --params)")
+    export.add_argument("--params", type=Path, default=Path("params.yaml"), help="default: %(default)s")
     export.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
     score = commands.add_parser("score", help="score a folder of <CASE>.nii.gz lesion masks (nnU-Net's output)",
                                 description="Score <CASE>.nii.gz lesion masks against the layout's expert "
@@ -83,8 +85,11 @@ def run_stage(name: str, params: Path, sections: list[str] | None = None, report
 
 def export_nnunet(args: argparse.Namespace) -> str:
     """``breastmri export-nnunet``; return the line the command prints."""
+    phases = args.phases  # else the lesion model's channels; the stage module by name, as the bridge (BRIDGE)
+    if phases is None:
+        phases = importlib.import_module("breastmri.stages.build_hdf5").Config.from_params(args.params).lesion_channels
     summary = importlib.import_module(BRIDGE).export_dataset(
-        args.mamamia_root, args.out_dir, dataset_id=args.dataset_id, name=args.name, phases=args.phases,
+        args.mamamia_root, args.out_dir, dataset_id=args.dataset_id, name=args.name, phases=phases,
         overwrite=args.overwrite)
     n_filled = sum(map(len, summary["zero_filled"].values()))
     return (f"wrote {summary['dataset']}: {summary['n_training']} training cases, {len(summary['test_cases'])} test "

@@ -137,7 +137,7 @@ def test_a_dicom_phase_loads_like_a_phase_file(tmp_path):
     phases = _phases()
     write_dicom_series(tmp_path / "CASE", phases, GEOMETRIES["oblique"], seed="x")
     entries = phase_paths_in(tmp_path / "CASE")
-    assert entries == [DicomPhase(tmp_path / "CASE", p) for p in range(3)] + [None] * 3
+    assert entries == [DicomPhase(tmp_path / "CASE", p) for p in range(3)]
     vol = load_volume(entries[2])
     np.testing.assert_array_equal(vol.array, phases[..., 2])
     assert vol.patient_id == "CASE" and vol.path == tmp_path / "CASE"
@@ -266,7 +266,7 @@ def test_real_nact_series_equal_their_simpleitk_nifti_copies(case):
         pytest.skip(f"{REAL} is absent")
     folder = REAL / "dicom" / case / "dce"
     assert is_dicom_series(folder) and not is_dicom_series(REAL / "dicom" / case / "seg")
-    assert phase_paths_in(folder) == [DicomPhase(folder, p) for p in range(3)] + [None] * 3
+    assert phase_paths_in(folder) == [DicomPhase(folder, p) for p in range(3)]
     phases = load_dicom_phases(folder, case)
     assert len(phases) == 3
     for p, vol in enumerate(phases):

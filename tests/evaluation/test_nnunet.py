@@ -19,6 +19,7 @@ from breastmri.evaluation import challenge as ch
 from breastmri.evaluation.nnunet import export_dataset, score_predictions
 from breastmri.inference import evaluation as ev
 
+SIX = [0, 1, 2, 3, 4, 5]
 SHAPE = (12, 10, 8)
 AFFINE = np.array([[0.0, 0.0, 2.0, -20.0],  # stored with permuted, flipped axes: array axis 2 is x, 2 mm
                    [-0.8, 0.0, 0.0, 30.0],
@@ -97,7 +98,7 @@ def read_back(folder):
 
 
 def test_export_is_a_valid_nnunet_v2_dataset_with_byte_copies_and_exact_labels(root, tmp_path):
-    summary = export_dataset(root, tmp_path / "raw", progress=False)
+    summary = export_dataset(root, tmp_path / "raw", phases=SIX, progress=False)
     folder = tmp_path / "raw" / "Dataset501_MAMAMIA"
     assert summary["dataset"] == str(folder)
     assert sorted(p.name for p in folder.iterdir()) == ["dataset.json", "export.json", "imagesTr", "labelsTr"]
@@ -118,7 +119,7 @@ def test_export_is_a_valid_nnunet_v2_dataset_with_byte_copies_and_exact_labels(r
 
 
 def test_a_missing_phase_is_zero_filled_on_the_precontrast_grid_and_listed(root, tmp_path):
-    summary = export_dataset(root, tmp_path, progress=False)
+    summary = export_dataset(root, tmp_path, phases=SIX, progress=False)
     folder = tmp_path / "Dataset501_MAMAMIA"
     assert summary["zero_filled"] == {"ISPY1_1001": [2, 4, 5], "NACT_01": [1, 3, 4, 5]}
     assert json.loads((folder / "export.json").read_text())["zero_filled"] == summary["zero_filled"]
@@ -142,6 +143,26 @@ def test_chosen_phases_become_channels_in_order(root, tmp_path):
     assert json.loads((folder / "export.json").read_text())["zero_filled"] == {"ISPY1_1001": [0]}
 
 
+def test_any_phase_can_be_a_channel_and_the_command_defaults_to_the_lesion_channels(root, tmp_path, params_file,
+                                                                                    capsys):
+    """No upper phase limit (an 8-phase case, as I-SPY2's); without --phases the command exports the lesion model's
+    channels (build_hdf5.lesion_channels of --params)."""
+    lesion = _lesion(CASES["DUKE_001"][1]).astype(np.int16)
+    for k in (6, 7):
+        save_nifti(100 + 40 * k * lesion, AFFINE, root / "images" / "DUKE_001" / f"DUKE_001_{k:04d}.nii.gz")
+    params = params_file(build_hdf5={"lesion_channels": [0, 7, 1]})
+    assert cli(["export-nnunet", "--mamamia_root", str(root), "--out_dir", str(tmp_path / "raw"),
+                "--params", str(params)]) == 0
+    assert capsys.readouterr().out.strip().endswith("3 channels (3 files zero-filled)")
+    folder = tmp_path / "raw" / "Dataset501_MAMAMIA"
+    dataset, _ = read_back(folder)
+    assert dataset["channel_names"] == {"0": "pre_contrast", "1": "post_contrast_7", "2": "post_contrast_1"}
+    assert filecmp.cmp(root / "images" / "DUKE_001" / "DUKE_001_0007.nii.gz",
+                       folder / "imagesTr" / "DUKE_001_0001.nii.gz", shallow=False)
+    record = json.loads((folder / "export.json").read_text())
+    assert record["phases"] == [0, 7, 1] and record["zero_filled"] == {"ISPY1_1001": [1], "NACT_01": [1, 2]}
+
+
 def test_nii_phases_are_compressed_and_near_grids_take_the_precontrast_header(root, tmp_path):
     case_dir = root / "images" / "DUKE_001"
     phase1 = nib.load(case_dir / "DUKE_001_0001.nii.gz")
@@ -152,7 +173,7 @@ def test_nii_phases_are_compressed_and_near_grids_take_the_precontrast_header(ro
     near[0, 3] += 2e-4  # within the 1e-3 mm tolerance, but not the same geometry for nnU-Net's reader
     phase3 = np.asanyarray(nib.load(case_dir / "DUKE_001_0003.nii.gz").dataobj)
     save_nifti(phase3, near, case_dir / "DUKE_001_0003.nii.gz")
-    summary = export_dataset(root, tmp_path, progress=False)
+    summary = export_dataset(root, tmp_path, phases=SIX, progress=False)
     folder = tmp_path / "Dataset501_MAMAMIA"
     assert summary["pre_contrast_header"] == {"DUKE_001": [3]}
     read_back(folder)  # spacing, origin and direction of every channel as SimpleITK reads them agree
@@ -175,7 +196,7 @@ def test_a_dicom_case_is_written_as_float32_on_its_precontrast_header(root, tmp_
     write_dicom_series(series, phases, AFFINE, seed="NACT_02")
     volumes = [load_volume(DicomPhase(series, k), "NACT_02") for k in range(3)]
     save_nifti(_lesion((5, 5, 4)), volumes[0].affine, root / "segmentations" / "expert" / "NACT_02.nii.gz")
-    summary = export_dataset(root, tmp_path, progress=False)
+    summary = export_dataset(root, tmp_path, phases=SIX, progress=False)
     folder = tmp_path / "Dataset501_MAMAMIA"
     read_back(folder)
     assert summary["zero_filled"]["NACT_02"] == [3, 4, 5] and "NACT_02" not in summary["pre_contrast_header"]
@@ -188,7 +209,7 @@ def test_a_dicom_case_is_written_as_float32_on_its_precontrast_header(root, tmp_
 
 def test_official_test_cases_go_to_imagests_without_labels(root, tmp_path):
     (root / "train_test_splits.csv").write_text("train_split,test_split\nDUKE_001,NACT_01\nISPY1_1001,\n")
-    summary = export_dataset(root, tmp_path, progress=False)
+    summary = export_dataset(root, tmp_path, phases=SIX, progress=False)
     folder = tmp_path / "Dataset501_MAMAMIA"
     dataset, labels = read_back(folder)
     assert labels == ["DUKE_001", "ISPY1_1001"] and dataset["numTraining"] == 2
@@ -204,7 +225,7 @@ def test_a_phase_off_the_precontrast_grid_is_an_error_and_leaves_no_folder(root,
     save_nifti(np.asanyarray(nib.load(path).dataobj), off, path)
     with pytest.raises(DataError, match=r"NACT_01_0002.nii.gz: phase grid differs from NACT_01_0000.nii.gz's: "
                                         r"shape \(12, 10, 8\) vs \(12, 10, 8\) \(affines differ\)"):
-        export_dataset(root, tmp_path / "raw", progress=False)
+        export_dataset(root, tmp_path / "raw", phases=SIX, progress=False)
     assert os.listdir(tmp_path / "raw") == []
 
 
@@ -212,17 +233,17 @@ def test_a_label_off_the_grid_or_not_binary_is_an_error_naming_it(root, tmp_path
     mask = root / "segmentations" / "expert" / "ISPY1_1001.nii.gz"
     save_nifti(np.full(SHAPE, 2, np.uint8), AFFINE, mask)
     with pytest.raises(DataError, match=r"ISPY1_1001.nii.gz: mask is not binary"):
-        export_dataset(root, tmp_path, progress=False)
+        export_dataset(root, tmp_path, phases=SIX, progress=False)
     save_nifti(np.zeros((12, 10, 9), np.uint8), AFFINE, mask)
     with pytest.raises(DataError, match=r"ISPY1_1001.nii.gz: mask grid \(shape \(12, 10, 9\)\) differs"):
-        export_dataset(root, tmp_path, progress=False)
+        export_dataset(root, tmp_path, phases=SIX, progress=False)
 
 
 def test_an_existing_dataset_is_replaced_only_when_asked(root, tmp_path):
     export_dataset(root, tmp_path, progress=False, phases=[0])
     with pytest.raises(DataError, match="Dataset501_MAMAMIA: the dataset folder exists"):
-        export_dataset(root, tmp_path, progress=False)
-    export_dataset(root, tmp_path, progress=False, overwrite=True)
+        export_dataset(root, tmp_path, phases=SIX, progress=False)
+    export_dataset(root, tmp_path, phases=SIX, progress=False, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Dataset501_MAMAMIA", "mamamia"]
     assert len(json.loads((tmp_path / "Dataset501_MAMAMIA" / "dataset.json").read_text())["channel_names"]) == 6
 
@@ -230,24 +251,25 @@ def test_an_existing_dataset_is_replaced_only_when_asked(root, tmp_path):
 @pytest.mark.parametrize("kwargs, problem", [
     ({"dataset_id": 1000}, "an nnU-Net dataset id is 1 to 999"),
     ({"name": "two words"}, "a dataset name holds letters, digits"),
-    ({"phases": [0, 0]}, "phases must be distinct phase indices 0 to 5"),
-    ({"phases": [6]}, "phases must be distinct phase indices 0 to 5"),
+    ({"phases": [0, 0]}, r"phases: expected distinct phase indices >= 0, got \[0, 0\]"),
+    ({"phases": [-1]}, r"phases: expected distinct phase indices >= 0, got \[-1\]"),
+    ({"phases": []}, r"phases: expected distinct phase indices >= 0, got \[\]"),
 ])
 def test_bad_export_settings_are_errors(root, tmp_path, kwargs, problem):
     with pytest.raises(DataError, match=problem):
-        export_dataset(root, tmp_path, progress=False, **kwargs)
+        export_dataset(root, tmp_path, progress=False, **{"phases": SIX, **kwargs})
 
 
 def test_nnunet_verify_dataset_integrity_accepts_the_export(root, tmp_path):
     pytest.importorskip("nnunetv2")
     from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
 
-    export_dataset(root, tmp_path, progress=False)
+    export_dataset(root, tmp_path, phases=SIX, progress=False)
     verify_dataset_integrity(str(tmp_path / "Dataset501_MAMAMIA"), 1)
 
 
 def test_the_exported_labels_scored_as_predictions_are_perfect(root, tmp_path):
-    export_dataset(root, tmp_path, progress=False)
+    export_dataset(root, tmp_path, phases=SIX, progress=False)
     out = tmp_path / "scores" / "nnunet.json"
     metrics = score_predictions(root, tmp_path / "Dataset501_MAMAMIA" / "labelsTr", out, progress=False)
     assert metrics["n_cases"] == 3 and metrics["missing"] == []
@@ -331,7 +353,8 @@ def test_commands_print_one_line_and_errors_leave_no_output(root, tmp_path, caps
 
     path = root / "images" / "NACT_01" / "NACT_01_0002.nii.gz"
     save_nifti(np.zeros((3, 3, 3), np.int16), AFFINE, path)
-    assert cli(["export-nnunet", "--mamamia_root", str(root), "--out_dir", str(tmp_path / "raw2")]) == 1
+    assert cli(["export-nnunet", "--mamamia_root", str(root), "--out_dir", str(tmp_path / "raw2"),
+                "--phases", "0", "2"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {path}: phase shape (3, 3, 3) has fewer than 4 voxels along axis 0, 1, 2: too small "
                    "to be a 3D scan"]

@@ -101,15 +101,21 @@ class IdentityNet(torch.nn.Module):
         return 10.0 * x[:, :1] + 0.0 * self.dummy
 
 
-def tiny_checkpoint(path: Path, task="breast", size=32, with_size=True, threshold=0.5):
+def tiny_checkpoint(path: Path, task="breast", size=32, with_size=True, threshold=0.5, phases=None, breast_box=None):
+    """A small untrained checkpoint; a lesion one records ``phases`` (one input channel each) and ``breast_box`` when
+    given, else none (as checkpoints from before they existed: 6 channels, no box)."""
     from breastmri.model.unet import UNet
     from breastmri.training.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
-    model = UNet(in_channels=1 if task == "breast" else 6, base=2, depth=2)
+    model = UNet(in_channels=1 if task == "breast" else len(phases or range(6)), base=2, depth=2)
     params = {"threshold": threshold, "task": task}
     if with_size:
         params.update(size=size, low_pct=1.0, high_pct=99.0, spacing_mm=2.0)
+    if phases is not None:
+        params.update(phases=list(phases))
+    if breast_box is not None:
+        params.update(breast_box=breast_box)
     return save_checkpoint({"model_state": model.state_dict(), "model_config": model.config, "task": task,
                             "epoch": 1, "params": params}, path)
 

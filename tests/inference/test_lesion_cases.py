@@ -53,7 +53,7 @@ def layout(tmp_path):
 
 def _truth_predictor(monkeypatch):
     """The model replaced by the expert segmentation itself: the stage must then score Dice 1 everywhere."""
-    def predict(self, paths):
+    def predict(self, paths, box=None):
         case = paths[0].parent.name
         mask = paths[0].parents[2] / "segmentations" / "expert" / f"{case}.nii.gz"
         return np.asarray(nib.load(mask).dataobj, dtype=np.float32)
@@ -91,10 +91,11 @@ def test_validation_cases_get_masks_on_their_own_grid_and_exact_scores(layout, t
 
 def test_the_challenge_fairness_reads_the_layouts_clinical_table(layout, tmp_path, monkeypatch):
     """A lesion model that finds one case's lesion and misses the other's: the two cases in different age and
-    menopause groups make both fairness scores 1 - 0.5 (1 + 1) = 0."""
+    menopause groups make both fairness scores 1 - 0.5 (1 + 1) = 0. The table's ids meet the case folders regardless of
+    letter case (one is written lower case)."""
     root, h5, ckpt = layout
 
-    def one_of_two(self, paths):
+    def one_of_two(self, paths, box=None):
         case = Path(paths[0]).parent.name
         truth = np.asarray(nib.load(root / "segmentations" / "expert" / f"{case}.nii.gz").dataobj)
         return truth.astype(np.float32) * (case == VALIDATION[0])
@@ -102,7 +103,7 @@ def test_the_challenge_fairness_reads_the_layouts_clinical_table(layout, tmp_pat
     monkeypatch.setattr(SlicePredictor, "predict_lesion", one_of_two)
     (root / "clinical_and_imaging_info.csv").write_text(
         "patient_id,dataset,er,pr,her2,nottingham_grade,tumor_subtype,age,menopause\n"
-        f"{VALIDATION[0]},ISPY1,1,0,0,,luminal,38,pre\n{VALIDATION[1]},NACT,0,0,0,,triple_negative,66,post\n"
+        f"{VALIDATION[0].lower()},ISPY1,1,0,0,,luminal,38,pre\n{VALIDATION[1]},NACT,0,0,0,,triple_negative,66,post\n"
         "DUKE_001,DUKE,0,0,1,low,her2_pure,50,\n")
     metrics = infer_lesion_cases(root, ckpt, tmp_path / "pred", h5_path=h5, progress=False)["metrics"]["challenge"]
     assert metrics["dice_mean"] == 0.5 and metrics["norm_hd_mean"] == 0.5  # missed: Dice 0, NormHD 1
@@ -132,6 +133,82 @@ def test_all_cases_agree_with_the_one_case_command_and_rerun_identically(layout,
         assert float(dice_line.split()[1]) == pytest.approx(summary["per_case"].loc[case, "dice"], abs=1e-6)
 
 
+def test_every_lesion_path_reads_the_channel_phases_the_checkpoint_records(layout, tmp_path, monkeypatch):
+    """A model of phases [0, 3]: the stage and the one-case command give it those files, nothing for a phase the
+    case lacks; and the real network runs on them."""
+    root, _, _ = layout
+    ckpt = tiny_checkpoint(tmp_path / "two.pt", task="lesion", size=24, phases=[0, 3])
+    assert infer_command(["--phases_folder", str(root / "images" / "NACT_003"), "--checkpoint_path", str(ckpt),
+                          "--out_dir", str(tmp_path / "real"), "--device", "cpu"]) == 0
+    seen = {}
+
+    def predict(self, paths, box=None):
+        case = Path(paths[0]).parent.name
+        seen[case] = [None if p is None else Path(p).name for p in paths]
+        return np.zeros(nib.load(paths[0]).shape, np.float32)
+
+    monkeypatch.setattr(SlicePredictor, "predict_lesion", predict)
+    infer_lesion_cases(root, ckpt, tmp_path / "pred", cases="all", progress=False)
+    assert seen == {"DUKE_001": ["DUKE_001_0000.nii.gz", "DUKE_001_0003.nii.gz"],
+                    "ISPY1_002": ["ISPY1_002_0000.nii.gz", "ISPY1_002_0003.nii.gz"],
+                    "NACT_003": ["NACT_003_0000.nii.gz", None]}
+    seen.clear()
+    assert infer_command(["--phases_folder", str(root / "images" / "ISPY1_002"), "--checkpoint_path", str(ckpt),
+                          "--out_dir", str(tmp_path / "one"), "--device", "cpu"]) == 0
+    assert seen == {"ISPY1_002": ["ISPY1_002_0000.nii.gz", "ISPY1_002_0003.nii.gz"]}
+
+
+def test_with_an_official_split_the_held_out_cases_are_its_test_cases(layout, tmp_path, monkeypatch):
+    root, h5, ckpt = layout
+    _truth_predictor(monkeypatch)
+    (root / "train_test_splits.csv").write_text("train_split,test_split\nDUKE_001,nact_003\nISPY1_002,\n")
+    with pytest.raises(DataError, match=r"lesion.h5: the file holds 1 official test case\(s\) \(NACT_003\): it was "
+                                        r"built without train_test_splits.csv; rebuild it"):
+        infer_lesion_cases(root, ckpt, tmp_path / "pred", h5_path=h5, progress=False)
+    official = write_split(tmp_path / "official.h5", validation=["ISPY1_002"])  # as built: NACT_003 left out
+    metrics_path = tmp_path / "infer_lesion.json"
+    for h5_path in (official, None):
+        summary = infer_lesion_cases(root, ckpt, tmp_path / "pred", h5_path=h5_path, metrics_path=metrics_path,
+                                     progress=False)
+        assert list(summary["per_case"].index) == ["NACT_003"] and summary["metrics"]["dice"]["min"] == 1.0
+        assert json.loads(metrics_path.read_text())["case_set"] == "official test"
+    assert sorted(p.name for p in (tmp_path / "pred").iterdir()) == ["NACT_003_pred.nii.gz"]
+    (root / "train_test_splits.csv").unlink()  # without it: the HDF5's validation split, as before
+    assert infer_lesion_cases(root, ckpt, tmp_path / "pred", h5_path=h5, progress=False)["metrics"]["case_set"] == (
+        "validation")
+
+
+def test_a_model_built_within_breast_boxes_gets_each_cases_box_where_the_layout_has_one(layout, tmp_path,
+                                                                                         monkeypatch):
+    """DUKE_001 has patient_info_files/duke_001.json (box z 20-46, y 2-30, x 3-17 of its (48, 40, 20) voxels): a crop
+    model's probability is zero outside it; cases without a file, and a model built without boxes, get none."""
+    root, _, _ = layout
+    info = root / "patient_info_files" / "duke_001.json"
+    info.parent.mkdir()
+    info.write_text(json.dumps({"primary_lesion": {"breast_coordinates": {
+        "z_min": 20, "z_max": 46, "y_min": 2, "y_max": 30, "x_min": 3, "x_max": 17}}}))
+    crop = tiny_checkpoint(tmp_path / "crop.pt", task="lesion", size=24, breast_box="crop")
+    out = tmp_path / "one"
+    assert infer_command(["--phases_folder", str(root / "images" / "DUKE_001"), "--checkpoint_path", str(crop),
+                          "--out_dir", str(out), "--device", "cpu"]) == 0
+    prob = np.asarray(nib.load(out / "DUKE_001_prob.nii.gz").dataobj)
+    inside = np.zeros(prob.shape, bool)
+    inside[20:46, 2:30, 3:17] = True
+    assert prob.shape == (48, 40, 20) and not prob[~inside].any() and (prob[inside] > 0).mean() > 0.9
+    seen = {}
+
+    def predict(self, paths, box=None):
+        seen[Path(paths[0]).parent.name] = None if box is None else box.ranges
+        return np.zeros(nib.load(paths[0]).shape, np.float32)
+
+    monkeypatch.setattr(SlicePredictor, "predict_lesion", predict)
+    infer_lesion_cases(root, crop, tmp_path / "pred", cases="all", progress=False)
+    assert seen == {"DUKE_001": ((20, 46), (2, 30), (3, 17)), "ISPY1_002": None, "NACT_003": None}
+    infer_lesion_cases(root, tiny_checkpoint(tmp_path / "plain.pt", task="lesion", size=24), tmp_path / "pred",
+                       cases="all", progress=False)
+    assert seen == {"DUKE_001": None, "ISPY1_002": None, "NACT_003": None}
+
+
 def test_stale_predictions_of_other_cases_are_removed(layout, tmp_path, monkeypatch):
     root, h5, ckpt = layout
     _truth_predictor(monkeypatch)
@@ -145,7 +222,7 @@ def test_a_case_without_segmentation_is_predicted_but_not_scored(layout, tmp_pat
     root, h5, ckpt = layout
     (root / "segmentations" / "expert" / "DUKE_001.nii.gz").unlink()
     monkeypatch.setattr(SlicePredictor, "predict_lesion",  # a model that finds nothing
-                        lambda self, paths: np.zeros(nib.load(paths[0]).shape, np.float32))
+                        lambda self, paths, box=None: np.zeros(nib.load(paths[0]).shape, np.float32))
     summary = infer_lesion_cases(root, ckpt, tmp_path / "pred", cases="all", metrics_path=tmp_path / "m.json",
                                  progress=False)
     metrics = json.loads((tmp_path / "m.json").read_text())
@@ -201,7 +278,7 @@ def _guided(monkeypatch):
     bright tissue of the oriented scan's breast half: the lesion output can then only be what the breast
     restriction lets through (the skin shell it removes is a minority: the models agree)."""
     monkeypatch.setattr(SlicePredictor, "predict_lesion",
-                        lambda self, paths: _stored_breast(Path(paths[0]).parent.name).astype(np.float32))
+                        lambda self, paths, box=None: _stored_breast(Path(paths[0]).parent.name).astype(np.float32))
     monkeypatch.setattr(SlicePredictor, "predict_breast", lambda self, oriented, spacing=None: threshold_predictor(oriented))
 
 
@@ -238,7 +315,7 @@ def test_an_implausible_breast_mask_does_not_restrict_the_lesions_and_says_so(la
     lesion output is the unrestricted prediction (here: everything) instead of the breast's tiny remainder."""
     root, h5, ckpt = layout
     monkeypatch.setattr(SlicePredictor, "predict_lesion",
-                        lambda self, paths: np.ones(nib.load(paths[0]).shape, np.float32))
+                        lambda self, paths, box=None: np.ones(nib.load(paths[0]).shape, np.float32))
 
     def speck(self, oriented, spacing=None):
         prob = np.zeros(np.shape(oriented), np.float32)
@@ -264,7 +341,7 @@ def test_a_lesion_mostly_outside_the_breast_region_leaves_the_case_unrestricted(
     outside the breast, the two models disagree, the restriction is doubted and not applied."""
     root, h5, ckpt = layout
     monkeypatch.setattr(SlicePredictor, "predict_lesion",
-                        lambda self, paths: np.ones(nib.load(paths[0]).shape, np.float32))
+                        lambda self, paths, box=None: np.ones(nib.load(paths[0]).shape, np.float32))
     monkeypatch.setattr(SlicePredictor, "predict_breast",
                         lambda self, oriented, spacing=None: threshold_predictor(oriented))
     breast_ckpt = tiny_checkpoint(tmp_path / "breast.pt", task="breast", size=24)

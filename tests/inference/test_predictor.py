@@ -27,6 +27,24 @@ def test_preprocessing_sources(tmp_path):
         resolve_preprocessing({"task": "lesion", "params": {}}, source="best.pt")  # never a guessed default
 
 
+def test_a_lesion_model_reads_the_channel_phases_its_checkpoint_records(tmp_path):
+    recorded = load_predictor(tiny_checkpoint(tmp_path / "a.pt", task="lesion", phases=[0, 4]), device="cpu")
+    assert recorded.preprocessing.phases == (0, 4)
+    with pytest.raises(ValueError, match=r"expected the phases of the 2 channels \[0, 4\], got 6 entries"):
+        recorded.lesion_inputs([None] * 6)
+    old = load_predictor(tiny_checkpoint(tmp_path / "b.pt", task="lesion"), device="cpu")
+    assert old.preprocessing.phases == (0, 1, 2, 3, 4, 5)  # none recorded: from before the list, phases 0 .. C-1
+    state = torch.load(tmp_path / "a.pt", weights_only=True)
+    for phases, problem in (([0, 4, 5], r"c.pt: the preprocessing records 3 channel phases \[0, 4, 5\] for a model "
+                                         r"of 2 input channels"),
+                            ([4, 0], r"c.pt: unusable slice preprocessing in the checkpoint params: phases: the "
+                                     r"first channel must be the pre-contrast phase 0")):
+        state["params"]["phases"] = phases
+        torch.save(state, tmp_path / "c.pt")
+        with pytest.raises(DataError, match=problem):
+            load_predictor(tmp_path / "c.pt", device="cpu")
+
+
 def test_threshold_file_and_device(tmp_path):
     path = tmp_path / "t.json"
     path.write_text(json.dumps({"threshold": 0.35, "mean_dice": 0.9}))

@@ -38,7 +38,7 @@ def checkpoints(tmp_path):
 def test_a_prediction_equal_to_the_lesion_covers_the_ftv_and_lies_on_it(tmp_path, checkpoints, monkeypatch):
     lesion = write_real(tmp_path / "real")
 
-    def predict(self, paths):  # the 'model' outlines the lesion: bright pre-contrast AND enhancing
+    def predict(self, paths, box=None):  # the 'model' outlines the lesion: bright pre-contrast AND enhancing
         pre, post = (np.asarray(nib.load(p).dataobj) for p in paths[:2])
         return ((post > 1.5 * pre) & (pre > 150)).astype(np.float32)
     monkeypatch.setattr(SlicePredictor, "predict_lesion", predict)

@@ -14,14 +14,14 @@ SPEC = LesionSpec(22.0, 0.3, False, False, LesionKinetics(2.0, 60.0, "washout"))
 
 @pytest.fixture(scope="module", params=[0, 1, 2, 3])
 def case(request):
-    return make_case(np.random.default_rng([21, request.param]), SPEC, phases=range(6))
+    return make_case(np.random.default_rng([21, request.param]), SPEC, n_phases=6, phases=range(6))
 
 
 def test_same_rng_seed_gives_identical_arrays_and_another_seed_differs():
-    a, b = (make_case(np.random.default_rng(9), SPEC) for _ in range(2))
+    a, b = (make_case(np.random.default_rng(9), SPEC, n_phases=6) for _ in range(2))
     np.testing.assert_array_equal(a.phases[0], b.phases[0])
     np.testing.assert_array_equal(a.lesion_mask, b.lesion_mask)
-    other = make_case(np.random.default_rng(10), SPEC)
+    other = make_case(np.random.default_rng(10), SPEC, n_phases=6)
     assert other.phases[0].shape != a.phases[0].shape or not np.array_equal(other.phases[0], a.phases[0])
 
 
@@ -55,16 +55,22 @@ def test_post_contrast_fat_is_dark_and_the_lesion_among_the_brightest(case):
     assert air.mean() < 0.1 * np.median(post[lesion])
 
 
-def test_only_the_requested_phases_are_rendered():
-    case = make_case(np.random.default_rng(4), SPEC, phases=(0, 3))
+def test_only_the_requested_phases_are_rendered_of_an_acquisition_of_any_length():
+    case = make_case(np.random.default_rng(4), SPEC, n_phases=6, phases=(0, 3))
     assert len(case.phases) == 2 and len(case.times) == 6
     assert all(p.shape == case.grid.shape and p.dtype == np.float32 for p in case.phases)
+    long = make_case(np.random.default_rng(4), SPEC, n_phases=11, phases=(0, 3, 10))
+    assert len(long.phases) == 3 and len(long.times) == 11 and np.all(np.diff(long.times) > 0)
+    np.testing.assert_array_equal(long.times[:6], case.times)  # the same protocol, longer
+    np.testing.assert_array_equal(long.phases[1], case.phases[1])  # the same draw: phase 3 alike
+    with pytest.raises(ValueError, match=r"phases \[0, 3\] are not phases of a 3-phase acquisition"):
+        make_case(np.random.default_rng(4), SPEC, n_phases=3, phases=(0, 3))
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_a_unilateral_sagittal_case_keeps_one_whole_breast_with_the_whole_lesion(seed):
     style = Style(acquisition="sagittal", bilateral=False)
-    both, one = (make_case(np.random.default_rng([22, seed]), SPEC, style=s)
+    both, one = (make_case(np.random.default_rng([22, seed]), SPEC, n_phases=6, style=s)
                  for s in (Style(acquisition="sagittal"), style))
     assert one.grid.spacing == both.grid.spacing and one.grid.spacing[0] == one.grid.spacing[2] < one.grid.spacing[1]
     assert one.grid.shape[0::2] == both.grid.shape[0::2] and one.grid.shape[1] < 0.75 * both.grid.shape[1]
@@ -80,7 +86,7 @@ def test_a_unilateral_sagittal_case_keeps_one_whole_breast_with_the_whole_lesion
 
 @pytest.mark.parametrize("seed", range(3))
 def test_a_breast_field_of_view_keeps_the_breast_and_lesion_and_cuts_the_thorax(seed):
-    body_fov, breast_fov = (make_case(np.random.default_rng([23, seed]), SPEC,
+    body_fov, breast_fov = (make_case(np.random.default_rng([23, seed]), SPEC, n_phases=6,
                                       style=Style(acquisition="sagittal", bilateral=False, fov=fov))
                             for fov in ("body", "breast"))
     assert breast_fov.grid.spacing == body_fov.grid.spacing
@@ -98,11 +104,13 @@ def test_a_breast_field_of_view_keeps_the_breast_and_lesion_and_cuts_the_thorax(
 
 
 def test_lesion_scale_multiplies_the_diameter():
-    small, large = (make_case(np.random.default_rng(9), SPEC, style=Style(lesion_scale=scale)) for scale in (1.0, 1.6))
+    small, large = (make_case(np.random.default_rng(9), SPEC, n_phases=6, style=Style(lesion_scale=scale))
+                    for scale in (1.0, 1.6))
     assert large.lesion_volume_mm3 == pytest.approx(1.6 ** 3 * small.lesion_volume_mm3, rel=0.35)
 
 
 def test_a_duke_case_is_on_its_grid():
-    case = make_case(np.random.default_rng(6), SPEC, style=Style(acquisition="duke", duke_matrix=96, symmetric=True))
+    case = make_case(np.random.default_rng(6), SPEC, n_phases=6,
+                     style=Style(acquisition="duke", duke_matrix=96, symmetric=True))
     assert case.grid.shape[:2] == (96, 96) and case.grid.shape[2] >= 152 and 1.0 <= case.grid.spacing[2] <= 1.2
     assert case.phases[0].shape == case.grid.shape

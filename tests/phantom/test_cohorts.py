@@ -41,6 +41,9 @@ def test_the_repository_cohorts_are_valid():
     assert mamamia["NACT"].style.acquisition == "sagittal" and not mamamia["NACT"].style.bilateral
     assert mamamia["NACT"].style.fov == "breast" and mamamia["NACT"].style.lesion_scale > 1.0
     assert mamamia["DUKE"].style.lesion_scale == 1.0
+    # the phase counts of most real cases of each cohort (num_phases of the real MAMA-MIA table)
+    assert {n: c.phases for n, c in mamamia.items()} == {"DUKE": (4, 5), "ISPY1": (3, 4), "ISPY2": (6, 8),
+                                                         "NACT": (3, 3)}
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -71,6 +74,10 @@ def test_bad_mamamia_cohorts_and_orientations_are_named():
         parse_mamamia_cohorts({**config, "ISPY1": {**config["ISPY1"], "fov": "thorax"}}, COHORTS)
     with pytest.raises(DataError, match=r"ISPY2\.lesion_scale: expected a number in \[0\.5, 3\]"):
         parse_mamamia_cohorts({**config, "ISPY2": {**config["ISPY2"], "lesion_scale": 10}}, COHORTS)
+    for phases in ([5, 4], [1, 3], [3], [3.0, 4], "3-4"):
+        with pytest.raises(DataError, match=r"ISPY2\.phases: expected \[low, high\], whole numbers of phases with "
+                                            r"2 <= low <= high"):
+            parse_mamamia_cohorts({**config, "ISPY2": {**config["ISPY2"], "phases": phases}}, COHORTS)
     with pytest.raises(DataError, match=r"scanner_orientations\[1\]: stored axis 2 of a axial stack points S or I"):
         parse_orientation("PIR", "axial", "synthesize.scanner_orientations[1]")
     with pytest.raises(DataError, match=r"scanner_orientations\[0\]: 'XYZ' is not an orientation"):

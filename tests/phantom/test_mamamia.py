@@ -31,15 +31,15 @@ def test_phases_on_disk_match_the_truth_and_missing_ones_are_absent(mamamia):
     assert layout.cases() == sorted(records) and len(records) == values["n_mamamia"]
     for case, record in records.items():
         on_disk = [p is not None for p in layout.phase_paths(case)]
-        assert on_disk == record["phases_present"] and on_disk[0]
+        assert on_disk == record["phases_present"] and on_disk[0] and on_disk[-1]
         files = sorted(p.name for p in (layout.image_dir / case).iterdir())
         assert files == [f"{case}_{k:04d}.nii.gz" for k, here in enumerate(on_disk) if here]
 
 
 def test_every_file_of_a_case_shares_a_truthful_affine_and_maps_back_onto_the_canonical_case(mamamia):
     root, values, layout, records = mamamia
-    plan = plan_mamamia(values["seed"], values["n_mamamia"])
     cohorts = parse_mamamia_cohorts(values["mamamia_cohorts"], COHORTS)
+    plan = plan_mamamia(values["seed"], values["n_mamamia"], cohorts)
     for index, case_id in enumerate(plan.ids):
         record, cohort = records[case_id], cohorts[plan.cohorts[index]]
         assert (record["cohort"], record["view"], record["bilateral"]) == (cohort.name, cohort.view, cohort.bilateral)
@@ -102,7 +102,8 @@ def test_clinical_table_uses_the_real_schema(mamamia):
     for row in table.itertuples():
         assert row.patient_id.startswith(row.dataset + "_")
         assert row.pixel_spacing.startswith("[") and row.pixel_spacing.endswith("]")
-        assert int(row.num_phases) == max(k for k, p in enumerate(records[row.patient_id]["phases_present"]) if p) + 1
+        assert int(row.num_phases) == len(records[row.patient_id]["phases_present"])  # acquired, a gap included
+        assert len(row.acquisition_times.split(",")) == int(row.num_phases)
         img = nib.load(layout.phase_paths(row.patient_id)[0])
         assert (int(row.image_rows), int(row.image_columns), int(row.num_slices)) == img.shape
         assert float(row.slice_thickness) == pytest.approx(img.header.get_zooms()[2])
@@ -121,8 +122,11 @@ def test_case_ids_mix_cohorts_and_one_case_has_a_gap():
     ids, cohorts = case_ids(rng, 24)
     assert len(set(ids)) == 24 and set(cohorts) == {"DUKE", "ISPY1", "ISPY2", "NACT"}
     assert any(i.startswith("DUKE_") and len(i) == 8 for i in ids)
-    present = phases_present(rng, cohorts)
-    assert all(p[0] for p in present)
-    gaps = [p for p in present if any(not a and b for a, b in zip(p, p[1:]))]
-    tails = [p for p in present if not all(p) and p not in gaps]
-    assert len(gaps) == 1 and len(tails) >= 5 and any(all(p) for p in present)
+    ranges = {"DUKE": (4, 5), "ISPY1": (3, 4), "ISPY2": (6, 11), "NACT": (3, 3)}
+    present = phases_present(rng, cohorts, ranges)
+    assert all(p[0] and p[-1] for p in present)
+    for cohort, p in zip(cohorts, present):
+        assert ranges[cohort][0] <= len(p) <= ranges[cohort][1]
+    gaps = [p for p in present if not all(p)]
+    assert len(gaps) == 1 and len(gaps[0]) == max(map(len, present)) and gaps[0][1]  # a middle phase: not 1
+    assert {len(p) for p, c in zip(present, cohorts) if c == "DUKE"} == {4, 5}

@@ -3,6 +3,7 @@ safety, the `breastmri synthesize` command."""
 
 import hashlib
 import json
+from collections import Counter
 
 import pytest
 
@@ -47,7 +48,9 @@ def test_summary_counts_cohorts_storages_and_defects(small_phantom):
             assert summary[f"{split}_cohort_{name}"] == sum(r["cohort"] == name for r in mine) >= 2
         assert sum(v for k, v in summary.items() if k.startswith(f"{split}_storage_")) == len(mine)
     assert summary["train_mask_flip_ud"] >= 4 and summary["train_mask_flip_lr"] >= 4
-    assert summary["mamamia_cases_with_gap"] == 1 and summary["mamamia_cases"] == values["n_mamamia"]
+    assert summary["mamamia_cases_missing_phases"] == 1 and summary["mamamia_cases"] == values["n_mamamia"]
+    by_phases = Counter(len(r["phases_present"]) for r in truth["mamamia_layout"]["cases"].values())
+    assert summary["mamamia_cases_by_phases"] == {str(n): k for n, k in sorted(by_phases.items())}
     assert summary["mamamia_sagittal_cases"] >= 2
 
 

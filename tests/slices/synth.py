@@ -7,6 +7,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+SIX = [0, 1, 2, 3, 4, 5]  # the default lesion channels (params.yaml build_hdf5.lesion_channels): phases 0 to 5
+LESION = {"phases": SIX, "breast_box": "ignore"}  # build_lesion_h5's defaults in params.yaml (channels, no box)
+
 
 def save(array, spacing, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,8 +42,10 @@ def make_seed_layout(root: Path, shapes: list[tuple[int, int, int]], seed: int =
 
 
 def make_mamamia_layout(root: Path, n_cases: int = 3, missing: dict[int, list[int]] | None = None,
-                        shape=(24, 20, 40), spacing=(1.5, 1.5, 1.0), seed: int = 0) -> Path:
-    """MAMA-MIA layout: body in slices 4..35, a spherical lesion, phases listed in ``missing`` absent."""
+                        shape=(24, 20, 40), spacing=(1.5, 1.5, 1.0), seed: int = 0,
+                        n_phases: dict[int, int] | None = None) -> Path:
+    """MAMA-MIA layout: body in slices 4..35, a spherical lesion enhancing by 30 per phase, ``n_phases`` phases
+    per case (default 6), those listed in ``missing`` absent."""
     rng = np.random.default_rng(seed)
     missing = missing or {}
     h, w, d = shape
@@ -53,7 +58,7 @@ def make_mamamia_layout(root: Path, n_cases: int = 3, missing: dict[int, list[in
                                  indexing="ij")
         centre = (h * spacing[0] * 0.6, w * spacing[1] * 0.5, 12.0 + 4 * c)
         lesion = ((ii - centre[0]) ** 2 + (jj - centre[1]) ** 2 + (kk - centre[2]) ** 2) < 5.5 ** 2
-        for p in range(6):
+        for p in range((n_phases or {}).get(c, 6)):
             if p in missing.get(c, []) and p != 0:
                 continue
             phase = vol + lesion * 30.0 * p

@@ -8,6 +8,8 @@ from breastmri.data.errors import DataError
 from breastmri.slices.build import build_breast_h5, build_lesion_h5
 from breastmri.slices.dataset import H5SliceDataset
 
+from .synth import LESION
+
 
 def test_breast_dataset_items_and_splits(seed_root, tmp_path):
     out = tmp_path / "breast.h5"
@@ -32,7 +34,8 @@ def test_breast_dataset_items_and_splits(seed_root, tmp_path):
 
 def test_lesion_dataset(mamamia_root, tmp_path):
     out = tmp_path / "lesion.h5"
-    build_lesion_h5(mamamia_root, out, size=16, min_lesion_px=5, neg_exclusion_slices=4, progress=False)
+    build_lesion_h5(mamamia_root, out, **LESION, size=16, min_lesion_px=5, neg_exclusion_slices=4,
+                    progress=False)
     ds = H5SliceDataset(out, "all")
     assert ds[0]["image"].shape == (6, 16, 16) and ds.phase_present.shape == (len(ds), 6)
     assert ds.geometry is None

@@ -16,7 +16,7 @@ import pytest
 from breastmri.data.errors import DataError
 from breastmri.slices.build import _worker_setup, build_breast_h5, build_lesion_h5
 
-from .synth import make_mamamia_layout, save
+from .synth import LESION, make_mamamia_layout, save
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,8 @@ def test_two_worker_cluster_builds_the_bytes_of_the_in_process_build(seed_root, 
     assert dist["cases_computed"] == 5 and dist["cases_reused"] == 0
     assert (a / "breast.h5").read_bytes() == (b / "breast.h5").read_bytes()
     assert _metrics(a / "breast.json") == _metrics(b / "breast.json")
-    kwargs = dict(size=32, min_lesion_px=20, neg_exclusion_slices=6, neg_min_tissue_ratio=0.3, progress=False)
+    kwargs = dict(**LESION, size=32, min_lesion_px=20, neg_exclusion_slices=6, neg_min_tissue_ratio=0.3,
+                  progress=False)
     build_lesion_h5(mamamia_root, a / "lesion.h5", summary_path=a / "lesion.json", **kwargs)
     dist = build_lesion_h5(mamamia_root, b / "lesion.h5", summary_path=b / "lesion.json", workers=2, **kwargs)
     assert (dist["candidates_computed"], dist["cases_computed"]) == (3, 3)
@@ -59,11 +60,11 @@ def test_shards_are_reused_only_for_the_same_inputs_settings_and_code(mamamia_ro
     out = tmp_path / "out" / "lesion.h5"
 
     def build(**kw):
-        return build_lesion_h5(mamamia_root, out, scheduler=scheduler, shard_dir=shard_dir, keep_shards=True,
-                               size=32, progress=False, **kw)
+        return build_lesion_h5(mamamia_root, out, **LESION, scheduler=scheduler, shard_dir=shard_dir,
+                               keep_shards=True, size=32, progress=False, **kw)
 
     def reference(**kw):
-        build_lesion_h5(mamamia_root, tmp_path / "ref.h5", size=32, progress=False, **kw)
+        build_lesion_h5(mamamia_root, tmp_path / "ref.h5", **LESION, size=32, progress=False, **kw)
         return (tmp_path / "ref.h5").read_bytes()
 
     first = build()
@@ -104,7 +105,8 @@ def test_a_data_error_on_a_worker_stops_the_build_with_that_error(tmp_path, sche
     save(np.zeros((24, 20, 40), np.uint8), (1.5, 1.5, 1.0), empty)
     out = tmp_path / "out" / "lesion.h5"
     with pytest.raises(DataError, match="lesion mask is empty") as err:
-        build_lesion_h5(root, out, size=32, scheduler=scheduler, shard_dir=tmp_path / "shards", progress=False)
+        build_lesion_h5(root, out, **LESION, size=32, scheduler=scheduler, shard_dir=tmp_path / "shards",
+                        progress=False)
     assert err.value.path == empty.resolve()
     assert not out.exists()
     assert (tmp_path / "shards" / "lesion" / "CASE_000.candidates.json").is_file()  # kept for the next attempt
@@ -147,7 +149,8 @@ BUILD = textwrap.dedent("""
     import sys
     from breastmri.slices.build import build_lesion_h5
     if __name__ == "__main__":
-        build_lesion_h5(sys.argv[1], sys.argv[2], size=32, workers=2, shard_dir=sys.argv[3], progress=False)
+        build_lesion_h5(sys.argv[1], sys.argv[2], phases=[0, 1, 2, 3, 4, 5], breast_box="ignore", size=32,
+                        workers=2, shard_dir=sys.argv[3], progress=False)
 """)
 
 
@@ -181,9 +184,9 @@ def test_a_killed_build_leaves_no_worker_and_resumes_from_its_shards(tmp_path):
     finished = sorted(p.name for p in (shard_dir / "lesion").glob("CASE_*.h5"))
     assert 2 <= len(finished) < 6
     assert len(list((shard_dir / "lesion").glob("CASE_*.candidates.json"))) == 6  # pass 1 was complete
-    resumed = build_lesion_h5(root, out, size=32, workers=2, shard_dir=shard_dir, progress=False)
+    resumed = build_lesion_h5(root, out, **LESION, size=32, workers=2, shard_dir=shard_dir, progress=False)
     assert resumed["candidates_reused"] == 6 and resumed["candidates_computed"] == 0
     assert resumed["cases_reused"] == len(finished) and resumed["cases_computed"] == 6 - len(finished)
     assert not shard_dir.exists()  # the finished build leaves no shards (and so no litter of the killed one)
-    build_lesion_h5(root, tmp_path / "ref.h5", size=32, progress=False)
+    build_lesion_h5(root, tmp_path / "ref.h5", **LESION, size=32, progress=False)
     assert out.read_bytes() == (tmp_path / "ref.h5").read_bytes()  # as if it had never been interrupted

@@ -8,6 +8,8 @@ from breastmri.data.errors import DataError
 from breastmri.slices.build import build_breast_h5, build_lesion_h5
 from breastmri.slices.h5file import SliceFile
 
+from .synth import LESION
+
 
 def test_breast_file_metadata_splits_and_rows(seed_root, tmp_path):
     out = tmp_path / "breast.h5"
@@ -32,12 +34,27 @@ def test_breast_file_metadata_splits_and_rows(seed_root, tmp_path):
 
 def test_lesion_file_and_task_mismatch(mamamia_root, tmp_path):
     out = tmp_path / "lesion.h5"
-    build_lesion_h5(mamamia_root, out, size=16, min_lesion_px=5, neg_exclusion_slices=4, progress=False)
+    build_lesion_h5(mamamia_root, out, **LESION, size=16, min_lesion_px=5, neg_exclusion_slices=4,
+                    progress=False)
     source = SliceFile(out)
     assert source.task == "lesion" and source.channels == 6 and source.phase_present.shape == (source.n, 6)
     assert source.geometry is None
     with pytest.raises(DataError, match="task 'lesion', not 'breast'"):
         SliceFile(out, "breast")
+
+
+def test_a_lesion_file_reads_its_channel_phases(tmp_path):
+    from breastmri.slices.writer import H5SliceWriter
+
+    for params, phases in (({}, [0, 1, 2]), ({"phases": [0, 5, 2]}, [0, 5, 2])):  # none recorded: 0 .. C-1
+        with H5SliceWriter(tmp_path / "a.h5", "lesion", 8, 3, seed=0, params=params):
+            pass
+        source = SliceFile(tmp_path / "a.h5", "lesion")
+        assert source.phases == phases and source.preprocessing()["phases"] == phases
+    with H5SliceWriter(tmp_path / "b.h5", "lesion", 8, 3, seed=0, params={"phases": [0, 1]}):
+        pass
+    with pytest.raises(DataError, match=r"b.h5: the file records 2 channel phases \[0, 1\] for 3 image channels"):
+        SliceFile(tmp_path / "b.h5")
 
 
 def test_missing_invalid_or_incomplete_files(tmp_path):

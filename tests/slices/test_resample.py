@@ -4,7 +4,8 @@ import pytest
 
 from breastmri.data.errors import DataError
 from breastmri.orientation.frame import to_working, working_ornt
-from breastmri.slices.resample import resample_case
+from breastmri.data.layouts import BreastBox
+from breastmri.slices.resample import phase_image, resample_case, within_box
 from .synth import save
 
 
@@ -96,3 +97,27 @@ def test_resample_case_takes_volumes_and_dicom_phases_like_phase_files(tmp_path)
         np.testing.assert_array_equal(got_mask, expected_mask)
         for a, b in zip(got[:2], expected[:2]):
             np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+def test_a_breast_box_crops_or_masks_as_the_challenge_code_indexes_it(tmp_path):
+    """A volume of a known asymmetric shape (24, 20, 40) and distinct voxel values; the box x 5-35, y 3-15, z 2-10
+    (x only fits the 40-voxel axis k). The challenge's code masks sitk.GetArrayFromImage(image)[x_min:x_max,
+    y_min:y_max, z_min:z_max]; mask gives exactly that, crop exactly its voxels at their world positions."""
+    import SimpleITK as sitk
+
+    array = np.arange(24 * 20 * 40, dtype=np.float32).reshape(24, 20, 40) + 1.0
+    image = phase_image(save(array, (1.5, 1.2, 1.0), tmp_path / "case_0000.nii.gz"))
+    box = BreastBox(tmp_path / "case.json", ((2, 10), (3, 15), (5, 35)))  # z, y, x: along voxel axes i, j, k
+    official = np.zeros_like(sitk.GetArrayFromImage(image))  # what the challenge's code keeps
+    official[5:35, 3:15, 2:10] = sitk.GetArrayFromImage(image)[5:35, 3:15, 2:10]
+    masked = within_box(image, box, "mask")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(masked), official)
+    assert masked.GetOrigin() == image.GetOrigin() and masked.GetSize() == image.GetSize()
+    cropped = within_box(image, box, "crop")
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(cropped).transpose(2, 1, 0), array[2:10, 3:15, 5:35])
+    assert cropped.GetOrigin() == image.TransformIndexToPhysicalPoint((2, 3, 5))
+    assert within_box(image, box, "ignore") is image and within_box(image, None, "crop") is image
+    with pytest.raises(DataError, match=r"case.json: breast box beyond the image"):
+        within_box(image, BreastBox(tmp_path / "case.json", ((5, 35), (3, 15), (2, 10))), "crop")  # axes swapped
+    _, _, shape = resample_case([tmp_path / "case_0000.nii.gz"], None, 1.0, box, "crop")
+    assert shape == (round(12 * 1.2), round(8 * 1.5), 30)  # the box in mm on the working axes A (j), L (i), S (k)

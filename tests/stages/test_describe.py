@@ -23,7 +23,7 @@ def test_synthesize_leads_with_what_was_drawn():
                "inference_scan_swap": 1, "inference_scan_flip_ud": 2, "inference_scan_flip_hf": 0,
                "inference_cohort_duke": 2, "inference_cohort_seedlike": 18, "inference_storage_diag": 20,
                "mamamia_cases": 12, "mamamia_sagittal_cases": 6, "mamamia_phase_files": 60,
-               "mamamia_cases_missing_phases": 5, "mamamia_cases_with_gap": 1}
+               "mamamia_cases_by_phases": {"3": 5, "6": 7}, "mamamia_cases_missing_phases": 1}
     line = synthesize.describe(summary)
     assert line.startswith("phantom: 40 training and 20 inference scans (seed layout), 12 MAMA-MIA cases")
     assert "2 seed cohorts" in line and "4 scan_swap" in line and "6 mask_flip_lr" in line
@@ -87,6 +87,9 @@ def test_build_hdf5_leads_with_slices_and_balance_per_task():
                            "(5 cases computed, 0 reused from shards); lesion: 40 slices, 20 positive / 20 negative "
                            "(balance +0)")
     assert line.endswith("(0 cases computed, 3 reused from shards)")
+    summary["lesion"].update(split_source="official", test_cases=["DUKE_002", "NACT_01"])
+    assert build_hdf5.describe(summary).endswith("4 train / 1 validation cases, 2 official test cases held out "
+                                                 "(0 cases computed, 3 reused from shards)")
 
 
 def _train_summary(**changes):
@@ -150,7 +153,7 @@ def test_infer_without_truth_says_not_scored_and_gives_the_qc_flags():
 
 def _lesion_summary(**metrics):
     return {"out_dir": "data/predictions/lesion", "device": "cpu", "per_case": pd.DataFrame(),
-            "metrics": {"n_cases": 4, "n_evaluated": 0, "cases": "validation", "threshold": 0.5, "mirror_tta": False,
+            "metrics": {"n_cases": 4, "n_evaluated": 0, "cases": "all", "threshold": 0.5, "mirror_tta": False,
                         "min_component_fraction": 0.1, "breast_restricted": True, **metrics}}
 
 
@@ -166,6 +169,8 @@ def test_infer_lesion_leads_with_lesion_dice_and_the_challenge_ranking():
                                   challenge={"n_cases": 3, "performance": 0.9, "fairness": {},
                                              "fairness_mean": math.nan, "ranking": math.nan})
     assert infer_lesion.describe(no_clinical).startswith("lesion Dice mean 0.800 / min 0.500 on 3 of 4 cases")
+    official = _lesion_summary(n_evaluated=4, dice=scores(0.8, 0.5), hd95_mm=scores(3.0, 1.0), case_set="official test")
+    assert infer_lesion.describe(official).startswith("lesion Dice mean 0.800 / min 0.500 on 4 official test cases")
     assert "challenge ranking n/a" in infer_lesion.describe(no_clinical)
 
 

@@ -124,7 +124,7 @@ def test_lesion_threshold_chosen_on_whole_volumes_where_low_thresholds_add_false
     with H5SliceWriter(h5, "lesion", 32, 6, seed=0, params={}, split={"train": [], "validation": ["A_1", "B_2"]}):
         pass  # only the split attribute is read
 
-    def predict(self, paths):
+    def predict(self, paths, box=None):
         mask = np.asarray(nib.load(paths[0]).dataobj) > 0
         prob = 0.6 * mask
         prob[10:14, 10:14, 6:9] = 0.3

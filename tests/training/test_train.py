@@ -121,6 +121,8 @@ def test_lesion_task_scores_only_lesion_containing_patients(lesion_h5, tmp_path,
     metrics = train_task(lesion_h5, tmp_path / "m", tmp_path / "live", "lesion",
                          **tiny_params("lesion", max_epochs=1))
     assert sorted(metrics["val_dice_per_patient"]) == ["P2", "P3"]  # P4 has no lesion
+    # the checkpoint carries the channels' phases (a file recording none holds phases 0 .. C-1)
+    assert load_checkpoint(tmp_path / "m" / "best.pt")["params"]["preprocessing"]["phases"] == [0, 1, 2, 3, 4, 5]
     best = load_checkpoint(tmp_path / "m/best.pt")
     assert best["model_config"]["in_channels"] == 6
     assert best["params"]["loss"] == "bce_dice" and best["params"]["optimizer"] == "adamw"

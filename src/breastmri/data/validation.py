@@ -33,7 +33,7 @@ from tqdm import tqdm
 from breastmri.data.clinical import load_clinical
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume, load_volume, strip_nifti_suffix, write_json
-from breastmri.data.layouts import MAX_PHASES, MamaMiaLayout, SeedLayout
+from breastmri.data.layouts import MamaMiaLayout, SeedLayout, folder_names
 
 AFFINE_ATOL = 1e-3  # mm; NIfTI stores affines as float32
 MIN_DIM = 4  # voxels per axis of a scan (the phantom has >= 36; 3D context and orientation need a few slices)
@@ -126,8 +126,10 @@ def _require_root(root: Path, what: str) -> None:
 
 
 def _clinical_summary(path: Path, imaging_ids: list[str]) -> dict:
+    """Rows, missing values and how clinical and imaging ids meet (regardless of letter case: :func:`folder_names`)."""
     df = load_clinical(path)
-    ids, imaging = set(df["patient_id"]), set(imaging_ids)
+    folders = folder_names(df["patient_id"], imaging_ids)
+    ids, imaging = {folders.get(i, i) for i in df["patient_id"]}, set(imaging_ids)
     no_clinical = sorted(imaging - ids)
     return {"file": path.name,
             "n_rows": int(len(df)),
@@ -216,12 +218,11 @@ def validate_mamamia_dataset(root: str | Path) -> dict:
 
     images, lesions = _Stats(), _Stats()
     phase_counts: Counter = Counter()
-    phase_present = [0] * MAX_PHASES
+    phase_present: Counter = Counter()  # cases holding phase k
     for case in _progress(cases, "validate mamamia"):
         present = [p for p in phases[case] if p is not None]
         phase_counts[len(present)] += 1
-        for k, p in enumerate(phases[case]):
-            phase_present[k] += p is not None
+        phase_present.update(k for k, p in enumerate(phases[case]) if p is not None)
         ref = load_volume(present[0], patient_id=case)
         check_scan(ref, "phase")
         images.add_volume(ref)
@@ -239,9 +240,9 @@ def validate_mamamia_dataset(root: str | Path) -> dict:
 
     summary = {
         "n_cases": len(cases),
-        "n_files": {"phases": int(sum(phase_present)), "segmentations": len(segs)},
+        "n_files": {"phases": int(sum(phase_present.values())), "segmentations": len(segs)},
         "phase_count_histogram": {str(n): int(c) for n, c in sorted(phase_counts.items())},
-        "phase_present": {f"{k:04d}": int(n) for k, n in enumerate(phase_present)},
+        "phase_present": {f"{k:04d}": int(phase_present[k]) for k in range(max(phase_present) + 1)},
         "clinical": _clinical_summary(clinical_path, cases),
     }
     summary.update(images.summary())

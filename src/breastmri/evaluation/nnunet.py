@@ -6,7 +6,7 @@ The dataset follows nnU-Net v2's documented format (documentation/dataset_format
 
     <out_dir>/Dataset<ID>_<NAME>/            ID: three digits (1-999; custom datasets from 500 on)
         dataset.json                         channel_names, labels, numTraining, file_ending (nnU-Net's keys)
-        imagesTr/<CASE>_<XXXX>.nii.gz        channel XXXX (0000, 0001, ...) = the XXXXth exported phase
+        imagesTr/<CASE>_<XXXX>.nii.gz        channel XXXX (0000, 0001, ...) = the XXXXth phase of the channel list
         labelsTr/<CASE>.nii.gz               the expert segmentation as uint8 0/1 (its own shape and affine)
         imagesTs/<CASE>_<XXXX>.nii.gz        the official test cases (train_test_splits.csv): images only
         export.json                          the source, the phases, the test cases, the zero-filled channels
@@ -45,14 +45,13 @@ from breastmri.data.atomic import atomic_dir, remove_stale_temps
 from breastmri.data.dicom import DicomPhase
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume, load_volume, strip_nifti_suffix, write_json
-from breastmri.data.layouts import MAX_PHASES, MamaMiaLayout
+from breastmri.data.layouts import MamaMiaLayout, channel_entries, check_phase_list, phase_name
 from breastmri.data.validation import check_binary, check_scan
 from breastmri.inference.dce import same_geometry
 
 FILE_ENDING = ".nii.gz"
 READER_WRITER = "SimpleITKIO"
 LABELS = {"background": 0, "tumor": 1}
-PHASE_NAMES = ("pre_contrast",) + tuple(f"post_contrast_{k}" for k in range(1, MAX_PHASES))
 EXPORT_RECORD = "export.json"
 CASE_SETS = ("all", "train", "test")
 _DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -68,14 +67,14 @@ def dataset_folder_name(dataset_id: int, name: str) -> str:
 
 
 def export_dataset(mamamia_root: str | Path, out_dir: str | Path, *, dataset_id: int = 501, name: str = "MAMAMIA",
-                   phases: Sequence[int] | None = None, overwrite: bool = False, progress: bool = True) -> dict:
+                   phases: Sequence[int], overwrite: bool = False, progress: bool = True) -> dict:
     """Write the layout's cases as ``<out_dir>/Dataset<ID>_<NAME>/`` (see the module docstring), the phases
-    ``phases`` (default: every phase, 0 to 5) as channels 0, 1, ... in that order; the folder appears only once
-    complete. An existing folder is an error unless ``overwrite``. Returns what ``export.json`` records, with the
+    ``phases`` (e.g. the lesion model's channel list) as channels 0, 1, ... in that order; the folder appears only
+    once complete. An existing folder is an error unless ``overwrite``. Returns what ``export.json`` records, with the
     folder."""
     layout = MamaMiaLayout(mamamia_root)
     folder = Path(out_dir) / dataset_folder_name(dataset_id, name)
-    phases = _check_phases(phases)
+    phases = check_phase_list(phases, "phases")
     if folder.exists() and not overwrite:
         raise DataError(folder, "the dataset folder exists (replace it with overwrite, --overwrite)")
     cases = layout.cases()
@@ -104,15 +103,8 @@ def export_dataset(mamamia_root: str | Path, out_dir: str | Path, *, dataset_id:
     return {"dataset": str(folder), **record}
 
 
-def _check_phases(phases: Sequence[int] | None) -> list[int]:
-    phases = list(range(MAX_PHASES)) if phases is None else [int(p) for p in phases]
-    if not phases or len(set(phases)) != len(phases) or not all(0 <= p < MAX_PHASES for p in phases):
-        raise DataError(None, f"phases must be distinct phase indices 0 to {MAX_PHASES - 1}, got {phases}")
-    return phases
-
-
 def _dataset_json(name: str, phases: list[int], n_training: int, n_test: int, n_zero_filled: int) -> dict:
-    return {"channel_names": {str(c): PHASE_NAMES[p] for c, p in enumerate(phases)}, "labels": LABELS,
+    return {"channel_names": {str(c): phase_name(p) for c, p in enumerate(phases)}, "labels": LABELS,
             "numTraining": n_training, "file_ending": FILE_ENDING, "overwrite_image_reader_writer": READER_WRITER,
             "name": name,
             "description": (f"MAMA-MIA DCE-MRI, phases {', '.join(f'_{p:04d}' for p in phases)} as channels "
@@ -131,8 +123,8 @@ def _write_channels(layout: MamaMiaLayout, case: str, phases: list[int],
     header = _header(entries[0], pre)
     filled, replaced = [], []
     images.mkdir(parents=True, exist_ok=True)
-    for channel, phase in enumerate(phases):
-        entry, target = entries[phase], images / f"{case}_{channel:04d}{FILE_ENDING}"
+    for channel, (phase, entry) in enumerate(zip(phases, channel_entries(entries, phases))):
+        target = images / f"{case}_{channel:04d}{FILE_ENDING}"
         if entry is None:
             _save(np.zeros(pre.shape, header.get_data_dtype()), header, target)
             filled.append(channel)

@@ -5,9 +5,10 @@
                     [--mask_path TRUTH.nii.gz] [--threshold 0.45|threshold.json] [--device auto|cpu|cuda]
                     [--breast_checkpoint_path models/breast/best.pt] [--skin_margin_mm 3]
 
-* a LESION checkpoint takes ``--phases_folder`` (a MAMA-MIA case folder ``<CASE>/<CASE>_0000.nii.gz`` ..
-  ``_0005``; missing post-contrast phases are allowed, as in training; or a folder holding the DCE as one DICOM
-  series, split into its phases); a BREAST checkpoint takes ``--scan`` (a NIfTI file or a DICOM series folder);
+* a LESION checkpoint takes ``--phases_folder`` (a MAMA-MIA case folder ``<CASE>/<CASE>_0000.nii.gz``,
+  ``_0001``, ...; or a folder holding the DCE as one DICOM series, split into its phases); the model reads the
+  phases its checkpoint records as its input channels (the build's ``lesion_channels``), a listed phase the case
+  lacks as zeros, as in training; a BREAST checkpoint takes ``--scan`` (a NIfTI file or a DICOM series folder);
   the case is named after the file or folder;
 * writes ``<CASE>_pred.nii.gz`` (uint8, exactly the shape and affine of ``_0000`` / the scan; for DICOM input,
   of the volume read from the series) and

@@ -18,6 +18,7 @@ Nothing here reads ground truth.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from breastmri.data.dicom import DicomPhase
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume, load_volume
 from breastmri.data.validation import check_scan
-from breastmri.data.layouts import phase_paths_in
+from breastmri.data.layouts import MamaMiaLayout, channel_entries, phase_paths_in
 from breastmri.inference.candidates import tumor_candidate
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, erode_mm, keep_large_components
 from breastmri.inference.scan import segment_breast
@@ -84,32 +85,41 @@ def same_geometry(a: Volume, b: Volume) -> bool:
     return a.shape == b.shape and np.allclose(a.affine, b.affine, atol=AFFINE_ATOL_MM)
 
 
-def load_phases(folder: str | Path) -> tuple[str, list[Path | DicomPhase | None], list[Volume | None]]:
-    """Case id, phase entries (files, or the phases of a DICOM series: :func:`phase_paths_in`) and the strictly
-    loaded phases; every phase must pass the validate stage's scan check and share the first phase's grid."""
+def load_phases(folder: str | Path, phases: Sequence[int]) -> tuple[str, dict[int, Path | DicomPhase | None],
+                                                                    dict[int, Volume | None]]:
+    """Case id, and by phase index for each of ``phases`` (the pre-contrast phase 0 first) its entry (a file, or a
+    phase of a DICOM series: :func:`phase_paths_in`; ``None`` where the case lacks it) and the phase loaded
+    strictly. Only these phases are read: every one must pass the validate stage's scan check and share the
+    pre-contrast phase's grid."""
     folder = Path(folder)
     case = folder.name
-    paths = phase_paths_in(folder, case)
-    volumes: list[Volume | None] = [None if p is None else load_volume(p, case) for p in paths]
-    for vol in volumes:
+    entries = dict(zip(phases, channel_entries(phase_paths_in(folder, case), phases)))
+    volumes = {k: None if p is None else load_volume(p, case) for k, p in entries.items()}
+    for vol in volumes.values():
         if vol is not None:
             check_scan(vol, "phase")  # the validate stage's rule: >= 4 voxels per axis, not constant
     first = volumes[0]
-    for path, vol in zip(paths[1:], volumes[1:]):
+    for k, vol in volumes.items():
         if vol is not None and not same_geometry(first, vol):
-            raise DataError(path, f"phase geometry differs from {paths[0].name}: shape {vol.shape} vs "
-                                  f"{first.shape}, spacing {tuple(round(s, 4) for s in vol.spacing)} vs "
-                                  f"{tuple(round(s, 4) for s in first.spacing)}"
-                                  + ("" if vol.shape != first.shape else " (affines differ)"))
-    return case, paths, volumes
+            raise DataError(entries[k], f"phase geometry differs from {entries[0].name}: shape {vol.shape} vs "
+                                        f"{first.shape}, spacing {tuple(round(s, 4) for s in vol.spacing)} vs "
+                                        f"{tuple(round(s, 4) for s in first.spacing)}"
+                                        + ("" if vol.shape != first.shape else " (affines differ)"))
+    return case, entries, volumes
 
 
-def lesion_probability(predictor, folder: str | Path) -> tuple[str, list[Volume | None], np.ndarray]:
-    """Case id, the strictly loaded phases and the lesion model's probability on the ``_0000`` grid."""
-    case, paths, volumes = load_phases(folder)
+def lesion_probability(predictor, folder: str | Path) -> tuple[str, dict[int, Volume | None], np.ndarray]:
+    """Case id, the strictly loaded phases by index (the model's channel phases and the first post-contrast
+    phase 1) and the lesion model's probability on the ``_0000`` grid. A model built within breast boxes gets the
+    case's box when its MAMA-MIA layout has one (``<folder>/../../patient_info_files/<CASE>.json``)."""
+    channels = list(predictor.preprocessing.phases)
+    case, entries, volumes = load_phases(folder, list(dict.fromkeys([0, *channels, 1])))
+    box = None
+    if predictor.preprocessing.breast_box != "ignore":
+        box = MamaMiaLayout(Path(folder).parent.parent).breast_box(case)
     # NIfTI phases are resampled from their files; the phases of a DICOM series from the volumes just read
-    sources = [v if isinstance(p, DicomPhase) else p for p, v in zip(paths, volumes)]
-    return case, volumes, predictor.predict_lesion(sources)
+    sources = [volumes[k] if isinstance(entries[k], DicomPhase) else entries[k] for k in channels]
+    return case, volumes, predictor.predict_lesion(sources, box)
 
 
 def disagreement(lesion: np.ndarray, region: np.ndarray) -> list[str]:
@@ -138,10 +148,10 @@ def predict_case(predictor, folder: str | Path, min_component_fraction: float = 
     ``guide`` the probability is first restricted to the eroded breast when that mask is plausible (module
     docstring)."""
     case, volumes, probability = lesion_probability(predictor, folder)
-    display = next((v for v in volumes[1:] if v is not None), volumes[0])
+    pre, post = volumes[0], volumes[1]
+    display = next((volumes[k] for k in sorted(volumes) if k > 0 and volumes[k] is not None), pre)
     extra: dict = {}
     if guide is not None:
-        pre, post = volumes[0], volumes[1]
         seg = segment_breast(post if guide.phase == 1 and post is not None else pre,
                              guide.predictor.predict_breast, guide.predictor.threshold,
                              settings=guide.settings, min_component_fraction=guide.min_component_fraction,
@@ -160,5 +170,5 @@ def predict_case(predictor, folder: str | Path, min_component_fraction: float = 
                      tumor_rule=rule, breast_qc=qc, restricted=restricted)
     binary = unrestricted if guide is not None and not restricted else predictor.binarize(probability)
     lesion = keep_large_components(binary, min_component_fraction)
-    return CasePrediction(case, volumes[0], display, probability.astype(np.float32), lesion.astype(np.uint8),
+    return CasePrediction(case, pre, display, probability.astype(np.float32), lesion.astype(np.uint8),
                           **extra)

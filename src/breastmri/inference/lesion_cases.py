@@ -1,10 +1,11 @@
 """Lesion inference: whole DCE volumes of the MAMA-MIA layout through the lesion model (the ``infer_lesion``
 stage: :mod:`breastmri.stages.infer_lesion`).
 
-Cases: the lesion HDF5 file's validation split (``cases="validation"``: cases the model never trained on) or
-every case of the layout (``cases="all"``). Per case (:func:`breastmri.inference.dce.predict_case`): resample to
-the training grid, predict slice by slice with the chosen threshold, back onto the ``_0000`` file's grid, keep
-the large 3D components. With a ``breast_checkpoint`` (the whole-breast model) the lesion is restricted to the
+Cases: those the model never trained on (``cases="held_out"``): the official split's test cases when the layout
+has ``train_test_splits.csv`` (the lesion build leaves them out of its file), else the lesion HDF5 file's
+validation split; or every case of the layout (``cases="all"``). The metrics say which (``case_set``).
+Per case (:func:`breastmri.inference.dce.predict_case`): resample to the training grid, predict slice by slice with
+the chosen threshold, back onto the ``_0000`` file's grid, keep the large 3D components. With a ``breast_checkpoint`` (the whole-breast model) the lesion is restricted to the
 breast eroded by ``skin_margin_mm`` and the whole-breast pipeline's tumour candidate is found there
 (:class:`breastmri.inference.dce.BreastGuide`). Where the expert segmentation exists, Dice and HD95 (mm) on
 the original grid (the whole-volume counterpart of the training stage's sampled-slice Dice) and the candidate's
@@ -32,7 +33,7 @@ from breastmri.analysis.figures import save_figure
 from breastmri.data.clinical import load_clinical
 from breastmri.data.errors import DataError
 from breastmri.data.io import save_nifti, write_json
-from breastmri.data.layouts import MamaMiaLayout
+from breastmri.data.layouts import MamaMiaLayout, folder_names
 from breastmri.evaluation import challenge as ch
 from breastmri.inference import evaluation as ev
 from breastmri.orientation.orient import HeuristicSettings
@@ -43,25 +44,40 @@ from breastmri.inference.predictor import load_predictor, read_threshold
 from breastmri.inference.breast_cases import remove_stale, write_table
 
 PRED_SUFFIX, BREAST_SUFFIX, TUMOR_SUFFIX = "_pred.nii.gz", "_breast.nii.gz", "_tumor.nii.gz"
-CASE_SETS = ("validation", "all")
+CASE_SETS = ("held_out", "all")
 
 
-def select_cases(layout: MamaMiaLayout, cases: str, h5_path: str | Path | None) -> list[str]:
-    """Case ids of the layout for ``cases`` (``validation`` needs ``h5_path``); unknown ids are errors."""
+def select_cases(layout: MamaMiaLayout, cases: str, h5_path: str | Path | None) -> tuple[list[str], str]:
+    """Case ids of the layout for ``cases`` and which set they are (``official test``, ``validation`` or
+    ``all``; see the module docstring). The validation split needs ``h5_path``; its ids must be the layout's. With
+    the official split, a given ``h5_path`` must hold none of its test cases (a file built without the split: the
+    model may have trained on them)."""
+    from breastmri.slices.h5file import SliceFile
+
     if cases not in CASE_SETS:
         raise DataError(None, f"cases must be one of {CASE_SETS}, got {cases!r}")
     available = layout.cases()
     if cases == "all":
-        return available
+        return available, "all"
+    official = layout.official_split()
+    if official is not None:
+        test = [case for case in available if official[case] == "test"]
+        if not test:
+            raise DataError(layout.split_path, "the official split holds no test case")
+        recorded = (SliceFile(h5_path, "lesion").split or {}) if h5_path else {}
+        trained = sorted(set(test) & {case for part in recorded.values() for case in part})
+        if trained:
+            raise DataError(h5_path, f"the file holds {len(trained)} official test case(s) ({', '.join(trained[:5])}"
+                                     f"): it was built without {layout.split_path.name}; rebuild it")
+        return test, "official test"
     if not h5_path:
-        raise DataError(None, "cases 'validation' needs the lesion HDF5 file (h5_path) that records the split")
-    from breastmri.slices.h5file import SliceFile
-
+        raise DataError(None, "cases 'held_out' without an official split needs the lesion HDF5 file (h5_path) that "
+                              "records the validation split")
     wanted = SliceFile(h5_path, "lesion").validation_cases()
     missing = sorted(set(wanted) - set(available))
     if missing:
         raise DataError(layout.image_dir, f"validation case(s) not in the layout: {', '.join(missing[:5])}")
-    return wanted
+    return wanted, "validation"
 
 
 def case_cohorts(truth_dir: str | Path | None, ids: list[str]) -> dict[str, str]:
@@ -87,7 +103,7 @@ def breast_guide(checkpoint: str | Path | None, threshold_json: str | Path | Non
 
 
 def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir: str | Path, *,
-                       cases: str = "validation", h5_path: str | Path | None = None,
+                       cases: str = "held_out", h5_path: str | Path | None = None,
                        threshold_json: str | Path | None = None, metrics_path: str | Path | None = None,
                        figures_dir: str | Path | None = None, truth_dir: str | Path | None = None,
                        affine_mode: str = "trust", breast_checkpoint: str | Path | None = None,
@@ -99,7 +115,7 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
     """Run the stage (see the module docstring); return a summary with the metrics and per-case table.
     ``settings``: the anatomy rules of the breast mask's QC (params.yaml ``anatomy``)."""
     layout, out_dir = MamaMiaLayout(mamamia_root), Path(out_dir)
-    ids = select_cases(layout, cases, h5_path)
+    ids, case_set = select_cases(layout, cases, h5_path)
     threshold = read_threshold(threshold_json) if threshold_json else None
     predictor = load_predictor(checkpoint, device=device, batch_size=batch_size, threshold=threshold,
                                task="lesion", h5_path=h5_path, mirror_tta=mirror_tta)
@@ -145,7 +161,8 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
     per_case = pd.DataFrame.from_dict(rows, orient="index")
     per_case.index.name = "case_id"
     metrics = {"n_cases": len(ids), "n_evaluated": int(per_case.get("dice", pd.Series(dtype=float)).notna().sum()),
-               "cases": cases, "threshold": predictor.threshold, "mirror_tta": predictor.mirror_tta,
+               "cases": cases, "case_set": case_set, "threshold": predictor.threshold,
+               "mirror_tta": predictor.mirror_tta,
                "min_component_fraction": float(min_component_fraction),
                "breast_restricted": guide is not None}
     if guide:
@@ -198,11 +215,14 @@ def score_groups(per_case: pd.DataFrame) -> dict:
 def challenge_summary(per_case: pd.DataFrame, layout: MamaMiaLayout) -> dict:
     """The challenge's performance, fairness and ranking over the scored cases, the fairness groups from the
     layout's clinical table. A layout without a clinical table has no fairness variable: fairness ``{}`` and
-    ranking NaN (said on stderr); a table that cannot be read is an error, as everywhere."""
+    ranking NaN (said on stderr); a table that cannot be read is an error, as everywhere. The table's ids meet the
+    case folders regardless of letter case (:func:`~breastmri.data.layouts.folder_names`)."""
     scored = per_case[per_case["dice"].notna()]
     frame = pd.DataFrame({"dice": scored["challenge_dice"], "norm_hd": scored["challenge_norm_hd"]})
     if not layout.has_clinical:
         print(f"WARNING: {layout.root}: no clinical table: the challenge's fairness and ranking are not computed",
               file=sys.stderr)
         return ch.challenge_scores(frame, pd.DataFrame({"patient_id": list(frame.index)}))
-    return ch.challenge_scores(frame, load_clinical(layout.clinical_path))
+    clinical = load_clinical(layout.clinical_path)
+    folders = folder_names(clinical["patient_id"], layout.cases())
+    return ch.challenge_scores(frame, clinical.assign(patient_id=[folders.get(i, i) for i in clinical["patient_id"]]))

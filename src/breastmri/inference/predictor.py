@@ -8,14 +8,18 @@
   shape. Threshold and post-processing are the caller's (``prob > threshold`` as in training).
 * Lesion task (:meth:`SlicePredictor.predict_lesion`): the case's phases are resampled to the isotropic
   training grid (SimpleITK, :func:`breastmri.slices.resample.resample_case`), normalised with the case's
-  pooled mean/std, every axial slice of the six phases (zeros for a missing phase) is resized/padded as in
-  :mod:`breastmri.slices.lesion`; the probability volume is undone per slice and resampled back (linear)
-  onto the pre-contrast phase's own grid, so it has the ``_0000`` file's shape.
+  pooled mean/std, every axial slice of the channels' phases (``Preprocessing.phases``: the DCE phase of each
+  input channel, recorded by the build; zeros for a phase the case lacks) is resized/padded as in
+  :mod:`breastmri.slices.lesion`, each image first restricted to the case's breast box when the build did so
+  (``Preprocessing.breast_box``) and the case has one; the probability volume is undone per slice and resampled
+  back (linear) onto the pre-contrast phase's own grid, so it has the ``_0000`` file's shape (zero outside a
+  cropped box).
 
 The preprocessing settings come with the checkpoint when it carries them (``preprocessing`` or
 ``params.preprocessing`` or ``params.size``), else from the HDF5 file the model was trained on
 (its ``size`` and ``params`` attributes), else from the caller / the ``build_hdf5`` defaults
-(:func:`resolve_preprocessing`).
+(:func:`resolve_preprocessing`). A lesion checkpoint that records no channel phases predates the channel list:
+its ``C`` input channels are phases 0 to C-1; one that records no breast box mode used none.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +40,8 @@ TASKS = ("breast", "lesion")
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """What the slices were made with: task, square size, clip percentiles (breast), grid spacing (lesion)."""
+    """What the slices were made with: task, square size, clip percentiles (breast), grid spacing, the DCE
+    phase of each input channel (empty when not recorded) and the breast box mode (lesion)."""
 
     task: str
     size: int
@@ -44,6 +49,8 @@ class Preprocessing:
     high_pct: float = 99.0
     spacing_mm: float = 1.0
     source: str = "default"
+    phases: tuple[int, ...] = ()
+    breast_box: str = "ignore"
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -55,6 +62,14 @@ class Preprocessing:
                              f"{self.high_pct}")
         if not self.spacing_mm > 0.0:
             raise ValueError(f"spacing_mm must be positive, got {self.spacing_mm}")
+        if self.phases:
+            from breastmri.data.layouts import check_channel_phases
+
+            check_channel_phases(list(self.phases), "phases")  # a DataError is a ValueError
+        from breastmri.data.layouts import BREAST_BOX_MODES
+
+        if self.breast_box not in BREAST_BOX_MODES:
+            raise ValueError(f"breast_box must be one of {BREAST_BOX_MODES}, got {self.breast_box!r}")
 
 
 def _from_mapping(task: str, values: Mapping, source: str) -> Preprocessing | None:
@@ -62,7 +77,9 @@ def _from_mapping(task: str, values: Mapping, source: str) -> Preprocessing | No
         return None
     return Preprocessing(task=task, size=int(values["size"]), low_pct=float(values.get("low_pct", 1.0)),
                          high_pct=float(values.get("high_pct", 99.0)),
-                         spacing_mm=float(values.get("spacing_mm", 1.0)), source=source)
+                         spacing_mm=float(values.get("spacing_mm", 1.0)), source=source,
+                         phases=tuple(values.get("phases", ())),
+                         breast_box=str(values.get("breast_box", "ignore")))
 
 
 def h5_preprocessing(source, task: str | None = None) -> Preprocessing:
@@ -206,39 +223,51 @@ class SlicePredictor:
         return restore_slices(probs, geometry, undo_resize_pad)
 
     # -- lesion task -----------------------------------------------------------------------------
-    def lesion_inputs(self, phase_paths: list):
-        """Prepared slices ``(K, 6, S, S)``, their geometry and the isotropic / original grids. ``phase_paths``:
-        the phases as :func:`~breastmri.slices.resample.resample_case` takes them (files or volumes; ``None``
-        where missing). The slices come from :func:`~breastmri.slices.lesion.prepare_phase_slices`, the
-        function the HDF5 build uses, so inference sees exactly what training saw."""
-        from breastmri.data.layouts import MAX_PHASES
+    def lesion_inputs(self, phase_paths: list, box=None):
+        """Prepared slices ``(K, C, S, S)``, their geometry and the isotropic / original grids. ``phase_paths``:
+        the phases of the ``C`` channels (``preprocessing.phases``, in that order) as
+        :func:`~breastmri.slices.resample.resample_case` takes them (files or volumes; ``None`` where the case
+        lacks one; :func:`~breastmri.data.layouts.channel_entries` picks them); ``box``: the case's
+        :class:`~breastmri.data.layouts.BreastBox` (``None``: none), applied as ``preprocessing.breast_box`` says.
+        The slices come from
+        :func:`~breastmri.slices.lesion.prepare_phase_slices`, the function the HDF5 build uses, so inference sees
+        exactly what training saw."""
         from breastmri.slices.geometry import SliceGeometry
         from breastmri.slices.lesion import prepare_phase_slices
-        from breastmri.slices.resample import isotropic_reference, phase_image, resample_case
+        from breastmri.slices.resample import isotropic_reference, phase_image, resample_case, within_box
 
         p = self.preprocessing
-        if len(phase_paths) != MAX_PHASES:
-            raise ValueError(f"expected {MAX_PHASES} phase entries, got {len(phase_paths)}")
-        phases, _, shape = resample_case(list(phase_paths), None, p.spacing_mm)
+        if len(phase_paths) != len(p.phases):
+            raise ValueError(f"expected the phases of the {len(p.phases)} channels {list(p.phases)}, got "
+                             f"{len(phase_paths)} entries")
+        phases, _, shape = resample_case(list(phase_paths), None, p.spacing_mm, box, p.breast_box)
         images, _ = prepare_phase_slices(phases, p.size)
         geometry = SliceGeometry.for_shape(shape[0], shape[1], p.size)
         original = phase_image(phase_paths[0])
-        return images, geometry, isotropic_reference(original, p.spacing_mm), original
+        reference = isotropic_reference(within_box(original, box, p.breast_box), p.spacing_mm)  # the grid resampled
+        return images, geometry, reference, original
 
-    def predict_lesion(self, phase_paths: list) -> np.ndarray:
-        """Probability volume on the pre-contrast phase's own grid (its stored array shape)."""
+    def predict_lesion(self, phase_paths: list, box=None) -> np.ndarray:
+        """Probability volume on the pre-contrast phase's own grid (its stored array shape); ``box`` as
+        :meth:`lesion_inputs` takes it: a model built within breast boxes predicts zero outside the case's box (the
+        challenge's own restriction; the linear resampling back would otherwise bleed one voxel past a crop)."""
         import SimpleITK as sitk
 
         from breastmri.slices.geometry import undo_resize_pad
         from breastmri.slices.resample import to_array
 
         self._require("lesion")
-        images, geometry, reference, original = self.lesion_inputs(phase_paths)
+        images, geometry, reference, original = self.lesion_inputs(phase_paths, box)
         iso = restore_slices(self.forward_slices(images), geometry, undo_resize_pad)
         image = sitk.GetImageFromArray(np.ascontiguousarray(iso.transpose(2, 1, 0)))
         image.CopyInformation(reference)
         back = sitk.Resample(image, original, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-        return np.clip(to_array(back), 0.0, 1.0).astype(np.float32)
+        prob = np.clip(to_array(back), 0.0, 1.0).astype(np.float32)
+        if box is not None and self.preprocessing.breast_box != "ignore":
+            inside = np.zeros(prob.shape, bool)
+            inside[box.slices(prob.shape)] = True
+            prob[~inside] = 0.0
+        return prob
 
     def _require(self, task: str) -> None:
         if self.task != task:
@@ -312,8 +341,23 @@ def predictor_from_state(state: Mapping, path: str | Path | None = None, device:
         if not (isinstance(threshold, (int, float)) and 0.0 < float(threshold) < 1.0):
             raise DataError(path, f"stored threshold {threshold!r} is not a probability in (0, 1)")
     model = build_model_from_state(state, path)
-    prep = resolve_preprocessing(state, h5_path, preprocessing, source=path)
+    prep = channel_phases(resolve_preprocessing(state, h5_path, preprocessing, source=path),
+                          int(state["model_config"]["in_channels"]), path)
     return SlicePredictor(model, prep, float(threshold), resolve_device(device), batch_size, mirror_tta)
+
+
+def channel_phases(prep: Preprocessing, in_channels: int, path: str | Path | None = None) -> Preprocessing:
+    """``prep`` of a model with ``in_channels`` inputs: a lesion model's recorded channel phases must be one per
+    channel (else a :class:`DataError` naming ``path``); none recorded (a checkpoint from before the channel list)
+    means phases 0 to ``in_channels - 1``."""
+    if prep.task != "lesion":
+        return prep
+    if not prep.phases:
+        return replace(prep, phases=tuple(range(in_channels)))
+    if len(prep.phases) != in_channels:
+        raise DataError(path, f"the preprocessing records {len(prep.phases)} channel phases {list(prep.phases)} for "
+                              f"a model of {in_channels} input channels")
+    return prep
 
 
 def read_threshold(path: str | Path) -> float:

@@ -56,7 +56,7 @@ def evaluate_real(real_root: str | Path | None, out_dir: str | Path, *, tissue_m
     out_dir = Path(out_dir)
     rows = {}
     for case in layout.cases():
-        _, _, volumes = load_phases(layout.image_dir / case)
+        _, _, volumes = load_phases(layout.image_dir / case, [0, 1])
         pre, post = volumes[0], volumes[1]
         if post is None:
             raise DataError(layout.image_dir / case, "no first post-contrast phase (_0001): no FTV")

@@ -7,7 +7,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from breastmri.data.layouts import MAX_PHASES
 from breastmri.phantom.body import Body, build_body
 from breastmri.phantom.geometry import DUKE_MATRIX, Grid, draw_acquisition
 from breastmri.phantom.kinetics import phase_times
@@ -45,7 +44,7 @@ BREAST_FOV_HEAD_FOOT_MM = (10.0, 35.0)
 @dataclass(frozen=True, eq=False)
 class Case:
     """A rendered case. ``phases`` holds the requested phases (float32) in the requested order; masks are
-    ``uint8``; ``times`` are the acquisition times (s) of all ``MAX_PHASES`` nominal phases."""
+    ``uint8``; ``times`` are the acquisition times (s) of all ``n_phases`` acquired phases."""
 
     grid: Grid
     phases: list[np.ndarray]
@@ -56,12 +55,15 @@ class Case:
     peak_enhancement: float
 
 
-def make_case(rng: np.random.Generator, lesion: LesionSpec, phases: Sequence[int] = (1,),
+def make_case(rng: np.random.Generator, lesion: LesionSpec, *, n_phases: int, phases: Sequence[int] = (1,),
               style: Style = Style()) -> Case:
-    """Draw geometry, anatomy, lesion(s) and scanner from ``rng`` and render the ``phases`` (0 = pre-contrast).
+    """Draw geometry, anatomy, lesion(s) and scanner from ``rng`` and render the ``phases`` (0 = pre-contrast) of a
+    DCE acquisition of ``n_phases`` phases.
 
-    The lesion's peak enhancement is the largest mean relative enhancement over the nominal phase times.
+    The lesion's peak enhancement is the largest mean relative enhancement over the acquired phases' times.
     """
+    if not phases or min(phases) < 0 or max(phases) >= n_phases:
+        raise ValueError(f"phases {list(phases)} are not phases of a {n_phases}-phase acquisition")
     if style.lesion_scale != 1.0:
         lesion = replace(lesion, diameter_mm=lesion.diameter_mm * style.lesion_scale)
     grid = draw_acquisition(rng, style.acquisition, style.duke_matrix)
@@ -75,7 +77,7 @@ def make_case(rng: np.random.Generator, lesion: LesionSpec, phases: Sequence[int
     if style.fov == "breast":
         box = breast_field_of_view(rng, body)
         body, fgt, vessel, lesion_mask, heterogeneity = _crop(box, body, fgt, vessel, lesion_mask, heterogeneity)
-    times = phase_times(rng, MAX_PHASES)
+    times = phase_times(rng, n_phases)
     scanner = Scanner.draw(rng)
     images = render(rng, body, fgt, vessel, lesion_mask, heterogeneity, lesion.kinetics,
                     parenchymal_enhancement=rng.uniform(0.05, 0.35), times=times[list(phases)], scanner=scanner,

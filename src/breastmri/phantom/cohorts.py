@@ -6,10 +6,11 @@ Seed layout, per cohort: ``share`` (of the training and of the inference patient
 describes the anatomy), ``contrast`` (``fat_suppressed`` | ``t1`` | ``inverted`` | ``random``: drawn per case), ``symmetric`` (breasts of
 nearly equal size) and ``acquisition`` (``phantom`` | ``duke``; axial, bilateral).
 MAMA-MIA layout, per real cohort (DUKE, ISPY1, ISPY2, NACT): ``view`` (``axial`` | ``sagittal``), ``bilateral``,
-``orientation`` (the stored axis codes, e.g. LPS; PIR for sagittal NACT files), ``fov`` (``body``: the whole axial
-cross-section; ``breast``: the breast and a few cm of chest wall, as the sagittal I-SPY1 and NACT exams) and
-``lesion_scale`` (times the lesion diameter of the clinical draw: the neoadjuvant trials enrolled tumours of 3 cm
-and more, DUKE's surgical cohort smaller ones).
+``orientation`` (the stored axis codes, e.g. LPS; PIR for sagittal NACT files), ``phases`` (``[low, high]``: each
+case acquires a number of DCE phases drawn uniformly from this range, pre-contrast included, as the real cohorts'
+``num_phases``), ``fov`` (``body``: the whole axial cross-section; ``breast``: the breast and a few cm of chest
+wall, as the sagittal I-SPY1 and NACT exams) and ``lesion_scale`` (times the lesion diameter of the clinical
+draw: the neoadjuvant trials enrolled tumours of 3 cm and more, DUKE's surgical cohort smaller ones).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from breastmri.phantom.storage import Storage, check_axis_codes, scanner_storage
 SEED_KEYS = ("share", "affine", "contrast", "symmetric", "acquisition")
 AFFINES = ("seed", "scanner")
 SEED_ACQUISITIONS = ("phantom", "duke")
-MAMAMIA_KEYS = ("view", "bilateral", "orientation", "fov", "lesion_scale")
+MAMAMIA_KEYS = ("view", "bilateral", "orientation", "phases", "fov", "lesion_scale")
+MIN_PHASES = 2  # a DCE: the pre-contrast phase and at least one post-contrast phase
 LESION_SCALE_RANGE = (0.5, 3.0)
 VIEWS = {"axial": ("phantom", ("S", "I")), "sagittal": ("sagittal", ("L", "R"))}  # grid, codes of stored axis 2
 
@@ -51,6 +53,7 @@ class MamaMiaCohort:
     view: str
     bilateral: bool
     orientation: str
+    phases: tuple[int, int]  # fewest and most DCE phases of a case
     fov: str = "body"
     lesion_scale: float = 1.0
 
@@ -124,6 +127,15 @@ def parse_seed_cohorts(config: dict, duke_matrix: int) -> list[SeedCohort]:
     return cohorts
 
 
+def _phase_range(value, where: str) -> tuple[int, int]:
+    if not isinstance(value, list) or len(value) != 2 \
+            or any(isinstance(v, bool) or not isinstance(v, int) for v in value) \
+            or not MIN_PHASES <= value[0] <= value[1]:
+        raise DataError(None, f"{where}: expected [low, high], whole numbers of phases with {MIN_PHASES} <= low <= "
+                              f"high, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
 def parse_mamamia_cohorts(config: dict, names: Sequence[str]) -> dict[str, MamaMiaCohort]:
     """The validated ``mamamia_cohorts`` mapping; it must describe exactly the cohorts ``names``."""
     config = _mapping(config, _where("mamamia_cohorts"), names)
@@ -139,6 +151,7 @@ def parse_mamamia_cohorts(config: dict, names: Sequence[str]) -> dict[str, MamaM
                                   f"{LESION_SCALE_RANGE[1]:g}], got {scale!r}")
         cohorts[name] = MamaMiaCohort(name, view, _flag(entry["bilateral"], f"{where}.bilateral"),
                                       parse_orientation(entry["orientation"], view, f"{where}.orientation"),
+                                      _phase_range(entry["phases"], f"{where}.phases"),
                                       _choice(entry["fov"], FIELDS_OF_VIEW, f"{where}.fov"), float(scale))
     return cohorts
 

@@ -15,7 +15,6 @@ import pandas as pd
 
 from breastmri.data.atomic import write_text_atomic
 from breastmri.data.io import save_nifti
-from breastmri.data.layouts import MAX_PHASES
 from breastmri.orientation.frame import spacing_of
 from breastmri.phantom.anatomy import Case
 from breastmri.phantom.cohorts import MamaMiaCohort
@@ -36,8 +35,6 @@ COLUMNS = (
 COHORTS = ("DUKE", "ISPY1", "ISPY2", "NACT")
 #: Cohort mix of a default dataset, cycled then shuffled (DUKE largest, as in the real table's scanners).
 COHORT_CYCLE = ("DUKE", "ISPY2", "DUKE", "ISPY1", "NACT", "DUKE", "ISPY2", "ISPY1")
-PHASE_COUNTS = {"DUKE": ((3, 4, 5, 6), (0.05, 0.5, 0.4, 0.05)), "ISPY1": ((3, 4, 6), (0.8, 0.1, 0.1)),
-                "ISPY2": ((6,), (1.0,)), "NACT": ((3, 4), (0.9, 0.1))}
 SCANNERS = {"GE": ("Signa HDxt", "Optima MR450w", "Discovery MR750"), "SIEMENS": ("Avanto", "Skyra", "TrioTim"),
             "Philips": ("Achieva", "Intera")}
 
@@ -56,14 +53,15 @@ def case_ids(rng: np.random.Generator, n: int) -> tuple[list[str], list[str]]:
     return [name for _, name in sorted(ids)], [str(c) for c in cohorts]
 
 
-def phases_present(rng: np.random.Generator, cohorts: list[str]) -> list[list[bool]]:
-    """Per case, which of the ``MAX_PHASES`` phases exist: a contiguous prefix (the acquired phases), plus
-    one case (with at least 4 phases when possible) whose middle phase file is missing."""
+def phases_present(rng: np.random.Generator, cohorts: list[str],
+                   phase_ranges: dict[str, tuple[int, int]]) -> list[list[bool]]:
+    """Per case, which of its acquired phases have a file: a number of phases drawn uniformly from its cohort's
+    ``phase_ranges`` entry (``(low, high)``), every one present except, in one case (with at least 4 phases when
+    possible), a middle phase whose file is missing."""
     present = []
     for cohort in cohorts:
-        counts, p = PHASE_COUNTS[cohort]
-        n = int(rng.choice(counts, p=p))
-        present.append([k < n for k in range(MAX_PHASES)])
+        low, high = phase_ranges[cohort]
+        present.append([True] * int(rng.integers(low, high + 1)))
     if present:
         acquired = np.array([sum(p) for p in present])
         eligible = np.flatnonzero(acquired == acquired.max())
@@ -98,7 +96,7 @@ def imaging_columns(rng: np.random.Generator, cohort: MamaMiaCohort, case: Case,
                     storage: Storage) -> dict:
     """Acquisition columns of one row (what a DICOM header would tell), of the stored files."""
     manufacturer = str(rng.choice(list(SCANNERS), p=[0.6, 0.3, 0.1]))
-    acquired = max(k for k, here in enumerate(present) if here) + 1
+    acquired = len(present)
     rows, cols, slices = storage.stored_shape(case.grid.shape)
     spacing = spacing_of(storage.affine)
     return {

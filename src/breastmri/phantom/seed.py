@@ -15,6 +15,7 @@ from breastmri.phantom.defects import Defects
 from breastmri.phantom.truth import ignore_mode_truth
 
 SEED_PHASE = 1  # the first post-contrast phase: the lesion bright
+SEED_ACQUIRED = 6  # of a 6-phase DCE (the truth's peak enhancement is over its phase times)
 
 
 def as_int16(image: np.ndarray) -> np.ndarray:

@@ -17,17 +17,16 @@ import pandas as pd
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import write_json
-from breastmri.data.layouts import MAX_PHASES
 from breastmri.phantom.anatomy import Case, Style, make_case
 from breastmri.phantom.clinical import (ASSOCIATIONS, Patient, draw_patients, lesion_for, mamamia_clinical,
                                         seed_table)
-from breastmri.phantom.cohorts import (SeedCohort, assign, parse_mamamia_cohorts, parse_orientation,
+from breastmri.phantom.cohorts import (MamaMiaCohort, SeedCohort, assign, parse_mamamia_cohorts, parse_orientation,
                                        parse_seed_cohorts)
 from breastmri.phantom.defects import MASK_DEFECTS, SCAN_DEFECTS, SPLITS, Defects, draw_defects
 from breastmri.phantom.lesion import LesionSpec
 from breastmri.phantom.mamamia import (COHORTS, case_ids, imaging_columns, phases_present, write_mamamia_case,
                                        write_mamamia_clinical)
-from breastmri.phantom.seed import SEED_PHASE, write_seed_clinical, write_seed_patient
+from breastmri.phantom.seed import SEED_ACQUIRED, SEED_PHASE, write_seed_clinical, write_seed_patient
 
 OUTPUTS = ("seed", "mamamia", "truth")
 DUKE_PATIENTS = 922
@@ -76,24 +75,27 @@ def plan_seed(seed: int, n_train: int, n_inference: int, cohorts: Sequence[SeedC
     return SeedPlan(ids, splits, members, patients, lesions, defects, seed_table(rng, ids, patients))
 
 
-def plan_mamamia(seed: int, n: int) -> MamaMiaPlan:
-    """Case ids (mixed cohorts), available phases, clinical status and lesions of the MAMA-MIA layout."""
+def plan_mamamia(seed: int, n: int, cohorts: dict[str, MamaMiaCohort]) -> MamaMiaPlan:
+    """Case ids (mixed cohorts), acquired and available phases (by the ``cohorts``' phase ranges), clinical status
+    and lesions of the MAMA-MIA layout."""
     rng = np.random.default_rng([seed, MAMAMIA_PLAN])
-    ids, cohorts = case_ids(rng, n)
-    present = phases_present(rng, cohorts)
+    ids, members = case_ids(rng, n)
+    present = phases_present(rng, members, {name: c.phases for name, c in cohorts.items()})
     patients = draw_patients(rng, n)
-    return MamaMiaPlan(ids, cohorts, present, patients, [lesion_for(rng, p) for p in patients])
+    return MamaMiaPlan(ids, members, present, patients, [lesion_for(rng, p) for p in patients])
 
 
 def seed_case(seed: int, index: int, lesion: LesionSpec, style: Style) -> Case:
     """The canonical case of seed-layout patient ``index`` (its single post-contrast phase)."""
-    return make_case(np.random.default_rng([seed, SEED_CASE, index]), lesion, phases=(SEED_PHASE,), style=style)
+    return make_case(np.random.default_rng([seed, SEED_CASE, index]), lesion, n_phases=SEED_ACQUIRED,
+                     phases=(SEED_PHASE,), style=style)
 
 
 def mamamia_case(seed: int, index: int, lesion: LesionSpec, present: list[bool], style: Style) -> Case:
-    """The canonical case of MAMA-MIA case ``index`` with its present phases."""
-    phases = [k for k in range(MAX_PHASES) if present[k]]
-    return make_case(np.random.default_rng([seed, MAMAMIA_CASE, index]), lesion, phases=phases, style=style)
+    """The canonical case of MAMA-MIA case ``index``: its present phases of ``len(present)`` acquired."""
+    phases = [k for k, here in enumerate(present) if here]
+    return make_case(np.random.default_rng([seed, MAMAMIA_CASE, index]), lesion, n_phases=len(present),
+                     phases=phases, style=style)
 
 
 def _prepare(out_dir: Path) -> None:
@@ -129,8 +131,9 @@ def synthesize(out_dir: str | Path, *, seed: int, n_train: int, n_inference: int
     distinct ids, one clinical table for all, split among ``seed_cohorts`` by share. Seed-convention cohorts
     get planted scan defects, scanner cohorts one of ``scanner_orientations`` (a share ``oblique_rate``
     slightly oblique), training masks of both their flips; each defect with a positive rate at least twice
-    per split where it applies. MAMA-MIA layout: ``n_mamamia`` cases of mixed cohorts with 3-6 DCE phases
-    (one case missing a middle phase), acquired and stored as ``mamamia_cohorts`` says.
+    per split where it applies. MAMA-MIA layout: ``n_mamamia`` cases of mixed cohorts, each with a number of DCE
+    phases drawn from its cohort's range (one case missing a middle phase's file), acquired and stored as
+    ``mamamia_cohorts`` says.
     """
     rates = {"scan_swap": scan_swap_rate, "scan_flip_ud": scan_flip_ud_rate, "scan_flip_hf": scan_flip_hf_rate,
              "mask_flip_ud": mask_flip_ud_rate, "mask_flip_lr": mask_flip_lr_rate}
@@ -152,7 +155,7 @@ def synthesize(out_dir: str | Path, *, seed: int, n_train: int, n_inference: int
         seed_records[pid] = write_seed_patient(out_dir, pid, split, cohort, case, plan.defects[index])
     write_seed_clinical(out_dir, plan.clinical)
 
-    mplan = plan_mamamia(seed, n_mamamia)
+    mplan = plan_mamamia(seed, n_mamamia, mamamia)
     mamamia_records, rows = {}, []
     for index, (case_id, name, present) in enumerate(zip(mplan.ids, mplan.cohorts, mplan.present)):
         cohort = mamamia[name]
@@ -172,8 +175,8 @@ def synthesize(out_dir: str | Path, *, seed: int, n_train: int, n_inference: int
 
 
 def summarize(seed_records: dict, mamamia_records: dict) -> dict:
-    """Counts per split of patients, cohorts, storages and defects; MAMA-MIA cases per view and phase
-    availability."""
+    """Counts per split of patients, cohorts, storages and defects; MAMA-MIA cases per view, per number of
+    acquired phases and with a phase file missing."""
     summary: dict = {}
     for split in SPLITS:
         records = [r for r in seed_records.values() if r["split"] == split]
@@ -187,6 +190,7 @@ def summarize(seed_records: dict, mamamia_records: dict) -> dict:
     summary["mamamia_cases"] = len(present)
     summary["mamamia_sagittal_cases"] = sum(r["view"] == "sagittal" for r in mamamia_records.values())
     summary["mamamia_phase_files"] = sum(map(sum, present))
+    counts = [len(p) for p in present]
+    summary["mamamia_cases_by_phases"] = {str(n): counts.count(n) for n in sorted(set(counts))}
     summary["mamamia_cases_missing_phases"] = sum(not all(p) for p in present)
-    summary["mamamia_cases_with_gap"] = sum(any(not a and b for a, b in zip(p, p[1:])) for p in present)
     return summary

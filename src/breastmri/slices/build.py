@@ -2,8 +2,13 @@
 
 * ``build_breast_h5(oriented_dir, out_path, ...)``: every axial slice of every oriented training scan
   (seed layout ``<oriented_dir>/train/{scans,masks}``) with its breast mask;
-* ``build_lesion_h5(mamamia_root, out_path, ...)``: balanced lesion-positive/negative 6-phase slices of
-  every MAMA-MIA case.
+* ``build_lesion_h5(mamamia_root, out_path, phases=..., ...)``: balanced lesion-positive/negative slices of
+  every MAMA-MIA case, one channel per DCE phase of ``phases`` (a phase a case lacks is a zero channel; phases
+  the list leaves out are ignored and counted). When the layout has the official split
+  (``train_test_splits.csv``), its test cases are left out of the file (the held-out test set) and the seeded
+  train/validation split is drawn among its train cases; without it, among every case. ``breast_box`` ``crop`` or
+  ``mask`` restricts every case to its breast box (``patient_info_files/<CASE>.json``) before the slices are
+  made; ``ignore`` reads no box.
 
 Each patient's arrays are produced by :mod:`breastmri.slices.breast` / :mod:`breastmri.slices.lesion` and
 written, in patient order, through :class:`~breastmri.slices.writer.H5SliceWriter`. Two ways to run:
@@ -43,7 +48,8 @@ from tqdm import tqdm
 from breastmri.data.atomic import remove_stale_temps
 from breastmri.data.errors import DataError
 from breastmri.data.io import write_json
-from breastmri.data.layouts import MAX_PHASES, MamaMiaLayout, SeedLayout
+from breastmri.data.layouts import (BREAST_BOX_MODES, BreastBox, MamaMiaLayout, SeedLayout, channel_entries,
+                                   check_channel_phases, ignored_phases)
 from breastmri.slices import breast, lesion, shards
 from breastmri.parallel import ordered_map, worker_pool
 from breastmri.slices.selection import CaseCandidates, balance
@@ -134,7 +140,8 @@ def build_breast_h5(oriented_dir: str | Path, out_path: str | Path, *, size: int
     return summary
 
 
-def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, size: int = 128,
+def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, phases: list[int], breast_box: str,
+                    size: int = 128,
                     spacing_mm: float = 1.0, min_lesion_px: int = 20, neg_exclusion_slices: int = 5,
                     neg_min_tissue_ratio: float = 0.4, val_fraction: float = 0.2, seed: int = 0,
                     workers: int = 1, scheduler: str = "", shard_dir: str | Path | None = None,
@@ -143,18 +150,33 @@ def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, size: int
                     progress: bool = True) -> dict:
     """Write ``out_path`` (lesion task) from a MAMA-MIA layout; return the summary.
 
+    ``phases``: the DCE phase of each input channel, in channel order (pre-contrast phase 0 first).
+    ``breast_box``: ``ignore``, or ``crop`` / ``mask`` each case to its breast box (every case needs one).
     ``workers``/``scheduler``/``shard_dir``/``keep_shards``: see the module docstring (``shard_dir`` defaults to
     ``<out_path's folder>/.shards``).
     """
     started = time.perf_counter()
+    phases = check_channel_phases(phases, "lesion channels")
+    if breast_box not in BREAST_BOX_MODES:
+        raise DataError(None, f"breast box mode must be one of {', '.join(BREAST_BOX_MODES)}, got {breast_box!r}")
     layout = MamaMiaLayout(mamamia_root)
-    cases = layout.cases()
-    jobs = []
+    official = layout.official_split()
+    test = sorted(case for case, part in (official or {}).items() if part == "test")
+    cases = sorted(set(layout.cases()) - set(test))  # the official test cases stay out
+    if not cases:
+        raise DataError(layout.split_path, "the official split leaves no train case")
+    jobs, ignored = [], {}
     for case in cases:
         mask = layout.lesion_mask(case)
         if not mask.is_file():
             raise DataError(mask, f"lesion segmentation of case {case} is missing")
-        jobs.append((case, layout.phase_paths(case), mask))
+        entries = layout.phase_paths(case)
+        ignored[case] = ignored_phases(entries, phases)
+        box = None if breast_box == "ignore" else layout.breast_box(case)
+        if breast_box != "ignore" and box is None:
+            raise DataError(layout.patient_info_dir / f"{case}.json",
+                            f"patient info file missing: breast box mode {breast_box!r} needs every case's box")
+        jobs.append((case, channel_entries(entries, phases), mask, box))
     split = split_patients(cases, val_fraction, seed)
     flags = validation_flags(split)
     rules = {"min_lesion_px": min_lesion_px, "neg_exclusion_slices": neg_exclusion_slices,
@@ -163,18 +185,23 @@ def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, size: int
               "image_compression": image_compression, "mask_compression": mask_compression,
               "normalization": "case mean/std over all present phases",
               "source": str(mamamia_root)}
+    if phases != list(range(len(phases))):  # phases 0 .. C-1 go unrecorded (writer.py: the files before the list)
+        params["phases"] = phases
+    if breast_box != "ignore":  # likewise: no box is what the files before the setting hold
+        params["breast_box"] = breast_box
     remove_stale_temps(Path(out_path))
-    writer = functools.partial(H5SliceWriter, out_path, "lesion", size, MAX_PHASES, seed=seed, params=params,
+    writer = functools.partial(H5SliceWriter, out_path, "lesion", size, len(phases), seed=seed, params=params,
                                split=split, image_compression=image_compression, mask_compression=mask_compression)
     if _in_process(workers, scheduler):
         # pass 1 (pre-contrast phase + mask only): positives and negative candidates of every case
-        count = functools.partial(lesion.lesion_candidates, size=size, spacing_mm=spacing_mm, **rules)
-        produce = functools.partial(lesion.lesion_slices, size=size, spacing_mm=spacing_mm)
+        count = functools.partial(lesion.lesion_candidates, size=size, spacing_mm=spacing_mm, box_mode=breast_box,
+                                  **rules)
+        produce = functools.partial(lesion.lesion_slices, size=size, spacing_mm=spacing_mm, box_mode=breast_box)
         with worker_pool(1) as pool:
             candidates = list(ordered_map(count, jobs, pool, desc="lesion candidates", progress=progress))
             chosen = balance(candidates, seed)
             # pass 2: the chosen slices of every case, written as they come
-            jobs2 = [(case, phases, mask, chosen[case].indices) for case, phases, mask in jobs]
+            jobs2 = [(case, paths, mask, box, chosen[case].indices) for case, paths, mask, box in jobs]
             with writer() as out:
                 for batch in ordered_map(produce, jobs2, pool, desc="lesion slices", progress=progress):
                     out.append(batch, flags[batch.patient_id])
@@ -185,26 +212,28 @@ def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, size: int
         store = shards.ShardStore(_shard_root(shard_dir, out_path), "lesion")
         store.clean_temps()
         code = shards.code_version()
-        count_settings = {"size": size, "spacing_mm": spacing_mm, **rules}
-        fps1 = {case: shards.fingerprint("lesion candidates", case, [*phases, mask], count_settings, code)
-                for case, phases, mask in jobs}
+        count_settings = {"size": size, "spacing_mm": spacing_mm, "box_mode": breast_box, **rules}
+        fps1 = {case: shards.fingerprint("lesion candidates", case, [*paths, mask],
+                                         {**count_settings, "box": _box_ranges(box)}, code)
+                for case, paths, mask, box in jobs}
         cached = {case: shards.read_candidates(store.candidates(case), fps1[case]) for case in cases}
-        todo1 = {case: (str(store.candidates(case).resolve()), fps1[case], code, case, _absolute(phases),
-                        _absolute(mask), count_settings)
-                 for case, phases, mask in jobs if cached[case] is None}
+        todo1 = {case: (str(store.candidates(case).resolve()), fps1[case], code, case, _absolute(paths),
+                        _absolute(mask), box, count_settings)
+                 for case, paths, mask, box in jobs if cached[case] is None}
         with contextlib.ExitStack() as stack:
             cluster = _Cluster(stack, workers, scheduler)
             found = cluster.run(lesion_candidates_task, todo1, len(cases), "lesion candidates", progress)
             candidates = [found[case] if cached[case] is None else cached[case] for case in cases]
             chosen = balance(candidates, seed)
             fps2, todo2 = {}, {}
-            for case, phases, mask in jobs:
-                settings = {"size": size, "spacing_mm": spacing_mm,
+            for case, paths, mask, box in jobs:
+                settings = {"size": size, "spacing_mm": spacing_mm, "box_mode": breast_box,
                             "indices": [int(k) for k in chosen[case].indices]}
-                fps2[case] = shards.fingerprint("lesion slices", case, [*phases, mask], settings, code)
+                fps2[case] = shards.fingerprint("lesion slices", case, [*paths, mask],
+                                                {**settings, "box": _box_ranges(box)}, code)
                 if shards.shard_fingerprint(store.shard(case)) != fps2[case]:
-                    todo2[case] = (str(store.shard(case).resolve()), fps2[case], code, case, _absolute(phases),
-                                   _absolute(mask), settings)
+                    todo2[case] = (str(store.shard(case).resolve()), fps2[case], code, case, _absolute(paths),
+                                   _absolute(mask), box, settings)
             cluster.run(lesion_shard_task, todo2, len(cases), "lesion slices", progress)
         merge_started = time.perf_counter()
         with writer() as out:
@@ -219,7 +248,7 @@ def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, size: int
     per_case = {}
     for c in candidates:
         sel = chosen[c.case]
-        per_case[c.case] = {**c.info, "positive_candidates": len(c.positives),
+        per_case[c.case] = {**c.info, "phases_ignored": ignored[c.case], "positive_candidates": len(c.positives),
                             "negative_candidates": len(c.negatives), "positives": len(sel.positives),
                             "negatives": len(sel.negatives)}
     pos = sum(i["positives"] for i in per_case.values())
@@ -237,10 +266,14 @@ def build_lesion_h5(mamamia_root: str | Path, out_path: str | Path, *, size: int
         "positives_dropped_for_balance": sum(i["positive_candidates"] - i["positives"] for i in per_case.values()),
         "cases_short_of_negatives": sum(1 for i in per_case.values() if i["negative_candidates"] < i["positive_candidates"]),
         "cases_without_positives": sorted(c for c, i in per_case.items() if i["positives"] == 0),
-        "cases_with_missing_phases": sum(1 for i in per_case.values() if i["phases_present"] < MAX_PHASES),
+        "phases": phases,
+        "cases_with_missing_phases": sum(1 for i in per_case.values() if i["phases_present"] < len(phases)),
+        "cases_with_ignored_phases": sum(1 for n in ignored.values() if n),
         "size": size,
         "per_case": per_case,
         **_split_summary(split, {c: i["positives"] + i["negatives"] for c, i in per_case.items()}),
+        "split_source": "official" if official else "seeded",  # official: train_test_splits.csv's test cases out
+        "test_cases": test,
     }
     _finish(summary, out_path, summary_path, started, facts)
     return summary
@@ -269,20 +302,21 @@ def breast_shard_task(shard_path: str, fp: str, code: str, patient_id: str, scan
 
 
 def lesion_candidates_task(json_path: str, fp: str, code: str, case: str, phase_paths: list, mask_path: str,
-                           settings: dict) -> CaseCandidates:
+                           box: BreastBox | None, settings: dict) -> CaseCandidates:
     """Pass 1 of one lesion case: its candidates, also written to ``json_path``."""
     _worker_setup(code)
-    found = lesion.lesion_candidates(case, phase_paths, mask_path, **settings)
+    found = lesion.lesion_candidates(case, phase_paths, mask_path, box, **settings)
     shards.write_candidates(json_path, found, fp)
     return found
 
 
 def lesion_shard_task(shard_path: str, fp: str, code: str, case: str, phase_paths: list, mask_path: str,
-                      settings: dict) -> int:
+                      box: BreastBox | None, settings: dict) -> int:
     """Pass 2 of one lesion case: write the shard of its chosen slices; return their count."""
     _worker_setup(code)
-    batch: PatientSlices = lesion.lesion_slices(case, phase_paths, mask_path, settings["indices"],
-                                                size=settings["size"], spacing_mm=settings["spacing_mm"])
+    batch: PatientSlices = lesion.lesion_slices(case, phase_paths, mask_path, box, settings["indices"],
+                                                size=settings["size"], spacing_mm=settings["spacing_mm"],
+                                                box_mode=settings["box_mode"])
     shards.write_shard(shard_path, batch, fp)
     return len(batch)
 
@@ -294,6 +328,11 @@ def _in_process(workers: int, scheduler: str) -> bool:
 
 def _shard_root(shard_dir, out_path) -> Path:
     return Path(shard_dir) if shard_dir else Path(out_path).parent / ".shards"
+
+
+def _box_ranges(box: BreastBox | None) -> list | None:
+    """What of a breast box makes a shard (its voxel ranges), for the fingerprint."""
+    return None if box is None else [list(r) for r in box.ranges]
 
 
 def _absolute(item):

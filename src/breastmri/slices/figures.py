@@ -8,9 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from breastmri.data.layouts import phase_name
 from breastmri.slices.h5file import SliceFile
-
-PHASE_NAMES = ("pre", "post 1", "post 2", "post 3", "post 4", "post 5")
 
 
 def summary_table(*summaries: dict) -> pd.DataFrame:
@@ -53,7 +52,7 @@ def plot_breast_samples(h5_path: str | Path, n: int = 6, seed: int = 0):
 
 
 def plot_lesion_sample(h5_path: str | Path, seed: int = 0):
-    """All six phase channels of one positive and one negative lesion-task slice, lesion outlined."""
+    """Every phase channel of one positive and one negative lesion-task slice, lesion outlined."""
     source = SliceFile(h5_path, "lesion")
     areas = source.read("masks", source.rows("all")).reshape(source.n, -1).sum(axis=1)
     pids, idx, present = source.patient_ids, source.slice_indices, source.phase_present
@@ -62,12 +61,13 @@ def plot_lesion_sample(h5_path: str | Path, seed: int = 0):
     positive = int(rng.choice(missing if len(missing) else np.flatnonzero(areas > 0)))
     same_case = np.flatnonzero((areas == 0) & (pids == pids[positive]))
     negative = int(rng.choice(same_case if len(same_case) else np.flatnonzero(areas == 0)))
-    fig, axes = plt.subplots(2, 6, figsize=(13, 4.8))
+    channels = source.phases
+    fig, axes = plt.subplots(2, len(channels), figsize=(2.2 * len(channels), 4.8), squeeze=False)
     for row, r in enumerate((positive, negative)):
         label = "positive" if row == 0 else "negative"
         image, mask = source.read("images", [r])[0], source.read("masks", [r])[0]
-        for c in range(6):
+        for c, phase in enumerate(channels):
             state = "" if present[r, c] else " (missing: zeros)"
-            overlay(axes[row, c], image[c], mask[0], f"{pids[r]} k={idx[r]} {label}\n{PHASE_NAMES[c]}{state}")
+            overlay(axes[row, c], image[c], mask[0], f"{pids[r]} k={idx[r]} {label}\n{phase_name(phase)}{state}")
     fig.tight_layout()
     return fig

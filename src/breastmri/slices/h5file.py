@@ -26,8 +26,10 @@ class SliceFile:
 
     ``task``: when given, a file of another task is a :class:`DataError`. Attributes: ``task``, ``size``,
     ``channels``, ``n``, ``params`` (the build's settings), ``split`` (``{"train": [...], "validation":
-    [...]}`` or ``None``), ``patient_ids``, ``slice_indices``, ``is_validation``, ``geometry`` (breast
-    files) and ``phase_present`` (lesion files), each with one entry per stored slice.
+    [...]}`` or ``None``), ``phases`` and ``breast_box`` (lesion files: the DCE phase of each channel, the breast
+    box mode; ``None`` for breast files),
+    ``patient_ids``, ``slice_indices``, ``is_validation``, ``geometry`` (breast files) and ``phase_present``
+    (lesion files), each with one entry per stored slice.
     """
 
     def __init__(self, path: str | Path, task: str | None = None):
@@ -53,6 +55,14 @@ class SliceFile:
             raise DataError(self.path, f"not a valid slice HDF5 file: {exc}") from exc
         if task is not None and self.task != task:
             raise DataError(self.path, f"file holds task {self.task!r}, not {task!r}")
+        # a lesion file records its channels' phases unless they are 0 .. channels-1, its breast box mode unless it
+        # is ignore (the writer's schema)
+        lesion = self.task == "lesion"
+        self.phases = list(self.params.get("phases", range(self.channels))) if lesion else None
+        self.breast_box = str(self.params.get("breast_box", "ignore")) if lesion else None
+        if self.phases is not None and len(self.phases) != self.channels:
+            raise DataError(self.path, f"the file records {len(self.phases)} channel phases {self.phases} for "
+                                       f"{self.channels} image channels")
 
     def rows(self, split: str) -> np.ndarray:
         """Increasing row numbers of the slices of ``split`` (train, validation or all)."""
@@ -69,8 +79,10 @@ class SliceFile:
         return sorted(self.split["validation"])
 
     def preprocessing(self) -> dict:
-        """The build settings inference must repeat (size, clip percentiles, grid spacing, ...)."""
-        return {"size": self.size, **self.params}
+        """The build settings inference must repeat (size, clip percentiles, grid spacing, the channels' phases,
+        the breast box mode, ...)."""
+        lesion = {} if self.phases is None else {"phases": self.phases, "breast_box": self.breast_box}
+        return {"size": self.size, **self.params, **lesion}
 
     def open(self) -> h5py.File:
         """A read-only handle (one per process: DataLoader workers each open their own)."""

@@ -1,15 +1,18 @@
 """Lesion task: the selected slices of one MAMA-MIA case (runs in a worker; the parent writes).
 
-1. every present phase and the lesion mask are resampled onto one isotropic grid (``spacing_mm``,
-   SimpleITK; linear for images, nearest for the mask), see :mod:`breastmri.slices.resample`;
+1. the phases of the channel list (``build_hdf5.lesion_channels``: the DCE phase of each input channel, the
+   pre-contrast phase first; :func:`~breastmri.data.layouts.channel_entries` picks them from the case's phases)
+   and the lesion mask are resampled onto one isotropic grid (``spacing_mm``, SimpleITK; linear for images,
+   nearest for the mask), see :mod:`breastmri.slices.resample`; with a breast box and ``box_mode`` crop or mask,
+   each image is first cropped to the case's box or zeroed outside it;
 2. intensities are normalised with the mean/std over all voxels of all present phases of the case;
 3. slices are chosen in two passes: :func:`lesion_candidates` (pre-contrast phase and mask only) finds
    each case's positives and negative candidates, :func:`breastmri.slices.selection.balance` picks a
    1:1 set over all cases, and :func:`lesion_slices` produces the chosen slices of one case;
 4. each chosen axial slice ``[:, :, k]`` of each phase is resized with
    :func:`~breastmri.slices.geometry.resize_pad` to ``size x size`` (aspect kept, padded with the
-   case's normalised background) and stacked as 6 channels; a missing phase is an all-zero channel
-   and ``phase_present`` says which channels are real.
+   case's normalised background) and stacked as one channel per listed phase; a listed phase the case lacks is
+   an all-zero channel and ``phase_present`` says which channels are real.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from breastmri.data.errors import DataError
-from breastmri.data.layouts import MAX_PHASES
+from breastmri.data.layouts import BreastBox
 from breastmri.slices.geometry import prepare_mask, resize_pad
 from breastmri.slices.normalize import CaseNormalizer
 from breastmri.slices.resample import resample_case
@@ -29,19 +32,20 @@ from breastmri.slices.writer import PatientSlices
 
 def prepare_phase_slices(phases: list[np.ndarray | None], size: int,
                          indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Stored images ``(K, 6, S, S)`` of the axial slices ``indices`` (default: all) of resampled phases.
+    """Stored images ``(K, C, S, S)`` of the axial slices ``indices`` (default: all) of the resampled phases of
+    the ``C`` channels (``None`` for a phase the case lacks).
 
     Case-level normalisation (mean/std pooled over all present phases), ``resize_pad`` with the case's
     normalised minimum as padding, zero channels for missing phases. Returns ``(images, phase_present)``.
     Inference uses the same function so it sees exactly what training saw.
     """
-    if len(phases) != MAX_PHASES or phases[0] is None:
-        raise ValueError(f"expected {MAX_PHASES} phases with the first present")
+    if not phases or phases[0] is None:
+        raise ValueError("expected the phases of the channels with the first present")
     present = np.array([p is not None for p in phases], dtype=bool)
     normalise = CaseNormalizer.fit(p for p in phases if p is not None)
     background = float(normalise(np.array([min(float(p.min()) for p in phases if p is not None)]))[0])
     indices = np.arange(phases[0].shape[2]) if indices is None else np.asarray(indices)
-    images = np.zeros((len(indices), MAX_PHASES, size, size), dtype=np.float32)
+    images = np.zeros((len(indices), len(phases), size, size), dtype=np.float32)
     for row, k in enumerate(indices):
         for c, phase in enumerate(phases):
             if phase is not None:
@@ -49,13 +53,13 @@ def prepare_phase_slices(phases: list[np.ndarray | None], size: int,
     return images, present
 
 
-def lesion_candidates(case: str, phase_paths: list[Path | None], mask_path: Path, *, size: int,
-                      spacing_mm: float, min_lesion_px: int, neg_exclusion_slices: int,
+def lesion_candidates(case: str, phase_paths: list[Path | None], mask_path: Path, box: BreastBox | None, *,
+                      size: int, spacing_mm: float, box_mode: str, min_lesion_px: int, neg_exclusion_slices: int,
                       neg_min_tissue_ratio: float) -> CaseCandidates:
-    """Counting pass: resample the pre-contrast phase and the mask only; apply the selection rules."""
-    if len(phase_paths) != MAX_PHASES:
-        raise ValueError(f"{case}: expected {MAX_PHASES} phase entries, got {len(phase_paths)}")
-    phases, mask, shape = resample_case([phase_paths[0]], mask_path, spacing_mm)
+    """Counting pass: resample the pre-contrast phase and the mask only; apply the selection rules.
+    ``phase_paths``: the channels' phases (``None`` where the case lacks one); ``box``: the case's breast box
+    (``None``: none), applied as ``box_mode`` says."""
+    phases, mask, shape = resample_case([phase_paths[0]], mask_path, spacing_mm, box, box_mode)
     lesion_area = mask.sum(axis=(0, 1), dtype=np.int64)
     if not lesion_area.any():
         raise DataError(mask_path, "lesion mask is empty after resampling")
@@ -67,10 +71,11 @@ def lesion_candidates(case: str, phase_paths: list[Path | None], mask_path: Path
     return found
 
 
-def lesion_slices(case: str, phase_paths: list[Path | None], mask_path: Path, indices: np.ndarray, *,
-                  size: int, spacing_mm: float) -> PatientSlices:
-    """Writing pass: resample every phase and the mask; return the stored arrays of slices ``indices``."""
-    phases, mask, _ = resample_case(list(phase_paths), mask_path, spacing_mm)
+def lesion_slices(case: str, phase_paths: list[Path | None], mask_path: Path, box: BreastBox | None,
+                  indices: np.ndarray, *, size: int, spacing_mm: float, box_mode: str) -> PatientSlices:
+    """Writing pass: resample the channels' phases (``phase_paths``, ``None`` where the case lacks one) and the
+    mask, within the breast ``box`` as :func:`lesion_candidates`; return the stored arrays of slices ``indices``."""
+    phases, mask, _ = resample_case(list(phase_paths), mask_path, spacing_mm, box, box_mode)
     indices = np.sort(np.asarray(indices, dtype=np.int64))
     images, present = prepare_phase_slices(phases, size, indices)
     masks = np.empty((len(indices), 1, size, size), dtype=np.uint8)

@@ -12,6 +12,9 @@ inferior -> superior), SimpleITK's ``(z, y, x)`` array transposed.
 A phase is an image file (read by SimpleITK), or a :class:`~breastmri.data.io.Volume`, a DICOM series folder or
 one phase of a multi-phase series (:class:`~breastmri.data.dicom.DicomPhase`), read through its ``Volume``
 (:func:`volume_to_image`).
+
+With a case's breast box (:class:`~breastmri.data.layouts.BreastBox`) every image is first cropped to it or has the
+voxels outside it set to zero (:func:`within_box`), on its own voxel grid, before the reference grid is built.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import SimpleITK as sitk
 from breastmri.data.dicom import RAS_LPS
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume, load_volume
+from breastmri.data.layouts import BREAST_BOX_MODES, BreastBox
 
 
 def read_image(path: str | Path, pixel_type=sitk.sitkFloat32) -> sitk.Image:
@@ -96,31 +100,51 @@ def to_array(image: sitk.Image) -> np.ndarray:
     return np.ascontiguousarray(sitk.GetArrayFromImage(image).transpose(2, 1, 0))
 
 
-def resample_case(phase_paths: list, mask_path: Path | None,
-                  spacing: float = 1.0) -> tuple[list[np.ndarray | None], np.ndarray | None, tuple[int, int, int]]:
+def within_box(image: sitk.Image, box: BreastBox | None, mode: str) -> sitk.Image:
+    """``image`` restricted to ``box`` (its voxel ranges along the index axes i, j, k): ``crop`` keeps the box's
+    voxels at their world positions, ``mask`` keeps the grid and sets every voxel outside the box to 0; ``ignore``
+    (or no box) keeps the image as it is."""
+    if mode not in BREAST_BOX_MODES:
+        raise ValueError(f"mode must be one of {BREAST_BOX_MODES}, got {mode!r}")
+    if box is None or mode == "ignore":
+        return image
+    i, j, k = box.slices(image.GetSize())
+    if mode == "crop":
+        return image[i, j, k]
+    array = sitk.GetArrayFromImage(image)  # axes k, j, i
+    kept = np.zeros_like(array)
+    kept[k, j, i] = array[k, j, i]
+    masked = sitk.GetImageFromArray(kept)
+    masked.CopyInformation(image)
+    return masked
+
+
+def resample_case(phase_paths: list, mask_path: Path | None, spacing: float = 1.0, box: BreastBox | None = None,
+                  box_mode: str = "ignore") -> tuple[list[np.ndarray | None], np.ndarray | None, tuple[int, int, int]]:
     """Resample the phases (``None`` = missing; each as :func:`phase_image` takes it) and the mask of one case
-    onto one isotropic grid.
+    onto one isotropic grid; with a ``box`` and a ``box_mode`` other than ``ignore``, each image restricted to it
+    first (:func:`within_box`).
 
     Returns ``(phases, mask, shape)``: float32 arrays (``None`` kept for missing phases), the uint8
     binary mask (``None`` if no mask path) and the grid shape. The first phase must be present.
     """
     if not phase_paths or phase_paths[0] is None:
         raise DataError(None, "the pre-contrast phase (first phase) is required")
-    first = phase_image(phase_paths[0])
+    first = within_box(phase_image(phase_paths[0]), box, box_mode)
     reference = isotropic_reference(first, spacing)
     phases: list[np.ndarray | None] = []
     for path in phase_paths:
         if path is None:
             phases.append(None)
             continue
-        image = first if path == phase_paths[0] else phase_image(path)
+        image = first if path == phase_paths[0] else within_box(phase_image(path), box, box_mode)
         array = to_array(resample_onto(image, reference))
         if not np.all(np.isfinite(array)):
             raise DataError(path.path if isinstance(path, Volume) else path, "image holds NaN or infinite voxels")
         phases.append(array)
     mask = None
     if mask_path is not None:
-        mask_image = read_image(mask_path, sitk.sitkUInt8)
+        mask_image = within_box(read_image(mask_path, sitk.sitkUInt8), box, box_mode)
         mask = (to_array(resample_onto(mask_image, reference, is_mask=True)) > 0).astype(np.uint8)
     shape = tuple(int(s) for s in phases[0].shape)
     return phases, mask, shape

@@ -8,8 +8,13 @@ Schema (``contracts.md``)::
     /slice_index   int32 (N,)             position along the volume's axis 2
     /is_validation bool (N,)
     /geometry      int32 (N, 6)           breast task only: orig_h, orig_w, new_h, new_w, pad_top, pad_left
-    /phase_present bool (N, 6)            lesion task only
+    /phase_present bool (N, C)            lesion task only: which channels hold a phase the case has
     attrs: task, size, channels, seed, params (JSON string); also split (JSON string), n_slices
+
+A lesion file's ``params`` holds ``phases``, the DCE phase of each channel, unless they are phases 0 to C-1 in
+order, and ``breast_box`` (crop | mask) unless no breast box was applied: what every lesion file held before these
+could be chosen, so such a file stays byte for byte the same; :class:`~breastmri.slices.h5file.SliceFile` reads
+either.
 
 Compression is per dataset (``image_compression``, ``mask_compression``: none, lzf, gzip1, gzip4).
 The defaults come from ``benchmarks/hdf5_io.py``: z-scored float32 images barely compress (lzf saves
@@ -49,7 +54,7 @@ class PatientSlices:
     masks: np.ndarray                        # uint8 (K, 1, S, S)
     slice_index: np.ndarray                  # int (K,)
     geometry: np.ndarray | None = None       # int32 (K, 6), breast task
-    phase_present: np.ndarray | None = None  # bool (K, 6), lesion task
+    phase_present: np.ndarray | None = None  # bool (K, C), lesion task
     info: dict | None = None                 # per-patient facts for the build summary
 
     def __len__(self) -> int:
@@ -109,7 +114,7 @@ class H5SliceWriter:
         if self.task == "breast":
             create("geometry", shape=(0, 6), maxshape=(None, 6), dtype=np.int32, chunks=(META_CHUNK, 6))
         else:
-            create("phase_present", shape=(0, 6), maxshape=(None, 6), dtype=bool, chunks=(META_CHUNK, 6))
+            create("phase_present", shape=(0, c), maxshape=(None, c), dtype=bool, chunks=(META_CHUNK, c))
         f.attrs["task"] = self.task
         f.attrs["size"] = self.size
         f.attrs["channels"] = self.channels
@@ -128,8 +133,9 @@ class H5SliceWriter:
                              f"({k}, 1, {s}, {s}), got {batch.images.shape} and {batch.masks.shape}")
         extra = "geometry" if self.task == "breast" else "phase_present"
         extra_values = batch.geometry if self.task == "breast" else batch.phase_present
-        if extra_values is None or np.shape(extra_values) != (k, 6):
-            raise ValueError(f"{batch.patient_id}: {extra} must have shape ({k}, 6)")
+        width = 6 if self.task == "breast" else c
+        if extra_values is None or np.shape(extra_values) != (k, width):
+            raise ValueError(f"{batch.patient_id}: {extra} must have shape ({k}, {width})")
         f, lo, hi = self._file, self.n, self.n + k
         for name in ("images", "masks", "patient_id", "slice_index", "is_validation", extra):
             f[name].resize(hi, axis=0)

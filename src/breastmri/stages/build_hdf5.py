@@ -29,6 +29,8 @@ class Config(DataConfig):
     breast_clip_high_pct: float
     lesion_size: int
     lesion_spacing_mm: float
+    lesion_channels: list
+    lesion_breast_box: str
     lesion_min_area_px: int
     lesion_neg_exclusion_slices: int
     lesion_neg_min_tissue_ratio: float
@@ -45,7 +47,8 @@ def run(config: Config) -> dict:
     breast = build_breast_h5(config.oriented_dir, out_dir / "breast.h5", size=config.breast_size,
                              low_pct=config.breast_clip_low_pct, high_pct=config.breast_clip_high_pct,
                              summary_path=metrics_dir / "build_hdf5_breast.json", **common)
-    lesion = build_lesion_h5(config.mamamia_root, out_dir / "lesion.h5", size=config.lesion_size,
+    lesion = build_lesion_h5(config.mamamia_root, out_dir / "lesion.h5", phases=config.lesion_channels,
+                             breast_box=config.lesion_breast_box, size=config.lesion_size,
                              spacing_mm=config.lesion_spacing_mm, min_lesion_px=config.lesion_min_area_px,
                              neg_exclusion_slices=config.lesion_neg_exclusion_slices,
                              neg_min_tissue_ratio=config.lesion_neg_min_tissue_ratio,
@@ -60,8 +63,10 @@ def describe(summary: dict) -> str:
         balance = (f"{s['positives']} positive / {s['negatives']} negative (balance {s['balance_pos_minus_neg']:+d})"
                    if lesion else f"{s['slices_with_mask']} with breast / {s['slices_without_mask']} without")
         split = s["patients"]
+        held_out = (f", {len(s['test_cases'])} official test cases held out"
+                    if s.get("split_source") == "official" else "")
         return (f"{task}: {s['n_slices']} slices, {balance}, {split.get('train', 0)} train / "
-                f"{split.get('validation', 0)} validation {'cases' if lesion else 'patients'} "
+                f"{split.get('validation', 0)} validation {'cases' if lesion else 'patients'}{held_out} "
                 f"({s['cases_computed']} cases computed, {s['cases_reused']} reused from shards)")
 
     return "; ".join(task_line(task, s) for task, s in summary.items())

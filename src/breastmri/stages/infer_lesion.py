@@ -63,7 +63,8 @@ def describe(summary: dict) -> str:
     if not m.get("n_evaluated") or "mean" not in dice:
         return f"{predicted}; no ground truth: not scored"
     scored = m["n_evaluated"] if m["n_evaluated"] == m["n_cases"] else f"{m['n_evaluated']} of {m['n_cases']}"
-    text = (f"lesion Dice mean {num(dice['mean'])} / min {num(dice['min'])} on {scored} cases, HD95 median "
+    kind = "" if m.get("case_set", "all") == "all" else f"{m['case_set']} "
+    text = (f"lesion Dice mean {num(dice['mean'])} / min {num(dice['min'])} on {scored} {kind}cases, HD95 median "
             f"{num(m.get('hd95_mm', {}).get('median'), 1)} mm")
     challenge = m.get("challenge", {})
     if "performance" in challenge:

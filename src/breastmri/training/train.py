@@ -3,7 +3,8 @@
 The pipeline stage (``breastmri train --sections train_<task>``) is :mod:`breastmri.stages.train`. Outputs:
 
 * ``<out_dir>/best.pt``: the best epoch's weights (lowest validation loss), ``model_config``, params
-  (including ``preprocessing``: the slice size, clip percentiles and grid spacing of the HDF5 file);
+  (including ``preprocessing``: the slice size, clip percentiles, grid spacing and, lesion, the channels' DCE
+  phases of the HDF5 file);
 * ``<out_dir>/last.pt``: full training state; a rerun with the same params, data and training code resumes
   from it (a finished run only rewrites the metrics; different params, data or code start afresh);
 * ``<live_dir>/``: dvclive per-epoch curves (see :mod:`breastmri.training.tracking`);
@@ -108,14 +109,16 @@ def training_file(h5_path: Path, task: str) -> SliceFile:
 
 
 def slice_preprocessing(source: SliceFile) -> dict:
-    """What the slices were made with (size, clip percentiles, grid spacing), stored with the checkpoint so
-    inference prepares scans the same way without the HDF5 file."""
+    """What the slices were made with (size, clip percentiles, grid spacing; lesion: the DCE phase of each input
+    channel and the breast box mode), stored with the checkpoint so inference prepares scans the same way without
+    the HDF5 file."""
     from dataclasses import asdict
 
     from breastmri.inference.predictor import h5_preprocessing
 
     values = asdict(h5_preprocessing(source))
-    return {key: values[key] for key in ("size", "low_pct", "high_pct", "spacing_mm")}
+    lesion = {"phases": list(values["phases"]), "breast_box": values["breast_box"]} if source.task == "lesion" else {}
+    return {**{key: values[key] for key in ("size", "low_pct", "high_pct", "spacing_mm")}, **lesion}
 
 
 def open_datasets(h5_path: Path, preload: bool = False):
