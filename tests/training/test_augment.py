@@ -157,3 +157,24 @@ def test_wrapper_passes_the_datasets_attributes():
     data = Slices()
     wrapped = AugmentedSlices(data, build_transform(parse_settings(None)), seed=0)
     assert list(wrapped.patient_ids) == list(data.patient_ids) and len(wrapped) == len(data)
+
+
+def test_fewer_phases_zeroes_the_channels_after_a_random_count_and_keeps_the_first():
+    """Six phase channels, min_phases 3: each item keeps its first k channels unchanged, k in 3..5, the rest zero;
+    every k occurs over enough items; the mask is untouched; three channels or fewer are left as they are."""
+    data = Slices(n=40, channels=6)
+    wrapped = augmented(data, only("fewer_phases", min_phases=3), seed=5)
+    kept = []
+    for i in range(len(data)):
+        item, original = wrapped[i], data[i]["image"]
+        nonzero = [bool(torch.count_nonzero(c)) for c in item["image"]]
+        k = nonzero.index(False)
+        assert nonzero == [True] * k + [False] * (6 - k)
+        assert torch.equal(item["image"][:k], original[:k]) and torch.equal(item["mask"], data[i]["mask"])
+        kept.append(k)
+    assert set(kept) == {3, 4, 5}
+    few = Slices(channels=3)
+    assert all(torch.equal(augmented(few, only("fewer_phases"), seed=5)[i]["image"], few[i]["image"])
+               for i in range(len(few)))
+    with pytest.raises(DataError, match="min_phases"):
+        build_transform(only("fewer_phases", min_phases=0))

@@ -5,7 +5,8 @@ Every probability and range comes from the task's ``train_<task>.augment`` mappi
 (``RandFlipd``, ``RandAffined``, ``Rand2DElasticd``, ``RandBiasFieldd``, ``RandAdjustContrastd``,
 ``RandGaussianNoised``, ``RandGaussianSmoothd``, ``RandSimulateLowResolutiond``); the choice of MONAI over
 TorchIO is measured in ``benchmarks/augmentation.py``; :class:`RandBreastFieldOfViewd` (whole-breast task only)
-is composed of MONAI's ``SpatialCrop``, ``Resize`` and ``SpatialPad``. Spatial transforms move image and mask together (the
+is composed of MONAI's ``SpatialCrop``, ``Resize`` and ``SpatialPad``; :class:`RandLatePhasesAbsentd` (lesion
+task) has no MONAI counterpart. Spatial transforms move image and mask together (the
 mask with nearest-neighbour interpolation); intensity transforms touch the image only, and a phase channel
 that is absent (all zero, as the lesion files store missing phases) stays zero.
 
@@ -40,6 +41,9 @@ DEFAULTS: dict[str, dict] = {
     # a breast-only field of view (sagittal and unilateral exams): one breast's box from the mask, widened by
     # margins (shares of the slice size) behind its base, before its tip and at its sides, fills the slice
     "breast_fov": {"prob": 0.0, "posterior": [0.05, 0.25], "anterior": [0.0, 0.1], "sides": [0.0, 0.1]},
+    # fewer DCE phases (lesion task; channels are phases in time order): the channels after the first k, k drawn
+    # from min_phases to the channel count - 1, are set to zero, as the files store phases a case lacks
+    "fewer_phases": {"prob": 0.0, "min_phases": 3},
 }
 
 
@@ -120,6 +124,8 @@ def build_transform(settings: dict[str, dict]):
         chain.append(mt.RandSimulateLowResolutiond(image, prob=s["low_resolution"]["prob"],
                                                    zoom_range=tuple(s["low_resolution"]["zoom"]),
                                                    upsample_mode="bilinear"))
+    if s["fewer_phases"]["prob"] > 0:  # last: no intensity transform makes the zeroed channels non-zero again
+        chain.append(RandLatePhasesAbsentd(prob=s["fewer_phases"]["prob"], min_phases=s["fewer_phases"]["min_phases"]))
     return mt.Compose(chain) if chain else None
 
 
@@ -159,6 +165,34 @@ class RandBreastFieldOfViewd(mt.RandomizableTransform, mt.MapTransform):
             pad = float(data[key].min()) if key == "image" else 0.0
             out[key] = mt.SpatialPad(spatial_size=(height, width), method="symmetric", value=pad)(x)
         return out
+
+
+class RandLatePhasesAbsentd(mt.RandomizableTransform, mt.MapTransform):
+    """An exam that acquired fewer DCE phases (MAMA-MIA holds 3 to 11): with ``prob``, the channels of ``image``
+    (C,H,W; phases in time order) from a random ``k`` on are set to zero, ``k`` drawn uniformly from
+    ``min_phases`` to C - 1; the first ``k`` are kept as they are. An image of at most ``min_phases`` channels
+    is left as it is."""
+
+    def __init__(self, prob: float, min_phases: int):
+        mt.RandomizableTransform.__init__(self, prob)
+        mt.MapTransform.__init__(self, ["image"])
+        if min_phases < 1:
+            raise DataError("train parameters", f"augment.fewer_phases.min_phases must be >= 1, got {min_phases}")
+        self.min_phases = int(min_phases)
+
+    def randomize(self, data=None) -> None:
+        super().randomize(None)
+        self.share = self.R.random()
+
+    def __call__(self, data: dict) -> dict:
+        self.randomize()
+        channels = data["image"].shape[0]
+        if not self._do_transform or channels <= self.min_phases:
+            return data
+        keep = self.min_phases + int(self.share * (channels - self.min_phases))  # min_phases .. channels - 1
+        image = torch.as_tensor(data["image"]).clone()
+        image[keep:] = 0.0
+        return {**data, "image": image}
 
 
 def item_seed(seed: int, epoch: int, index: int) -> int:
