@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from breastmri.stages.anatomy import AnatomyConfig
+from breastmri.stages.anatomy import AnatomyConfig, CandidateConfig
 from breastmri.stages.config import DataConfig, optional
 
 NOTEBOOK = "notebooks/07_infer.ipynb"
 
 
 @dataclass(frozen=True)
-class Config(AnatomyConfig, DataConfig):
-    SECTIONS = ("data", "anatomy", "infer")
+class Config(CandidateConfig, AnatomyConfig, DataConfig):
+    SECTIONS = ("data", "anatomy", "candidate", "infer")
     checkpoint: str
     threshold_json: str
     record_path: str
@@ -21,9 +21,6 @@ class Config(AnatomyConfig, DataConfig):
     out_dir: str
     figures_dir: str
     metrics_path: str
-    tumor_percentile: float
-    skin_margin_mm: float
-    candidate_max_bulk_ratio: float
     classical_baseline: bool
     min_component_fraction: float
     batch_size: int
@@ -39,11 +36,10 @@ def run(config: Config) -> dict:
         config.seed_root, config.checkpoint, config.out_dir, threshold_json=optional(config.threshold_json),
         record_path=optional(config.record_path), h5_path=optional(config.h5_path),
         truth_dir=optional(config.truth_dir), metrics_path=optional(config.metrics_path),
-        figures_dir=config.figures_dir, tumor_percentile=config.tumor_percentile,
-        skin_margin_mm=config.skin_margin_mm, max_bulk_ratio=config.candidate_max_bulk_ratio,
-        classical_baseline=config.classical_baseline,
+        figures_dir=config.figures_dir, classical_baseline=config.classical_baseline,
         min_component_fraction=config.min_component_fraction, batch_size=config.batch_size, device=config.device,
-        mirror_tta=config.mirror_tta, n_preview=config.n_preview, settings=config.heuristics())
+        mirror_tta=config.mirror_tta, n_preview=config.n_preview, settings=config.heuristics(),
+        **config.candidate_settings())
 
 
 def describe(summary: dict) -> str:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from breastmri.stages.anatomy import AnatomyConfig
+from breastmri.stages.anatomy import AnatomyConfig, CandidateConfig
 from breastmri.stages.config import DataConfig, optional
 
 NOTEBOOK = "notebooks/11_transfer.ipynb"
 
 
 @dataclass(frozen=True)
-class Config(AnatomyConfig, DataConfig):
-    SECTIONS = ("data", "anatomy", "transfer")
+class Config(CandidateConfig, AnatomyConfig, DataConfig):
+    SECTIONS = ("data", "anatomy", "candidate", "transfer")
     seed: int
     n_scans: int
     cohorts: dict
@@ -39,7 +39,7 @@ def run(config: Config) -> dict:
         duke_matrix=config.duke_matrix, checkpoint=config.checkpoint, threshold_json=optional(config.threshold_json),
         baseline_checkpoint=optional(config.baseline_checkpoint),
         baseline_threshold_json=optional(config.baseline_threshold_json), batch_size=config.batch_size,
-        device=config.device, settings=config.heuristics())
+        device=config.device, settings=config.heuristics(), candidate_rule=config.candidate_settings())
 
 
 def describe(summary: dict) -> str:
