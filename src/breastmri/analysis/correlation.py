@@ -57,11 +57,19 @@ def _feature_frame(features: pd.DataFrame) -> pd.DataFrame:
     if df.index.has_duplicates:
         dup = sorted(set(df.index[df.index.duplicated()]))
         raise DataError(None, f"feature table has duplicate patient ids: {', '.join(dup[:5])}")
-    if TRUSTED in df.columns:  # an untrusted tumour candidate's features describe something else (fat): left out
-        untrusted = ~df.pop(TRUSTED).astype(bool)
-        df.loc[untrusted, [c for c in df.columns if c.startswith(TUMOR_PREFIX)]] = np.nan
+    untrusted = untrusted_candidates(df)  # such a candidate's features describe something else (fat): left out
+    df = df.drop(columns=[TRUSTED], errors="ignore")
+    df.loc[untrusted, [c for c in df.columns if c.startswith(TUMOR_PREFIX)]] = np.nan
     numeric = df.select_dtypes(include=[np.number, "boolean"]).astype(float)
     return numeric
+
+
+def untrusted_candidates(features: pd.DataFrame) -> pd.Series:
+    """Per row of a feature table, whether its tumour candidate is not trusted (``candidate_trusted`` false; a
+    table without that column trusts every candidate)."""
+    if TRUSTED not in features.columns:
+        return pd.Series(False, index=features.index)
+    return ~features[TRUSTED].astype(bool)
 
 
 def join_tables(features: pd.DataFrame, clinical: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -288,7 +296,7 @@ def run_correlation(features_csv: str | Path, clinical_path: str | Path, out_dir
     metrics = {
         "n_joined": int(counts.attrs["n_joined"]),
         "n_features_without_clinical": len(feature_ids - common),
-        "n_candidates_untrusted": int((~features[TRUSTED].astype(bool)).sum()) if TRUSTED in features else 0,
+        "n_candidates_untrusted": int(untrusted_candidates(features).sum()),
         "n_features": int(results["feature"].nunique()),
         "n_tests": int(results["p"].notna().sum()),
         "n_significant": int(len(significant)),
