@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from breastmri.inference.candidates import bulk_ratio, candidate_check, tumor_candidate
+from breastmri.inference.candidates import bulk_ratio, candidate_check, checked_candidate, tumor_candidate
 from breastmri.inference.postprocess import keep_large_components, largest_component
 
 
@@ -164,3 +164,23 @@ def test_the_check_tells_suppressed_from_bright_fat_on_an_unseen_phantom(tmp_pat
         seen[entry["cohort"]] += 1
         assert check["trusted"] == (entry["cohort"] == "fs"), (pid, entry["cohort"], check)
     assert seen == {"fs": 4, "t1": 4}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_checked_candidate_equals_the_candidate_and_its_check(seed):
+    """One pass over the region gives exactly the two functions' results (bright fat or not, boxed or whole)."""
+    rng = np.random.default_rng(seed)
+    img, breast = _breast_with(fat=60 if seed % 2 else 400, fibroglandular=150, lesion=390, seed=seed)
+    img = np.asfortranarray(img * rng.uniform(0.5, 3.0))  # NIfTI arrays come Fortran-ordered
+    for region in (breast, np.ones(img.shape, bool), rng.random(img.shape) > 0.5, np.zeros(img.shape, bool)):
+        for percentile, ratio in ((98.0, 0.5), (90.0, 0.8)):
+            tumor, check = checked_candidate(img, region, percentile, ratio)
+            np.testing.assert_array_equal(tumor, tumor_candidate(img, region, percentile))
+            expected = candidate_check(img, region, ratio)
+            assert check.keys() == expected.keys()
+            for key, value in expected.items():
+                assert check[key] == value or (value != value and check[key] != check[key]), key
+    with pytest.raises(ValueError, match="max_bulk_ratio"):
+        checked_candidate(img, breast, 98.0, 0.0)
+    with pytest.raises(ValueError, match="percentile"):
+        checked_candidate(img, breast, 100.0, 0.5)

@@ -8,6 +8,37 @@ import numpy as np
 from breastmri.inference.postprocess import bounding_box, is_whole, largest_component
 
 
+def _breast_box(image: np.ndarray, breast_mask: np.ndarray):
+    """``(box, cropped image, cropped mask)`` of the mask's bounding box (the whole array when the box is; None for
+    an empty mask): the region's voxels in the same order as ``image[mask]``."""
+    image = np.asarray(image, dtype=np.float32)
+    breast = np.asarray(breast_mask) > 0
+    if image.shape != breast.shape:
+        raise ValueError(f"image {image.shape} and breast mask {breast.shape} differ in shape")
+    box = bounding_box(breast)
+    if box is None:
+        return None
+    if is_whole(box, image.shape):
+        box = (slice(None),) * image.ndim
+    return box, image[box], breast[box]
+
+
+def _check_percentile(percentile: float) -> None:
+    if not 0.0 <= percentile < 100.0:
+        raise ValueError(f"percentile must be in [0, 100), got {percentile}")
+
+
+def _largest_above(shape: tuple, box, cropped: np.ndarray, inside: np.ndarray, threshold: float,
+                   connectivity: int) -> np.ndarray:
+    """The largest component of the box's region voxels above ``threshold``, placed in an array of ``shape``."""
+    candidate = largest_component(inside & (cropped > threshold), connectivity)
+    if candidate.shape == shape:
+        return candidate
+    out = np.zeros(shape, np.uint8)
+    out[box] = candidate
+    return out
+
+
 def tumor_candidate(image: np.ndarray, breast_mask: np.ndarray, percentile: float = 98.0,
                     connectivity: int = 1) -> np.ndarray:
     """Voxels inside ``breast_mask`` brighter than the ``percentile``-th intensity percentile of the
@@ -16,28 +47,20 @@ def tumor_candidate(image: np.ndarray, breast_mask: np.ndarray, percentile: floa
     An empty breast mask, or a breast with no voxel above the threshold (constant image), gives an empty
     candidate. Computed on the breast mask's bounding box (the same voxels, in the same order).
     """
-    image = np.asarray(image, dtype=np.float32)
-    breast = np.asarray(breast_mask) > 0
-    if image.shape != breast.shape:
-        raise ValueError(f"image {image.shape} and breast mask {breast.shape} differ in shape")
-    if not 0.0 <= percentile < 100.0:
-        raise ValueError(f"percentile must be in [0, 100), got {percentile}")
-    box = bounding_box(breast)
-    if box is None:
-        return np.zeros(image.shape, np.uint8)
-    if is_whole(box, image.shape):
-        box = (slice(None),) * image.ndim
-    cropped, inside = image[box], breast[box]
+    _check_percentile(percentile)
+    found = _breast_box(image, breast_mask)
+    if found is None:
+        return np.zeros(np.shape(image), np.uint8)
+    box, cropped, inside = found
     threshold = np.percentile(cropped[inside], percentile, overwrite_input=True)  # partitions its own copy
-    candidate = largest_component(inside & (cropped > threshold), connectivity)
-    if candidate.shape == image.shape:
-        return candidate
-    out = np.zeros(image.shape, np.uint8)
-    out[box] = candidate
-    return out
+    return _largest_above(np.shape(image), box, cropped, inside, threshold, connectivity)
 
 
 PERCENTILE_RULE = "percentile"
+
+
+def _ratio(median: float, top: float) -> float:
+    return float(median / top) if top > 0 else float("nan")
 
 
 def bulk_ratio(image: np.ndarray, region: np.ndarray) -> float:
@@ -51,20 +74,41 @@ def bulk_ratio(image: np.ndarray, region: np.ndarray) -> float:
     values = np.asarray(image, dtype=np.float32)[np.asarray(region) > 0]
     if values.size == 0:
         return float("nan")
-    median, top = np.percentile(values, [50.0, 99.0])
-    return float(median / top) if top > 0 else float("nan")
+    return _ratio(*np.percentile(values, [50.0, 99.0]))
 
 
-def candidate_check(image: np.ndarray, region: np.ndarray, max_bulk_ratio: float) -> dict:
-    """Whether the percentile rule's candidate in ``region`` can be trusted on this scan: ``trusted`` when
-    :func:`bulk_ratio` is at most ``max_bulk_ratio`` (a fat-suppressed-looking breast); an untrusted one comes
-    with the ``problem`` to report. ``{"rule", "bulk_ratio", "trusted", "problem"}``."""
+def _check_ratio(max_bulk_ratio: float) -> None:
     if not 0.0 < max_bulk_ratio <= 1.0:
         raise ValueError(f"max_bulk_ratio must be in (0, 1], got {max_bulk_ratio}")
-    ratio = bulk_ratio(image, region)
+
+
+def _judged(ratio: float, max_bulk_ratio: float) -> dict:
     trusted = bool(ratio <= max_bulk_ratio)  # NaN (no breast, no signal): not trusted
     problem = None if trusted else (
         f"tumour candidate not trusted: the breast's median is {ratio:.2f} of its 99th percentile (above "
         f"{max_bulk_ratio:g}: fat looks bright, not suppressed, so the brightest voxels are fat)"
         if ratio == ratio else "tumour candidate not trusted: no breast signal to rank")
     return {"rule": PERCENTILE_RULE, "bulk_ratio": ratio, "trusted": trusted, "problem": problem}
+
+
+def candidate_check(image: np.ndarray, region: np.ndarray, max_bulk_ratio: float) -> dict:
+    """Whether the percentile rule's candidate in ``region`` can be trusted on this scan: ``trusted`` when
+    :func:`bulk_ratio` is at most ``max_bulk_ratio`` (a fat-suppressed-looking breast); an untrusted one comes
+    with the ``problem`` to report. ``{"rule", "bulk_ratio", "trusted", "problem"}``."""
+    _check_ratio(max_bulk_ratio)
+    return _judged(bulk_ratio(image, region), max_bulk_ratio)
+
+
+def checked_candidate(image: np.ndarray, region: np.ndarray, percentile: float, max_bulk_ratio: float,
+                      connectivity: int = 1) -> tuple[np.ndarray, dict]:
+    """:func:`tumor_candidate` and :func:`candidate_check` of one region, the same results from one pass over its
+    voxels (one gather, one partition for the three percentiles)."""
+    _check_percentile(percentile)
+    _check_ratio(max_bulk_ratio)
+    found = _breast_box(image, region)
+    if found is None:
+        return np.zeros(np.shape(image), np.uint8), _judged(float("nan"), max_bulk_ratio)
+    box, cropped, inside = found
+    threshold, median, top = np.percentile(cropped[inside], [percentile, 50.0, 99.0], overwrite_input=True)
+    return (_largest_above(np.shape(image), box, cropped, inside, threshold, connectivity),
+            _judged(_ratio(median, top), max_bulk_ratio))

@@ -13,7 +13,7 @@ import numpy as np
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume
-from breastmri.inference.candidates import candidate_check, tumor_candidate
+from breastmri.inference.candidates import checked_candidate
 from breastmri.inference.features import patient_features
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, erode_mm, keep_large_components
 from breastmri.orientation.orient import HeuristicSettings, mask_placement, orient_scan_anatomy
@@ -116,15 +116,14 @@ def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np
 def scan_findings(volume: Volume, seg: BreastSegmentation, *, tumor_percentile: float, skin_margin_mm: float,
                   max_bulk_ratio: float) -> ScanPrediction:
     """The second half of :func:`predict_scan`: tumour candidate, its check
-    (:func:`~breastmri.inference.candidates.candidate_check` on the same eroded breast) and features of a
+    (:func:`~breastmri.inference.candidates.checked_candidate`, on the same eroded breast) and features of a
     :func:`segment_breast` result (for a caller that uses the segmentation, e.g. starts writing it, before these
     are done)."""
     # one C-ordered copy (NIfTI arrays come Fortran-ordered): the masks are C-ordered, and the candidate and the
     # features index the image with them (the same values in the same order, read without striding)
     image = np.ascontiguousarray(volume.array, dtype=np.float32)
     region = erode_mm(seg.breast, volume.spacing, skin_margin_mm)
-    tumor = tumor_candidate(image, region, tumor_percentile)
-    check = candidate_check(image, region, max_bulk_ratio)
+    tumor, check = checked_candidate(image, region, tumor_percentile, max_bulk_ratio)
     features = patient_features(image, seg.breast, tumor, volume.spacing)
     return ScanPrediction(volume.patient_id, seg.breast, tumor, seg.probability, seg.record, features, seg.qc,
                           check)
