@@ -74,9 +74,9 @@ def _slice_indices(depth: int, fractions: Sequence[float]) -> list[int]:
 
 
 def _window(scan: np.ndarray) -> tuple[float, float]:
-    # percentiles depend only on the values: read them in memory order (the scan is often a flipped or
-    # transposed view of a Fortran-ordered NIfTI array), not voxel by voxel in the view's order
-    lo, hi = np.percentile(np.asarray(scan).ravel(order="K"), [1, 99.5])
+    """The grey-level window of a figure: the 1st and 99.5th percentiles of every second voxel along each axis
+    (an eighth of a 3D volume: the same window to the eye, at an eighth of the cost on a 448 x 448 x 160 scan)."""
+    lo, hi = np.percentile(np.asarray(scan)[(slice(None, None, 2),) * np.ndim(scan)], [1, 99.5])
     return float(lo), float(hi if hi > lo else lo + 1)
 
 
