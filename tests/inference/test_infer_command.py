@@ -191,7 +191,9 @@ def test_threshold_option_takes_a_number_or_the_threshold_stage_json(case_dir, c
         assert text.split("threshold: ")[1].split()[0] == f"{float(value) if name != 'json' else 0.35:.6f}"
         prob = np.asarray(nib.load(str(tmp_path / name / f"{CASE}_prob.nii.gz")).dataobj)
         cut = 0.35 if name == "json" else float(value)
-        assert voxels[name] == int((prob > cut).sum())
+        # the stored probabilities are within 7.7e-6 of the model's (uint16 levels): only voxels that close to
+        # the threshold may fall on the other side of it
+        assert abs(voxels[name] - int((prob > cut).sum())) <= int((np.abs(prob - cut) < 1e-5).sum())
     assert voxels["low"] >= voxels["json"] >= voxels["high"]
     for bad in ("1.5", str(tmp_path / "missing.json")):
         _error(capsys, base + ["--out_dir", str(tmp_path / "bad"), "--threshold", bad], tmp_path / "bad")
@@ -503,10 +505,10 @@ def test_a_failed_background_write_leaves_no_output(tmp_path, checkpoints, monke
     (s,), affine = store([scan], "diag")
     save_nifti(s, affine, tmp_path / "scan.nii.gz")
 
-    def failing(array, affine, path):
+    def failing(array, affine, path, slope=None):
         if str(path).endswith("_prob.nii.gz"):
             raise OSError("disk full")
-        return save_nifti(array, affine, path)
+        return save_nifti(array, affine, path, slope)
 
     monkeypatch.setattr(command, "save_nifti", failing)
     out = tmp_path / "out"
@@ -514,3 +516,25 @@ def test_a_failed_background_write_leaves_no_output(tmp_path, checkpoints, monke
         main(["--scan", str(tmp_path / "scan.nii.gz"), "--checkpoint_path", str(breast_ckpt), "--out_dir", str(out),
               "--device", "cpu"])
     assert _files(out) == []
+
+
+def test_probabilities_are_stored_as_scaled_uint16_levels_that_read_back_within_half_a_level(tmp_path):
+    import SimpleITK as sitk
+
+    from breastmri.data.io import load_volume
+    from breastmri.inference.command import PROBABILITY_LEVELS, probability_levels
+
+    rng = np.random.default_rng(0)
+    prob = rng.random((20, 30, 10)).astype(np.float32)
+    prob[0, 0, :3] = [0.0, 1.0, 0.5 / PROBABILITY_LEVELS * 0.99]  # the ends, and a value that rounds to 0
+    levels, slope = probability_levels(prob)
+    affine = np.diag([0.7, 0.8, 2.0, 1.0])
+    save_nifti(levels, affine, tmp_path / "p.nii.gz", slope=slope)
+    img = nib.load(str(tmp_path / "p.nii.gz"))
+    assert img.get_data_dtype() == np.uint16 and np.allclose(img.affine, affine)
+    half = 7.7e-6  # half a level, plus the float32 header slope's rounding
+    for read in (np.asarray(img.dataobj), load_volume(tmp_path / "p.nii.gz").array,
+                 sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "p.nii.gz"))).transpose(2, 1, 0)):
+        assert read.shape == prob.shape and np.abs(read - prob).max() <= half
+        assert read[0, 0, 0] == 0.0 and read[0, 0, 2] == 0.0 and abs(read[0, 0, 1] - 1.0) < 1e-6
+    assert probability_levels(np.array([-0.1, 1.2], np.float32))[0].tolist() == [0, PROBABILITY_LEVELS]

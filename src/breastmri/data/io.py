@@ -122,13 +122,16 @@ def load_volume(path: str | Path | DicomPhase, patient_id: str | None = None, dt
     return Volume(array=data, affine=affine, patient_id=pid, path=path, header_zooms=zooms)
 
 
-def save_nifti(array: np.ndarray, affine: np.ndarray, path: str | Path) -> Path:
+def save_nifti(array: np.ndarray, affine: np.ndarray, path: str | Path, slope: float | None = None) -> Path:
     """Write ``array`` with ``affine`` atomically (temp file, then rename). Returns the final path.
 
-    Masks should be passed as ``uint8``; the dtype is kept as given.
+    Masks should be passed as ``uint8``; the dtype is kept as given. ``slope``: the header's scaling
+    (``scl_slope``, intercept 0) of an integer ``array`` whose values are ``array * slope``.
     """
     img = nib.Nifti1Image(np.asarray(array), np.asarray(affine, dtype=np.float64))
     img.header.set_xyzt_units("mm")
+    if slope is not None:
+        img.header.set_slope_inter(slope, 0.0)
     with atomic_path(path) as tmp:
         nib.save(img, str(tmp))
     return Path(path)
