@@ -34,6 +34,10 @@ TINY = {
     "infer_lesion": {"n_preview": 2},
     "transfer": {"n_scans": 5, "duke_matrix": 64},
 }
+# The default run's phantom MAMA-MIA cases have 3-8 phases; the tiny run's have 9-11 (real MAMA-MIA: 3 to 11), so the
+# pipeline is shown to build, train and infer cases with more phases than the model's 6 channels, sagittal and
+# unilateral ones included.
+LONG_PHASES = {"DUKE": [9, 11], "ISPY1": [9, 10], "ISPY2": [10, 11], "NACT": [9, 11]}
 STAGES = {"synthesize", "validate", "eda", "orient", "build_hdf5", "train@breast", "train@lesion",
           "train@breast_baseline", "threshold@breast", "threshold@breast_baseline", "threshold@lesion", "infer",
           "infer_lesion", "real_data", "transfer", "correlate"}
@@ -67,6 +71,8 @@ def tiny_repo(tmp_path_factory):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     for section, values in TINY.items():
         params[section].update(values)
+    for cohort, phases in LONG_PHASES.items():
+        params["synthesize"]["mamamia_cohorts"][cohort]["phases"] = phases
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
@@ -96,9 +102,19 @@ def test_every_stage_writes_its_executed_notebook_html_and_outputs(tiny_repo):
     assert 0.05 <= threshold["threshold"] <= 0.95
     infer = json.loads((repo / "reports/metrics/infer_breast.json").read_text())
     assert infer["n_patients"] == TINY["synthesize"]["n_inference"]
-    split = json.loads((repo / "reports/metrics/build_hdf5_lesion.json").read_text())["split"]
+    build = json.loads((repo / "reports/metrics/build_hdf5_lesion.json").read_text())
+    split = build["split"]
     lesion = json.loads((repo / "reports/metrics/infer_lesion.json").read_text())
     assert sorted(lesion["per_case"]) == sorted(split["validation"]) and lesion["n_evaluated"] >= 1
+    # every case acquired 9-11 phases (the phantom drops one middle phase's file of one case): the model's 6
+    # channels are read and the rest counted as ignored, in training and in the held-out cases inferred
+    assert split["train"] and build["phases"] == list(range(6))
+    files = {case: len(list((repo / "data/raw/phantom/mamamia/images" / case).glob(f"{case}_00*.nii.gz")))
+             for case in build["per_case"]}
+    for case, info in build["per_case"].items():
+        assert info["phases_present"] + info["phases_ignored"] == files[case] >= 8, (case, info)
+        assert info["phases_ignored"] >= 2 and info["phases_present"] >= 5, (case, info)
+    assert sum(n < 9 for n in files.values()) <= 1 and max(files.values()) >= 10
     assert lesion["breast_restricted"] and set(lesion["by_cohort"]) <= {"DUKE", "ISPY1", "ISPY2", "NACT"}
     transfer = json.loads((repo / "reports/metrics/transfer.json").read_text())
     assert set(transfer["rows"]) == {"model", "classical", "baseline"} and transfer["rows"]["model"]["all"]["dice"]["n"] == 5
