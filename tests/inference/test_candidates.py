@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from breastmri.inference.candidates import bulk_ratio, candidate_check, checked_candidate, tumor_candidate
+from breastmri.inference.candidates import checked_candidate, tumor_candidate
 from breastmri.inference.postprocess import keep_large_components, largest_component
 
 
@@ -108,30 +108,39 @@ def _breast_with(fat: float, fibroglandular: float, lesion: float, seed: int = 0
     return img + rng.normal(0, 5, img.shape).astype(np.float32), breast
 
 
+def _check(image, region, max_bulk_ratio):
+    """The trust test of :func:`checked_candidate` (the candidate at the rule's default 98th percentile)."""
+    return checked_candidate(image, region, 98.0, max_bulk_ratio)[1]
+
+
+def _bulk_ratio(image, region):
+    return _check(image, region, 1.0)["bulk_ratio"]
+
+
 def test_bulk_ratio_separates_suppressed_from_bright_fat():
     suppressed = _breast_with(fat=60, fibroglandular=150, lesion=400)   # fat dark, the lesion enhancing
     bright_fat = _breast_with(fat=400, fibroglandular=170, lesion=380)  # no suppression: fat near the top
-    low, high = bulk_ratio(*suppressed), bulk_ratio(*bright_fat)
+    low, high = _bulk_ratio(*suppressed), _bulk_ratio(*bright_fat)
     assert low < 0.45 and high > 0.9
     # the median over the 99th percentile, exactly
     img, breast = suppressed
     assert low == pytest.approx(np.median(img[breast]) / np.percentile(img[breast], 99), rel=1e-6)
-    assert np.isnan(bulk_ratio(img, np.zeros_like(breast)))
-    assert np.isnan(bulk_ratio(np.zeros_like(img), breast))
+    assert np.isnan(_bulk_ratio(img, np.zeros_like(breast)))
+    assert np.isnan(_bulk_ratio(np.zeros_like(img), breast))
 
 
-def test_candidate_check_trusts_only_below_the_ratio():
+def test_the_check_trusts_only_below_the_ratio():
     suppressed, bright_fat = _breast_with(60, 150, 400), _breast_with(400, 170, 380)
-    ok = candidate_check(*suppressed, max_bulk_ratio=0.5)
+    ok = _check(*suppressed, max_bulk_ratio=0.5)
     assert ok["trusted"] and ok["problem"] is None and ok["rule"] == "percentile"
-    bad = candidate_check(*bright_fat, max_bulk_ratio=0.5)
+    bad = _check(*bright_fat, max_bulk_ratio=0.5)
     assert not bad["trusted"] and "not suppressed" in bad["problem"] and f"{bad['bulk_ratio']:.2f}" in bad["problem"]
-    assert candidate_check(*bright_fat, max_bulk_ratio=1.0)["trusted"]     # 1.0 trusts every breast with signal
-    empty = candidate_check(suppressed[0], np.zeros_like(suppressed[1]), max_bulk_ratio=1.0)
+    assert _check(*bright_fat, max_bulk_ratio=1.0)["trusted"]     # 1.0 trusts every breast with signal
+    empty = _check(suppressed[0], np.zeros_like(suppressed[1]), max_bulk_ratio=1.0)
     assert not empty["trusted"] and "no breast signal" in empty["problem"]
     for wrong in (0.0, 1.5):
         with pytest.raises(ValueError, match="max_bulk_ratio"):
-            candidate_check(*suppressed, max_bulk_ratio=wrong)
+            _check(*suppressed, max_bulk_ratio=wrong)
 
 
 def test_the_check_tells_suppressed_from_bright_fat_on_an_unseen_phantom(tmp_path):
@@ -160,15 +169,16 @@ def test_the_check_tells_suppressed_from_bright_fat_on_an_unseen_phantom(tmp_pat
         image = np.asarray(scan.dataobj, dtype=np.float32)
         breast = np.asarray(nib.load(truth_file(tmp_path / "truth", entry["breast_mask"])).dataobj)
         region = erode_mm(breast, scan.header.get_zooms()[:3], 3.0)
-        check = candidate_check(image, region, max_bulk_ratio=0.5)
+        check = _check(image, region, max_bulk_ratio=0.5)
         seen[entry["cohort"]] += 1
         assert check["trusted"] == (entry["cohort"] == "fs"), (pid, entry["cohort"], check)
     assert seen == {"fs": 4, "t1": 4}
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_checked_candidate_equals_the_candidate_and_its_check(seed):
-    """One pass over the region gives exactly the two functions' results (bright fat or not, boxed or whole)."""
+def test_checked_candidate_equals_the_candidate_and_the_ratio_computed_apart(seed):
+    """One pass over the region gives exactly the percentile rule's candidate and the median over the 99th
+    percentile of the region's voxels, each computed on its own (bright fat or not, boxed or whole)."""
     rng = np.random.default_rng(seed)
     img, breast = _breast_with(fat=60 if seed % 2 else 400, fibroglandular=150, lesion=390, seed=seed)
     img = np.asfortranarray(img * rng.uniform(0.5, 3.0))  # NIfTI arrays come Fortran-ordered
@@ -176,10 +186,13 @@ def test_checked_candidate_equals_the_candidate_and_its_check(seed):
         for percentile, ratio in ((98.0, 0.5), (90.0, 0.8)):
             tumor, check = checked_candidate(img, region, percentile, ratio)
             np.testing.assert_array_equal(tumor, tumor_candidate(img, region, percentile))
-            expected = candidate_check(img, region, ratio)
-            assert check.keys() == expected.keys()
-            for key, value in expected.items():
-                assert check[key] == value or (value != value and check[key] != check[key]), key
+            values = img[region]
+            median, top = np.percentile(values, [50.0, 99.0]) if values.size else (np.nan, np.nan)
+            expected = float(median / top) if top > 0 else float("nan")
+            found = check["bulk_ratio"]
+            assert found == expected or (expected != expected and found != found)
+            assert check["trusted"] == bool(expected <= ratio) and check["rule"] == "percentile"
+            assert (check["problem"] is None) == check["trusted"]
     with pytest.raises(ValueError, match="max_bulk_ratio"):
         checked_candidate(img, breast, 98.0, 0.0)
     with pytest.raises(ValueError, match="percentile"):

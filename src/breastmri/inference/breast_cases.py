@@ -87,7 +87,7 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
     anatomy rules (params.yaml ``anatomy``) of that placement, of the breast mask's QC and of the classical
     baseline. ``max_bulk_ratio``: a tumour candidate is untrusted (warned, listed, its features left out of the
     correlation) where the breast's median exceeds this share of its 99th percentile
-    (:func:`breastmri.inference.candidates.candidate_check`)."""
+    (:func:`breastmri.inference.candidates.checked_candidate`)."""
     out_dir = Path(out_dir)
     scans = SeedLayout(seed_root).inference_scans()
     threshold = read_threshold(threshold_json) if threshold_json else None

@@ -1,5 +1,5 @@
 """Tumour candidate: the largest 3D component of the brightest voxels inside the breast mask, and the check of
-whether that rule can be trusted on a scan (:func:`candidate_check`)."""
+whether that rule can be trusted on a scan (:func:`checked_candidate`)."""
 
 from __future__ import annotations
 
@@ -59,29 +59,6 @@ def tumor_candidate(image: np.ndarray, breast_mask: np.ndarray, percentile: floa
 PERCENTILE_RULE = "percentile"
 
 
-def _ratio(median: float, top: float) -> float:
-    return float(median / top) if top > 0 else float("nan")
-
-
-def bulk_ratio(image: np.ndarray, region: np.ndarray) -> float:
-    """The median intensity of ``region`` over its 99th percentile (NaN for an empty region or a 99th
-    percentile <= 0).
-
-    With fat suppressed (most DCE), the bulk of a breast (dark fat, unenhanced tissue) lies far below its
-    brightest tissue (enhancement), and the ratio is low; without fat suppression the fat is both the bulk and
-    near the top of the range, so the brightest voxels are fat, not a lesion, and the ratio is high.
-    """
-    values = np.asarray(image, dtype=np.float32)[np.asarray(region) > 0]
-    if values.size == 0:
-        return float("nan")
-    return _ratio(*np.percentile(values, [50.0, 99.0]))
-
-
-def _check_ratio(max_bulk_ratio: float) -> None:
-    if not 0.0 < max_bulk_ratio <= 1.0:
-        raise ValueError(f"max_bulk_ratio must be in (0, 1], got {max_bulk_ratio}")
-
-
 def _judged(ratio: float, max_bulk_ratio: float) -> dict:
     trusted = bool(ratio <= max_bulk_ratio)  # NaN (no breast, no signal): not trusted
     problem = None if trusted else (
@@ -91,24 +68,25 @@ def _judged(ratio: float, max_bulk_ratio: float) -> dict:
     return {"rule": PERCENTILE_RULE, "bulk_ratio": ratio, "trusted": trusted, "problem": problem}
 
 
-def candidate_check(image: np.ndarray, region: np.ndarray, max_bulk_ratio: float) -> dict:
-    """Whether the percentile rule's candidate in ``region`` can be trusted on this scan: ``trusted`` when
-    :func:`bulk_ratio` is at most ``max_bulk_ratio`` (a fat-suppressed-looking breast); an untrusted one comes
-    with the ``problem`` to report. ``{"rule", "bulk_ratio", "trusted", "problem"}``."""
-    _check_ratio(max_bulk_ratio)
-    return _judged(bulk_ratio(image, region), max_bulk_ratio)
-
-
 def checked_candidate(image: np.ndarray, region: np.ndarray, percentile: float, max_bulk_ratio: float,
                       connectivity: int = 1) -> tuple[np.ndarray, dict]:
-    """:func:`tumor_candidate` and :func:`candidate_check` of one region, the same results from one pass over its
-    voxels (one gather, one partition for the three percentiles)."""
+    """:func:`tumor_candidate` of ``region`` and whether it can be trusted on this scan, from one pass over the
+    region's voxels (one gather, one partition for the three percentiles).
+
+    The test is the region's *bulk ratio*, its median intensity over its 99th percentile (NaN for a 99th
+    percentile <= 0). With fat suppressed (most DCE), the bulk of a breast (dark fat, unenhanced tissue) lies far
+    below its brightest tissue (enhancement), and the ratio is low; without fat suppression the fat is both the
+    bulk and near the top of the range, so the brightest voxels are fat, not a lesion, and the ratio is high. The
+    candidate is ``trusted`` when the ratio is at most ``max_bulk_ratio`` (an empty region or one without signal
+    never is); an untrusted one comes with the ``problem`` to report. Returns ``(candidate, {"rule", "bulk_ratio",
+    "trusted", "problem"})``."""
     _check_percentile(percentile)
-    _check_ratio(max_bulk_ratio)
+    if not 0.0 < max_bulk_ratio <= 1.0:
+        raise ValueError(f"max_bulk_ratio must be in (0, 1], got {max_bulk_ratio}")
     found = _breast_box(image, region)
     if found is None:
         return np.zeros(np.shape(image), np.uint8), _judged(float("nan"), max_bulk_ratio)
     box, cropped, inside = found
     threshold, median, top = np.percentile(cropped[inside], [percentile, 50.0, 99.0], overwrite_input=True)
     return (_largest_above(np.shape(image), box, cropped, inside, threshold, connectivity),
-            _judged(_ratio(median, top), max_bulk_ratio))
+            _judged(float(median / top) if top > 0 else float("nan"), max_bulk_ratio))

@@ -32,7 +32,7 @@ class ScanPrediction:
     record: OrientationRecord
     features: dict[str, float]
     qc: dict  # plausibility of the breast mask without truth (share inside the body, anterior) and problems
-    candidate: dict  # whether the tumour candidate's rule can be trusted here (candidates.candidate_check)
+    candidate: dict  # whether the tumour candidate's rule can be trusted here (candidates.checked_candidate)
 
 
 def check_record(volume: Volume, record: OrientationRecord) -> None:
