@@ -108,5 +108,37 @@ def test_distance_on_the_grown_box_equals_the_whole_volume_bit_for_bit(spacing):
         expected = ndimage.distance_transform_edt(mask, sampling=spacing)
         got = distance_inside(mask, spacing)
         assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes()
-        for margin in (0.9, 2.0, 3.0) if not mask.all() else ():  # (a full mask is returned as it is)
+        for margin in MARGINS if not mask.all() else ():  # (a full mask is returned as it is)
             assert np.array_equal(erode_mm(mask, spacing, margin), (expected > margin).astype(np.uint8))
+
+
+#: Margins whose ball the erosion takes at every spacing above (up to 3 mm), and one past BALL_MAX_VOXELS (7 mm),
+#: where the distance transform decides; among them radii that are exactly an offset's length (2.0 and 3.0 mm at
+#: 1 mm, 2.5 mm at 2.5 mm slices): the ties.
+MARGINS = (0.9, 2.0, 2.5, 3.0, 7.0)
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (0.7, 0.7, 1.2), (2.0, 0.6, 1.0)])
+def test_erosion_by_the_ball_and_by_the_distance_decide_the_same_voxels(spacing, monkeypatch):
+    from breastmri.inference import postprocess
+
+    assert postprocess.mm_ball(spacing, 3.0).sum() <= postprocess.BALL_MAX_VOXELS
+    assert postprocess.mm_ball(spacing, 7.0).sum() > postprocess.BALL_MAX_VOXELS
+    masks = list(_thick_masks())
+    by_ball = [[erode_mm(m, spacing, margin) for margin in MARGINS] for m in masks]
+    monkeypatch.setattr(postprocess, "BALL_MAX_VOXELS", -1)  # every margin by the distance transform
+    by_distance = [[erode_mm(m, spacing, margin) for margin in MARGINS] for m in masks]
+    assert all(np.array_equal(a, b) for ra, rb in zip(by_ball, by_distance) for a, b in zip(ra, rb))
+    assert all(row[3].sum() > 0 for row in by_ball)  # (3 mm leaves voxels in every mask)
+
+
+def _thick_masks():
+    """Smooth random blobs thick enough to hold voxels 3-7 mm inside (the random masks above are at most about
+    2 voxels thick), some cut by the array's edges; spacing (1, 1, 1) leaves distances of exactly 2 and 3."""
+    rng = np.random.default_rng(3)
+    for i in range(4):
+        field = ndimage.gaussian_filter(rng.random((40, 36, 24)), 4.0)
+        mask = field > np.quantile(field, 0.55)
+        if i % 2:
+            mask = mask[5:, :, 3:]  # cut open
+        yield mask

