@@ -1,6 +1,8 @@
 import numpy as np
+import pytest
 
-from breastmri.slices.normalize import CaseNormalizer, clip_zscore
+from breastmri.slices import normalize
+from breastmri.slices.normalize import CaseNormalizer, clip_zscore, percentiles
 
 
 def test_clip_zscore_standardises_and_clips():
@@ -26,3 +28,52 @@ def test_case_normalizer_pools_all_phases():
     assert norm.mean == 2.0 and norm.std == 1.0
     assert np.allclose(norm(b), 1.0)
     assert np.all(CaseNormalizer.fit([a])(a) == 0)  # zero std: zeros, no NaN
+
+
+def _volumes():
+    """Arrays of every kind the percentiles meet: an MRI-like volume (air, tissue, bright spots; Fortran-ordered
+    as nibabel reads it), integer-valued with many ties, float64, tiny, constant, and NaN."""
+    rng = np.random.default_rng(4)
+    body = rng.gamma(2.0, 150.0, (96, 80, 40)).astype(np.float32)
+    body[:20] = rng.normal(3.0, 1.0, (20, 80, 40))  # air
+    body[50:53, 40:43, 10:30] = 4000.0  # enhancing spots
+    yield np.asfortranarray(body)
+    yield rng.integers(0, 6, 50_000).astype(np.int16)
+    yield rng.normal(size=(30, 41))
+    yield np.arange(7.0)
+    yield np.array([2.5, -1.0])
+    yield np.full(1000, 3.0, np.float32)
+    with_nan = rng.normal(size=5000).astype(np.float32)
+    with_nan[17] = np.nan
+    yield with_nan
+
+
+@pytest.mark.parametrize("q", [[1.0, 99.0], [0.0, 100.0], [50.0], [2.5, 97.5, 99.5], [1.0, 99.5], [33.3]])
+def test_percentiles_are_numpys_bit_for_bit(q):
+    for values in _volumes():
+        expected = np.percentile(values, q)
+        got = percentiles(values, q)
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        assert got.tobytes() == expected.tobytes(), (values.dtype, values.shape, q, got, expected)
+
+
+def test_percentiles_partition_everything_where_the_sample_misleads():
+    """A sample that sees only the smallest (largest) values puts the bound too low (high): the selection is
+    refused and every element is partitioned, with numpy's result."""
+    n, stride = 65536 * 4, 4
+    for flip in (1, -1):
+        values = np.arange(n, dtype=np.float64) + n  # off the sample: all larger than any sampled value
+        values[::stride] = np.arange(n // stride)
+        values *= flip
+        order = np.array([n // 100, n // 100 + 1]) if flip == 1 else np.array([n - n // 100 - 2, n - n // 100 - 1])
+        assert normalize._order_statistics(values, order) is None
+        assert percentiles(values, [1.0, 99.0]).tobytes() == np.percentile(values, [1.0, 99.0]).tobytes()
+
+
+def test_clip_zscore_is_the_plain_formula_with_numpys_percentiles_bit_for_bit():
+    """The fast percentiles and the in-place arithmetic change no bit of what the slice datasets were made with."""
+    for values in list(_volumes())[:3]:
+        lo, hi = np.percentile(np.asarray(values, np.float32), [1.0, 99.0])
+        clipped = np.clip(np.asarray(values, np.float32), lo, hi)
+        expected = ((clipped - clipped.mean(dtype=np.float64)) / clipped.std(dtype=np.float64)).astype(np.float32)
+        assert clip_zscore(values, 1.0, 99.0).tobytes() == expected.tobytes()
