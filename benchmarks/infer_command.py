@@ -3,18 +3,20 @@ this checkout against an earlier commit of the same repository, in one run.
 
 What is timed is the whole command as a user runs it: a fresh Python process, imports, reading the scan,
 orientation, prediction, tumour candidate, features and writing the outputs. The scan is a phantom Duke-like
-case (``breastmri.phantom``, seed 11, fat-suppressed, scanner affine); the checkpoint is the CPU default U-Net
-(base 8, depth 4, 128 x 128) with random weights (the QC warnings it prints are expected). The time depends on
-them only a little: a trained model's mask makes the post-processing and the tumour candidate work on a real
-breast, and its probabilities compress differently (on the same scan the trained default model's command took
-8.6-10.0 s where the random one took 8.0 s, 2026-12-06).
+case (``breastmri.phantom``, seed 11, fat-suppressed, scanner affine). The checkpoint is ``--checkpoint``, by
+default the trained whole-breast model of ``dvc repro`` (``models/breast/best.pt``), whose breast mask makes the
+post-processing, the skin erosion and the tumour candidate work on a breast as they do on a user's scan. Where
+it does not exist (a clone without ``dvc repro``), the CPU default U-Net (base 8, depth 4, 128 x 128) with random
+weights stands in (the QC warnings it prints are expected): its probabilities are about 0.5 everywhere, the
+whole volume becomes the "breast", and the skin erosion is skipped, so that time is not the command's. The
+result says which was used.
 
 The baseline is the command of ``--baseline-ref`` (default: the commit before this benchmark was written),
 checked out with ``git worktree`` into a temporary folder and run with the same interpreter and packages
 (``PYTHONPATH`` pointing at its ``src``). Each is run ``--repeats`` times after one warm-up, alternating, so
 machine load hits both alike; the medians and their ratio are printed.
 
-    .venv/bin/python benchmarks/infer_command.py [--repeats 3] [--baseline-ref 3eb289a]
+    .venv/bin/python benchmarks/infer_command.py [--repeats 3] [--baseline-ref 3eb289a] [--checkpoint PATH]
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BASELINE_REF = "3eb289a"  # main before the import and input-check changes of 2026-12-02
 COHORT = {"duke": {"share": 1.0, "affine": "scanner", "contrast": "fat_suppressed", "symmetric": False,
                    "acquisition": "duke"}}
+
+
+TRAINED = ROOT / "models/breast/best.pt"  # the default model of dvc repro
 
 
 def make_inputs(work: Path) -> tuple[Path, Path]:
@@ -79,10 +84,15 @@ def timed_call(src: Path, scan: Path, checkpoint: Path, out_dir: Path) -> float:
     return seconds
 
 
-def run(repeats: int = 3, baseline_ref: str = BASELINE_REF) -> dict:
+def run(repeats: int = 3, baseline_ref: str = BASELINE_REF, checkpoint: Path | None = None) -> dict:
+    """``checkpoint``: a whole-breast checkpoint; None = :data:`TRAINED` where it exists, else random weights."""
+    if checkpoint is None and TRAINED.is_file():
+        checkpoint = TRAINED
     with tempfile.TemporaryDirectory(prefix="infer-command-") as tmp:
         work = Path(tmp)
-        scan, checkpoint = make_inputs(work)
+        scan, random_weights = make_inputs(work)
+        used = "random weights" if checkpoint is None else str(checkpoint)
+        checkpoint = random_weights if checkpoint is None else Path(checkpoint)
         worktree = work / "baseline"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(worktree), baseline_ref],
                        check=True)
@@ -104,7 +114,8 @@ def run(repeats: int = 3, baseline_ref: str = BASELINE_REF) -> dict:
 
         shape = list(nib.load(str(scan)).shape)
     current, baseline = statistics.median(times["current"]), statistics.median(times["baseline"])
-    return {"shape": shape, "repeats": repeats, "baseline_ref": baseline_ref, "cpus": os.cpu_count(),
+    return {"shape": shape, "repeats": repeats, "baseline_ref": baseline_ref, "checkpoint": used,
+            "cpus": os.cpu_count(),
             "current_s": round(current, 3), "baseline_s": round(baseline, 3),
             "ratio_current_over_baseline": round(current / baseline, 3), "times": times}
 
@@ -113,8 +124,10 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--baseline-ref", default=BASELINE_REF)
+    parser.add_argument("--checkpoint", type=Path, help=f"whole-breast checkpoint (default: {TRAINED.relative_to(ROOT)} "
+                                                        "where it exists, else random weights)")
     args = parser.parse_args(argv)
-    result = run(args.repeats, args.baseline_ref)
+    result = run(args.repeats, args.baseline_ref, args.checkpoint)
     print(json.dumps(result, indent=2))  # benchmarks/run_all.py collects it into reports/benchmarks.*
     return result
 

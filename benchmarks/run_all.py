@@ -144,8 +144,9 @@ def inference_speed_rows(f: dict) -> list[Row]:
 
 def infer_command_rows(f: dict) -> list[Row]:
     shape = "x".join(map(str, f["shape"]))
-    return [Row("infer_command", f"breastmri-infer --scan, {shape} volume, whole process", f["current_s"], "s/call",
-                f"commit {f['baseline_ref']}", f["baseline_s"])]
+    model = f.get("checkpoint", "random weights")
+    return [Row("infer_command", f"breastmri-infer --scan, {shape} volume, whole process ({model})", f["current_s"],
+                "s/call", f"commit {f['baseline_ref']}", f["baseline_s"])]
 
 
 def orientation_accuracy_rows(f: dict) -> list[Row]:

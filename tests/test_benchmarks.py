@@ -79,9 +79,9 @@ def test_augmentation_rows_compare_libraries_and_training_with_and_without():
 
 def test_infer_command_row_compares_this_checkout_with_an_earlier_commit():
     (row,) = rows_of("infer_command", {"shape": [448, 448, 155], "current_s": 6.0, "baseline_s": 15.0,
-                                       "baseline_ref": "3eb289a"})
+                                       "baseline_ref": "3eb289a", "checkpoint": "models/breast/best.pt"})
     assert (row.value, row.baseline, row.ratio, row.unit) == (6.0, "commit 3eb289a", 0.4, "s/call")
-    assert "448x448x155" in row.measure
+    assert "448x448x155" in row.measure and "(models/breast/best.pt)" in row.measure
 
 
 DISTRIBUTED = {
