@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -112,7 +114,7 @@ def test_distance_on_the_grown_box_equals_the_whole_volume_bit_for_bit(spacing):
             assert np.array_equal(erode_mm(mask, spacing, margin), (expected > margin).astype(np.uint8))
 
 
-#: Margins whose ball the erosion takes at every spacing above (up to 3 mm), and one past BALL_MAX_VOXELS (7 mm),
+#: Margins whose ball the erosion takes at every spacing above (up to 3 mm), and one past BALL_MAX_BOX (7 mm),
 #: where the distance transform decides; among them radii that are exactly an offset's length (2.0 and 3.0 mm at
 #: 1 mm, 2.5 mm at 2.5 mm slices): the ties.
 MARGINS = (0.9, 2.0, 2.5, 3.0, 7.0)
@@ -122,14 +124,36 @@ MARGINS = (0.9, 2.0, 2.5, 3.0, 7.0)
 def test_erosion_by_the_ball_and_by_the_distance_decide_the_same_voxels(spacing, monkeypatch):
     from breastmri.inference import postprocess
 
-    assert postprocess.mm_ball(spacing, 3.0).sum() <= postprocess.BALL_MAX_VOXELS
-    assert postprocess.mm_ball(spacing, 7.0).sum() > postprocess.BALL_MAX_VOXELS
+    box = [math.prod(2 * r + 1 for r in postprocess._reach(spacing, m)) for m in MARGINS]
+    assert max(box[:4]) <= postprocess.BALL_MAX_BOX < box[4]
     masks = list(_thick_masks())
     by_ball = [[erode_mm(m, spacing, margin) for margin in MARGINS] for m in masks]
-    monkeypatch.setattr(postprocess, "BALL_MAX_VOXELS", -1)  # every margin by the distance transform
+    monkeypatch.setattr(postprocess, "BALL_MAX_BOX", -1)  # every margin by the distance transform
     by_distance = [[erode_mm(m, spacing, margin) for margin in MARGINS] for m in masks]
     assert all(np.array_equal(a, b) for ra, rb in zip(by_ball, by_distance) for a, b in zip(ra, rb))
     assert all(row[3].sum() > 0 for row in by_ball)  # (3 mm leaves voxels in every mask)
+
+
+@pytest.mark.parametrize("spacing, axis, margin", [((3.0, 3.0, 9 / 14), 2, 4.5),
+                                                   ((1.0, 1.0, 0.6666666666666667), 2, 2.0),
+                                                   ((1.0, 1.3333333333333335, 1.0), 1, 4.0)])
+def test_the_ball_holds_an_offset_whose_length_rounds_to_the_margin(spacing, axis, margin):
+    """margin / spacing rounds below the whole number k (4.5 / (9/14) = 6.999...) while k * spacing rounds to the
+    margin itself: the distance transform counts the voxel k offsets from an outside one as at the margin (eroded),
+    so the ball must hold offset k."""
+    k = round(margin / spacing[axis])
+    assert margin / spacing[axis] < k and k * spacing[axis] == margin
+    shape = [5, 5, 5]
+    shape[axis] = 2 * k + 10
+    mask = np.ones(shape, bool)
+    hole = [2, 2, 2]
+    hole[axis] = 3
+    mask[tuple(hole)] = False
+    expected = (ndimage.distance_transform_edt(mask, sampling=spacing) > margin).astype(np.uint8)
+    at_margin, beyond = list(hole), list(hole)
+    at_margin[axis], beyond[axis] = 3 + k, 3 + k + 1
+    assert expected[tuple(at_margin)] == 0 and expected[tuple(beyond)] == 1
+    assert np.array_equal(erode_mm(mask, spacing, margin), expected)
 
 
 def _thick_masks():

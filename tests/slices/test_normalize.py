@@ -77,3 +77,18 @@ def test_clip_zscore_is_the_plain_formula_with_numpys_percentiles_bit_for_bit():
         clipped = np.clip(np.asarray(values, np.float32), lo, hi)
         expected = ((clipped - clipped.mean(dtype=np.float64)) / clipped.std(dtype=np.float64)).astype(np.float32)
         assert clip_zscore(values, 1.0, 99.0).tobytes() == expected.tobytes()
+
+
+def test_percentiles_leave_other_kinds_of_q_and_values_to_numpy():
+    """float32 percentages (numpy answers in float32), a scalar, long doubles: numpy's own answer."""
+    values = np.random.default_rng(2).normal(size=3000).astype(np.float32)
+    for q in ([np.float32(1.0), np.float32(99.0)], 37.5, [10, 90]):
+        expected = np.percentile(values, q)
+        got = percentiles(values, q)
+        assert np.asarray(got).dtype == np.asarray(expected).dtype and np.array_equal(got, expected)
+    long = values.astype(np.longdouble)
+    expected = np.percentile(long, [1.0, 99.0])
+    assert percentiles(long, [1.0, 99.0]).dtype == expected.dtype and np.array_equal(percentiles(long, [1, 99.0]),
+                                                                                     expected)
+    with pytest.raises(ValueError, match="Percentiles"):
+        percentiles(values, [np.nan])

@@ -39,13 +39,17 @@ def percentiles(values: np.ndarray, q) -> np.ndarray:
     large volume: the two order statistics each percentile interpolates are selected among the elements below
     (above) a bound drawn from a strided sample (about 2% of a volume for the 1st and 99th percentiles) instead
     of partitioning every element, and the interpolation is numpy's own (``numpy.quantile`` of those two values
-    at the same fraction). Where the bound leaves too few elements, the values hold a NaN, or a percentile is the
-    maximum, every element is partitioned as numpy does (the same result). A 448 x 448 x 155 float32 scan: 0.1 s instead of 0.56 s."""
+    at the same fraction). Where the bound leaves too few elements, the values hold a NaN, a percentile is the
+    maximum, or ``q`` or the values are of another kind than a list of float64 percentages and integer or float16-64
+    values, every element is partitioned as numpy does (the same result). The one difference: where the values
+    mix -0.0 and 0.0, a zero percentile may carry the other sign. A 448 x 448 x 155 float32 scan: 0.1 s instead of
+    0.5 s."""
     flat = np.ravel(values, order="K")  # memory order: a view of any contiguous array (the order does not matter)
-    fractions = np.true_divide(np.asanyarray(q, dtype=np.float64), 100)  # as numpy.percentile computes them
+    fractions = np.asanyarray(np.true_divide(q, 100))  # as numpy.percentile computes them
     n = flat.size
-    if fractions.ndim != 1 or n < 2 or np.any((fractions < 0) | (fractions > 1)) or (
-            flat.dtype.kind == "f" and np.isnan(flat.min())):
+    if (fractions.ndim != 1 or fractions.dtype != np.float64 or not np.all((fractions >= 0) & (fractions <= 1))
+            or n < 2 or flat.dtype.kind not in "iuf" or flat.dtype.itemsize > 8
+            or (flat.dtype.kind == "f" and np.isnan(flat.min()))):
         return np.percentile(flat, q)
     position = (n - 1) * fractions  # numpy's virtual index: interpolate between floor(position) and the next
     below = np.floor(position)
