@@ -92,6 +92,9 @@ def test_ignore_mode_affine_and_spacing():
     assert record.working_spacing == spacing
     assert np.allclose(record.oriented_affine(), frame_affine(spacing))
     assert np.array_equal(to_original_frame(oriented, record), stored)
+    view = to_original_frame(oriented, record, copy=False)  # the same array as a view of the oriented one
+    assert np.array_equal(view, stored) and np.shares_memory(view, oriented)
+    assert not np.shares_memory(to_original_frame(oriented, record), oriented)
 
 
 def test_trust_mode_carries_the_files_affine(body):

@@ -90,7 +90,7 @@ def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], 
     prob = np.asarray(predict_proba(oriented, record.working_spacing), dtype=np.float32)
     if prob.shape != oriented.shape:
         raise ValueError(f"predictor returned shape {prob.shape} for a volume of shape {oriented.shape}")
-    stored_prob = to_original_frame(prob, record)
+    stored_prob = to_original_frame(prob, record, copy=False)  # only read: written by the caller, returned
     if on_probability is not None:
         on_probability(stored_prob)
     breast_oriented = keep_large_components(prob > threshold, min_component_fraction)

@@ -28,8 +28,8 @@ import numpy as np
 from breastmri.data.atomic import write_text_atomic
 from breastmri.data.errors import DataError
 from breastmri.data.io import write_json
-from breastmri.orientation.frame import (IDENTITY, compose, frame_affine, from_working, spacing_of, to_working,
-                                         working_affine, working_shape, working_spacing)
+from breastmri.orientation.frame import (IDENTITY, compose, frame_affine, from_working, inverse, spacing_of,
+                                         to_working, working_affine, working_shape, working_spacing, working_view)
 
 RECORD_VERSION = 2
 KINDS = ("scan", "mask")
@@ -179,17 +179,21 @@ def to_oriented_frame(array: np.ndarray, record: OrientationRecord, kind: str = 
     return np.ascontiguousarray(to_working(array, ornt))
 
 
-def to_original_frame(array: np.ndarray, record: OrientationRecord, kind: str = "scan") -> np.ndarray:
+def to_original_frame(array: np.ndarray, record: OrientationRecord, kind: str = "scan",
+                      copy: bool = True) -> np.ndarray:
     """Exact inverse of :func:`to_oriented_frame`: put an oriented-frame array back in the stored frame.
 
     With ``kind="scan"`` a prediction made on the oriented scan lands voxel-for-voxel on the stored scan
-    file (save it with ``record.affine``).
+    file (save it with ``record.affine``). ``copy=False``: a view of ``array`` (flips and transposes only), for an
+    array that is only read afterwards, e.g. written to a file by another thread.
     """
     ornt = record.ornt(kind)
     array = np.asarray(array)
     if tuple(array.shape) != record.oriented_shape:
         raise ValueError(f"{record.patient_id}: array of shape {array.shape} is not in the oriented frame "
                          f"(expected {record.oriented_shape})")
+    if not copy:
+        return working_view(array, inverse(ornt))
     return np.ascontiguousarray(from_working(array, ornt))
 
 
