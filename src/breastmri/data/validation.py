@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from breastmri.data.clinical import load_clinical
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume, load_volume, strip_nifti_suffix, write_json
 from breastmri.data.layouts import MamaMiaLayout, SeedLayout, folder_names
@@ -127,6 +126,8 @@ def _require_root(root: Path, what: str) -> None:
 
 def _clinical_summary(path: Path, imaging_ids: list[str]) -> dict:
     """Rows, missing values and how clinical and imaging ids meet (regardless of letter case: :func:`folder_names`)."""
+    from breastmri.data.clinical import load_clinical  # pandas: here only, not in the scan checks' imports
+
     df = load_clinical(path)
     folders = folder_names(df["patient_id"], imaging_ids)
     ids, imaging = {folders.get(i, i) for i in df["patient_id"]}, set(imaging_ids)
