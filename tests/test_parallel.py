@@ -8,7 +8,9 @@ import time
 
 import pytest
 
-from breastmri.parallel import ordered_map, worker_pool
+import threading
+
+from breastmri.parallel import MAX_SLICE_THREADS, each_slice, ordered_map, worker_pool
 
 
 
@@ -21,13 +23,38 @@ def test_results_in_input_order_and_errors_propagate(workers):
             list(ordered_map(math.sqrt, [(4.0,), (-1.0,), (9.0,)], pool, progress=False))
 
 
+@pytest.mark.parametrize("n, workers", [(0, None), (1, 3), (7, 1), (7, 2), (7, 3), (11, 16)])
+def test_each_slice_calls_every_index_once_on_at_most_the_threads_asked(n, workers):
+    seen, threads = [], set()
+
+    def fn(k):
+        seen.append(k)
+        threads.add(threading.get_ident())
+
+    each_slice(fn, n, workers)
+    assert sorted(seen) == list(range(n))
+    assert len(threads) <= max(1, min(workers or os.cpu_count(), MAX_SLICE_THREADS, n))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_slice_raises_a_slices_exception(workers):
+    def fn(k):
+        if k == 4:
+            raise ValueError("slice 4")
+
+    with pytest.raises(ValueError, match="slice 4"):
+        each_slice(fn, 6, workers)
+
+
 # A pool whose every task takes minutes (a sleep), so it is killed with both workers busy. Spawned workers import
 # this file as their main module: the task function is found there.
 SLOW_BUILD = """
 import os, sys, time
 from pathlib import Path
 
-from breastmri.parallel import ordered_map, worker_pool
+import threading
+
+from breastmri.parallel import MAX_SLICE_THREADS, each_slice, ordered_map, worker_pool
 
 
 def slow_patient(k):

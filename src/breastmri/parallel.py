@@ -1,5 +1,6 @@
 """A bounded, ordered worker pool: results come back in input order, few tasks in flight at a time, and the
-workers end with the process that started them (the orient stage, the HDF5 build)."""
+workers end with the process that started them (the orient stage, the HDF5 build); and threads for the
+independent slices of one volume (:func:`each_slice`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 from tqdm import tqdm
 
@@ -106,3 +107,37 @@ def ordered_map(fn: Callable, items: Iterable[tuple], pool: Executor | None, *, 
             yield result
     finally:
         bar.close()
+
+
+#: :func:`each_slice` uses at most this many threads.
+MAX_SLICE_THREADS = 4
+
+
+def each_slice(fn: Callable[[int], None], n: int, workers: int | None = None) -> None:
+    """Call ``fn(k)`` for every ``k`` in ``range(n)`` on ``workers`` threads (default: one per CPU, at most
+    :data:`MAX_SLICE_THREADS`), each taking an interleaved share (k = first, first + workers, ...).
+
+    For the independent slices of one volume whose work is numpy / scipy that releases the GIL (``ndimage.zoom``,
+    the morphology): ``fn`` writes its own slice of a preallocated output, so each slice is computed exactly as
+    alone and the result does not depend on ``workers``. An exception in any thread is raised here."""
+    workers = max(1, min(int(workers or cpu_count()), MAX_SLICE_THREADS, n))
+    if workers == 1:
+        for k in range(n):
+            fn(k)
+        return
+
+    def share(first: int) -> None:
+        for k in range(first, n, workers):
+            fn(k)
+
+    with ThreadPoolExecutor(workers) as pool:
+        for done in [pool.submit(share, first) for first in range(workers)]:
+            done.result()
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity on Linux)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from breastmri.inference.postprocess import erode_mm
+from breastmri.inference.postprocess import _erode_in_slabs, erode_mm
 
 
 def test_erosion_takes_off_exactly_the_margin_in_millimetres_per_axis():
@@ -166,3 +166,16 @@ def _thick_masks():
         if i % 2:
             mask = mask[5:, :, 3:]  # cut open
         yield mask
+
+
+@pytest.mark.parametrize("depth, reach", [(1, 1), (5, 2), (9, 1), (23, 3)])
+def test_erosion_in_slabs_is_the_erosion_of_the_whole_array(depth, reach):
+    rng = np.random.default_rng(depth)
+    mask = ndimage.binary_opening(rng.random((12, 10, depth)) > 0.25)
+    ball = np.ones((3, 3, 2 * reach + 1), bool)
+    ball[0, 0, 0] = ball[-1, -1, -1] = False  # not symmetric: an offset is not mirrored into place
+    expected = ndimage.binary_erosion(mask, structure=ball, border_value=1).astype(np.uint8)
+    for workers in (1, 2, 3, 4):
+        out = np.zeros(mask.shape, np.uint8)
+        _erode_in_slabs(mask, ball, out, workers)
+        assert np.array_equal(out, expected), workers

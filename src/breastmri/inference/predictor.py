@@ -25,7 +25,6 @@ its ``C`` input channels are phases 0 to C-1; one that records no breast box mod
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 
 from breastmri.data.errors import DataError
+from breastmri.parallel import each_slice
 
 TASKS = ("breast", "lesion")
 
@@ -277,33 +277,17 @@ class SlicePredictor:
 def restore_slices(probs: np.ndarray, geometry, undo, workers: int | None = None) -> np.ndarray:
     """Undo resize/pad of each ``(S, S)`` probability slice -> ``(h, w, K)`` volume clipped to [0, 1].
 
-    The slices are independent: ``workers`` threads (default: one per CPU, at most 4) undo interleaved
-    shares of them (scipy's zoom releases the GIL), each slice exactly as alone. Each is written whole into a
-    ``(K, h, w)`` array, returned as its ``(h, w, K)`` view: writing the slices as strided columns of an
-    ``(h, w, K)`` array instead cost more than the resizing (0.53 s of 1.22 s for 155 slices to 448 x 448)."""
+    The slices are independent: ``workers`` threads (:func:`~breastmri.parallel.each_slice`; default one per
+    CPU, at most 4) undo them, each slice exactly as alone. Each is written whole into a ``(K, h, w)`` array,
+    returned as its ``(h, w, K)`` view: writing the slices as strided columns of an ``(h, w, K)`` array instead
+    cost more than the resizing (0.53 s of 1.22 s for 155 slices to 448 x 448)."""
     out = np.empty((probs.shape[0], geometry.orig_h, geometry.orig_w), dtype=np.float32)
 
-    def share(first: int, step: int) -> None:
-        for k in range(first, probs.shape[0], step):
-            out[k] = undo(probs[k], geometry, order=1)
+    def restore(k: int) -> None:
+        out[k] = undo(probs[k], geometry, order=1)
 
-    workers = max(1, min(int(workers or _cpus()), 4, probs.shape[0]))
-    if workers == 1:
-        share(0, 1)
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(workers) as pool:
-            for done in [pool.submit(share, first, workers) for first in range(workers)]:
-                done.result()
+    each_slice(restore, probs.shape[0], workers)
     return np.clip(out, 0.0, 1.0, out=out).transpose(1, 2, 0)
-
-
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def load_predictor(checkpoint_path: str | Path, device: str = "auto", batch_size: int = 16,

@@ -23,6 +23,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
+from breastmri.parallel import each_slice
+
 DECISION_MM = 2.0  # decisions run on a copy decimated to about this in-plane pixel size
 
 
@@ -75,15 +77,18 @@ def air_threshold(volume: np.ndarray, noise_factor: float, floor_fraction: float
 
 def body_mask(volume: np.ndarray, noise_factor: float, floor_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """``(body, tissue)``: tissue = above the air threshold after a 3x3 in-plane mean; body = per axial slice
-    the largest tissue component with its holes (lungs, suppressed fat) filled."""
+    the largest tissue component with its holes (lungs, suppressed fat) filled (the slices on threads)."""
     smooth = ndimage.uniform_filter(np.asarray(volume, dtype=np.float32), size=(3, 3, 1))
     tissue = smooth > air_threshold(smooth, noise_factor, floor_fraction)
     body = np.zeros_like(tissue)
-    for k in range(volume.shape[2]):
+
+    def outline(k: int) -> None:
         labels, n = ndimage.label(tissue[:, :, k])
         if n:
             largest = 1 + int(np.argmax(ndimage.sum_labels(np.ones_like(labels), labels, range(1, n + 1))))
             body[:, :, k] = fill_cut_body(labels == largest)
+
+    each_slice(outline, volume.shape[2])
     return body, tissue
 
 

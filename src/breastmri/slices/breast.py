@@ -16,6 +16,7 @@ import numpy as np
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import load_volume
+from breastmri.parallel import each_slice
 from breastmri.slices.geometry import SliceGeometry, pixel_aspect, prepare_mask, resize_pad
 from breastmri.slices.normalize import clip_zscore
 from breastmri.slices.writer import PatientSlices
@@ -25,7 +26,8 @@ def prepare_volume(scan: np.ndarray, size: int, low_pct: float = 1.0, high_pct: 
                    spacing=None) -> tuple[np.ndarray, SliceGeometry]:
     """Every axial slice of ``scan`` (axis 2) normalised, resized and padded: float32 ``(K, 1, S, S)``.
 
-    All slices share one :class:`SliceGeometry` (returned) since they share the in-plane shape. ``spacing``
+    All slices share one :class:`SliceGeometry` (returned) since they share the in-plane shape; they are resized
+    on threads (:func:`~breastmri.parallel.each_slice`), each exactly as alone. ``spacing``
     (working frame, mm): the slices keep their proportions in mm (:func:`pixel_aspect`); None: square pixels.
     """
     scan = np.asarray(scan)
@@ -37,8 +39,11 @@ def prepare_volume(scan: np.ndarray, size: int, low_pct: float = 1.0, high_pct: 
     aspect = pixel_aspect(spacing)
     geometry = SliceGeometry.for_shape(h, w, size, aspect)
     images = np.empty((depth, 1, geometry.size, geometry.size), dtype=np.float32)
-    for k in range(depth):
+
+    def prepare(k: int) -> None:
         images[k, 0], _ = resize_pad(norm[:, :, k], size, order=1, pad_value=background, pixel_aspect=aspect)
+
+    each_slice(prepare, depth)
     return images, geometry
 
 
