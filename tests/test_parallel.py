@@ -4,14 +4,12 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
 
-import threading
-
-from breastmri.parallel import MAX_SLICE_THREADS, each_slice, ordered_map, worker_pool
-
+from breastmri.parallel import MAX_SLICE_THREADS, cpu_count, each_slice, ordered_map, slice_threads, worker_pool
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -36,13 +34,22 @@ def test_each_slice_calls_every_index_once_on_at_most_the_threads_asked(n, worke
     assert len(threads) <= max(1, min(workers or os.cpu_count(), MAX_SLICE_THREADS, n))
 
 
+def test_a_pool_worker_runs_the_slices_on_one_thread():
+    """A worker_pool has a process per core: threads inside each would oversubscribe the CPUs."""
+    with worker_pool(2) as pool:
+        assert list(ordered_map(slice_threads, [(), ()], pool, progress=False)) == [1, 1]
+    with worker_pool(1) as pool:  # this process: one thread per CPU
+        assert list(ordered_map(slice_threads, [()], pool, progress=False)) == [min(cpu_count(),
+                                                                                    MAX_SLICE_THREADS)]
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_each_slice_raises_a_slices_exception(workers):
     def fn(k):
-        if k == 4:
-            raise ValueError("slice 4")
+        if k == 5:  # not in the first thread's share: the other threads' errors must come back too
+            raise ValueError("slice 5")
 
-    with pytest.raises(ValueError, match="slice 4"):
+    with pytest.raises(ValueError, match="slice 5"):
         each_slice(fn, 6, workers)
 
 
@@ -52,9 +59,7 @@ SLOW_BUILD = """
 import os, sys, time
 from pathlib import Path
 
-import threading
-
-from breastmri.parallel import MAX_SLICE_THREADS, each_slice, ordered_map, worker_pool
+from breastmri.parallel import ordered_map, worker_pool
 
 
 def slow_patient(k):

@@ -41,9 +41,12 @@ def _exit_with_parent() -> None:
 
 
 def _start_worker() -> None:
-    """Process-pool initializer: the worker ends with its parent and runs SimpleITK single-threaded."""
+    """Process-pool initializer: the worker ends with its parent and runs SimpleITK and :func:`each_slice`
+    single-threaded."""
+    global _slice_threads
     _exit_with_parent()
     _init_worker()
+    _slice_threads = 1
 
 
 @contextlib.contextmanager
@@ -111,16 +114,23 @@ def ordered_map(fn: Callable, items: Iterable[tuple], pool: Executor | None, *, 
 
 #: :func:`each_slice` uses at most this many threads.
 MAX_SLICE_THREADS = 4
+_slice_threads: int | None = None  # 1 in a worker_pool process (workers = cores used), else one per CPU
+
+
+def slice_threads() -> int:
+    """The threads :func:`each_slice` uses by default: one per CPU (at most :data:`MAX_SLICE_THREADS`), one in a
+    :func:`worker_pool` worker process, whose pool already has a process per core."""
+    return _slice_threads or min(cpu_count(), MAX_SLICE_THREADS)
 
 
 def each_slice(fn: Callable[[int], None], n: int, workers: int | None = None) -> None:
-    """Call ``fn(k)`` for every ``k`` in ``range(n)`` on ``workers`` threads (default: one per CPU, at most
-    :data:`MAX_SLICE_THREADS`), each taking an interleaved share (k = first, first + workers, ...).
+    """Call ``fn(k)`` for every ``k`` in ``range(n)`` on ``workers`` threads (default :func:`slice_threads`; at
+    most :data:`MAX_SLICE_THREADS`), each taking an interleaved share (k = first, first + workers, ...).
 
     For the independent slices of one volume whose work is numpy / scipy that releases the GIL (``ndimage.zoom``,
     the morphology): ``fn`` writes its own slice of a preallocated output, so each slice is computed exactly as
     alone and the result does not depend on ``workers``. An exception in any thread is raised here."""
-    workers = max(1, min(int(workers or cpu_count()), MAX_SLICE_THREADS, n))
+    workers = max(1, min(int(workers or slice_threads()), MAX_SLICE_THREADS, n))
     if workers == 1:
         for k in range(n):
             fn(k)

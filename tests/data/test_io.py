@@ -61,6 +61,42 @@ def test_missing_empty_corrupt_truncated_and_nan_files_name_the_file(tmp_path):
         load_volume(tmp_path / "nan.nii.gz")
 
 
+def test_gz_images_are_read_by_isal_and_written_by_nibabels_own_gzip(tmp_path):
+    from isal import igzip
+    from nibabel.openers import ImageOpener, Opener
+
+    array = np.random.default_rng(2).integers(0, 900, (20, 18, 12)).astype(np.int16)
+    path = save_nifti(array, AFFINE, tmp_path / "a.nii.gz")
+    with ImageOpener(str(path), "rb") as opened:
+        assert isinstance(opened.fobj, igzip.IGzipFile)
+    with ImageOpener(str(tmp_path / "w.nii.gz"), "wb") as ours, Opener(str(tmp_path / "n.nii.gz"), "wb") as theirs:
+        assert type(ours.fobj) is type(theirs.fobj) and not isinstance(ours.fobj, igzip.IGzipFile)
+    assert np.array_equal(load_volume(path, dtype=np.int16).array, array)
+
+
+def test_damaged_compressed_data_or_checksum_is_one_error_naming_the_file(tmp_path):
+    """igzip checks what zlib's reader never reached (the gzip trailer), and its own errors are read errors."""
+    good = save_nifti(np.random.default_rng(3).random((16, 16, 16)).astype(np.float32), AFFINE,
+                      tmp_path / "good.nii.gz").read_bytes()
+    bad_crc = good[:-8] + bytes(b ^ 0xFF for b in good[-8:-4]) + good[-4:]
+    (tmp_path / "crc.nii.gz").write_bytes(bad_crc)
+    with pytest.raises(DataError, match="crc.nii.gz: cannot read as NIfTI"):
+        load_volume(tmp_path / "crc.nii.gz")
+    raised, read = [], 0
+    for offset in range(200, len(good) - 8, 97):  # one bit flipped inside the compressed data
+        flipped = bytearray(good)
+        flipped[offset] ^= 1
+        (tmp_path / "flip.nii.gz").write_bytes(bytes(flipped))
+        try:  # any exception but the one-line DataError fails the test
+            load_volume(tmp_path / "flip.nii.gz")
+            read += 1  # a flip whose stream runs past the data: the trailer is never reached
+        except DataError as err:
+            assert "flip.nii.gz: " in str(err)  # unreadable, or read as NaN voxels
+            raised.append(type(err.__cause__).__name__)
+    assert "IsalError" in raised  # isal's own exception class is among the read errors
+    assert len(raised) > 9 * read  # most damage is found
+
+
 def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(TypeError):
         write_json({"x": object()}, tmp_path / "m.json")
