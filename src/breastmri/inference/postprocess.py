@@ -19,7 +19,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from breastmri.parallel import MAX_SLICE_THREADS, each_slice, slice_threads
+from breastmri.parallel import each_slice, slice_threads
 
 DEFAULT_MIN_FRACTION = 0.2
 
@@ -139,7 +139,7 @@ def _erode_in_slabs(mask: np.ndarray, ball: np.ndarray, out: np.ndarray, workers
     sees in the whole array (the same bits; 0.27 s instead of 0.36 s for a 448 x 448 x 155 scan's breast on
     2 cores)."""
     reach, depth = ball.shape[2] // 2, mask.shape[2]
-    n = max(1, min(workers or slice_threads(), MAX_SLICE_THREADS, depth // (2 * reach + 1)))
+    n = max(1, min(workers or slice_threads(), depth // (2 * reach + 1)))  # each_slice bounds the threads
     bounds = np.linspace(0, depth, n + 1).astype(int)
 
     def slab(i: int) -> None:

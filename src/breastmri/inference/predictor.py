@@ -277,10 +277,10 @@ class SlicePredictor:
 def restore_slices(probs: np.ndarray, geometry, undo, workers: int | None = None) -> np.ndarray:
     """Undo resize/pad of each ``(S, S)`` probability slice -> ``(h, w, K)`` volume clipped to [0, 1].
 
-    The slices are independent: ``workers`` threads (:func:`~breastmri.parallel.each_slice`; default one per
-    CPU, at most 4) undo them, each slice exactly as alone. Each is written whole into a ``(K, h, w)`` array,
-    returned as its ``(h, w, K)`` view: writing the slices as strided columns of an ``(h, w, K)`` array instead
-    cost more than the resizing (0.53 s of 1.22 s for 155 slices to 448 x 448)."""
+    The slices are independent: ``workers`` threads (:func:`~breastmri.parallel.each_slice`; default
+    :func:`~breastmri.parallel.slice_threads`) undo them, each slice exactly as alone. Each is written whole into
+    a ``(K, h, w)`` array, returned as its ``(h, w, K)`` view: writing the slices as strided columns of an
+    ``(h, w, K)`` array instead cost more than the resizing (0.53 s of 1.22 s for 155 slices to 448 x 448)."""
     out = np.empty((probs.shape[0], geometry.orig_h, geometry.orig_w), dtype=np.float32)
 
     def restore(k: int) -> None:
