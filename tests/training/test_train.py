@@ -93,6 +93,17 @@ def test_resume_after_interruption_reproduces_the_uninterrupted_run(breast_h5, t
         "plots/metrics/train/loss.tsv", "plots/metrics/val/dice.tsv", "plots/metrics/val/loss.tsv"]
 
 
+def test_the_learning_rate_halves_after_more_than_lr_patience_epochs_without_improvement(breast_h5, tmp_path,
+                                                                                         tiny_params):
+    losses = iter([0.5, 0.6, 0.7, 0.8, 0.4, 0.45])
+    params = tiny_params("breast", max_epochs=6, patience=10, lr=0.01, lr_factor=0.5, lr_patience=1)
+    _, result = run_training(breast_h5, tmp_path / "m", tmp_path / "live", "breast",
+                             validate_fn=lambda model, epoch: {"loss": next(losses)}, **params)
+    # two epochs without improvement (0.6, 0.7) exceed a patience of one: epoch 4 runs at half the rate; 0.8 is
+    # only the first bad epoch after the reduction, 0.4 improves, 0.45 is again only one
+    assert [row["lr"] for row in result.history] == pytest.approx([0.01, 0.01, 0.01, 0.005, 0.005, 0.005])
+
+
 def test_finished_run_is_not_retrained_but_changed_params_start_afresh(breast_h5, tmp_path, tiny_params):
     params = tiny_params("breast", max_epochs=2)
     first = train_task(breast_h5, tmp_path / "m", tmp_path / "live", "breast", **params)
@@ -133,6 +144,13 @@ def test_wrong_task_file_and_unknown_parameter_are_errors(breast_h5, tmp_path, t
         train_task(breast_h5, tmp_path / "m", tmp_path / "live", "lesion", **tiny_params("lesion"))
     with pytest.raises(DataError, match="unknown training parameter.s. learning_rate"):
         train_task(breast_h5, tmp_path / "m", tmp_path / "live", "breast", learning_rate=0.1, **tiny_params("breast"))
+
+
+@pytest.mark.parametrize("key, value", [("optimizer", "sgd"), ("loss", "mse"), ("up", "nearest")])
+def test_a_setting_outside_its_choices_is_an_error_naming_it(breast_h5, tmp_path, tiny_params, key, value):
+    with pytest.raises(DataError, match=f"training parameter {key}: '{value}' is not one of"):
+        train_task(breast_h5, tmp_path / "m", tmp_path / "live", "breast", **tiny_params("breast", **{key: value}))
+    assert not (tmp_path / "m").exists()
 
 
 def test_every_hyperparameter_is_required(breast_h5, tmp_path, tiny_params):

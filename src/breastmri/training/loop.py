@@ -117,12 +117,15 @@ def make_eval_loader(dataset: Dataset, batch_size: int, ctx: DistContext, num_wo
                       pin_memory=ctx.device.type == "cuda", persistent_workers=num_workers > 0)
 
 
+OPTIMIZERS = ("adam", "adamw")
+
+
 def make_optimizer(name: str, parameters, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     if name == "adam":
         return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
     if name == "adamw":
         return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}; choose 'adam' or 'adamw'")
+    raise ValueError(f"unknown optimizer {name!r}; choose {' or '.join(OPTIMIZERS)}")
 
 
 def _progress(iterable, desc: str, ctx: DistContext):

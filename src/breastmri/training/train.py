@@ -25,14 +25,14 @@ import numpy as np
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import write_json
-from breastmri.model.unet import UNet
+from breastmri.model.unet import UP_MODES, UNet
 from breastmri.slices.h5file import SliceFile
 from breastmri.training import augment
 from breastmri.training.checkpoint import load_checkpoint
 from breastmri.training.distributed import DistContext, init_distributed
-from breastmri.training.loop import (FitConfig, Trainer, make_eval_loader, make_train_loader, seed_all,
-                                     set_deterministic, validation_summary)
-from breastmri.training.losses import make_loss
+from breastmri.training.loop import (OPTIMIZERS, FitConfig, Trainer, make_eval_loader, make_train_loader,
+                                     seed_all, set_deterministic, validation_summary)
+from breastmri.training.losses import LOSSES, make_loss
 
 TASKS = ("breast", "lesion")
 
@@ -51,12 +51,13 @@ MODEL_KEYS = ("base", "depth", "dropout", "bottleneck_dropout", "up")
 FIT_KEYS = ("max_epochs", "patience", "min_delta", "optimizer", "lr", "weight_decay", "lr_factor", "lr_patience",
             "min_lr", "clip_grad_norm", "amp", "seed", "threshold")
 OTHER_KEYS = ("loss", "batch_size", "device", "num_workers", "preload", "augment")  # data, loss, placement
+CHOICES = {"up": UP_MODES, "loss": tuple(LOSSES), "optimizer": OPTIMIZERS}
 
 
 def check_hyperparameters(values: dict, source: str | Path = "train parameters") -> dict:
     """``values`` (exactly :data:`HYPERPARAMETER_KEYS`) as the run uses and stores them, in that order: bools,
     ints and floats coerced to their kind, ``augment`` parsed by :func:`augment.parse_settings` (``False``: every
-    transform off). A missing or unknown key is an error naming it."""
+    transform off). A missing or unknown key, or a value outside :data:`CHOICES`, is an error naming it."""
     missing = [key for key in HYPERPARAMETER_KEYS if key not in values]
     unknown = sorted(set(values) - set(HYPERPARAMETER_KEYS))
     if missing or unknown:
@@ -74,6 +75,8 @@ def check_hyperparameters(values: dict, source: str | Path = "train parameters")
             value = int(value)
         elif kind is float:
             value = float(value)
+        if key in CHOICES and value not in CHOICES[key]:
+            raise DataError(source, f"training parameter {key}: {value!r} is not one of {', '.join(CHOICES[key])}")
         params[key] = value
     return params
 
