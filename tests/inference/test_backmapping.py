@@ -12,7 +12,7 @@ from breastmri.inference.scan import predict_scan
 from breastmri.orientation.frame import frame_affine
 from breastmri.orientation.orient import orient_scan
 
-FINDINGS = {"tumor_percentile": 98.0, "skin_margin_mm": 0.0, "max_bulk_ratio": 0.5}  # the tumour candidate's rule
+FINDINGS = {"tumor_percentile": 98.0, "tumor_core_mm": 0.0, "skin_margin_mm": 0.0, "max_bulk_ratio": 0.5}  # the tumour candidate's rule
 
 
 def _run(tmp_path, predict, storage, ud, hf, threshold=0.5):

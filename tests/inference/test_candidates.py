@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from breastmri.inference.candidates import checked_candidate, tumor_candidate
+from breastmri.inference.candidates import checked_candidate, compact_component, tumor_candidate
 from breastmri.inference.postprocess import keep_large_components, largest_component
 
 
@@ -45,6 +45,46 @@ def test_candidate_edge_cases():
         tumor_candidate(img, np.ones((5, 5, 4)))
     with pytest.raises(ValueError):
         tumor_candidate(img, np.ones_like(img), percentile=100)
+
+
+def _vessel_and_tumour(spacing):
+    """A breast box (mm grid of ``spacing``) with a long bright vessel (1.8 mm radius, 110 mm long) and a smaller
+    compact tumour (a 5 mm ball) of the same brightness; returns image, breast, vessel, tumour."""
+    shape = tuple(int(round(n / s)) for n, s in zip((60.0, 120.0, 60.0), spacing))
+    z, y, x = np.meshgrid(*[(np.arange(n) + 0.5) * s for n, s in zip(shape, spacing)], indexing="ij")
+    vessel = ((z - 15) ** 2 + (x - 30) ** 2 <= 1.8 ** 2) & (y > 5) & (y < 115)
+    tumour = (z - 42) ** 2 + (y - 60) ** 2 + (x - 30) ** 2 <= 5.0 ** 2
+    image = np.full(shape, 50.0, np.float32)
+    image[vessel | tumour] = 300.0
+    return image, np.ones(shape, bool), vessel, tumour
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (0.7, 0.7, 2.0), (2.0, 0.8, 0.8)])
+def test_a_compact_tumour_outranks_a_longer_thin_vessel_with_a_core(spacing):
+    image, breast, vessel, tumour = _vessel_and_tumour(spacing)
+    assert vessel.sum() > tumour.sum()  # the published rule (largest component) picks the vessel
+    assert (tumor_candidate(image, breast, 90.0) > 0).tolist() == vessel.tolist()
+    found = tumor_candidate(image, breast, 90.0, core_mm=3.0, spacing=spacing) > 0
+    assert found.tolist() == tumour.tolist()  # the whole component, not only its core
+    tumor, _ = checked_candidate(image, breast, 90.0, 0.5, core_mm=3.0, spacing=spacing)
+    assert (tumor > 0).tolist() == tumour.tolist()
+    # a ball wider than the tumour fits nowhere: the largest component again
+    assert (tumor_candidate(image, breast, 90.0, core_mm=6.0, spacing=spacing) > 0).tolist() == vessel.tolist()
+
+
+def test_the_core_is_measured_against_the_array_edge_too():
+    """A bright slab along the array's edge is as thin as it looks: the edge is not bright."""
+    above = np.zeros((30, 30, 30), bool)
+    above[:4, :, :] = True                # 4 voxels thick, 3600 voxels, on the edge
+    above[10:19, 10:19, 10:19] = True     # 9 voxels wide, 729 voxels
+    cube = np.zeros_like(above)
+    cube[10:19, 10:19, 10:19] = True
+    np.testing.assert_array_equal(compact_component(above, 3.0, (1.0, 1.0, 1.0)) > 0, cube)
+    assert compact_component(above, 0.0, (1.0, 1.0, 1.0)).sum() == 3600
+    with pytest.raises(ValueError, match="spacing"):
+        tumor_candidate(above.astype(np.float32), above, 50.0, core_mm=3.0)
+    with pytest.raises(ValueError, match="core_mm"):
+        tumor_candidate(above.astype(np.float32), above, 50.0, core_mm=-1.0, spacing=(1.0, 1.0, 1.0))
 
 
 def test_keep_large_components_keeps_both_breasts():

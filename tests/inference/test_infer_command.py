@@ -95,7 +95,8 @@ def test_breast_scan_says_when_its_tumour_candidate_is_not_trusted(tmp_path, che
     assert main(base + ["--out_dir", str(tmp_path / "b"), "--candidate_max_bulk_ratio", "1.0"]) == 0
     assert "not trusted" not in capsys.readouterr().err
     assert pd.read_csv(tmp_path / "b" / "Breast_MRI_007_features.csv")["candidate_trusted"].all()
-    for flag, value in (("--candidate_max_bulk_ratio", "0"), ("--tumor_percentile", "100"), ("--batch_size", "0")):
+    for flag, value in (("--candidate_max_bulk_ratio", "0"), ("--tumor_percentile", "100"), ("--tumor_core_mm", "-1"),
+                        ("--batch_size", "0")):
         err = _error(capsys, base + ["--out_dir", str(tmp_path / "c"), flag, value], tmp_path / "c")
         assert flag in err
 

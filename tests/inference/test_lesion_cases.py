@@ -10,6 +10,7 @@ from inference_helpers import phantom_like, store, threshold_predictor, tiny_che
 from breastmri.cli import main as cli
 from breastmri.data.errors import DataError
 from breastmri.data.io import save_nifti
+from breastmri.inference import dce
 from breastmri.inference.command import main as infer_command
 from breastmri.inference.postprocess import erode_mm
 from breastmri.inference.lesion_cases import infer_lesion_cases
@@ -381,10 +382,15 @@ def test_the_one_case_command_restricts_to_the_breast_too(layout, tmp_path, monk
     _guided(monkeypatch)
     breast_ckpt = tiny_checkpoint(tmp_path / "breast.pt", task="breast", size=24)
     case = "ISPY1_002"
-    infer_lesion_cases(root, ckpt, tmp_path / "stage", cases="all", breast_checkpoint=breast_ckpt, progress=False)
+    infer_lesion_cases(root, ckpt, tmp_path / "stage", cases="all", breast_checkpoint=breast_ckpt, tumor_percentile=60.0,
+                       tumor_core_mm=0.0, progress=False)
+    rules, candidate = [], dce.tumor_candidate
+    monkeypatch.setattr(dce, "tumor_candidate",
+                        lambda *a, **k: rules.append((a[2], k["core_mm"])) or candidate(*a, **k))
     assert infer_command(["--phases_folder", str(root / "images" / case), "--checkpoint_path", str(ckpt),
                           "--breast_checkpoint_path", str(breast_ckpt), "--out_dir", str(tmp_path / "one"),
-                          "--device", "cpu"]) == 0
+                          "--tumor_percentile", "60", "--tumor_core_mm", "0", "--device", "cpu"]) == 0
+    assert rules == [(60.0, 0.0)]  # the command's candidate flags reach the guided case
     for suffix in ("_pred", "_breast", "_tumor"):
         np.testing.assert_array_equal(np.asarray(nib.load(tmp_path / "one" / f"{case}{suffix}.nii.gz").dataobj),
                                       np.asarray(nib.load(tmp_path / "stage" / f"{case}{suffix}.nii.gz").dataobj))

@@ -13,7 +13,7 @@ COHORTS = {"t1_duke": {"share": 0.5, "affine": "scanner", "contrast": "t1", "sym
                                "acquisition": "phantom"}}
 
 
-RULE = {"tumor_percentile": 98.0, "skin_margin_mm": 3.0, "max_bulk_ratio": 0.5}  # params.yaml candidate
+RULE = {"tumor_percentile": 98.0, "tumor_core_mm": 3.0, "skin_margin_mm": 3.0, "max_bulk_ratio": 0.5}  # params.yaml candidate
 
 
 def _standin(checkpoint, *args, **kwargs):

@@ -32,7 +32,7 @@ from breastmri.data.errors import DataError
 from breastmri.data.io import load_volume, save_nifti, write_json
 from breastmri.data.layouts import SeedLayout
 from breastmri.inference import evaluation as ev
-from breastmri.inference.candidates import PERCENTILE_RULE
+from breastmri.inference.candidates import PERCENTILE_RULE, core_text
 from breastmri.inference.features import TRUSTED, features_table
 from breastmri.inference.figures import DPI, Case, case_overlay, prediction_grid
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
@@ -77,7 +77,8 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
                   threshold_json: str | Path | None = None, record_path: str | Path | None = None,
                   h5_path: str | Path | None = None, truth_dir: str | Path | None = None,
                   metrics_path: str | Path | None = None, figures_dir: str | Path | None = None,
-                  tumor_percentile: float = 98.0, skin_margin_mm: float = 3.0, max_bulk_ratio: float = 0.5,
+                  tumor_percentile: float = 98.0, tumor_core_mm: float = 0.0, skin_margin_mm: float = 3.0,
+                  max_bulk_ratio: float = 0.5,
                   min_component_fraction: float = DEFAULT_MIN_FRACTION, classical_baseline: bool = True,
                   affine_mode: str = "verify",
                   batch_size: int = 16, device: str = "cpu", mirror_tta: bool = False, n_preview: int = 6,
@@ -118,8 +119,8 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
     for pid in tqdm(sorted(scans), desc="infer", unit="scan", disable=not progress or None):
         volume = load_volume(scans[pid], pid)
         result = predict_scan(volume, predictor.predict_breast, predictor.threshold,
-                              tumor_percentile=tumor_percentile, skin_margin_mm=skin_margin_mm,
-                              max_bulk_ratio=max_bulk_ratio, record=None if records is None else records[pid],
+                              tumor_percentile=tumor_percentile, tumor_core_mm=tumor_core_mm,
+                              skin_margin_mm=skin_margin_mm, max_bulk_ratio=max_bulk_ratio, record=None if records is None else records[pid],
                               settings=settings, min_component_fraction=min_component_fraction,
                               affine_mode=affine_mode)
         breast_path, tumor_path = prediction_paths(out_dir, pid)
@@ -141,7 +142,7 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
     features = features_table(rows)
     write_table(features, out_dir / "features.csv")
     plausibility = {**qc_summary(qc), "not_placed_by_orient": not_placed,
-                    "candidate": candidate_summary(candidates, tumor_percentile, max_bulk_ratio)}
+                    "candidate": candidate_summary(candidates, tumor_percentile, tumor_core_mm, max_bulk_ratio)}
     for pid, problems in plausibility["flagged"].items():
         print(f"WARNING: {scans[pid]}: implausible breast mask: {'; '.join(problems)}", file=sys.stderr)
     for pid in plausibility["candidate"]["untrusted"]:
@@ -157,7 +158,7 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
                                          **{TRUSTED: [candidates[pid]["trusted"] for pid in per_patient.index]})
         plausibility["candidate"].update(trusted_hit_rates(per_patient))
         metrics.update(threshold=predictor.threshold, mirror_tta=predictor.mirror_tta,
-                       tumor_percentile=float(tumor_percentile), skin_margin_mm=float(skin_margin_mm),
+                       tumor_percentile=float(tumor_percentile), tumor_core_mm=float(tumor_core_mm), skin_margin_mm=float(skin_margin_mm),
                        min_component_fraction=float(min_component_fraction), qc=plausibility)
         if metrics_path:
             write_json(metrics, metrics_path)
@@ -172,10 +173,11 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
     return summary
 
 
-def candidate_summary(candidates: dict[str, dict], tumor_percentile: float, max_bulk_ratio: float) -> dict:
+def candidate_summary(candidates: dict[str, dict], tumor_percentile: float, tumor_core_mm: float,
+                      max_bulk_ratio: float) -> dict:
     """The tumour candidates' rule and their check: bulk ratio (mean, min, max) and the untrusted patients."""
-    return {"rule": f"{PERCENTILE_RULE}: largest component above the {tumor_percentile:g}th percentile of the "
-                    f"eroded breast, trusted where the breast's median is at most {max_bulk_ratio:g} of its 99th "
+    return {"rule": f"{PERCENTILE_RULE}: {core_text(tumor_core_mm)} above the {tumor_percentile:g}th "
+                    f"percentile of the eroded breast, trusted where the breast's median is at most {max_bulk_ratio:g} of its 99th "
                     "percentile (fat suppressed)",
             "max_bulk_ratio": float(max_bulk_ratio),
             "bulk_ratio": ev.summarize([c["bulk_ratio"] for c in candidates.values()]),

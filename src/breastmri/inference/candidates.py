@@ -1,11 +1,20 @@
-"""Tumour candidate: the largest 3D component of the brightest voxels inside the breast mask, and the check of
-whether that rule can be trusted on a scan (:func:`checked_candidate`)."""
+"""Tumour candidate: the 3D component of the brightest voxels inside the breast mask that holds the largest compact
+core, and the check of whether that rule can be trusted on a scan (:func:`checked_candidate`).
+
+The core of the brightest voxels is where a ball of radius ``core_mm`` fits inside them: the voxels farther than
+``core_mm`` from every voxel that is not bright (:func:`~breastmri.inference.postprocess.erode_mm`). Enhancing
+vessels and strips of skin thinner than the ball's diameter have none, a tumour has, so a long bright vessel cannot
+outrank a smaller but compact tumour. The candidate is the whole component (not only its core) holding the most
+core voxels; where no voxel is a core voxel (every bright structure is thinner than the ball) it is the largest
+component, as with ``core_mm`` 0 (the published rule).
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
-from breastmri.inference.postprocess import bounding_box, is_whole, largest_component
+from breastmri.inference.postprocess import bounding_box, erode_mm, is_whole, largest_component
 
 
 def _breast_box(image: np.ndarray, breast_mask: np.ndarray):
@@ -28,10 +37,30 @@ def _check_percentile(percentile: float) -> None:
         raise ValueError(f"percentile must be in [0, 100), got {percentile}")
 
 
+def _check_core(core_mm: float, spacing) -> None:
+    if not core_mm >= 0.0:
+        raise ValueError(f"core_mm must be >= 0, got {core_mm}")
+    if core_mm > 0 and spacing is None:
+        raise ValueError("a core_mm above 0 needs the voxel spacing")
+
+
+def compact_component(above: np.ndarray, core_mm: float, spacing, connectivity: int = 1) -> np.ndarray:
+    """The component of ``above`` holding the most core voxels (module docstring), ``uint8``; the largest component
+    when ``core_mm`` is 0 or no voxel is a core voxel (ties: the first label)."""
+    if core_mm > 0:
+        inner = (slice(1, -1),) * above.ndim  # padded: the array's edge is not bright, as beyond the breast's box
+        core = erode_mm(np.pad(above, 1), spacing, core_mm)[inner] > 0
+        if core.any():
+            labels, n = ndimage.label(above, ndimage.generate_binary_structure(above.ndim, connectivity))
+            counts = np.bincount(labels[core], minlength=n + 1)
+            return (labels == int(np.argmax(counts))).view(np.uint8)
+    return largest_component(above, connectivity)
+
+
 def _largest_above(shape: tuple, box, cropped: np.ndarray, inside: np.ndarray, threshold: float,
-                   connectivity: int) -> np.ndarray:
-    """The largest component of the box's region voxels above ``threshold``, placed in an array of ``shape``."""
-    candidate = largest_component(inside & (cropped > threshold), connectivity)
+                   connectivity: int, core_mm: float, spacing) -> np.ndarray:
+    """:func:`compact_component` of the box's region voxels above ``threshold``, placed in an array of ``shape``."""
+    candidate = compact_component(inside & (cropped > threshold), core_mm, spacing, connectivity)
     if candidate.shape == shape:
         return candidate
     out = np.zeros(shape, np.uint8)
@@ -40,23 +69,31 @@ def _largest_above(shape: tuple, box, cropped: np.ndarray, inside: np.ndarray, t
 
 
 def tumor_candidate(image: np.ndarray, breast_mask: np.ndarray, percentile: float = 98.0,
-                    connectivity: int = 1) -> np.ndarray:
+                    connectivity: int = 1, core_mm: float = 0.0, spacing=None) -> np.ndarray:
     """Voxels inside ``breast_mask`` brighter than the ``percentile``-th intensity percentile of the
-    breast (strictly above it), 3D connected components (scipy.ndimage), the largest kept (``uint8``).
+    breast (strictly above it), 3D connected components (scipy.ndimage), the one with the largest core of
+    ``core_mm`` on a grid of ``spacing`` (mm) kept, ``uint8`` (module docstring; 0: the largest component).
 
     An empty breast mask, or a breast with no voxel above the threshold (constant image), gives an empty
     candidate. Computed on the breast mask's bounding box (the same voxels, in the same order).
     """
     _check_percentile(percentile)
+    _check_core(core_mm, spacing)
     found = _breast_box(image, breast_mask)
     if found is None:
         return np.zeros(np.shape(image), np.uint8)
     box, cropped, inside = found
     threshold = np.percentile(cropped[inside], percentile, overwrite_input=True)  # partitions its own copy
-    return _largest_above(np.shape(image), box, cropped, inside, threshold, connectivity)
+    return _largest_above(np.shape(image), box, cropped, inside, threshold, connectivity, core_mm, spacing)
 
 
 PERCENTILE_RULE = "percentile"
+
+
+def core_text(core_mm: float) -> str:
+    """The component choice of the rule in words (reported with its hit rate)."""
+    return (f"the 3D component with the most voxels {core_mm:g} mm inside the brightest voxels" if core_mm > 0
+            else "the largest 3D component")
 
 
 def _judged(ratio: float, max_bulk_ratio: float) -> dict:
@@ -69,7 +106,7 @@ def _judged(ratio: float, max_bulk_ratio: float) -> dict:
 
 
 def checked_candidate(image: np.ndarray, region: np.ndarray, percentile: float, max_bulk_ratio: float,
-                      connectivity: int = 1) -> tuple[np.ndarray, dict]:
+                      connectivity: int = 1, core_mm: float = 0.0, spacing=None) -> tuple[np.ndarray, dict]:
     """:func:`tumor_candidate` of ``region`` and whether it can be trusted on this scan, from one pass over the
     region's voxels (one gather, one partition for the three percentiles).
 
@@ -81,6 +118,7 @@ def checked_candidate(image: np.ndarray, region: np.ndarray, percentile: float, 
     never is); an untrusted one comes with the ``problem`` to report. Returns ``(candidate, {"rule", "bulk_ratio",
     "trusted", "problem"})``."""
     _check_percentile(percentile)
+    _check_core(core_mm, spacing)
     if not 0.0 < max_bulk_ratio <= 1.0:
         raise ValueError(f"max_bulk_ratio must be in (0, 1], got {max_bulk_ratio}")
     found = _breast_box(image, region)
@@ -88,5 +126,5 @@ def checked_candidate(image: np.ndarray, region: np.ndarray, percentile: float, 
         return np.zeros(np.shape(image), np.uint8), _judged(float("nan"), max_bulk_ratio)
     box, cropped, inside = found
     threshold, median, top = np.percentile(cropped[inside], [percentile, 50.0, 99.0], overwrite_input=True)
-    return (_largest_above(np.shape(image), box, cropped, inside, threshold, connectivity),
+    return (_largest_above(np.shape(image), box, cropped, inside, threshold, connectivity, core_mm, spacing),
             _judged(float(median / top) if top > 0 else float("nan"), max_bulk_ratio))

@@ -90,8 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="erosion of the breast mask before the lesion restriction and the tumour candidate "
                              "(default %(default)s)")
     parser.add_argument("--tumor_percentile", type=float, default=98.0,
-                        help="--scan only: the tumour candidate is the largest component of the eroded breast's "
-                             "voxels above this percentile (default %(default)s)")
+                        help="the tumour candidate is a component of the eroded breast's voxels above this "
+                             "percentile (of the intensity with --scan, of the enhancement with --phases_folder and "
+                             "--breast_checkpoint_path; default %(default)s) ...")
+    parser.add_argument("--tumor_core_mm", type=float, default=3.0,
+                        help="... the one with the most voxels this far inside those voxels, so that thin vessels "
+                             "cannot win (0: the largest component; default %(default)s)")
     parser.add_argument("--candidate_max_bulk_ratio", type=float, default=0.5,
                         help="--scan only: the candidate is reported untrusted (a warning) where the breast's median "
                              "is above this share of its 99th percentile: fat looks bright, not suppressed "
@@ -143,6 +147,8 @@ def run(args: argparse.Namespace) -> dict:
         raise DataError(None, f"--skin_margin_mm must be >= 0, got {args.skin_margin_mm}")
     if not 0.0 <= args.tumor_percentile < 100.0:
         raise DataError(None, f"--tumor_percentile must be in [0, 100), got {args.tumor_percentile}")
+    if not args.tumor_core_mm >= 0:
+        raise DataError(None, f"--tumor_core_mm must be >= 0, got {args.tumor_core_mm}")
     if not 0.0 < args.candidate_max_bulk_ratio <= 1.0:
         raise DataError(None, f"--candidate_max_bulk_ratio must be in (0, 1], got {args.candidate_max_bulk_ratio}")
     wanted = "lesion" if args.phases_folder is not None else "breast"
@@ -169,7 +175,8 @@ def run(args: argparse.Namespace) -> dict:
             raise DataError(args.breast_checkpoint_path, "--breast_checkpoint_path needs a 'breast' checkpoint")
         guide = BreastGuide(predictor_from_state(breast_state, args.breast_checkpoint_path, device=args.device,
                                                  batch_size=args.batch_size),
-                            phase=args.breast_phase, skin_margin_mm=args.skin_margin_mm, affine_mode=affine_mode)
+                            phase=args.breast_phase, skin_margin_mm=args.skin_margin_mm, affine_mode=affine_mode,
+                            tumor_percentile=args.tumor_percentile, tumor_core_mm=args.tumor_core_mm)
         del breast_state
 
     with _Outputs(Path(args.out_dir)) as outputs:
@@ -233,8 +240,8 @@ def _breast_scan(args, predictor, affine_mode: str, outputs: "_Outputs"):
     for problem in seg.qc["problems"]:
         print(f"WARNING: {scan_path}: implausible breast mask: {problem}", file=sys.stderr)
     outputs.add(f"{case}_pred.nii.gz", "nifti", seg.breast)
-    result = scan_findings(reference, seg, tumor_percentile=args.tumor_percentile, skin_margin_mm=args.skin_margin_mm,
-                           max_bulk_ratio=args.candidate_max_bulk_ratio)
+    result = scan_findings(reference, seg, tumor_percentile=args.tumor_percentile, tumor_core_mm=args.tumor_core_mm,
+                           skin_margin_mm=args.skin_margin_mm, max_bulk_ratio=args.candidate_max_bulk_ratio)
     if not result.candidate["trusted"]:
         print(f"WARNING: {scan_path}: {result.candidate['problem']}", file=sys.stderr)
     outputs.add(f"{case}_tumor.nii.gz", "nifti", result.tumor)

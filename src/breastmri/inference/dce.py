@@ -62,7 +62,8 @@ class BreastGuide:
     :class:`~breastmri.inference.predictor.SlicePredictor`; ``phase`` the phase it segments (0 pre-contrast,
     1 first post-contrast; the pre-contrast phase when that one is absent); ``skin_margin_mm`` the erosion
     of the breast mask; ``affine_mode`` how far the files' affines describe the anatomy (orientation);
-    ``tumor_percentile`` of the candidate rule; ``settings`` the anatomy rules of the breast mask's QC
+    ``tumor_percentile`` and ``tumor_core_mm`` of the candidate rule
+    (:func:`~breastmri.inference.candidates.tumor_candidate`); ``settings`` the anatomy rules of the breast mask's QC
     (``None``: their documented defaults)."""
 
     predictor: object
@@ -70,6 +71,7 @@ class BreastGuide:
     skin_margin_mm: float = 3.0
     affine_mode: str = "trust"
     tumor_percentile: float = 98.0
+    tumor_core_mm: float = 0.0
     min_component_fraction: float = DEFAULT_MIN_FRACTION
     settings: HeuristicSettings | None = None
 
@@ -166,7 +168,9 @@ def predict_case(predictor, folder: str | Path, min_component_fraction: float = 
         signal = pre.array.astype(np.float32)
         if post is not None:
             signal = post.array.astype(np.float32) - signal
-        extra = dict(breast=seg.breast, region=region, tumor=tumor_candidate(signal, region, guide.tumor_percentile),
+        tumor = tumor_candidate(signal, region, guide.tumor_percentile, core_mm=guide.tumor_core_mm,
+                                spacing=pre.spacing)
+        extra = dict(breast=seg.breast, region=region, tumor=tumor,
                      tumor_rule=rule, breast_qc=qc, restricted=restricted)
     binary = unrestricted if guide is not None and not restricted else predictor.binarize(probability)
     lesion = keep_large_components(binary, min_component_fraction)

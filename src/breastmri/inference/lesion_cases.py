@@ -37,6 +37,7 @@ from breastmri.data.layouts import MamaMiaLayout, folder_names
 from breastmri.evaluation import challenge as ch
 from breastmri.inference import evaluation as ev
 from breastmri.orientation.orient import HeuristicSettings
+from breastmri.inference.candidates import core_text
 from breastmri.inference.dce import BreastGuide, predict_case, warn_unrestricted
 from breastmri.inference.figures import DPI, Case, case_overlay, prediction_grid
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
@@ -91,15 +92,15 @@ def case_cohorts(truth_dir: str | Path | None, ids: list[str]) -> dict[str, str]
 
 
 def breast_guide(checkpoint: str | Path | None, threshold_json: str | Path | None, *, phase: int,
-                 skin_margin_mm: float, affine_mode: str, tumor_percentile: float, batch_size: int,
-                 device: str, settings: HeuristicSettings | None = None) -> BreastGuide | None:
+                 skin_margin_mm: float, affine_mode: str, tumor_percentile: float, tumor_core_mm: float,
+                 batch_size: int, device: str, settings: HeuristicSettings | None = None) -> BreastGuide | None:
     """The whole-breast model as a :class:`BreastGuide` (``None`` without a checkpoint)."""
     if not checkpoint:
         return None
     threshold = read_threshold(threshold_json) if threshold_json else None
     predictor = load_predictor(checkpoint, device=device, batch_size=batch_size, threshold=threshold, task="breast")
     return BreastGuide(predictor, phase=phase, skin_margin_mm=skin_margin_mm, affine_mode=affine_mode,
-                       tumor_percentile=tumor_percentile, settings=settings)
+                       tumor_percentile=tumor_percentile, tumor_core_mm=tumor_core_mm, settings=settings)
 
 
 def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir: str | Path, *,
@@ -108,7 +109,7 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
                        figures_dir: str | Path | None = None, truth_dir: str | Path | None = None,
                        affine_mode: str = "trust", breast_checkpoint: str | Path | None = None,
                        breast_threshold_json: str | Path | None = None, breast_phase: int = 1,
-                       skin_margin_mm: float = 3.0, tumor_percentile: float = 98.0,
+                       skin_margin_mm: float = 3.0, tumor_percentile: float = 98.0, tumor_core_mm: float = 0.0,
                        min_component_fraction: float = DEFAULT_MIN_FRACTION, batch_size: int = 16,
                        device: str = "cpu", mirror_tta: bool = False, n_preview: int = 6,
                        settings: HeuristicSettings | None = None, progress: bool = True) -> dict:
@@ -120,7 +121,8 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
     predictor = load_predictor(checkpoint, device=device, batch_size=batch_size, threshold=threshold,
                                task="lesion", h5_path=h5_path, mirror_tta=mirror_tta)
     guide = breast_guide(breast_checkpoint, breast_threshold_json, phase=breast_phase, skin_margin_mm=skin_margin_mm,
-                         affine_mode=affine_mode, tumor_percentile=tumor_percentile, batch_size=batch_size,
+                         affine_mode=affine_mode, tumor_percentile=tumor_percentile,
+                         tumor_core_mm=tumor_core_mm, batch_size=batch_size,
                          device=device, settings=settings)
     cohorts = case_cohorts(truth_dir, ids)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -190,8 +192,8 @@ def lesion_scores(prediction, truth, spacing) -> dict:
 
 def candidate_rule_text(guide: BreastGuide) -> str:
     """The tumour-candidate rule in words (reported beside the hit rate)."""
-    return (f"largest 3D component above the {guide.tumor_percentile:g}th percentile, inside the breast eroded by "
-            f"{guide.skin_margin_mm:g} mm, of the enhancement (first post-contrast minus pre-contrast) when a "
+    return (f"{core_text(guide.tumor_core_mm)} above the {guide.tumor_percentile:g}th percentile, inside the "
+            f"breast eroded by {guide.skin_margin_mm:g} mm, of the enhancement (first post-contrast minus pre-contrast) when a "
             "post-contrast phase exists, else of the pre-contrast intensity")
 
 

@@ -102,19 +102,19 @@ def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], 
 
 
 def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np.ndarray], threshold: float, *,
-                 tumor_percentile: float, skin_margin_mm: float, max_bulk_ratio: float,
+                 tumor_percentile: float, tumor_core_mm: float, skin_margin_mm: float, max_bulk_ratio: float,
                  record: OrientationRecord | None = None, settings: HeuristicSettings | None = None,
                  min_component_fraction: float = DEFAULT_MIN_FRACTION, affine_mode: str = "verify") -> ScanPrediction:
     """:func:`segment_breast`, then the tumour candidate (percentile rule inside the breast eroded by
     ``skin_margin_mm``, so the bright skin cannot win), its check (``max_bulk_ratio``) and the features on the
     stored scan (own spacing)."""
     seg = segment_breast(volume, predict_proba, threshold, record, settings, min_component_fraction, affine_mode)
-    return scan_findings(volume, seg, tumor_percentile=tumor_percentile, skin_margin_mm=skin_margin_mm,
-                         max_bulk_ratio=max_bulk_ratio)
+    return scan_findings(volume, seg, tumor_percentile=tumor_percentile, tumor_core_mm=tumor_core_mm,
+                         skin_margin_mm=skin_margin_mm, max_bulk_ratio=max_bulk_ratio)
 
 
-def scan_findings(volume: Volume, seg: BreastSegmentation, *, tumor_percentile: float, skin_margin_mm: float,
-                  max_bulk_ratio: float) -> ScanPrediction:
+def scan_findings(volume: Volume, seg: BreastSegmentation, *, tumor_percentile: float, tumor_core_mm: float,
+                  skin_margin_mm: float, max_bulk_ratio: float) -> ScanPrediction:
     """The second half of :func:`predict_scan`: tumour candidate, its check
     (:func:`~breastmri.inference.candidates.checked_candidate`, on the same eroded breast) and features of a
     :func:`segment_breast` result (for a caller that uses the segmentation, e.g. starts writing it, before these
@@ -123,7 +123,8 @@ def scan_findings(volume: Volume, seg: BreastSegmentation, *, tumor_percentile: 
     # features index the image with them (the same values in the same order, read without striding)
     image = np.ascontiguousarray(volume.array, dtype=np.float32)
     region = erode_mm(seg.breast, volume.spacing, skin_margin_mm)
-    tumor, check = checked_candidate(image, region, tumor_percentile, max_bulk_ratio)
+    tumor, check = checked_candidate(image, region, tumor_percentile, max_bulk_ratio, core_mm=tumor_core_mm,
+                                     spacing=volume.spacing)
     features = patient_features(image, seg.breast, tumor, volume.spacing)
     return ScanPrediction(volume.patient_id, seg.breast, tumor, seg.probability, seg.record, features, seg.qc,
                           check)

@@ -35,10 +35,11 @@ class CandidateConfig(StageConfig):
     the infer stage and the transfer stage (:func:`breastmri.inference.scan.scan_findings`)."""
 
     tumor_percentile: float
+    tumor_core_mm: float
     skin_margin_mm: float
     candidate_max_bulk_ratio: float
 
     def candidate_settings(self) -> dict:
         """The section as :func:`~breastmri.inference.breast_cases.infer_dataset`'s keyword arguments."""
-        return dict(tumor_percentile=self.tumor_percentile, skin_margin_mm=self.skin_margin_mm,
-                    max_bulk_ratio=self.candidate_max_bulk_ratio)
+        return dict(tumor_percentile=self.tumor_percentile, tumor_core_mm=self.tumor_core_mm,
+                    skin_margin_mm=self.skin_margin_mm, max_bulk_ratio=self.candidate_max_bulk_ratio)

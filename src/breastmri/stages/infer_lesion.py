@@ -26,6 +26,7 @@ class Config(AnatomyConfig, DataConfig):
     breast_phase: int
     skin_margin_mm: float
     tumor_percentile: float
+    tumor_core_mm: float
     min_component_fraction: float
     batch_size: int
     device: str
@@ -38,6 +39,7 @@ class Config(AnatomyConfig, DataConfig):
                     affine_mode=self.mamamia_affine, breast_checkpoint=optional(self.breast_checkpoint),
                     breast_threshold_json=optional(self.breast_threshold_json), breast_phase=self.breast_phase,
                     skin_margin_mm=self.skin_margin_mm, tumor_percentile=self.tumor_percentile,
+                    tumor_core_mm=self.tumor_core_mm,
                     min_component_fraction=self.min_component_fraction, batch_size=self.batch_size,
                     device=self.device, mirror_tta=self.mirror_tta, settings=self.heuristics())
 
