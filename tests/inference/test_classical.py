@@ -1,7 +1,7 @@
 import numpy as np
 
 from breastmri.data.overlap import dice
-from breastmri.inference.classical import ball, classical_breast_mask, wall_profile
+from breastmri.inference.classical import classical_breast_mask, wall_profile
 
 SPACING = (1.0, 1.0, 2.0)
 
@@ -37,8 +37,3 @@ def test_slices_where_no_breast_protrudes_stay_empty_and_a_flat_outline_has_no_w
     flat = np.zeros((20, 30), bool)
     flat[:10, 3:27] = True
     assert wall_profile(flat) is None
-
-
-def test_ball_has_the_radius_in_millimetres_per_axis():
-    b = ball(2.0, (1.0, 1.0, 2.0))
-    assert b.shape == (5, 5, 3) and b[2, 2, 1] and b[0, 2, 1] and b[2, 2, 0] and not b[0, 0, 0]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from breastmri.inference.postprocess import _erode_in_slabs, erode_mm
+from breastmri.inference.postprocess import _erode_in_slabs, erode_mm, mm_ball
 
 
 def test_erosion_takes_off_exactly_the_margin_in_millimetres_per_axis():
@@ -181,3 +181,15 @@ def test_erosion_in_slabs_is_the_erosion_of_the_whole_array(depth, reach):
         out = np.zeros(mask.shape, np.uint8)
         _erode_in_slabs(mask, ball, out, workers)
         assert np.array_equal(out, expected), workers
+
+
+@pytest.mark.parametrize("spacing, radius", [((1.0, 1.0, 2.0), 2.0), ((0.703125, 0.703125, 2.0), 2.0),
+                                             ((0.72, 0.72, 1.18), 3.0)])
+def test_mm_ball_holds_exactly_the_offsets_within_the_radius_in_millimetres(spacing, radius):
+    ball = mm_ball(spacing, radius)
+    centre = np.array(ball.shape) // 2
+    assert all(n % 2 == 1 for n in ball.shape) and ball[tuple(centre)]
+    grid = np.indices(ball.shape).reshape(3, -1).T - centre
+    lengths = np.sqrt(((grid * np.array(spacing)) ** 2).sum(axis=1))
+    np.testing.assert_array_equal(ball.reshape(-1), lengths <= radius)
+    assert (lengths[ball.reshape(-1)] <= radius).all() and (np.abs(grid).max(axis=0) * spacing > radius).all()

@@ -20,16 +20,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, keep_large_components
+from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, keep_large_components, mm_ball
 from breastmri.orientation.heuristics import convex_hull, body_mask
 from breastmri.orientation.orient import HeuristicSettings
-
-
-def ball(radius_mm: float, spacing) -> np.ndarray:
-    """A 3D ball structuring element of ``radius_mm`` on a grid of ``spacing`` (at least the centre voxel)."""
-    half = [int(np.floor(radius_mm / float(s))) for s in spacing]
-    grids = np.meshgrid(*[np.arange(-h, h + 1) * float(s) for h, s in zip(half, spacing)], indexing="ij")
-    return sum(g ** 2 for g in grids) <= radius_mm ** 2
 
 
 def wall_profile(plane: np.ndarray) -> np.ndarray | None:
@@ -64,5 +57,5 @@ def classical_breast_mask(oriented: np.ndarray, spacing, settings: HeuristicSett
         if wall is not None:
             breast[:, :, k] = body[:, :, k] & (rows > wall[None, :] - offset)
     if opening_mm > 0:
-        breast = ndimage.binary_opening(breast, structure=ball(opening_mm, spacing))
+        breast = ndimage.binary_opening(breast, structure=mm_ball(spacing, opening_mm))
     return keep_large_components(breast, min_component_fraction)
