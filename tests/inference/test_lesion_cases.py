@@ -382,8 +382,8 @@ def test_the_one_case_command_restricts_to_the_breast_too(layout, tmp_path, monk
     _guided(monkeypatch)
     breast_ckpt = tiny_checkpoint(tmp_path / "breast.pt", task="breast", size=24)
     case = "ISPY1_002"
-    infer_lesion_cases(root, ckpt, tmp_path / "stage", cases="all", breast_checkpoint=breast_ckpt, tumor_percentile=60.0,
-                       tumor_core_mm=0.0, progress=False)
+    infer_lesion_cases(root, ckpt, tmp_path / "stage", cases="all", breast_checkpoint=breast_ckpt,
+                       tumor_percentile=60.0, tumor_core_mm=0.0, progress=False)
     rules, candidate = [], dce.tumor_candidate
     monkeypatch.setattr(dce, "tumor_candidate",
                         lambda *a, **k: rules.append((a[2], k["core_mm"])) or candidate(*a, **k))

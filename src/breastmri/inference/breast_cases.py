@@ -120,9 +120,9 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
         volume = load_volume(scans[pid], pid)
         result = predict_scan(volume, predictor.predict_breast, predictor.threshold,
                               tumor_percentile=tumor_percentile, tumor_core_mm=tumor_core_mm,
-                              skin_margin_mm=skin_margin_mm, max_bulk_ratio=max_bulk_ratio, record=None if records is None else records[pid],
-                              settings=settings, min_component_fraction=min_component_fraction,
-                              affine_mode=affine_mode)
+                              skin_margin_mm=skin_margin_mm, max_bulk_ratio=max_bulk_ratio,
+                              record=None if records is None else records[pid], settings=settings,
+                              min_component_fraction=min_component_fraction, affine_mode=affine_mode)
         breast_path, tumor_path = prediction_paths(out_dir, pid)
         save_nifti(result.breast, volume.affine, breast_path)
         save_nifti(result.tumor, volume.affine, tumor_path)
@@ -158,7 +158,8 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
                                          **{TRUSTED: [candidates[pid]["trusted"] for pid in per_patient.index]})
         plausibility["candidate"].update(trusted_hit_rates(per_patient))
         metrics.update(threshold=predictor.threshold, mirror_tta=predictor.mirror_tta,
-                       tumor_percentile=float(tumor_percentile), tumor_core_mm=float(tumor_core_mm), skin_margin_mm=float(skin_margin_mm),
+                       tumor_percentile=float(tumor_percentile), tumor_core_mm=float(tumor_core_mm),
+                       skin_margin_mm=float(skin_margin_mm),
                        min_component_fraction=float(min_component_fraction), qc=plausibility)
         if metrics_path:
             write_json(metrics, metrics_path)
@@ -177,8 +178,8 @@ def candidate_summary(candidates: dict[str, dict], tumor_percentile: float, tumo
                       max_bulk_ratio: float) -> dict:
     """The tumour candidates' rule and their check: bulk ratio (mean, min, max) and the untrusted patients."""
     return {"rule": f"{PERCENTILE_RULE}: {core_text(tumor_core_mm)} above the {tumor_percentile:g}th "
-                    f"percentile of the eroded breast, trusted where the breast's median is at most {max_bulk_ratio:g} of its 99th "
-                    "percentile (fat suppressed)",
+                    f"percentile of the eroded breast, trusted where the breast's median is at most "
+                    f"{max_bulk_ratio:g} of its 99th percentile (fat suppressed)",
             "max_bulk_ratio": float(max_bulk_ratio),
             "bulk_ratio": ev.summarize([c["bulk_ratio"] for c in candidates.values()]),
             "n_untrusted": sum(not c["trusted"] for c in candidates.values()),

@@ -36,8 +36,8 @@ from breastmri.data.io import save_nifti, write_json
 from breastmri.data.layouts import MamaMiaLayout, folder_names
 from breastmri.evaluation import challenge as ch
 from breastmri.inference import evaluation as ev
-from breastmri.orientation.orient import HeuristicSettings
 from breastmri.inference.candidates import core_text
+from breastmri.orientation.orient import HeuristicSettings
 from breastmri.inference.dce import BreastGuide, predict_case, warn_unrestricted
 from breastmri.inference.figures import DPI, Case, case_overlay, prediction_grid
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
@@ -193,8 +193,8 @@ def lesion_scores(prediction, truth, spacing) -> dict:
 def candidate_rule_text(guide: BreastGuide) -> str:
     """The tumour-candidate rule in words (reported beside the hit rate)."""
     return (f"{core_text(guide.tumor_core_mm)} above the {guide.tumor_percentile:g}th percentile, inside the "
-            f"breast eroded by {guide.skin_margin_mm:g} mm, of the enhancement (first post-contrast minus pre-contrast) when a "
-            "post-contrast phase exists, else of the pre-contrast intensity")
+            f"breast eroded by {guide.skin_margin_mm:g} mm, of the enhancement (first post-contrast minus "
+            "pre-contrast) when a post-contrast phase exists, else of the pre-contrast intensity")
 
 
 def score_groups(per_case: pd.DataFrame) -> dict:
