@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from breastmri.inference.postprocess import _erode_in_slabs, erode_mm, mm_ball
+from breastmri.inference.postprocess import _erode_in_slabs, erode_mm, largest_component, mm_ball
 
 
 def test_erosion_takes_off_exactly_the_margin_in_millimetres_per_axis():
@@ -193,3 +193,17 @@ def test_mm_ball_holds_exactly_the_offsets_within_the_radius_in_millimetres(spac
     lengths = np.sqrt(((grid * np.array(spacing)) ** 2).sum(axis=1))
     np.testing.assert_array_equal(ball.reshape(-1), lengths <= radius)
     assert (lengths[ball.reshape(-1)] <= radius).all() and (np.abs(grid).max(axis=0) * spacing > radius).all()
+
+
+def test_largest_component_by_counted_voxels_picks_the_component_holding_most_of_them():
+    mask = np.zeros((12, 12, 12), bool)
+    mask[0:2, :, :] = True             # 288 voxels, 2 of them counted
+    mask[5:9, 5:9, 5:9] = True         # 64 voxels, 8 counted
+    counted = np.zeros_like(mask)
+    counted[0, 0, :2] = True
+    counted[6:8, 6:8, 6:8] = True
+    assert largest_component(mask).sum() == 288
+    picked = largest_component(mask, counted=counted)
+    assert picked.dtype == np.uint8 and picked.sum() == 64 and picked[5:9, 5:9, 5:9].all()
+    counted[0, 0, :] = True            # 12 counted in the slab now: it wins again
+    assert largest_component(mask, counted=counted).sum() == 288

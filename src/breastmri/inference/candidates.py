@@ -12,7 +12,6 @@ component, as with ``core_mm`` 0 (the published rule).
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from breastmri.inference.postprocess import bounding_box, erode_mm, is_whole, largest_component
 
@@ -51,9 +50,7 @@ def compact_component(above: np.ndarray, core_mm: float, spacing, connectivity: 
         inner = (slice(1, -1),) * above.ndim  # padded: the array's edge is not bright, as beyond the breast's box
         core = erode_mm(np.pad(above, 1), spacing, core_mm)[inner] > 0
         if core.any():
-            labels, n = ndimage.label(above, ndimage.generate_binary_structure(above.ndim, connectivity))
-            counts = np.bincount(labels[core], minlength=n + 1)
-            return (labels == int(np.argmax(counts))).view(np.uint8)
+            return largest_component(above, connectivity, counted=core)
     return largest_component(above, connectivity)
 
 

@@ -42,42 +42,44 @@ def is_whole(box: tuple[slice, ...], shape) -> bool:
     return all(b.start == 0 and b.stop == n for b, n in zip(box, shape))
 
 
-def _in_box(mask: np.ndarray, keep) -> np.ndarray:
-    """``keep(box_of_mask)`` (a uint8 array of the box's shape) pasted into a uint8 volume of zeros (``mask``: a
-    boolean array of the caller's own)."""
+def _in_box(mask: np.ndarray, keep, *also: np.ndarray) -> np.ndarray:
+    """``keep(box_of_mask, *box_of_also)`` (a uint8 array of the box's shape) pasted into a uint8 volume of zeros
+    (``mask``: a boolean array of the caller's own; ``also``: arrays of its shape, cut to the same box)."""
     box = bounding_box(mask)
     if box is not None and is_whole(box, mask.shape):
-        return keep(mask)
+        return keep(mask, *also)
     out = np.zeros(mask.shape, np.uint8)
     if box is not None:
-        out[box] = keep(mask[box])
+        out[box] = keep(mask[box], *(a[box] for a in also))
     return out
 
 
-def _labels(mask: np.ndarray, connectivity: int):
-    """``(labels, n, sizes)``; ``sizes`` (voxels per label, 0 for the background) only when ``n > 1``."""
+def _labels(mask: np.ndarray, connectivity: int, counted: np.ndarray | None = None):
+    """``(labels, n, sizes)``; ``sizes`` (voxels of ``counted``, default ``mask``, per label, 0 for the background)
+    only when ``n > 1``."""
     structure = ndimage.generate_binary_structure(mask.ndim, connectivity)
     labels, n = ndimage.label(mask, structure=structure)
     if n <= 1:
         return labels, n, None
-    sizes = np.bincount(labels[mask], minlength=n + 1)  # the labelled voxels only: the background's count is 0
+    sizes = np.bincount(labels[mask if counted is None else counted], minlength=n + 1)  # background's count: 0
     sizes[0] = 0
     return labels, n, sizes
 
 
-def largest_component(mask: np.ndarray, connectivity: int = 1) -> np.ndarray:
-    """The largest connected component of a binary 3D (or 2D) mask as ``uint8``; empty stays empty.
+def largest_component(mask: np.ndarray, connectivity: int = 1, counted: np.ndarray | None = None) -> np.ndarray:
+    """The largest connected component of a binary 3D (or 2D) mask as ``uint8``; empty stays empty. With
+    ``counted`` (a boolean array inside ``mask``), the component holding the most of its voxels instead.
 
     ``connectivity``: 1 = faces (6-neighbourhood in 3D), ``mask.ndim`` = full (26-neighbourhood).
     Ties are broken by the lowest label (first in C order), so the result is deterministic.
     """
-    def largest(box: np.ndarray) -> np.ndarray:
-        labels, n, sizes = _labels(box, connectivity)
+    def largest(box: np.ndarray, *counted_box: np.ndarray) -> np.ndarray:
+        labels, n, sizes = _labels(box, connectivity, *counted_box)
         if n <= 1:
             return box.view(np.uint8)
         return (labels == int(np.argmax(sizes))).view(np.uint8)
 
-    return _in_box(np.asarray(mask) > 0, largest)
+    return _in_box(np.asarray(mask) > 0, largest, *(() if counted is None else (np.asarray(counted) > 0,)))
 
 
 def keep_large_components(mask: np.ndarray, min_fraction: float = DEFAULT_MIN_FRACTION,
