@@ -46,12 +46,20 @@ def test_the_repository_cohorts_are_valid():
                                                          "NACT": (3, 3)}
 
 
+def test_a_sagittal_seed_cohort_shows_one_breast_in_a_breast_field_of_view():
+    cohorts = parse_seed_cohorts(_seed(duke={"acquisition": "sagittal", "contrast": "dark_fat"}), 448)
+    style = {c.name: c.style for c in cohorts}
+    assert (style["duke"].acquisition, style["duke"].bilateral, style["duke"].fov) == ("sagittal", False, "breast")
+    assert style["duke"].contrast == "dark_fat"
+    assert all(s.bilateral and s.fov == "body" for name, s in style.items() if name != "duke")
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"seedlike": {"shares": 0.4, "share": None}},
      r"seed_cohorts\.seedlike: unknown key\(s\) shares; missing key\(s\) share"),
     ({"seedlike": {"contrast": "T2"}}, r"seedlike\.contrast: 'T2' is not one of fat_suppressed, t1, inverted"),
     ({"duke": {"affine": "dicom"}}, r"duke\.affine: 'dicom' is not one of seed, scanner"),
-    ({"duke": {"acquisition": "sagittal"}}, r"duke\.acquisition: 'sagittal' is not one of phantom, duke"),
+    ({"duke": {"acquisition": "coronal"}}, r"duke\.acquisition: 'coronal' is not one of phantom, duke, sagittal"),
     ({"inverted": {"symmetric": "yes"}}, r"inverted\.symmetric: expected true or false"),
     ({"inverted": {"share": -0.1}}, r"inverted\.share: expected a number in \[0, 1\]"),
     ({"inverted": None}, r"the shares sum to 0\.9, not 1"),

@@ -1,5 +1,6 @@
 """Contrasts: fat-suppressed (the breast coil brightening the breasts), T1 without fat suppression (fat bright),
-inverted (no coil gain: the breast half darker than the thorax); random (every tissue drawn per case)."""
+inverted (no coil gain: the breast half darker than the thorax); dark fat (fat near the noise floor); random (every
+tissue drawn per case)."""
 
 import numpy as np
 import pytest
@@ -58,6 +59,20 @@ def test_the_breast_coil_brightens_the_breasts_and_inverted_breasts_are_darker_t
     breast, thorax = _halves(inverted)
     assert breast < 0.7 * thorax and coil > 1.3 * breast / thorax
     assert np.median(inverted[lesion]) > np.percentile(inverted[body.breast_mask], 95)  # the lesion stands out
+
+
+def test_dark_fat_lies_near_the_noise_floor_below_the_skin_and_the_fibroglandular_tissue(anatomy):
+    body, fgt, _, lesion, _ = anatomy
+    rng = np.random.default_rng(0)
+    scanner = Scanner.draw(rng)
+    post = render(rng, body, fgt, *anatomy[2:], SPEC.kinetics, 0.2, [180.0], scanner, CONTRASTS["dark_fat"])[0]
+    breast_fat = (body.labels == tissue.BREAST) & (fgt == 0) & ~lesion
+    fat = np.median(post[breast_fat | (body.labels == tissue.FAT)])
+    noise = scanner.noise * scanner.gain  # the Rician sigma of the air
+    assert fat < 5 * noise and np.median(post[body.labels == tissue.AIR]) < 0.5 * fat
+    assert np.median(post[(fgt > 0.9) & ~lesion]) > 3 * fat and np.median(post[body.labels == tissue.SKIN]) > 2 * fat
+    suppressed = _render(anatomy, "fat_suppressed")[1]
+    assert np.median(suppressed[breast_fat]) > 2 * np.median(post[breast_fat])  # darker than the default
 
 
 def test_random_contrasts_differ_per_case_keep_air_and_lungs_dark_and_named_ones_draw_nothing():

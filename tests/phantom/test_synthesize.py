@@ -5,11 +5,15 @@ import hashlib
 import json
 from collections import Counter
 
+import numpy as np
 import pytest
+from scipy import ndimage
 
 from breastmri.data.errors import DataError
 from breastmri.cli import main as cli
+from breastmri.data.io import load_volume
 from breastmri.phantom.synthesize import synthesize
+from breastmri.phantom.truth import load_seed_truth, truth_file
 
 from .conftest import SMALL, phantom_settings
 from .test_seed import plan_of
@@ -92,3 +96,17 @@ def test_command_writes_and_reports(tmp_path, capsys, params_file):
     (tmp_path / "p" / "truth" / "truth.json").unlink()
     assert cli(["synthesize", "--params", str(params)]) == 1 and "not a phantom" in capsys.readouterr().err
     assert cli(["synthesize", "--params", str(tmp_path / "missing.yaml")]) == 1
+
+
+def test_a_sagittal_dark_fat_cohort_writes_one_dark_breast_in_thick_left_right_slices(tmp_path):
+    cohorts = {"dark_sagittal": {"share": 1.0, "affine": "scanner", "contrast": "dark_fat", "symmetric": False,
+                                 "acquisition": "sagittal"}}
+    synthesize(**phantom_settings(tmp_path, seed=3, n_train=0, n_inference=2, n_mamamia=0,
+                                  scanner_orientations=["LPS"], oblique_rate=0.0, seed_cohorts=cohorts))
+    for pid, record in load_seed_truth(tmp_path / "truth").items():
+        scan = load_volume(tmp_path / "seed" / "inference" / "scans" / f"{pid}.nii.gz", pid)
+        breast = load_volume(truth_file(tmp_path / "truth", record["breast_mask"]), pid).array > 0
+        assert breast.shape == scan.shape and ndimage.label(breast)[1] == 1  # one breast
+        assert 2.0 <= scan.spacing[0] <= 3.0 and max(scan.spacing[1:]) < 2.0  # L thick, P and S fine
+        image = scan.array
+        assert np.median(image[breast]) < 0.2 * np.percentile(image[breast], 99)  # fat near the noise floor

@@ -3,8 +3,11 @@ validation with errors that name the offending entry, and the deterministic spli
 
 Seed layout, per cohort: ``share`` (of the training and of the inference patients; the shares sum to 1),
 ``affine`` (``seed``: the seed data's diag convention with planted scan defects; ``scanner``: an affine that
-describes the anatomy), ``contrast`` (``fat_suppressed`` | ``t1`` | ``inverted`` | ``random``: drawn per case), ``symmetric`` (breasts of
-nearly equal size) and ``acquisition`` (``phantom`` | ``duke``; axial, bilateral).
+describes the anatomy), ``contrast`` (``fat_suppressed`` | ``t1`` | ``inverted`` | ``dark_fat`` | ``random``: drawn
+per case), ``symmetric`` (breasts of nearly equal size) and ``acquisition`` (``phantom`` | ``duke``: axial,
+bilateral; ``sagittal``: the breast with the lesion and a few cm of chest wall in thick left-right slices, as the
+I-SPY1 and NACT exams; it has no lungs or liver for the anatomy's head-foot decision, so give it ``affine: scanner``
+and a dataset whose affines are trusted, as the transfer stage does).
 MAMA-MIA layout, per real cohort (DUKE, ISPY1, ISPY2, NACT): ``view`` (``axial`` | ``sagittal``), ``bilateral``,
 ``orientation`` (the stored axis codes, e.g. LPS; PIR for sagittal NACT files), ``phases`` (``[low, high]``: each
 case acquires a number of DCE phases drawn uniformly from this range, pre-contrast included, as the real cohorts'
@@ -28,7 +31,7 @@ from breastmri.phantom.storage import Storage, check_axis_codes, scanner_storage
 
 SEED_KEYS = ("share", "affine", "contrast", "symmetric", "acquisition")
 AFFINES = ("seed", "scanner")
-SEED_ACQUISITIONS = ("phantom", "duke")
+SEED_ACQUISITIONS = ("phantom", "duke", "sagittal")
 MAMAMIA_KEYS = ("view", "bilateral", "orientation", "phases", "fov", "lesion_scale")
 MIN_PHASES = 2  # a DCE: the pre-contrast phase and at least one post-contrast phase
 LESION_SCALE_RANGE = (0.5, 3.0)
@@ -116,9 +119,11 @@ def parse_seed_cohorts(config: dict, duke_matrix: int) -> list[SeedCohort]:
         share = entry["share"]
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
             raise DataError(None, f"{where}.share: expected a number in [0, 1], got {share!r}")
-        style = Style(acquisition=_choice(entry["acquisition"], SEED_ACQUISITIONS, f"{where}.acquisition"),
-                      contrast=_choice(entry["contrast"], CONTRAST_NAMES, f"{where}.contrast"),
-                      symmetric=_flag(entry["symmetric"], f"{where}.symmetric"), duke_matrix=duke_matrix)
+        acquisition = _choice(entry["acquisition"], SEED_ACQUISITIONS, f"{where}.acquisition")
+        sagittal = acquisition == "sagittal"
+        style = Style(acquisition=acquisition, contrast=_choice(entry["contrast"], CONTRAST_NAMES, f"{where}.contrast"),
+                      symmetric=_flag(entry["symmetric"], f"{where}.symmetric"), duke_matrix=duke_matrix,
+                      bilateral=not sagittal, fov="breast" if sagittal else "body")
         cohorts.append(SeedCohort(str(name), float(share), _choice(entry["affine"], AFFINES, f"{where}.affine"),
                                   style))
     total = sum(c.share for c in cohorts)
