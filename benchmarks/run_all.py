@@ -62,6 +62,10 @@ def run_infer_command(quick: bool) -> dict:
     return importlib.import_module("infer_command").run(repeats=1 if quick else 3)
 
 
+def run_dark_fat_views(quick: bool) -> dict:
+    return importlib.import_module("dark_fat_views").run(seeds=(101,) if quick else (101, 7, 202), n=2 if quick else 6)
+
+
 def run_orientation_accuracy(quick: bool) -> dict:
     return importlib.import_module("orientation_accuracy").run(n=40 if quick else 400)
 
@@ -163,6 +167,23 @@ def orientation_accuracy_rows(f: dict) -> list[Row]:
     return rows
 
 
+def dark_fat_views_rows(f: dict) -> list[Row]:
+    """Per seed: Dice mean and minimum with fat near the noise floor, and the share the placement QC doubts, each
+    against the same cases with the default phantom's contrast."""
+    dark, default = f["by_contrast"]["dark_fat"], f["by_contrast"]["fat_suppressed"]
+    rows = []
+    for seed, d in dark.items():
+        base = default[seed]
+        where = f"seed {seed}, {f['n']} sagittal breast-only cases, dark fat"
+        rows += [Row("dark_fat_views", f"{where}: breast Dice mean", d["mean"], "Dice", "fat_suppressed",
+                     base["mean"]),
+                 Row("dark_fat_views", f"{where}: breast Dice minimum", d["min"], "Dice", "fat_suppressed",
+                     base["min"]),
+                 Row("dark_fat_views", f"{where}: masks the placement QC doubts", 100 * d["doubted"], "%",
+                     "fat_suppressed", 100 * base["doubted"])]
+    return rows
+
+
 def training_throughput_rows(f: dict) -> list[Row]:
     def config(key: str) -> str:
         r = f[key]
@@ -201,6 +222,7 @@ def augmentation_rows(f: dict) -> list[Row]:
 
 BENCHMARKS = {
     "augmentation": (run_augmentation, augmentation_rows),
+    "dark_fat_views": (run_dark_fat_views, dark_fat_views_rows),
     "distributed_build": (run_distributed_build, distributed_build_rows),
     "hdf5_io": (run_hdf5_io, hdf5_io_rows),
     "infer_command": (run_infer_command, infer_command_rows),

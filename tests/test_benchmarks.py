@@ -104,6 +104,16 @@ def test_distributed_build_rows_compare_with_the_in_process_build_and_the_smalle
     assert (projected.value, projected.unit, projected.ratio) == (0.5, "h", 0.0625)
 
 
+def test_dark_fat_rows_compare_each_seed_with_the_same_cases_in_the_default_contrast():
+    figures = {"n": 6, "by_contrast": {"dark_fat": {"101": {"mean": 0.9, "min": 0.6, "doubted": 0.5}},
+                                       "fat_suppressed": {"101": {"mean": 0.95, "min": 0.8, "doubted": 0.0}}}}
+    mean, low, doubted = rows_of("dark_fat_views", figures)
+    assert (mean.value, mean.baseline, mean.ratio) == (0.9, "fat_suppressed", pytest.approx(0.9 / 0.95))
+    assert (low.value, low.ratio) == (0.6, pytest.approx(0.75))
+    assert (doubted.value, doubted.unit, doubted.ratio) == (50.0, "%", None)  # no ratio against 0 doubted
+    assert "seed 101, 6 sagittal" in mean.measure
+
+
 def test_orientation_is_accuracy_in_percent_without_baseline():
     rows = rows_of("orientation_accuracy", ORIENTATION)
     assert [r.value for r in rows] == pytest.approx([90, 10, 95, 5, 0.99])
