@@ -1,13 +1,13 @@
 """T1 DCE signal: tissue intensities x enhancement, coil profile, bias, blur, Rician noise.
 
-Three contrasts (:data:`CONTRASTS`): ``fat_suppressed`` (fat dark, the breast coil brightening the breasts),
+Four contrasts (:data:`CONTRASTS`): ``fat_suppressed`` (fat dark, the breast coil brightening the breasts),
 ``t1`` (no fat suppression: fat and marrow bright, fibroglandular tissue darker than fat, muscle
 intermediate), ``inverted`` (fat-suppressed with breast tissue darker than the thorax and no breast-coil
-gain, like an independently made phantom: the breast half of an axial slice is the darker one). And
-``dark_fat`` (fat suppression that leaves fat near the noise floor, as the strong spectral suppression of
-many DCE exams: a dark breast outlined by its brighter skin and fibroglandular tissue). And
-``random`` (:data:`RANDOM`, :func:`random_contrast`): every tissue's signal drawn afresh per case, in the manner of
-SynthSeg's domain randomisation, so only shapes and the air/lung darkness carry over between cases.
+gain, like an independently made phantom: the breast half of an axial slice is the darker one), ``dark_fat``
+(fat near the noise floor, as the strong spectral suppression of many DCE exams leaves it: a dark breast
+outlined by its brighter skin and fibroglandular tissue). And ``random`` (:data:`RANDOM`,
+:func:`random_contrast`): every tissue's signal drawn afresh per case, in the manner of SynthSeg's domain
+randomisation, so only shapes and the air/lung darkness carry over between cases.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ CONTRASTS = {
          tissue.CSF: 50.0, tissue.LIVER: 220.0, tissue.BREAST: 410.0}, fibroglandular=170.0, lesion=180.0, coil=True),
     "inverted": Contrast({**FAT_SUPPRESSED.baseline, tissue.BREAST: 35.0, tissue.SKIN: 90.0},
                          fibroglandular=80.0, lesion=110.0, coil=False),
-    # fat and breast fat at 6-7% of their T1 signal (spectral suppression removes 90-95% of it): 2-3x the noise
+    # fat and breast fat at 6-7% of their T1 signal (spectral suppression removes 90-95% of it): 2-4x the noise
     "dark_fat": Contrast({**FAT_SUPPRESSED.baseline, tissue.FAT: 25.0, tissue.BREAST: 28.0},
                          fibroglandular=150.0, lesion=190.0, coil=True),
 }
