@@ -33,13 +33,13 @@ from breastmri.data.io import load_volume, save_nifti, write_json
 from breastmri.data.layouts import SeedLayout
 from breastmri.inference import evaluation as ev
 from breastmri.inference.candidates import PERCENTILE_RULE, core_text
+from breastmri.inference.classical import classical_breast_mask
 from breastmri.inference.features import TRUSTED, features_table
 from breastmri.inference.figures import DPI, Case, case_overlay, prediction_grid
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
 from breastmri.inference.predictor import load_predictor, read_threshold
 from breastmri.inference.scan import predict_scan
 from breastmri.orientation.orient import HeuristicSettings
-from breastmri.inference.classical import classical_breast_mask
 from breastmri.orientation.record import to_oriented_frame, to_original_frame
 from breastmri.phantom.truth import load_seed_truth, truth_file
 

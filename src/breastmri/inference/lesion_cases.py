@@ -5,13 +5,14 @@ Cases: those the model never trained on (``cases="held_out"``): the official spl
 has ``train_test_splits.csv`` (the lesion build leaves them out of its file), else the lesion HDF5 file's
 validation split; or every case of the layout (``cases="all"``). The metrics say which (``case_set``).
 Per case (:func:`breastmri.inference.dce.predict_case`): resample to the training grid, predict slice by slice with
-the chosen threshold, back onto the ``_0000`` file's grid, keep the large 3D components. With a ``breast_checkpoint`` (the whole-breast model) the lesion is restricted to the
-breast eroded by ``skin_margin_mm`` and the whole-breast pipeline's tumour candidate is found there
-(:class:`breastmri.inference.dce.BreastGuide`). Where the expert segmentation exists, Dice and HD95 (mm) on
-the original grid (the whole-volume counterpart of the training stage's sampled-slice Dice) and the candidate's
-hit, per case and per cohort (the phantom truth's cohort names, when ``truth_dir`` is given), and the MAMA-MIA
-challenge's scores (:mod:`breastmri.evaluation.challenge`: its Dice, voxel HD95 and NormHD per case and cohort;
-performance, fairness over the clinical table's age and menopause groups, and ranking over the scored cases).
+the chosen threshold, back onto the ``_0000`` file's grid, keep the large 3D components. With a ``breast_checkpoint``
+(the whole-breast model) the lesion is restricted to the breast eroded by ``skin_margin_mm`` and the whole-breast
+pipeline's tumour candidate is found there (:class:`breastmri.inference.dce.BreastGuide`). Where the expert
+segmentation exists, Dice and HD95 (mm) on the original grid (the whole-volume counterpart of the training stage's
+sampled-slice Dice) and the candidate's hit, per case and per cohort (the phantom truth's cohort names, when
+``truth_dir`` is given), and the MAMA-MIA challenge's scores (:mod:`breastmri.evaluation.challenge`: its Dice, voxel
+HD95 and NormHD per case and cohort; performance, fairness over the clinical table's age and menopause groups, and
+ranking over the scored cases).
 
 Outputs (atomic, deterministic for a given checkpoint and data)::
 
@@ -36,13 +37,13 @@ from breastmri.data.io import save_nifti, write_json
 from breastmri.data.layouts import MamaMiaLayout, folder_names
 from breastmri.evaluation import challenge as ch
 from breastmri.inference import evaluation as ev
+from breastmri.inference.breast_cases import remove_stale, write_table
 from breastmri.inference.candidates import core_text
-from breastmri.orientation.orient import HeuristicSettings
 from breastmri.inference.dce import BreastGuide, predict_case, warn_unrestricted
 from breastmri.inference.figures import DPI, Case, case_overlay, prediction_grid
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION
 from breastmri.inference.predictor import load_predictor, read_threshold
-from breastmri.inference.breast_cases import remove_stale, write_table
+from breastmri.orientation.orient import HeuristicSettings
 
 PRED_SUFFIX, BREAST_SUFFIX, TUMOR_SUFFIX = "_pred.nii.gz", "_breast.nii.gz", "_tumor.nii.gz"
 CASE_SETS = ("held_out", "all")
