@@ -77,7 +77,7 @@ def test_without_truth_the_declared_metric_files_still_exist(seed_dataset, tmp_p
     qc = written.pop("qc")
     assert written == {"evaluated": False, "n_patients": 5, "threshold": 0.5, "mirror_tta": False}
     # no truth, yet every prediction's plausibility is measured: the stand-in finds the breasts, in the body
-    assert qc["n_flagged"] == 0 and qc["inside_body"]["min"] > 0.9 and qc["anterior"]["min"] > 0.9
+    assert qc["n_flagged"] == 0 and qc["inside_body"]["min"] > 0.9 and qc["front_covered"]["min"] > 0.9
     listed = pd.read_csv(metrics_path.with_suffix(".csv"))
     assert list(listed["patient_id"]) == sorted(p.name[:-7] for p in (seed_root / "inference" / "scans").iterdir())
 

@@ -283,35 +283,60 @@ def test_mask_left_right_needs_an_asymmetry():
 def test_placement_of_the_breast_mask_and_of_a_mask_on_the_thorax():
     scan, mask = anatomy(12)
     body, _, _ = _body(scan)
-    good = h.placement(body, mask, SPACING[0])
-    assert good["inside_body"] == 1.0 and good["anterior"] == 1.0 and 0.1 < good["body_share"] < 0.3
-    assert good["cut_posteriorly"] == 0.0  # the whole body is in view
+    good = h.placement(body, mask)
+    assert good["inside_body"] == 1.0 and good["front_covered"] == 1.0 and 0.1 < good["body_share"] < 0.3
     thorax = np.zeros_like(mask)
-    thorax[8:16, 14:36, 4:16] = 1  # posterior: on the thorax, behind the body centre
-    on_thorax = h.placement(body, thorax, SPACING[0])
-    assert on_thorax["inside_body"] == 1.0 and on_thorax["anterior"] < SETTINGS.min_anterior
-    assert on_thorax["anterior"] == 0.0
+    thorax[8:16, 14:36, 4:16] = 1  # posterior: on the thorax, the body in front of it uncovered
+    on_thorax = h.placement(body, thorax)
+    assert on_thorax["inside_body"] == 1.0 and on_thorax["front_covered"] < 0.5
     in_air = np.zeros_like(mask)
     in_air[44:, :4] = 1
-    assert h.placement(body, in_air, SPACING[0])["inside_body"] == 0.0
-    assert h.placement(body, np.zeros_like(mask), SPACING[0]) == {"inside_body": 0.0, "anterior": 0.0, "body_share": 0.0,
-                                                             "cut_posteriorly": 0.0}
-    flipped = h.placement(body, mask[::-1], SPACING[0])
-    assert flipped["anterior"] < SETTINGS.min_anterior  # a mask flipped onto the back fails the QC
+    assert h.placement(body, in_air)["inside_body"] == 0.0
+    assert h.placement(body, np.zeros_like(mask)) == {"inside_body": 0.0, "front_covered": 0.0, "body_share": 0.0}
+    flipped = h.placement(body, mask[::-1])
+    assert flipped["front_covered"] < SETTINGS.min_front_covered  # a mask flipped onto the back fails the QC
+
+
+def test_front_covered_counts_the_body_in_front_of_the_mask():
+    """Per column: the body from the mask's posterior boundary forwards; the share the mask covers, the voxel
+    next to it (skin, partial volume) counted as covered."""
+    body = np.zeros((12, 7, 1), bool)
+    body[:9] = True  # rows 0-8 body, 9-11 air
+    mask = np.zeros_like(body)
+    mask[4:8, 0:2] = True  # columns 0-1: rows 4-7, row 8 (the skin) next to it
+    mask[2:4, 5] = True  # column 5: rows 2-3, row 4 next to it, rows 5-8 uncovered
+    assert h.front_covered(body, mask) == pytest.approx(1 - 4 / (5 + 5 + 7))
+    assert h.front_covered(body, np.zeros_like(body)) == 0.0
+    assert h.front_covered(body, body) == 1.0
 
 
 def test_placement_in_a_field_of_view_that_cuts_the_body_posteriorly():
     """A breast-only field of view (the thorax behind the chest wall cut off): the body's centre is out of view,
-    so the visible centre would call half of a correct breast mask posterior; the check is then the clearance
-    from the posterior edge, which the breast mask passes and a mask reaching that edge fails."""
+    which the front-covered share does not need; the breast mask passes and a mask on the chest wall fails."""
     scan, mask = anatomy(12)
     rows = np.flatnonzero(mask.any(axis=(1, 2)))
     start = max(0, rows[0] - 8)  # 16 mm of chest wall kept behind the breast (sagittal exams keep 15-45 mm)
     scan, mask = scan[start:], mask[start:]
-    body, _, small_spacing = _body(scan)
-    assert h.cut_posteriorly(body)[mask.any(axis=(0, 1))].mean() > 0.5
-    good = h.placement(body, mask, small_spacing[0])
-    assert good["cut_posteriorly"] > 0.5 and good["inside_body"] > 0.95 and good["anterior"] > SETTINGS.min_anterior
+    body, _, _ = _body(scan)
+    good = h.placement(body, mask)
+    assert good["inside_body"] > 0.95 and good["front_covered"] > SETTINGS.min_front_covered
     at_edge = np.zeros_like(mask)
     at_edge[:4, 10:40, 4:16] = 1
-    assert h.placement(body, at_edge, small_spacing[0])["anterior"] < SETTINGS.min_anterior
+    assert h.placement(body, at_edge)["front_covered"] < SETTINGS.min_front_covered
+
+
+def test_body_envelope_keeps_what_the_skin_encloses_in_another_plane():
+    """A box of dark fat inside a bright skin that the axial planes see broken (every other slice misses its
+    side walls) but the sagittal and coronal planes see closed: the axial body loses the fat, the envelope keeps
+    it, and nothing outside the skin joins it."""
+    tissue = np.zeros((20, 20, 20), bool)
+    tissue[4:16, 4:16, 4:16] = True
+    tissue[5:15, 5:15, 5:15] = False  # the skin, one voxel thick, around dark fat
+    tissue[5:15, 4, 5:15:2] = False  # axial planes: a gap in one wall on every other slice
+    body = h.filled_planes(tissue, axis=2)
+    inside = np.zeros_like(tissue)
+    inside[5:15, 5:15, 5:15] = True
+    assert not body[inside].all()
+    envelope = h.body_envelope(body, tissue)
+    assert envelope[inside].all() and envelope[tissue].all()
+    assert not envelope[:3].any() and not envelope[17:].any()

@@ -6,10 +6,14 @@ import pytest
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume
+from breastmri.orientation import heuristics as h
 from breastmri.orientation.frame import frame_affine, from_working, working_affine
 from breastmri.orientation.orient import (HeuristicSettings, mask_alignment_steps, mask_placement, orient_pair,
-                                          orient_scan)
-from breastmri.orientation.record import MARGINS, to_original_frame
+                                          orient_scan, orient_scan_anatomy)
+from breastmri.orientation.record import MARGINS, to_original_frame, to_oriented_frame
+from breastmri.phantom.anatomy import Style, make_case
+from breastmri.phantom.clinical import draw_patients, lesion_for
+from breastmri.phantom.storage import scanner_storage
 
 from .synth import (SPACING, anatomy, diag_affine, mask_flipped, ornt_of_codes, scan_aligned, seed_ornt,
                     store_named)
@@ -141,7 +145,7 @@ def test_orient_pair_record_qc_and_outputs(body):
     assert np.array_equal(oriented, scan_aligned(scan, True)) and np.array_equal(oriented_mask,
                                                                                  scan_aligned(mask, True))
     assert record.split == "train" and record.has_mask and set(record.margins) == set(MARGINS)
-    assert record.qc["inside_body"] == 1.0 and record.qc["anterior"] == 1.0 and record.mask_cost < 0.35
+    assert record.qc["inside_body"] == 1.0 and record.qc["front_covered"] == 1.0 and record.mask_cost < 0.35
     assert min(record.margins.values()) > 0.1
     # the mask kind restores the stored (defective) mask file exactly
     assert np.array_equal(to_original_frame(oriented_mask, record, kind="mask"), m.array)
@@ -183,9 +187,9 @@ def test_mask_alignment_steps(body):
 def test_mask_placement_without_truth(body):
     scan, mask = body
     good = mask_placement(scan, mask, SPACING)
-    assert good["problems"] == [] and good["inside_body"] == 1.0 and good["anterior"] == 1.0
+    assert good["problems"] == [] and good["inside_body"] == 1.0 and good["front_covered"] == 1.0
     on_back = mask_placement(scan, mask[::-1], SPACING)
-    assert any(p.startswith("mask is not on the anterior side") for p in on_back["problems"])
+    assert any(p.startswith("mask is not the anterior body") for p in on_back["problems"])
     in_air = np.zeros_like(mask)
     in_air[44:, :4] = 1
     assert any(p.startswith("mask lies outside the body") for p in mask_placement(scan, in_air, SPACING)["problems"])
@@ -291,3 +295,24 @@ def test_a_reused_anatomy_must_be_that_of_the_scan(body):
         mask_placement(oriented[:-1], mask[:-1], record.working_spacing, anatomy=anatomy_)
     with pytest.raises(ValueError, match="anatomy was computed"):
         mask_placement(oriented, mask, (1.0, 1.0, 1.0), anatomy=anatomy_)
+
+
+def test_mask_placement_of_a_breast_only_view_with_fat_near_the_noise_floor():
+    """A phantom sagittal breast-only view whose fat lies near the noise floor (strong fat suppression): the
+    axial outline loses the dark breast fat, the QC's envelope keeps it, so the true breast mask passes, and the
+    same mask flipped onto the chest wall or moved 3 cm into the air in front still fails."""
+    rng = np.random.default_rng(3)
+    style = Style(acquisition="sagittal", bilateral=False, fov="breast", contrast="dark_fat")
+    case = make_case(rng, lesion_for(rng, draw_patients(rng, 1)[0]), n_phases=2, phases=(0,), style=style)
+    storage = scanner_storage(case.grid.spacing, case.grid.shape, "PIR")
+    volume = Volume(storage.store(case.phases[0]).astype(np.float32), storage.affine, "case")
+    oriented, record, anatomy = orient_scan_anatomy(volume, affine_mode="trust")
+    truth = to_oriented_frame(storage.store(case.breast_mask), record) > 0
+    assert h.placement(anatomy.body, anatomy.decimate(truth))["inside_body"] < 0.6  # the axial outline alone
+    good = mask_placement(oriented, truth, record.working_spacing, anatomy=anatomy)
+    assert good["problems"] == [] and good["inside_body"] > 0.95 and good["front_covered"] > 0.9
+    flipped = mask_placement(oriented, truth[::-1], record.working_spacing, anatomy=anatomy)
+    assert any(p.startswith("mask is not the anterior body") for p in flipped["problems"])
+    in_air = np.roll(truth, int(30 / record.working_spacing[0]), axis=0) & ~truth
+    assert any(p.startswith("mask lies outside the body")
+               for p in mask_placement(oriented, in_air, record.working_spacing, anatomy=anatomy)["problems"])

@@ -132,7 +132,7 @@ def test_with_mask_and_flips():
 
 
 def test_dict_round_trip_and_unknown_fields():
-    records = [_record("LPS", swap=True, ud=True, mask=(True, False), qc={"inside_body": 1.0, "anterior": 0.95},
+    records = [_record("LPS", swap=True, ud=True, mask=(True, False), qc={"inside_body": 1.0, "front_covered": 0.95},
                        problems=("mask_flip_lr undecidable",)),
                _record("PIR", hf=True, pid="Breast_MRI_010")]
     for record in records:
@@ -145,7 +145,7 @@ def test_dict_round_trip_and_unknown_fields():
 
 def test_save_load_round_trip_and_deterministic_files(tmp_path):
     records = [_record("LPS", swap=True, ud=True, mask=(True, False), pid="Breast_MRI_002",
-                       qc={"inside_body": 1.0, "anterior": 0.95, "body_share": 0.2}),
+                       qc={"inside_body": 1.0, "front_covered": 0.95, "body_share": 0.2}),
                _record("PIR", hf=True, pid="Breast_MRI_010")]
     excluded = {"Breast_MRI_099": ["mask_flip_lr undecidable"], "Breast_MRI_050": ["a", "b"]}
     path = save_records(records[::-1], tmp_path / "rec.json", settings={"n_slices": 7}, excluded=excluded)
@@ -165,19 +165,19 @@ def test_save_load_round_trip_and_deterministic_files(tmp_path):
 def test_records_table_columns_and_values():
     records = [_record("PIR", hf=True, pid="Breast_MRI_010"),
                _record("LPS", swap=True, ud=True, mask=(True, False), pid="Breast_MRI_002",
-                       qc={"inside_body": 1.0, "anterior": 0.95, "body_share": 0.2}, problems=("a", "b"))]
+                       qc={"inside_body": 1.0, "front_covered": 0.95, "body_share": 0.2}, problems=("a", "b"))]
     table = records_table(records)
     expected = ["patient_id", "split", "affine_mode", "frame_ornt"]
     for name in DECISIONS:
         expected += [name, f"{name}_margin"]
-    expected += ["solidity", "qc_anterior", "qc_body_share", "qc_inside_body", "problems"]
+    expected += ["solidity", "qc_body_share", "qc_front_covered", "qc_inside_body", "problems"]
     assert list(table.columns) == expected
     assert table["patient_id"].tolist() == ["Breast_MRI_002", "Breast_MRI_010"]
     first = table.iloc[0]
     assert first["frame_ornt"] == " ".join(f"{a}{'+' if f > 0 else '-'}" for a, f in ornt_of_codes("LPS").astype(int))
     assert first["frame_ornt"] == "1+ 0- 2+"  # L: working axis 1 as is; P: working axis 0 reversed
     assert bool(first["scan_swap"]) and bool(first["mask_flip_ud"]) and not bool(first["mask_flip_lr"])
-    assert first["mask_flip_lr_margin"] == 0.0625 and first["qc_anterior"] == 0.95 and first["problems"] == "a; b"
+    assert first["mask_flip_lr_margin"] == 0.0625 and first["qc_front_covered"] == 0.95 and first["problems"] == "a; b"
     second = table.iloc[1]
     assert second["split"] == "inference" and second["mask_flip_ud"] is None and second["problems"] == ""
 

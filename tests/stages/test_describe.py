@@ -121,7 +121,7 @@ def _infer_summary(flagged=None, untrusted=(), **candidate):
     flagged = flagged or {}
     return {"n_scans": 20, "threshold": 0.5, "out_dir": "data/predictions/breast", "preprocessing": {},
             "device": "cpu", "qc": {"n_flagged": len(flagged), "flagged": flagged, "inside_body": scores(0.99, 0.97),
-                                    "anterior": scores(0.95, 0.9), "not_placed_by_orient": {},
+                                    "front_covered": scores(0.95, 0.9), "not_placed_by_orient": {},
                                     "candidate": {"untrusted": list(untrusted), "n_untrusted": len(untrusted),
                                                   **candidate}}}
 

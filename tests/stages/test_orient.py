@@ -26,8 +26,8 @@ def test_params_yaml_gives_valid_orientation_settings():
 def test_the_anatomy_rules_reach_every_stage_that_places_scans_or_judges_breast_masks(params_file):
     from breastmri.stages import infer, infer_lesion, real_data, transfer
 
-    path = params_file(anatomy={"min_breast_ml": 80.0, "min_anterior": 0.7})
+    path = params_file(anatomy={"min_breast_ml": 80.0, "min_front_covered": 0.7})
     for stage in (orient, infer, infer_lesion, real_data, transfer):
         settings = stage.Config.from_params(path).heuristics()
-        assert (settings.min_breast_ml, settings.min_anterior) == (80.0, 0.7), stage.__name__
+        assert (settings.min_breast_ml, settings.min_front_covered) == (80.0, 0.7), stage.__name__
     assert infer_lesion.Config.from_params(path).lesion_settings()["settings"].min_breast_ml == 80.0

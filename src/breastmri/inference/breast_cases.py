@@ -199,11 +199,11 @@ def trusted_hit_rates(per_patient: pd.DataFrame) -> dict:
 
 
 def qc_summary(qc: dict[str, dict]) -> dict:
-    """The plausibility checks of every predicted mask (no truth needed): share inside the body and anterior
-    (mean, min) and the patients flagged, with their problems."""
+    """The plausibility checks of every predicted mask (no truth needed): share inside the body and of the body in
+    front covered (summaries) and the patients flagged, with their problems."""
     return {"n_flagged": sum(bool(q["problems"]) for q in qc.values()),
             "flagged": {pid: q["problems"] for pid, q in sorted(qc.items()) if q["problems"]},
-            **{key: ev.summarize([q[key] for q in qc.values()]) for key in ("inside_body", "anterior")}}
+            **{key: ev.summarize([q[key] for q in qc.values()]) for key in ("inside_body", "front_covered")}}
 
 
 def evaluate_dataset(seed_root: str | Path, pred_dir: str | Path, truth_dir: str | Path,

@@ -52,7 +52,7 @@ class CasePrediction:
     region: np.ndarray | None = None  # uint8 breast eroded by the skin margin: where lesions may lie
     tumor: np.ndarray | None = None   # uint8 tumour candidate of the whole-breast pipeline (guided only)
     tumor_rule: str | None = None     # "enhancement" | "percentile"
-    breast_qc: dict | None = None     # plausibility of the breast mask (inside the body, anterior, problems)
+    breast_qc: dict | None = None     # plausibility of the breast mask (inside the body, front covered, problems)
     restricted: bool = False          # lesion probabilities zeroed outside ``region`` (guided, plausible breast)
 
 

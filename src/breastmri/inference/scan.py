@@ -31,7 +31,7 @@ class ScanPrediction:
     probability: np.ndarray  # float32 in [0, 1]
     record: OrientationRecord
     features: dict[str, float]
-    qc: dict  # plausibility of the breast mask without truth (share inside the body, anterior) and problems
+    qc: dict  # plausibility of the breast mask without truth (share inside the body, of the body in front covered) and problems
     candidate: dict  # whether the tumour candidate's rule can be trusted here (candidates.checked_candidate)
 
 
@@ -68,7 +68,7 @@ def _orient(volume: Volume, record: OrientationRecord | None, settings: Heuristi
 @dataclass(frozen=True)
 class BreastSegmentation:
     """The breast mask of one scan in its STORED frame, the probability, the orientation record and the
-    plausibility QC (share inside the body, anterior, problems)."""
+    plausibility QC (share inside the body, of the body in front covered, problems)."""
 
     breast: np.ndarray       # uint8
     probability: np.ndarray  # float32 in [0, 1]

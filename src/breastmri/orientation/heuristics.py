@@ -10,7 +10,11 @@ suppression, post-contrast phases): air is dark, so the body is the filled foreg
 * The body is mirror-symmetric left-right, never anterior-posterior.
 * Superiorly the thoracic cavity holds the dark lungs; inferiorly the liver and heart fill it.
 
-Each function returns a :class:`Decision` ``(flip, margin)`` from a signed score in [-1, 1] whose sign gives
+A breast mask's plausibility (:func:`placement`, the QC) needs neither the body's centre nor the fat in the axial
+outline: it is judged against the :func:`body_envelope` (what the skin encloses in any of the three planes) by
+the share inside it and the share of the body in front of the mask that the mask covers.
+
+Each decision function returns a :class:`Decision` ``(flip, margin)`` from a signed score in [-1, 1] whose sign gives
 the decision (positive = already as the working frame wants it) and whose size is the margin. Every score is
 antisymmetric under the flip it decides (flipping the input negates it).
 """
@@ -80,16 +84,35 @@ def body_mask(volume: np.ndarray, noise_factor: float, floor_fraction: float) ->
     the largest tissue component with its holes (lungs, suppressed fat) filled (the slices on threads)."""
     smooth = ndimage.uniform_filter(np.asarray(volume, dtype=np.float32), size=(3, 3, 1))
     tissue = smooth > air_threshold(smooth, noise_factor, floor_fraction)
-    body = np.zeros_like(tissue)
+    return filled_planes(tissue, axis=2), tissue
+
+
+def filled_planes(tissue: np.ndarray, axis: int) -> np.ndarray:
+    """Per plane across ``axis``: the largest tissue component with its holes filled (:func:`fill_cut_body`);
+    the planes on threads."""
+    tissue = np.moveaxis(tissue, axis, 2)
+    out = np.zeros_like(tissue)
 
     def outline(k: int) -> None:
         labels, n = ndimage.label(tissue[:, :, k])
         if n:
             largest = 1 + int(np.argmax(ndimage.sum_labels(np.ones_like(labels), labels, range(1, n + 1))))
-            body[:, :, k] = fill_cut_body(labels == largest)
+            out[:, :, k] = fill_cut_body(labels == largest)
 
-    each_slice(outline, volume.shape[2])
-    return body, tissue
+    each_slice(outline, tissue.shape[2])
+    return np.moveaxis(out, 2, axis)
+
+
+def body_envelope(body: np.ndarray, tissue: np.ndarray) -> np.ndarray:
+    """The body as the placement QC sees it: ``body`` plus what the tissue, closed over 3x3x3 voxels, encloses
+    in a plane across any of the three axes. Where fat lies near the noise floor (strong fat suppression) the
+    axial outline loses it, but the skin still encloses the breast in the plane of acquisition (sagittal for a
+    breast-only field of view)."""
+    closed = ndimage.binary_closing(np.pad(tissue, 1, mode="edge"), np.ones((3, 3, 3), bool))[1:-1, 1:-1, 1:-1]
+    envelope = body.copy()
+    for axis in range(3):
+        envelope |= filled_planes(closed, axis)
+    return envelope
 
 
 def fill_cut_body(plane: np.ndarray) -> np.ndarray:
@@ -210,6 +233,14 @@ def head_foot(body: np.ndarray, tissue: np.ndarray, end_fraction: float) -> Deci
 
 
 # ------------------------------------------------------------------------------------------ masks
+def _shadow(mask: np.ndarray) -> np.ndarray:
+    """Per (column, slice) of the working frame that the mask reaches: the rows from its most posterior mask row
+    forwards (axis 0 runs posterior -> anterior)."""
+    first = np.argmax(mask, axis=0)
+    rows = np.arange(mask.shape[0])[:, None, None]
+    return mask.any(axis=0)[None] & (rows >= first[None])
+
+
 def mask_costs(body: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Misfit of a mask on its scan, for the four candidates ``[as is, flip ud, flip lr, flip both]`` (axes 0
     and 1 of the working frame): the share of the mask on air plus the share of body tissue it leaves
@@ -221,10 +252,7 @@ def mask_costs(body: np.ndarray, mask: np.ndarray) -> np.ndarray:
         for lr in (False, True):
             m = mask[::-1] if ud else mask
             m = m[:, ::-1] if lr else m
-            present = m.any(axis=0)
-            first = np.argmax(m, axis=0)  # most posterior mask row per (column, slice)
-            rows = np.arange(m.shape[0])[:, None, None]
-            shadow = present[None] & (rows >= first[None])
+            shadow = _shadow(m)
             on_air = np.count_nonzero(m & ~body)
             uncovered = np.count_nonzero(body & shadow & ~m)
             costs.append((on_air + uncovered) / total)
@@ -244,38 +272,26 @@ def mask_alignment(body: np.ndarray, mask: np.ndarray) -> tuple[Decision, Decisi
 
 
 # ---------------------------------------------------------------------------------------------- QC
-#: Where a field of view cuts the body open at its posterior edge (a breast-only field of view, or a back cut
-#: off), the body's centre is not in view; the mask must then keep this far (mm) in front of that edge.
-POSTERIOR_CLEARANCE_MM = 10.0
+def front_covered(body: np.ndarray, mask: np.ndarray) -> float:
+    """Share of the body in front of the mask's posterior boundary (per column and slice of the working frame)
+    that the mask covers, up to one voxel in-plane (the skin and the outline's partial-volume rim): a breast mask
+    covers everything from the chest wall to the skin, a mask on the back or the chest wall leaves the body in
+    front of it uncovered."""
+    mask = mask > 0
+    shadow = _shadow(mask) & body
+    uncovered = shadow & ~ndimage.binary_dilation(mask, np.ones((3, 3, 1), bool))
+    return float(1.0 - np.count_nonzero(uncovered) / max(np.count_nonzero(shadow), 1)) if mask.any() else 0.0
 
 
-def cut_posteriorly(body: np.ndarray) -> np.ndarray:
-    """Per axial slice: the body touches the posterior edge of the field of view (row 0) over at least half of
-    its own width, i.e. the field of view cuts the body open there and its centre is not in view."""
-    width = body.any(axis=0).sum(axis=0)
-    return (body[0].sum(axis=0) >= 0.5 * width) & (width > 0)
-
-
-def placement(body: np.ndarray, mask: np.ndarray, row_mm: float) -> dict[str, float]:
+def placement(body: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """Plausibility of a breast mask in the working frame, without truth: ``inside_body`` (share of the mask
-    inside the body), ``anterior`` (share of the mask anterior of its slice's reference row), ``body_share``
-    (mask volume / body volume) and ``cut_posteriorly`` (share of the mask in slices whose body the field of
-    view cuts open posteriorly). The reference row is the body's centre row; in a slice cut posteriorly
-    (:func:`cut_posteriorly`: a breast-only field of view, as sagittal exams), where that centre is out of
-    view, it is :data:`POSTERIOR_CLEARANCE_MM` in front of the posterior edge: a weaker check (the chest wall
-    in view is not told from the breast) but one that a breast mask of such a field of view can pass.
-    ``row_mm``: the spacing of axis 0."""
+    inside ``body``), ``front_covered`` (:func:`front_covered`) and ``body_share`` (mask volume / body volume).
+    Neither needs the body's centre in view, so both hold for a breast-only field of view; pass the
+    :func:`body_envelope`, which keeps fat near the noise floor."""
     mask = mask > 0
     total = int(mask.sum())
     if total == 0:
-        return {"inside_body": 0.0, "anterior": 0.0, "body_share": 0.0, "cut_posteriorly": 0.0}
-    rows = np.arange(body.shape[0], dtype=np.float64)
-    per_slice = body.sum(axis=(0, 1))
-    centre = (rows @ body.sum(axis=1)) / np.maximum(per_slice, 1)  # body centre row per slice
-    cut = cut_posteriorly(body)
-    reference = np.where(cut, POSTERIOR_CLEARANCE_MM / float(row_mm), centre)
-    k = np.nonzero(mask)
-    anterior = np.count_nonzero(k[0] > reference[k[2]])
-    return {"inside_body": round(np.count_nonzero(mask & body) / total, 6), "anterior": round(anterior / total, 6),
-            "body_share": round(total / max(int(body.sum()), 1), 6),
-            "cut_posteriorly": round(np.count_nonzero(cut[k[2]]) / total, 6)}
+        return {"inside_body": 0.0, "front_covered": 0.0, "body_share": 0.0}
+    return {"inside_body": round(np.count_nonzero(mask & body) / total, 6),
+            "front_covered": round(front_covered(body, mask), 6),
+            "body_share": round(total / max(int(body.sum()), 1), 6)}

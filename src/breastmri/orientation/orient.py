@@ -33,7 +33,7 @@ class HeuristicSettings:
     min_solidity: float = 0.8
     min_margin: dict = field(default_factory=lambda: {name: 0.05 for name in MARGINS})
     min_inside_body: float = 0.9
-    min_anterior: float = 0.8
+    min_front_covered: float = 0.8
     min_breast_ml: float = 50.0
 
     def __post_init__(self):
@@ -79,6 +79,14 @@ class _Anatomy:
         self.full_shape = tuple(np.shape(array))
         self.small, self.spacing = h.decimate(array, spacing)
         self.body, self.tissue = h.body_mask(self.small, settings.noise_factor, settings.floor_fraction)
+        self._envelope = None
+
+    @property
+    def envelope(self) -> np.ndarray:
+        """:func:`~breastmri.orientation.heuristics.body_envelope` of this scan (computed on first use)."""
+        if self._envelope is None:
+            self._envelope = h.body_envelope(self.body, self.tissue)
+        return self._envelope
 
     def check(self, array: np.ndarray, spacing) -> None:
         """A reused outline must be that of a scan of this shape and spacing."""
@@ -94,7 +102,7 @@ class _Anatomy:
         """The :func:`~breastmri.orientation.heuristics.placement` shares of a full-resolution mask on this scan,
         and the QC problems they raise."""
         mask = np.asarray(mask) > 0
-        qc = h.placement(self.body, self.decimate(mask), self.spacing[0])
+        qc = h.placement(self.envelope, self.decimate(mask))
         volume_ml = float(np.count_nonzero(mask) * np.prod(self.full_spacing)) / 1000.0
         qc["volume_ml"] = round(volume_ml, 3)
         problems = []
@@ -103,10 +111,9 @@ class _Anatomy:
                             f"(< {settings.min_breast_ml:g} ml and {qc['body_share']:.1%} of the body in view)")
         if qc["inside_body"] < settings.min_inside_body:
             problems.append(f"mask lies outside the body ({qc['inside_body']:.0%} inside)")
-        if qc["anterior"] < settings.min_anterior:
-            problems.append(f"mask is not on the anterior side of the body ({qc['anterior']:.0%} anterior"
-                            + (f"; the field of view cuts the body posteriorly: {qc['cut_posteriorly']:.0%} of the mask"
-                               f" in such slices)" if qc["cut_posteriorly"] else ")"))
+        if qc["front_covered"] < settings.min_front_covered:
+            problems.append(f"mask is not the anterior body: it covers {qc['front_covered']:.0%} of the body in "
+                            "front of its posterior boundary")
         return qc, problems
 
 
@@ -190,8 +197,8 @@ def orient_pair(scan, mask, settings: HeuristicSettings | None = None, split: st
 
     The mask is brought into the frame like its scan (through its own affine unless the affine is ignored), then
     put where it fits its scan best: the four up/down x left-right candidates are scored by
-    :func:`~breastmri.orientation.heuristics.mask_costs`. The aligned mask must then lie inside the body and on
-    its anterior side (:func:`~breastmri.orientation.heuristics.placement`); failures land in ``problems``.
+    :func:`~breastmri.orientation.heuristics.mask_costs`. The aligned mask must then lie inside the body and cover
+    the body in front of it (:func:`~breastmri.orientation.heuristics.placement`); failures land in ``problems``.
     """
     settings = settings or HeuristicSettings()
     scan, mask = _as_volume(scan), _as_volume(mask)

@@ -19,7 +19,7 @@ class AnatomyConfig(StageConfig):
     min_solidity: float
     min_margin: dict
     min_inside_body: float
-    min_anterior: float
+    min_front_covered: float
     min_breast_ml: float
 
     def heuristics(self):
