@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from breastmri.inference.postprocess import _erode_in_slabs, erode_mm, largest_component, mm_ball
+from breastmri.inference.postprocess import _erode_in_slabs, erode_mm, largest_component, mm_ball, without_skin
 
 
 def test_erosion_takes_off_exactly_the_margin_in_millimetres_per_axis():
@@ -17,6 +17,23 @@ def test_erosion_takes_off_exactly_the_margin_in_millimetres_per_axis():
     expected = np.zeros_like(mask)
     expected[8:22, 8:22, 3:9] = True
     np.testing.assert_array_equal(out.astype(bool), expected)
+
+
+def test_without_skin_takes_off_the_margin_only_where_the_breast_meets_the_air():
+    """A breast on a chest wall (axis 0 posterior -> anterior): the margin goes at its anterior and side faces
+    (air), not at its posterior face (against the body), so tissue there stays; no body = erode_mm."""
+    breast = np.zeros((30, 30, 12), bool)
+    breast[10:25, 5:25, 2:10] = True
+    body = np.zeros_like(breast)
+    body[:10, :, :] = True  # the chest wall behind it, across the whole field of view
+    out = without_skin(breast, body, (1.0, 1.0, 2.0), 3.0)
+    assert out.dtype == np.uint8 and not (out & ~breast).any()
+    expected = np.zeros_like(breast)
+    expected[10:22, 8:22, 3:9] = True  # posterior rows 10-12 kept: behind them lies the body, not the air
+    np.testing.assert_array_equal(out.astype(bool), expected)
+    np.testing.assert_array_equal(without_skin(breast, np.zeros_like(breast), (1.0, 1.0, 2.0), 3.0),
+                                  erode_mm(breast, (1.0, 1.0, 2.0), 3.0))
+    assert not without_skin(np.zeros_like(breast), body, (1.0, 1.0, 2.0), 3.0).any()
 
 
 def test_zero_margin_is_the_mask_and_an_edge_of_the_array_is_not_skin():

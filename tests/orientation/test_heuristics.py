@@ -340,3 +340,18 @@ def test_body_envelope_keeps_what_the_skin_encloses_in_another_plane():
     envelope = h.body_envelope(body, tissue)
     assert envelope[inside].all() and envelope[tissue].all()
     assert not envelope[:3].any() and not envelope[17:].any()
+
+
+def test_undecimate_inverts_decimate_for_masks():
+    """Each decimated voxel covers its block again, the rows decimate dropped copy the last block, and
+    decimating the result gives the mask back."""
+    spacing, shape = (0.7, 0.7, 2.0), (50, 47, 4)
+    factors = h.decimation_factors(spacing)
+    assert factors == (3, 3)
+    rng = np.random.default_rng(0)
+    small = rng.random((50 // 3, 47 // 3, 4)) > 0.5
+    full = h.undecimate(small, spacing, shape)
+    assert full.shape == shape and full.dtype == bool
+    assert np.array_equal(full[3:6, 6:9, 2], np.full((3, 3), small[1, 2, 2]))
+    assert np.array_equal(full[48:, :3, 0], np.full((2, 3), small[-1, 0, 0]))  # dropped rows: the last block
+    assert np.array_equal(h.decimate(full.astype(np.float32), spacing)[0] >= 0.5, small)

@@ -178,7 +178,7 @@ def candidate_summary(candidates: dict[str, dict], tumor_percentile: float, tumo
                       max_bulk_ratio: float) -> dict:
     """The tumour candidates' rule and their check: bulk ratio (mean, min, max) and the untrusted patients."""
     return {"rule": f"{PERCENTILE_RULE}: {core_text(tumor_core_mm)} above the {tumor_percentile:g}th "
-                    f"percentile of the eroded breast, trusted where the breast's median is at most "
+                    f"percentile of the breast less its skin, trusted where the breast's median is at most "
                     f"{max_bulk_ratio:g} of its 99th percentile (fat suppressed)",
             "max_bulk_ratio": float(max_bulk_ratio),
             "bulk_ratio": ev.summarize([c["bulk_ratio"] for c in candidates.values()]),

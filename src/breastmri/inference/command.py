@@ -16,9 +16,9 @@
   readers get values within 7.7e-6 of the model's); for a breast scan also ``<CASE>_tumor.nii.gz``
   (tumour candidate) and ``<CASE>_features.csv``; ``<CASE>_overlay.png``;
 * with ``--breast_checkpoint_path`` (lesion only): the whole-breast model segments the breast on phase
-  ``--breast_phase``; lesion probabilities outside the breast eroded by ``--skin_margin_mm`` are zero, and
+  ``--breast_phase``; lesion probabilities outside the breast less ``--skin_margin_mm`` of skin are zero, and
   ``<CASE>_breast.nii.gz`` and ``<CASE>_tumor.nii.gz`` (candidate by enhancement, post-contrast minus
-  pre-contrast) are written too; for a breast scan the candidate is found inside the eroded breast;
+  pre-contrast) are written too; for a breast scan the candidate is found inside the breast less its skin;
 * with ``--mask_path`` (ground truth on the same grid): ``<CASE>_metrics.txt`` with Dice and HD95 (mm),
   and the truth drawn on the overlay.
 
@@ -83,14 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="average the prediction with that of the left-right mirrored slices (twice the cost)")
     parser.add_argument("--breast_checkpoint_path", type=Path,
                         help="--phases_folder only: whole-breast best.pt; lesions are kept inside its breast mask "
-                             "eroded by --skin_margin_mm, and the tumour candidate is written too")
+                             "less --skin_margin_mm of skin, and the tumour candidate is written too")
     parser.add_argument("--breast_phase", type=int, choices=(0, 1), default=1,
                         help="phase the breast model segments: 0 pre-contrast, 1 first post-contrast (default)")
     parser.add_argument("--skin_margin_mm", type=float, default=3.0,
-                        help="erosion of the breast mask before the lesion restriction and the tumour candidate "
-                             "(default %(default)s)")
+                        help="skin taken off the breast mask where it meets the air (not at the chest wall) "
+                             "before the lesion restriction and the tumour candidate (default %(default)s)")
     parser.add_argument("--tumor_percentile", type=float, default=98.0,
-                        help="the tumour candidate is a component of the eroded breast's voxels above this "
+                        help="the tumour candidate is a component of the breast's voxels (less its skin) above this "
                              "percentile (of the intensity with --scan, of the enhancement with --phases_folder and "
                              "--breast_checkpoint_path; default %(default)s) ...")
     parser.add_argument("--tumor_core_mm", type=float, default=3.0,

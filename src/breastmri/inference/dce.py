@@ -3,8 +3,9 @@ pre-contrast phase's own grid, threshold and large 3D components. Used by the le
 ``breastmri-infer --phases_folder``.
 
 With a :class:`BreastGuide` the two pipelines are one: the whole-breast model segments the breast on one phase,
-the mask is eroded by a skin margin (mm), lesion probabilities outside it are set to zero BEFORE thresholding and
-post-processing (so a skin or chest-wall false positive can neither be kept nor win "largest component"), unless
+the mask less a skin margin (mm) where it meets the air (not at the chest wall, where tumours may abut it) is the
+region, lesion probabilities outside it are set to zero BEFORE thresholding and post-processing (so a skin or
+chest-wall false positive can neither be kept nor win "largest component"), unless
 the breast mask fails its own plausibility checks, or the two models disagree: most of the lesion model's own
 (unrestricted) lesion lies outside the region (:data:`MAX_LESION_OUTSIDE`; on the phantom the region holds at least
 97% of every expert lesion, so a restriction that removes most of a prediction is doubted, not trusted). Then the
@@ -30,7 +31,7 @@ from breastmri.data.io import Volume, load_volume
 from breastmri.data.validation import check_scan
 from breastmri.data.layouts import MamaMiaLayout, channel_entries, phase_paths_in
 from breastmri.inference.candidates import tumor_candidate
-from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, erode_mm, keep_large_components
+from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, keep_large_components
 from breastmri.inference.scan import segment_breast
 from breastmri.orientation.orient import HeuristicSettings
 
@@ -49,7 +50,7 @@ class CasePrediction:
     probability: np.ndarray  # float32 in [0, 1]; zero outside the breast region when guided
     lesion: np.ndarray       # uint8
     breast: np.ndarray | None = None  # uint8 whole-breast mask (guided only)
-    region: np.ndarray | None = None  # uint8 breast eroded by the skin margin: where lesions may lie
+    region: np.ndarray | None = None  # uint8 breast less its skin (BreastSegmentation.region): where lesions may lie
     tumor: np.ndarray | None = None   # uint8 tumour candidate of the whole-breast pipeline (guided only)
     tumor_rule: str | None = None     # "enhancement" | "percentile"
     breast_qc: dict | None = None     # plausibility of the breast mask (inside the body, front covered, problems)
@@ -60,8 +61,9 @@ class CasePrediction:
 class BreastGuide:
     """The whole-breast model's part in a DCE case: ``predictor`` a breast
     :class:`~breastmri.inference.predictor.SlicePredictor`; ``phase`` the phase it segments (0 pre-contrast,
-    1 first post-contrast; the pre-contrast phase when that one is absent); ``skin_margin_mm`` the erosion
-    of the breast mask; ``affine_mode`` how far the files' affines describe the anatomy (orientation);
+    1 first post-contrast; the pre-contrast phase when that one is absent); ``skin_margin_mm`` the skin taken
+    off the breast mask where it meets the air; ``affine_mode`` how far the files' affines describe the anatomy
+    (orientation);
     ``tumor_percentile`` and ``tumor_core_mm`` of the candidate rule
     (:func:`~breastmri.inference.candidates.tumor_candidate`); ``settings`` the anatomy rules of the breast mask's QC
     (``None``: their documented defaults)."""
@@ -147,7 +149,7 @@ def predict_case(predictor, folder: str | Path, min_component_fraction: float = 
     """Predict one case folder with a lesion :class:`~breastmri.inference.predictor.SlicePredictor`:
     ``probability > threshold``, then the largest 3D component and every component of at least
     ``min_component_fraction`` of its size (scattered false positives go, multifocal lesions stay). With a
-    ``guide`` the probability is first restricted to the eroded breast when that mask is plausible (module
+    ``guide`` the probability is first restricted to the breast less its skin when that mask is plausible (module
     docstring)."""
     case, volumes, probability = lesion_probability(predictor, folder)
     pre, post = volumes[0], volumes[1]
@@ -158,7 +160,7 @@ def predict_case(predictor, folder: str | Path, min_component_fraction: float = 
                              guide.predictor.predict_breast, guide.predictor.threshold,
                              settings=guide.settings, min_component_fraction=guide.min_component_fraction,
                              affine_mode=guide.affine_mode)
-        region = erode_mm(seg.breast, pre.spacing, guide.skin_margin_mm)
+        region = seg.region(pre.spacing, guide.skin_margin_mm)
         unrestricted = predictor.binarize(probability)
         qc = dict(seg.qc, problems=[*seg.qc["problems"], *disagreement(unrestricted, region)])
         restricted = not qc["problems"]

@@ -6,7 +6,7 @@ has ``train_test_splits.csv`` (the lesion build leaves them out of its file), el
 validation split; or every case of the layout (``cases="all"``). The metrics say which (``case_set``).
 Per case (:func:`breastmri.inference.dce.predict_case`): resample to the training grid, predict slice by slice with
 the chosen threshold, back onto the ``_0000`` file's grid, keep the large 3D components. With a ``breast_checkpoint``
-(the whole-breast model) the lesion is restricted to the breast eroded by ``skin_margin_mm`` and the whole-breast
+(the whole-breast model) the lesion is restricted to the breast less ``skin_margin_mm`` of skin and the whole-breast
 pipeline's tumour candidate is found there (:class:`breastmri.inference.dce.BreastGuide`). Where the expert
 segmentation exists, Dice and HD95 (mm) on the original grid (the whole-volume counterpart of the training stage's
 sampled-slice Dice) and the candidate's hit, per case and per cohort (the phantom truth's cohort names, when
@@ -194,8 +194,8 @@ def lesion_scores(prediction, truth, spacing) -> dict:
 def candidate_rule_text(guide: BreastGuide) -> str:
     """The tumour-candidate rule in words (reported beside the hit rate)."""
     return (f"{core_text(guide.tumor_core_mm)} above the {guide.tumor_percentile:g}th percentile, inside the "
-            f"breast eroded by {guide.skin_margin_mm:g} mm, of the enhancement (first post-contrast minus "
-            "pre-contrast) when a post-contrast phase exists, else of the pre-contrast intensity")
+            f"breast less {guide.skin_margin_mm:g} mm where it meets the air, of the enhancement (first "
+            "post-contrast minus pre-contrast) when a post-contrast phase exists, else of the pre-contrast intensity")
 
 
 def score_groups(per_case: pd.DataFrame) -> dict:

@@ -134,6 +134,22 @@ def erode_mm(mask: np.ndarray, spacing, margin_mm: float) -> np.ndarray:
     return out
 
 
+def without_skin(breast: np.ndarray, body: np.ndarray, spacing, margin_mm: float) -> np.ndarray:
+    """The breast less its skin (``uint8``): the voxels of ``breast`` farther than ``margin_mm`` from the air,
+    i.e. from every voxel outside both ``breast`` and ``body``. The skin lies where the breast meets the air;
+    where it meets the chest wall (``body``) nothing is taken off, so a tumour against the chest wall stays whole.
+    An empty ``body`` gives :func:`erode_mm` of the breast. Computed on the breast's box grown by the margin's
+    reach (beyond it nothing is near enough to count)."""
+    breast = np.asarray(breast) > 0
+    out = np.zeros(breast.shape, np.uint8)
+    box = bounding_box(breast, margin=max(_reach(spacing, margin_mm)) + 1)
+    if box is None:
+        return out
+    tissue = breast[box] | (np.asarray(body[box]) > 0)
+    out[box] = breast[box] & (erode_mm(tissue, spacing, margin_mm) > 0)
+    return out
+
+
 def _erode_in_slabs(mask: np.ndarray, ball: np.ndarray, out: np.ndarray, workers: int | None = None) -> None:
     """``out[...] = binary_erosion(mask, ball, border_value=1)``, computed in slabs along axis 2 on threads
     (``workers`` slabs, default :func:`~breastmri.parallel.slice_threads`; the erosion releases the GIL): each

@@ -15,8 +15,8 @@ from breastmri.data.errors import DataError
 from breastmri.data.io import Volume
 from breastmri.inference.candidates import checked_candidate
 from breastmri.inference.features import patient_features
-from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, erode_mm, keep_large_components
-from breastmri.orientation.orient import HeuristicSettings, mask_placement, orient_scan_anatomy
+from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, keep_large_components, without_skin
+from breastmri.orientation.orient import HeuristicSettings, ScanAnatomy, mask_placement, orient_scan_anatomy
 from breastmri.orientation.record import OrientationRecord, to_oriented_frame, to_original_frame
 
 
@@ -31,7 +31,7 @@ class ScanPrediction:
     probability: np.ndarray  # float32 in [0, 1]
     record: OrientationRecord
     features: dict[str, float]
-    qc: dict  # plausibility of the breast mask without truth (share inside the body, of the body in front covered) and problems
+    qc: dict  # plausibility of the breast mask without truth (inside the body, front covered) and problems
     candidate: dict  # whether the tumour candidate's rule can be trusted here (candidates.checked_candidate)
 
 
@@ -67,13 +67,20 @@ def _orient(volume: Volume, record: OrientationRecord | None, settings: Heuristi
 
 @dataclass(frozen=True)
 class BreastSegmentation:
-    """The breast mask of one scan in its STORED frame, the probability, the orientation record and the
-    plausibility QC (share inside the body, of the body in front covered, problems)."""
+    """The breast mask of one scan in its STORED frame, the probability, the orientation record, the
+    plausibility QC (share inside the body, of the body in front covered, problems) and the body the QC judged
+    against (:meth:`~breastmri.orientation.orient.ScanAnatomy.full_body`, stored frame: the air is outside it)."""
 
     breast: np.ndarray       # uint8
     probability: np.ndarray  # float32 in [0, 1]
     record: OrientationRecord
     qc: dict
+    body: np.ndarray         # bool
+
+    def region(self, spacing, skin_margin_mm: float) -> np.ndarray:
+        """Where lesions and the tumour candidate may lie: the breast less its skin
+        (:func:`~breastmri.inference.postprocess.without_skin`)."""
+        return without_skin(self.breast, self.body, spacing, skin_margin_mm)
 
 
 def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np.ndarray], threshold: float,
@@ -95,18 +102,21 @@ def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], 
         on_probability(stored_prob)
     breast_oriented = keep_large_components(prob > threshold, min_component_fraction)
     # the outline the orientation computed on this very array (fresh decisions), else computed here
+    if anatomy is None:
+        anatomy = ScanAnatomy(oriented, record.working_spacing, settings or HeuristicSettings())
     qc = mask_placement(oriented, breast_oriented, record.working_spacing, settings, anatomy=anatomy)
+    body = to_original_frame(anatomy.full_body(), record)
     del oriented, anatomy
     return BreastSegmentation(np.asarray(to_original_frame(breast_oriented, record), dtype=np.uint8),
-                              stored_prob, record, qc)
+                              stored_prob, record, qc, body)
 
 
 def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np.ndarray], threshold: float, *,
                  tumor_percentile: float, tumor_core_mm: float, skin_margin_mm: float, max_bulk_ratio: float,
                  record: OrientationRecord | None = None, settings: HeuristicSettings | None = None,
                  min_component_fraction: float = DEFAULT_MIN_FRACTION, affine_mode: str = "verify") -> ScanPrediction:
-    """:func:`segment_breast`, then the tumour candidate (percentile rule inside the breast eroded by
-    ``skin_margin_mm``, so the bright skin cannot win), its check (``max_bulk_ratio``) and the features on the
+    """:func:`segment_breast`, then the tumour candidate (percentile rule inside the breast less
+    ``skin_margin_mm`` of skin, so the bright skin cannot win), its check (``max_bulk_ratio``) and the features on the
     stored scan (own spacing)."""
     seg = segment_breast(volume, predict_proba, threshold, record, settings, min_component_fraction, affine_mode)
     return scan_findings(volume, seg, tumor_percentile=tumor_percentile, tumor_core_mm=tumor_core_mm,
@@ -116,13 +126,13 @@ def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np
 def scan_findings(volume: Volume, seg: BreastSegmentation, *, tumor_percentile: float, tumor_core_mm: float,
                   skin_margin_mm: float, max_bulk_ratio: float) -> ScanPrediction:
     """The second half of :func:`predict_scan`: tumour candidate, its check
-    (:func:`~breastmri.inference.candidates.checked_candidate`, on the same eroded breast) and features of a
+    (:func:`~breastmri.inference.candidates.checked_candidate`, on the same region) and features of a
     :func:`segment_breast` result (for a caller that uses the segmentation, e.g. starts writing it, before these
     are done)."""
     # one C-ordered copy (NIfTI arrays come Fortran-ordered): the masks are C-ordered, and the candidate and the
     # features index the image with them (the same values in the same order, read without striding)
     image = np.ascontiguousarray(volume.array, dtype=np.float32)
-    region = erode_mm(seg.breast, volume.spacing, skin_margin_mm)
+    region = seg.region(volume.spacing, skin_margin_mm)
     tumor, check = checked_candidate(image, region, tumor_percentile, max_bulk_ratio, core_mm=tumor_core_mm,
                                      spacing=volume.spacing)
     features = patient_features(image, seg.breast, tumor, volume.spacing)

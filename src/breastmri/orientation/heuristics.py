@@ -49,10 +49,16 @@ def _relative(a: float, b: float) -> float:
 
 
 # ------------------------------------------------------------------------------------------------ body
+def decimation_factors(spacing, target_mm: float = DECISION_MM) -> tuple[int, int]:
+    """The in-plane block sizes of :func:`decimate` (axes 0 and 1)."""
+    return tuple(max(1, int(round(target_mm / float(s)))) for s in spacing[:2])
+
+
 def decimate(volume: np.ndarray, spacing, target_mm: float = DECISION_MM) -> tuple[np.ndarray, tuple]:
     """In-plane block means to about ``target_mm`` pixels (axes 0 and 1; slices untouched): the decisions are
-    the same on the copy and much faster on 0.7 mm matrices. Returns ``(copy, its spacing)``."""
-    factors = [max(1, int(round(target_mm / float(s)))) for s in spacing[:2]]
+    the same on the copy and much faster on 0.7 mm matrices. Returns ``(copy, its spacing)``; rows or columns
+    beyond the last whole block are dropped."""
+    factors = decimation_factors(spacing, target_mm)
     out = np.asarray(volume, dtype=np.float32)
     for axis, f in enumerate(factors):
         if f > 1:
@@ -62,6 +68,16 @@ def decimate(volume: np.ndarray, spacing, target_mm: float = DECISION_MM) -> tup
             shape[axis:axis + 1] = [n // f, f]
             out = out.reshape(shape).mean(axis=axis + 1)
     return out, (float(spacing[0]) * factors[0], float(spacing[1]) * factors[1], float(spacing[2]))
+
+
+def undecimate(small: np.ndarray, spacing, shape) -> np.ndarray:
+    """The inverse of :func:`decimate` for a mask on the decimated grid of a volume of ``shape`` and ``spacing``:
+    each voxel repeated over its block, the rows or columns that :func:`decimate` dropped copied from the last
+    block (``decimate(undecimate(m)) >= 0.5`` gives ``m`` back)."""
+    out = np.asarray(small)
+    for axis, f in enumerate(decimation_factors(spacing)):
+        out = np.repeat(out, f, axis=axis)
+    return np.pad(out, [(0, shape[0] - out.shape[0]), (0, shape[1] - out.shape[1]), (0, 0)], mode="edge")
 
 
 def air_threshold(volume: np.ndarray, noise_factor: float, floor_fraction: float) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume
@@ -71,7 +72,7 @@ def _check_scan(volume: Volume) -> None:
 SMALL_BODY_SHARE = 0.05
 
 
-class _Anatomy:
+class ScanAnatomy:
     """The decimated working-frame copy of a scan and its body outline (computed once per scan)."""
 
     def __init__(self, array: np.ndarray, spacing, settings: HeuristicSettings):
@@ -98,6 +99,12 @@ class _Anatomy:
     def decimate(self, mask: np.ndarray) -> np.ndarray:
         return h.decimate(mask.astype(np.float32), self.full_spacing)[0] >= 0.5
 
+    def full_body(self) -> np.ndarray:
+        """The envelope at the scan's own resolution, less the outline's one-voxel partial-volume rim in-plane
+        (the 3x3 mean before the threshold grows the outline by it): where the body meets the air."""
+        core = ndimage.binary_erosion(self.envelope, np.ones((3, 3, 1), bool), border_value=1)
+        return h.undecimate(core, self.full_spacing, self.full_shape)
+
     def placement(self, mask: np.ndarray, settings: HeuristicSettings) -> tuple[dict, list[str]]:
         """The :func:`~breastmri.orientation.heuristics.placement` shares of a full-resolution mask on this scan,
         and the QC problems they raise."""
@@ -117,7 +124,7 @@ class _Anatomy:
         return qc, problems
 
 
-def _scan_decisions(anatomy: _Anatomy, settings: HeuristicSettings):
+def _scan_decisions(anatomy: ScanAnatomy, settings: HeuristicSettings):
     swap, ud = h.in_plane_axes(anatomy.body, anatomy.spacing, settings.n_slices)
     body = anatomy.body.transpose(1, 0, 2) if swap.flip else anatomy.body
     tissue = anatomy.tissue.transpose(1, 0, 2) if swap.flip else anatomy.tissue
@@ -143,7 +150,7 @@ def orient_scan(volume, settings: HeuristicSettings | None = None, split: str = 
 
 
 def orient_scan_anatomy(volume, settings: HeuristicSettings | None = None, split: str = "",
-                        affine_mode: str = "verify") -> tuple[np.ndarray, OrientationRecord, _Anatomy]:
+                        affine_mode: str = "verify") -> tuple[np.ndarray, OrientationRecord, ScanAnatomy]:
     """:func:`orient_scan` plus the decimated body outline of the oriented scan that the decisions were made
     on: pass it to :func:`mask_placement` (``anatomy=``) to check a mask predicted on the oriented scan without
     computing the outline again (the same numbers either way)."""
@@ -160,7 +167,7 @@ def _orient_scan(volume, settings: HeuristicSettings | None, split: str, affine_
     spacing = spacing_of(volume.affine)
     frame = IDENTITY if affine_mode == "ignore" else working_ornt(volume.affine, volume.path)
     framed = to_working(volume.array, frame)
-    anatomy = _Anatomy(framed, working_spacing(spacing, frame), settings)
+    anatomy = ScanAnatomy(framed, working_spacing(spacing, frame), settings)
     swap, ud, hf = _scan_decisions(anatomy, settings)
     decisions = {"scan_swap": swap, "scan_flip_ud": ud, "scan_flip_hf": hf}
     solidity = h.outline_solidity(anatomy.body, settings.n_slices)
@@ -185,7 +192,7 @@ def _orient_scan(volume, settings: HeuristicSettings | None, split: str, affine_
         problems=tuple(problems), source_scan=None if volume.path is None else str(volume.path))
     if any(d.flip for d in applied.values()):
         oriented = to_oriented_frame(volume.array, record)
-        anatomy = _Anatomy(oriented, record.working_spacing, settings)
+        anatomy = ScanAnatomy(oriented, record.working_spacing, settings)
     else:  # no correction: the oriented scan is the framed one, voxel for voxel (no second copy)
         oriented = np.ascontiguousarray(framed)
     return oriented, record, anatomy
@@ -239,7 +246,7 @@ def mask_alignment_steps(scan, mask, record: OrientationRecord) -> dict[str, tup
 
 
 def mask_placement(oriented_scan: np.ndarray, mask: np.ndarray, spacing,
-                   settings: HeuristicSettings | None = None, anatomy: _Anatomy | None = None) -> dict:
+                   settings: HeuristicSettings | None = None, anatomy: ScanAnatomy | None = None) -> dict:
     """Plausibility of a (predicted) breast mask on its oriented scan, without truth: the
     :func:`~breastmri.orientation.heuristics.placement` shares and ``problems`` (empty when plausible).
 
@@ -247,7 +254,7 @@ def mask_placement(oriented_scan: np.ndarray, mask: np.ndarray, spacing,
     ``settings``), reused instead of computed again."""
     settings = settings or HeuristicSettings()
     if anatomy is None:
-        anatomy = _Anatomy(oriented_scan, spacing, settings)
+        anatomy = ScanAnatomy(oriented_scan, spacing, settings)
     else:
         anatomy.check(oriented_scan, spacing)
     qc, problems = anatomy.placement(mask, settings)
