@@ -82,6 +82,25 @@ def test_air_threshold_sits_between_air_noise_and_tissue(contrast):
     assert h.air_threshold(clean, 2.5, 0.03) == pytest.approx(0.03 * np.percentile(clean, 99), rel=1e-5)
 
 
+@pytest.mark.parametrize("contrast", CONTRASTS)
+def test_air_threshold_and_body_ignore_a_band_of_zero_padding(contrast):
+    """Rows of exact zeros at the edge of the field of view (padding a reconstruction or a resampling filled in,
+    as converted scanner files carry) are not the air: the threshold stays the noisy air's, and the body does not
+    take in the air. (Without the rule the zeros were the lowest peak, the floor fraction of the 99th percentile
+    decided, and the body held the air.)"""
+    scan, _ = anatomy(0, contrast=contrast)
+    padded = scan.copy()
+    padded[-4:] = 0.0  # 4 rows of padding in front of the breasts: under 10% of the voxels
+    smooth = ndimage.uniform_filter(scan, size=(3, 3, 1))
+    smooth_padded = ndimage.uniform_filter(padded, size=(3, 3, 1))
+    expected = h.air_threshold(smooth, SETTINGS.noise_factor, SETTINGS.floor_fraction)
+    got = h.air_threshold(smooth_padded, SETTINGS.noise_factor, SETTINGS.floor_fraction)
+    assert got == pytest.approx(expected, rel=0.1)
+    body, _ = h.body_mask(scan, SETTINGS.noise_factor, SETTINGS.floor_fraction)
+    body_padded, _ = h.body_mask(padded, SETTINGS.noise_factor, SETTINGS.floor_fraction)
+    assert np.count_nonzero(body_padded ^ body) < 0.01 * np.count_nonzero(body)
+
+
 def test_air_threshold_level_is_the_air_peak_not_a_wiggle_on_its_flank():
     """The air's level is the peak of the air noise (a Rayleigh distribution of mode sigma; after the 3x3 mean
     about its mean, sigma * sqrt(pi / 2)); a noise wiggle on the rising flank of that peak is not a "clear

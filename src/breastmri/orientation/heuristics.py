@@ -84,10 +84,18 @@ def air_threshold(volume: np.ndarray, noise_factor: float, floor_fraction: float
     """Intensity above which a voxel is tissue, from the air alone: ``noise_factor`` times the air's level, the
     lowest clear peak of the histogram of the darker half of the voxels (a breast MRI's field of view always
     holds air around the breasts; a large uniform dark tissue forms a later peak), and at least
-    ``floor_fraction`` of the 99th percentile (for images whose air is exactly zero)."""
+    ``floor_fraction`` of the 99th percentile (for images whose air is exactly zero).
+
+    Exact zeros are padding (rows or corners the reconstruction or a resampling filled in: magnitude noise in air
+    is never exactly zero over a region) and are left out of that histogram, unless they are most of its voxels
+    (air exactly zero); else a band of padding would be taken for the air and the noisy air for tissue."""
     values = np.asarray(volume, dtype=np.float32).ravel()
     median, high = np.percentile(values, [50.0, 99.0])
-    counts, edges = np.histogram(values[values <= median], bins=64)
+    dark = values[values <= median]
+    padding = dark == 0
+    if 0 < np.count_nonzero(padding) < 0.5 * dark.size:
+        dark = dark[~padding]
+    counts, edges = np.histogram(dark, bins=64)
     counts = ndimage.gaussian_filter1d(counts.astype(np.float64), 2.0, mode="nearest")
     local_max = counts >= ndimage.maximum_filter1d(counts, size=9, mode="nearest")
     peaks = np.flatnonzero(local_max & (counts >= 0.1 * counts.max()))
