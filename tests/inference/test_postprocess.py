@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from breastmri.inference.postprocess import _erode_in_slabs, erode_mm, largest_component, mm_ball, without_skin
+from breastmri.inference.postprocess import _near_outside, erode_mm, largest_component, mm_ball, without_skin
 
 
 def test_erosion_takes_off_exactly_the_margin_in_millimetres_per_axis():
@@ -185,19 +185,24 @@ def _thick_masks():
         yield mask
 
 
-@pytest.mark.parametrize("depth, reach", [(1, 1), (5, 2), (9, 1), (23, 3), (30, 0)])
-def test_erosion_in_slabs_is_the_erosion_of_the_whole_array(depth, reach):
-    rng = np.random.default_rng(depth)
-    smooth = ndimage.gaussian_filter(rng.random((24, 20, depth)), 2.0)
-    mask = smooth > np.median(smooth)  # half the voxels, in smooth blobs the ball erodes only in part
-    ball = np.ones((3, 3, 2 * reach + 1), bool)
-    ball[0, 0, 0] = ball[-1, -1, -1] = False  # not symmetric: an offset is not mirrored into place
-    expected = ndimage.binary_erosion(mask, structure=ball, border_value=1).astype(np.uint8)
-    assert 0.1 < expected.mean() < 0.4  # the erosion keeps some of the mask's voxels and removes others
-    for workers in (1, 2, 3, 4):
-        out = np.zeros(mask.shape, np.uint8)
-        _erode_in_slabs(mask, ball, out, workers)
-        assert np.array_equal(out, expected), workers
+@pytest.mark.parametrize("spacing, radius", [((1.0, 1.0, 1.0), 1.0), ((1.0, 1.0, 2.0), 3.0),
+                                             ((0.72, 0.72, 1.18), 3.0), ((2.0, 0.6, 1.0), 2.5)])
+def test_spreading_the_outside_by_the_ball_is_the_complement_of_the_erosion(spacing, radius):
+    """Only the outside voxels that touch the mask are spread by the ball: the same bits as scipy's erosion of
+    the whole array (nothing outside beyond its edge), for masks of many shapes, cut by the edges or not."""
+    ball = mm_ball(spacing, radius)
+    rng = np.random.default_rng(len(ball))
+    masks = [*_thick_masks(), *(m for m in _random_masks() if m.ndim == 3)]
+    for sigma in (1.0, 2.0):
+        smooth = ndimage.gaussian_filter(rng.random((24, 20, 16)), sigma)
+        masks.append(smooth > np.median(smooth))  # half the voxels: much surface, some voxels kept
+    kept = 0
+    for mask in masks:
+        expected = ndimage.binary_erosion(mask, structure=ball, border_value=1)
+        got = _near_outside(mask, ball)
+        assert got.shape == mask.shape and np.array_equal(~got, expected)
+        kept += int(0 < expected.sum() < mask.sum())
+    assert kept >= 4  # the erosion kept some voxels and took others in several masks
 
 
 @pytest.mark.parametrize("spacing, radius", [((1.0, 1.0, 2.0), 2.0), ((0.703125, 0.703125, 2.0), 2.0),

@@ -19,7 +19,6 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from breastmri.parallel import each_slice, slice_threads
 
 DEFAULT_MIN_FRACTION = 0.2
 
@@ -113,11 +112,11 @@ def erode_mm(mask: np.ndarray, spacing, margin_mm: float) -> np.ndarray:
 
     A voxel is farther than the margin from every outside voxel exactly when no outside voxel lies within the
     ball of that radius around it: the binary erosion by :func:`mm_ball` decides the same voxels as the distance
-    transform (:func:`distance_inside` ``> margin_mm``; tested bit for bit). The erosion costs about the ball's
-    size per voxel, the distance transform the same whatever the margin: the erosion is used where the ball's box
-    holds at most :data:`BALL_MAX_BOX` offsets (a 3 mm margin at 0.72 x 0.72 x 1.18 mm: 847, the ball 189 of
-    them, 0.48 s instead of 1.38 s on a 448 x 448 x 155 scan's breast; the two cost the same at a 5 mm margin
-    there), the distance beyond (and the ball is not built).
+    transform (:func:`distance_inside` ``> margin_mm``; tested bit for bit). The erosion
+    (:func:`_near_outside`) costs about the ball's size per voxel of the mask's surface, the distance transform the
+    same whatever the margin: the erosion is used where the ball's box holds at most :data:`BALL_MAX_BOX` offsets (a
+    3 mm margin at 0.72 x 0.72 x 1.18 mm: 847, the ball 189 of them), the distance beyond (and the ball is not
+    built).
     """
     mask = np.asarray(mask) > 0
     if margin_mm < 0:
@@ -130,7 +129,7 @@ def erode_mm(mask: np.ndarray, spacing, margin_mm: float) -> np.ndarray:
         return (distance_inside(mask, spacing) > margin_mm).view(np.uint8)
     box = bounding_box(mask, margin=1)  # beyond it every voxel is outside, as is the box's grown layer
     out = np.zeros(mask.shape, np.uint8)
-    _erode_in_slabs(mask[box], mm_ball(spacing, margin_mm), out[box])
+    out[box] = mask[box] & ~_near_outside(mask[box], mm_ball(spacing, margin_mm))
     return out
 
 
@@ -150,23 +149,29 @@ def without_skin(breast: np.ndarray, body: np.ndarray, spacing, margin_mm: float
     return out
 
 
-def _erode_in_slabs(mask: np.ndarray, ball: np.ndarray, out: np.ndarray, workers: int | None = None) -> None:
-    """``out[...] = binary_erosion(mask, ball, border_value=1)``, computed in slabs along axis 2 on threads
-    (``workers`` slabs, default :func:`~breastmri.parallel.slice_threads`; the erosion releases the GIL): each
-    slab is eroded with the ball's reach of neighbouring slices around it, so every voxel sees exactly what it
-    sees in the whole array (the same bits; 0.27 s instead of 0.36 s for a 448 x 448 x 155 scan's breast on
-    2 cores)."""
-    reach, depth = ball.shape[2] // 2, mask.shape[2]
-    n = max(1, min(workers or slice_threads(), depth // (2 * reach + 1)))  # each_slice bounds the threads
-    bounds = np.linspace(0, depth, n + 1).astype(int)
-
-    def slab(i: int) -> None:
-        first, end = bounds[i], bounds[i + 1]
-        lo, hi = max(0, first - reach), min(depth, end + reach)
-        eroded = ndimage.binary_erosion(mask[:, :, lo:hi], structure=ball, border_value=1)
-        out[:, :, first:end] = eroded[:, :, first - lo:end - lo]
-
-    each_slice(slab, n, n)
+def _near_outside(mask: np.ndarray, ball: np.ndarray) -> np.ndarray:
+    """The voxels that some voxel outside ``mask`` reaches by an offset of ``ball`` (centred; beyond the array's
+    edge nothing is outside): ``~binary_erosion(mask, ball, border_value=1)``, the same bits, for a ball that
+    holds, with each offset, its mirror and every offset nearer the centre along an axis (:func:`mm_ball`).
+    Then an outside voxel within the ball of a voxel of ``mask`` implies one that touches ``mask`` (a face
+    neighbour) within it (on the path that shortens the offset one axis step at a time, the last outside voxel),
+    so only those are spread by the ball: its size times the mask's surface, not times its volume (0.13 s
+    instead of 0.58 s for a 3 mm margin on a 448 x 448 x 155 scan's breast and body)."""
+    outside = ~mask
+    touching = np.zeros_like(mask)
+    for axis in range(mask.ndim):
+        lower = (slice(None),) * axis + (slice(0, -1),)
+        upper = (slice(None),) * axis + (slice(1, None),)
+        touching[lower] |= outside[lower] & mask[upper]
+        touching[upper] |= outside[upper] & mask[lower]
+    reach = [n // 2 for n in ball.shape]
+    near = np.pad(outside, [(r, r) for r in reach])  # the spread lands inside without bounds checks
+    strides = np.array([int(np.prod(near.shape[a + 1:])) for a in range(near.ndim)])
+    seeds = np.ravel_multi_index([c + r for c, r in zip(np.nonzero(touching), reach)], near.shape)
+    flat = near.reshape(-1)
+    for offset in np.argwhere(ball) - reach:
+        flat[seeds + int(offset @ strides)] = True
+    return near[tuple(slice(r, r + n) for r, n in zip(reach, mask.shape))]
 
 
 #: :func:`erode_mm` erodes by a ball whose box holds at most this many offsets, and uses the distance beyond.

@@ -68,19 +68,24 @@ def _orient(volume: Volume, record: OrientationRecord | None, settings: Heuristi
 @dataclass(frozen=True)
 class BreastSegmentation:
     """The breast mask of one scan in its STORED frame, the probability, the orientation record, the
-    plausibility QC (share inside the body, of the body in front covered, problems) and the body the QC judged
-    against (:meth:`~breastmri.orientation.orient.ScanAnatomy.full_body`, stored frame: the air is outside it)."""
+    plausibility QC (share inside the body, of the body in front covered, problems) and the oriented scan's
+    anatomy the QC judged against (for :meth:`region`)."""
 
     breast: np.ndarray       # uint8
     probability: np.ndarray  # float32 in [0, 1]
     record: OrientationRecord
     qc: dict
-    body: np.ndarray         # bool
+    anatomy: ScanAnatomy
+
+    def body(self) -> np.ndarray:
+        """The body the QC judged against in the stored frame
+        (:meth:`~breastmri.orientation.orient.ScanAnatomy.full_body`): the air is outside it."""
+        return to_original_frame(self.anatomy.full_body(), self.record)
 
     def region(self, spacing, skin_margin_mm: float) -> np.ndarray:
-        """Where lesions and the tumour candidate may lie: the breast less its skin
-        (:func:`~breastmri.inference.postprocess.without_skin`)."""
-        return without_skin(self.breast, self.body, spacing, skin_margin_mm)
+        """Where lesions and the tumour candidate may lie: the breast less its skin where it meets the air
+        (:func:`~breastmri.inference.postprocess.without_skin` against :meth:`body`)."""
+        return without_skin(self.breast, self.body(), spacing, skin_margin_mm)
 
 
 def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np.ndarray], threshold: float,
@@ -105,10 +110,9 @@ def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], 
     if anatomy is None:
         anatomy = ScanAnatomy(oriented, record.working_spacing, settings or HeuristicSettings())
     qc = mask_placement(oriented, breast_oriented, record.working_spacing, settings, anatomy=anatomy)
-    body = to_original_frame(anatomy.full_body(), record)
-    del oriented, anatomy
+    del oriented
     return BreastSegmentation(np.asarray(to_original_frame(breast_oriented, record), dtype=np.uint8),
-                              stored_prob, record, qc, body)
+                              stored_prob, record, qc, anatomy)
 
 
 def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np.ndarray], threshold: float, *,

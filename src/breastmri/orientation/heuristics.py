@@ -120,7 +120,7 @@ def filled_planes(tissue: np.ndarray, axis: int) -> np.ndarray:
     def outline(k: int) -> None:
         labels, n = ndimage.label(tissue[:, :, k])
         if n:
-            largest = 1 + int(np.argmax(ndimage.sum_labels(np.ones_like(labels), labels, range(1, n + 1))))
+            largest = 1 + int(np.argmax(np.bincount(labels.ravel())[1:]))
             out[:, :, k] = fill_cut_body(labels == largest)
 
     each_slice(outline, tissue.shape[2])
