@@ -6,13 +6,14 @@ import pytest
 from inference_helpers import VARIANTS, IdentityNet, phantom_like, store, threshold_predictor
 
 from breastmri.data.io import Volume, load_volume, save_nifti
+from breastmri.inference.candidates import CandidateRule
 from breastmri.inference.evaluation import dice
 from breastmri.inference.predictor import Preprocessing, SlicePredictor
 from breastmri.inference.scan import predict_scan
 from breastmri.orientation.frame import frame_affine
 from breastmri.orientation.orient import orient_scan
 
-FINDINGS = {"tumor_percentile": 98.0, "tumor_core_mm": 0.0, "skin_margin_mm": 0.0, "max_bulk_ratio": 0.5}  # the tumour candidate's rule
+RULE = CandidateRule(percentile=98.0, core_mm=0.0, skin_margin_mm=0.0, max_bulk_ratio=0.5)  # the tumour candidate's
 
 
 def _run(tmp_path, predict, storage, ud, hf, threshold=0.5):
@@ -21,7 +22,7 @@ def _run(tmp_path, predict, storage, ud, hf, threshold=0.5):
     path = tmp_path / f"{storage}_{ud}_{hf}.nii.gz"
     save_nifti(s, affine, path)
     volume = load_volume(path, "Breast_MRI_001")
-    result = predict_scan(volume, predict, threshold, **FINDINGS)
+    result = predict_scan(volume, predict, threshold, rule=RULE)
     out = tmp_path / f"{storage}_{ud}_{hf}_breast.nii.gz"
     save_nifti(result.breast, volume.affine, out)
     written = nib.load(str(out))
@@ -78,11 +79,11 @@ def test_record_must_match_file(tmp_path):
     _, record = orient_scan(Volume(scan, affine, "x"))
     other = Volume(scan[:, :-1], affine, "x", path=tmp_path / "x.nii.gz")
     with pytest.raises(DataError, match="orientation record"):
-        predict_scan(other, threshold_predictor, 0.5, record=record, **FINDINGS)
+        predict_scan(other, threshold_predictor, 0.5, record=record, rule=RULE)
     # the stored record reproduces the in-process decision
     same = Volume(scan, affine, "x")
-    a = predict_scan(same, threshold_predictor, 0.5, record=record, **FINDINGS)
-    b = predict_scan(same, threshold_predictor, 0.5, **FINDINGS)
+    a = predict_scan(same, threshold_predictor, 0.5, record=record, rule=RULE)
+    b = predict_scan(same, threshold_predictor, 0.5, rule=RULE)
     np.testing.assert_array_equal(a.breast, b.breast)
 
 
@@ -95,9 +96,9 @@ def test_verify_refuses_an_affine_that_contradicts_the_anatomy(tmp_path):
     scan, breast, _ = phantom_like()
     lying = Volume(scan, np.diag([0.8, 0.7, 2.5, 1.0]), "x", path=tmp_path / "x.nii.gz")
     with pytest.raises(DataError, match="x.nii.gz: cannot place the scan.*affine contradicts the anatomy"):
-        predict_scan(lying, threshold_predictor, 0.5, **FINDINGS)
+        predict_scan(lying, threshold_predictor, 0.5, rule=RULE)
     with pytest.raises(DataError, match="x.nii.gz: cannot place the scan.*scan_flip_hf undecidable"):
-        predict_scan(lying, threshold_predictor, 0.5, affine_mode="ignore", **FINDINGS)
+        predict_scan(lying, threshold_predictor, 0.5, affine_mode="ignore", rule=RULE)
 
 
 def test_inference_gets_the_working_frame_spacing_of_a_sagittal_file(tmp_path):
@@ -117,7 +118,7 @@ def test_inference_gets_the_working_frame_spacing_of_a_sagittal_file(tmp_path):
         seen.append((np.shape(oriented), tuple(round(float(s), 4) for s in spacing)))
         return np.zeros(np.shape(oriented), np.float32)
 
-    result = predict_scan(volume, predict, 0.5, affine_mode="trust", **FINDINGS)
+    result = predict_scan(volume, predict, 0.5, affine_mode="trust", rule=RULE)
     (shape, spacing), = seen
     assert spacing == (0.7, 2.0, 0.7) and shape == (stored.shape[0], stored.shape[2], stored.shape[1])
     assert result.breast.shape == stored.shape

@@ -10,8 +10,11 @@ from inference_helpers import threshold_predictor, tiny_checkpoint
 
 from breastmri.data.errors import DataError
 from breastmri.inference import breast_cases
+from breastmri.inference.candidates import CandidateRule
 from breastmri.inference.features import FEATURE_NAMES, TRUSTED
 from breastmri.inference.predictor import Preprocessing
+
+RULE = CandidateRule(percentile=98.0, core_mm=0.0, skin_margin_mm=3.0, max_bulk_ratio=0.5)  # the tumour candidate's
 
 
 def _standin(*args, **kwargs):
@@ -27,8 +30,9 @@ def test_stage_outputs_metrics_and_determinism(seed_dataset, tmp_path, monkeypat
     seed_root, truth_dir = seed_dataset
     monkeypatch.setattr(breast_cases, "load_predictor", _standin)
     out, metrics_path = tmp_path / "pred", tmp_path / "metrics" / "infer_breast.json"
-    summary = breast_cases.infer_dataset(seed_root, "unused.pt", out, truth_dir=truth_dir, metrics_path=metrics_path,
-                                  figures_dir=tmp_path / "fig", n_preview=3, progress=False)
+    summary = breast_cases.infer_dataset(seed_root, "unused.pt", out, rule=RULE, truth_dir=truth_dir,
+                                         metrics_path=metrics_path, figures_dir=tmp_path / "fig", n_preview=3,
+                                         progress=False)
     for scan in sorted((seed_root / "inference" / "scans").iterdir()):
         pid = scan.name[:-7]
         src = nib.load(str(scan))
@@ -62,7 +66,7 @@ def test_stage_outputs_metrics_and_determinism(seed_dataset, tmp_path, monkeypat
     assert metrics_path.is_file() and metrics_path.with_suffix(".csv").is_file()
     first = _digest(out)
     (out / "Breast_MRI_099_breast.nii.gz").write_bytes(b"stale")
-    breast_cases.infer_dataset(seed_root, "unused.pt", out, progress=False)
+    breast_cases.infer_dataset(seed_root, "unused.pt", out, rule=RULE, progress=False)
     assert _digest(out) == first                    # deterministic, stale outputs removed
 
 
@@ -70,8 +74,8 @@ def test_without_truth_the_declared_metric_files_still_exist(seed_dataset, tmp_p
     seed_root, _ = seed_dataset
     monkeypatch.setattr(breast_cases, "load_predictor", _standin)
     metrics_path = tmp_path / "metrics" / "infer_breast.json"
-    summary = breast_cases.infer_dataset(seed_root, "unused.pt", tmp_path / "pred", truth_dir=None,
-                                  metrics_path=metrics_path, progress=False)
+    summary = breast_cases.infer_dataset(seed_root, "unused.pt", tmp_path / "pred", rule=RULE, truth_dir=None,
+                                         metrics_path=metrics_path, progress=False)
     assert "metrics" not in summary
     written = json.loads(metrics_path.read_text())
     qc = written.pop("qc")
@@ -93,21 +97,23 @@ def test_stage_with_orientation_record_and_real_checkpoint(seed_dataset, tmp_pat
     record_path = save_records(records, tmp_path / "oriented" / "orientation_record.json")
     ckpt = tiny_checkpoint(tmp_path / "best.pt")
     (tmp_path / "threshold.json").write_text('{"threshold": 0.4}')
-    summary = breast_cases.infer_dataset(seed_root, ckpt, tmp_path / "pred", threshold_json=tmp_path / "threshold.json",
-                                  record_path=record_path, truth_dir=truth_dir, batch_size=8, progress=False)
+    summary = breast_cases.infer_dataset(seed_root, ckpt, tmp_path / "pred", rule=RULE,
+                                         threshold_json=tmp_path / "threshold.json", record_path=record_path,
+                                         truth_dir=truth_dir, batch_size=8, progress=False)
     assert summary["threshold"] == 0.4 and summary["preprocessing"]["size"] == 32
     assert summary["metrics"]["n_patients"] == 5
     # a record file that lacks a patient is an error naming it
     save_records(records[:2], record_path)
     with pytest.raises(DataError, match="no orientation record"):
-        breast_cases.infer_dataset(seed_root, ckpt, tmp_path / "pred2", record_path=record_path, progress=False)
+        breast_cases.infer_dataset(seed_root, ckpt, tmp_path / "pred2", rule=RULE, record_path=record_path,
+                                   progress=False)
 
 
 def test_stage_refuses_lesion_checkpoint(seed_dataset, tmp_path):
     seed_root, _ = seed_dataset
     ckpt = tiny_checkpoint(tmp_path / "lesion.pt", task="lesion")
     with pytest.raises(DataError, match="'lesion' task"):
-        breast_cases.infer_dataset(seed_root, ckpt, tmp_path / "pred", progress=False)
+        breast_cases.infer_dataset(seed_root, ckpt, tmp_path / "pred", rule=RULE, progress=False)
 
 
 def test_figures_grid_and_focus(tmp_path):

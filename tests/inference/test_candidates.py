@@ -183,6 +183,23 @@ def test_the_check_trusts_only_below_the_ratio():
             _check(*suppressed, max_bulk_ratio=wrong)
 
 
+def test_the_rule_checks_its_values_says_what_it_is_and_finds_what_checked_candidate_finds():
+    from breastmri.inference.candidates import CandidateRule, checked_candidate
+
+    rule = CandidateRule(percentile=98.0, core_mm=1.0, skin_margin_mm=3.0, max_bulk_ratio=0.5)
+    assert rule.describe().startswith("percentile: the 3D component with the most voxels 1 mm inside")
+    assert "above the 98th percentile" in rule.describe() and "at most 0.5 of its 99th" in rule.describe()
+    image, breast = _breast_with(60, 150, 400)
+    tumor, check = rule.check(image, breast, (1.0, 1.0, 1.0))
+    expected, expected_check = checked_candidate(image, breast, 98.0, 0.5, core_mm=1.0, spacing=(1.0, 1.0, 1.0))
+    assert tumor.any() and np.array_equal(tumor, expected) and check == expected_check
+    for field, wrong in (("percentile", 100.0), ("core_mm", -1.0), ("skin_margin_mm", -0.5),
+                         ("max_bulk_ratio", 0.0), ("max_bulk_ratio", 1.5), ("core_mm", float("nan"))):
+        values = {"percentile": 98.0, "core_mm": 1.0, "skin_margin_mm": 3.0, "max_bulk_ratio": 0.5, field: wrong}
+        with pytest.raises(ValueError, match=field):
+            CandidateRule(**values)
+
+
 def test_the_check_tells_suppressed_from_bright_fat_on_an_unseen_phantom(tmp_path):
     """On a phantom seed never used to choose the ratio (seed 42 chose it), with the true breast masks: every
     fat-suppressed scan is trusted, every non-suppressed (t1) one is not."""

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 from inference_helpers import threshold_predictor
 
 from breastmri.inference import breast_cases
+from breastmri.inference.candidates import CandidateRule
 from breastmri.inference.predictor import Preprocessing
 from breastmri.inference.transfer import evaluate_transfer
 
@@ -13,7 +14,7 @@ COHORTS = {"t1_duke": {"share": 0.5, "affine": "scanner", "contrast": "t1", "sym
                                "acquisition": "phantom"}}
 
 
-RULE = {"tumor_percentile": 98.0, "tumor_core_mm": 3.0, "skin_margin_mm": 3.0, "max_bulk_ratio": 0.5}  # params.yaml candidate
+RULE = CandidateRule(percentile=98.0, core_mm=3.0, skin_margin_mm=3.0, max_bulk_ratio=0.5)  # params.yaml candidate
 
 
 def _standin(checkpoint, *args, **kwargs):
@@ -30,7 +31,7 @@ def test_held_out_cohorts_get_model_classical_and_baseline_rows_and_nothing_is_l
     metrics_path, figure = tmp_path / "m" / "transfer.json", tmp_path / "fig" / "examples.png"
     summary = evaluate_transfer(tmp_path / "work", metrics_path, figure, seed=3, n_scans=4, cohorts=COHORTS,
                                 scanner_orientations=["LPS", "RAS"], oblique_rate=0.0, duke_matrix=96,
-                                checkpoint="model.pt", baseline_checkpoint="empty.pt", candidate_rule=RULE,
+                                checkpoint="model.pt", baseline_checkpoint="empty.pt", rule=RULE,
                                 progress=False)
     metrics = json.loads(metrics_path.read_text())
     assert set(metrics["rows"]) == {"model", "classical", "baseline"}
@@ -56,5 +57,5 @@ def test_held_out_cohorts_get_model_classical_and_baseline_rows_and_nothing_is_l
     assert figure.is_file() and metrics_path.with_suffix(".csv").is_file() and not (tmp_path / "work").exists()
     evaluate_transfer(tmp_path / "work", tmp_path / "again.json", figure, seed=3, n_scans=4, cohorts=COHORTS,
                       scanner_orientations=["LPS", "RAS"], oblique_rate=0.0, duke_matrix=96,
-                      checkpoint="model.pt", baseline_checkpoint="empty.pt", candidate_rule=RULE, progress=False)
+                      checkpoint="model.pt", baseline_checkpoint="empty.pt", rule=RULE, progress=False)
     assert (tmp_path / "again.json").read_text() == metrics_path.read_text()  # deterministic

@@ -32,7 +32,7 @@ from breastmri.data.errors import DataError
 from breastmri.data.io import load_volume, save_nifti, write_json
 from breastmri.data.layouts import SeedLayout
 from breastmri.inference import evaluation as ev
-from breastmri.inference.candidates import PERCENTILE_RULE, core_text
+from breastmri.inference.candidates import CandidateRule
 from breastmri.inference.classical import classical_breast_mask
 from breastmri.inference.features import TRUSTED, features_table
 from breastmri.inference.figures import DPI, Case, case_overlay, prediction_grid
@@ -77,18 +77,16 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
                   threshold_json: str | Path | None = None, record_path: str | Path | None = None,
                   h5_path: str | Path | None = None, truth_dir: str | Path | None = None,
                   metrics_path: str | Path | None = None, figures_dir: str | Path | None = None,
-                  tumor_percentile: float = 98.0, tumor_core_mm: float = 0.0, skin_margin_mm: float = 3.0,
-                  max_bulk_ratio: float = 0.5,
-                  min_component_fraction: float = DEFAULT_MIN_FRACTION, classical_baseline: bool = True,
+                  rule: CandidateRule, min_component_fraction: float = DEFAULT_MIN_FRACTION,
+                  classical_baseline: bool = True,
                   affine_mode: str = "verify",
                   batch_size: int = 16, device: str = "cpu", mirror_tta: bool = False, n_preview: int = 6,
                   settings: HeuristicSettings | None = None, progress: bool = True) -> dict:
     """Run the stage (see the module docstring); return a summary (and the metrics when evaluated).
     ``affine_mode`` places scans that have no orientation record (``record_path`` empty); ``settings``: the
     anatomy rules (params.yaml ``anatomy``) of that placement, of the breast mask's QC and of the classical
-    baseline. ``max_bulk_ratio``: a tumour candidate is untrusted (warned, listed, its features left out of the
-    correlation) where the breast's median exceeds this share of its 99th percentile
-    (:func:`breastmri.inference.candidates.checked_candidate`)."""
+    baseline. ``rule``: the tumour candidate's; an untrusted candidate is warned about, listed, and its features are
+    left out of the correlation (:meth:`breastmri.inference.candidates.CandidateRule.check`)."""
     out_dir = Path(out_dir)
     scans = SeedLayout(seed_root).inference_scans()
     threshold = read_threshold(threshold_json) if threshold_json else None
@@ -118,9 +116,7 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
     preview: list[Case] = []
     for pid in tqdm(sorted(scans), desc="infer", unit="scan", disable=not progress or None):
         volume = load_volume(scans[pid], pid)
-        result = predict_scan(volume, predictor.predict_breast, predictor.threshold,
-                              tumor_percentile=tumor_percentile, tumor_core_mm=tumor_core_mm,
-                              skin_margin_mm=skin_margin_mm, max_bulk_ratio=max_bulk_ratio,
+        result = predict_scan(volume, predictor.predict_breast, predictor.threshold, rule,
                               record=None if records is None else records[pid], settings=settings,
                               min_component_fraction=min_component_fraction, affine_mode=affine_mode)
         breast_path, tumor_path = prediction_paths(out_dir, pid)
@@ -142,7 +138,7 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
     features = features_table(rows)
     write_table(features, out_dir / "features.csv")
     plausibility = {**qc_summary(qc), "not_placed_by_orient": not_placed,
-                    "candidate": candidate_summary(candidates, tumor_percentile, tumor_core_mm, max_bulk_ratio)}
+                    "candidate": candidate_summary(candidates, rule)}
     for pid, problems in plausibility["flagged"].items():
         print(f"WARNING: {scans[pid]}: implausible breast mask: {'; '.join(problems)}", file=sys.stderr)
     for pid in plausibility["candidate"]["untrusted"]:
@@ -158,8 +154,8 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
                                          **{TRUSTED: [candidates[pid]["trusted"] for pid in per_patient.index]})
         plausibility["candidate"].update(trusted_hit_rates(per_patient))
         metrics.update(threshold=predictor.threshold, mirror_tta=predictor.mirror_tta,
-                       tumor_percentile=float(tumor_percentile), tumor_core_mm=float(tumor_core_mm),
-                       skin_margin_mm=float(skin_margin_mm),
+                       tumor_percentile=float(rule.percentile), tumor_core_mm=float(rule.core_mm),
+                       skin_margin_mm=float(rule.skin_margin_mm),
                        min_component_fraction=float(min_component_fraction), qc=plausibility)
         if metrics_path:
             write_json(metrics, metrics_path)
@@ -174,13 +170,9 @@ def infer_dataset(seed_root: str | Path, checkpoint: str | Path, out_dir: str | 
     return summary
 
 
-def candidate_summary(candidates: dict[str, dict], tumor_percentile: float, tumor_core_mm: float,
-                      max_bulk_ratio: float) -> dict:
+def candidate_summary(candidates: dict[str, dict], rule: CandidateRule) -> dict:
     """The tumour candidates' rule and their check: bulk ratio (mean, min, max) and the untrusted patients."""
-    return {"rule": f"{PERCENTILE_RULE}: {core_text(tumor_core_mm)} above the {tumor_percentile:g}th "
-                    f"percentile of the breast less its skin, trusted where the breast's median is at most "
-                    f"{max_bulk_ratio:g} of its 99th percentile (fat suppressed)",
-            "max_bulk_ratio": float(max_bulk_ratio),
+    return {"rule": rule.describe(), "max_bulk_ratio": float(rule.max_bulk_ratio),
             "bulk_ratio": ev.summarize([c["bulk_ratio"] for c in candidates.values()]),
             "n_untrusted": sum(not c["trusted"] for c in candidates.values()),
             "untrusted": sorted(pid for pid, c in candidates.items() if not c["trusted"])}

@@ -11,6 +11,8 @@ component, as with ``core_mm`` 0 (the published rule).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from breastmri.inference.postprocess import bounding_box, erode_mm, is_whole, largest_component
@@ -91,6 +93,39 @@ def core_text(core_mm: float) -> str:
     """The component choice of the rule in words (reported with its hit rate)."""
     return (f"the 3D component with the most voxels {core_mm:g} mm inside the brightest voxels" if core_mm > 0
             else "the largest 3D component")
+
+
+@dataclass(frozen=True)
+class CandidateRule:
+    """The whole-breast pipeline's tumour candidate and its trust test (params.yaml ``candidate``): the 3D
+    component with the most voxels ``core_mm`` inside the region's voxels above its ``percentile``-th percentile
+    (:func:`tumor_candidate`), the region being the breast less ``skin_margin_mm`` where it meets the air; trusted
+    where the region's median is at most ``max_bulk_ratio`` of its 99th percentile (:func:`checked_candidate`)."""
+
+    percentile: float
+    core_mm: float
+    skin_margin_mm: float
+    max_bulk_ratio: float
+
+    def __post_init__(self):
+        _check_percentile(self.percentile)
+        if not self.core_mm >= 0.0:
+            raise ValueError(f"core_mm must be >= 0, got {self.core_mm}")
+        if not self.skin_margin_mm >= 0.0:
+            raise ValueError(f"skin_margin_mm must be >= 0, got {self.skin_margin_mm}")
+        if not 0.0 < self.max_bulk_ratio <= 1.0:
+            raise ValueError(f"max_bulk_ratio must be in (0, 1], got {self.max_bulk_ratio}")
+
+    def describe(self) -> str:
+        """The rule in words (reported with its hit rate)."""
+        return (f"{PERCENTILE_RULE}: {core_text(self.core_mm)} above the {self.percentile:g}th percentile of the "
+                f"breast less its skin, trusted where the breast's median is at most {self.max_bulk_ratio:g} of its "
+                "99th percentile (fat suppressed)")
+
+    def check(self, image: np.ndarray, region: np.ndarray, spacing) -> tuple[np.ndarray, dict]:
+        """:func:`checked_candidate` of ``region`` (the breast less its skin) by this rule."""
+        return checked_candidate(image, region, self.percentile, self.max_bulk_ratio, core_mm=self.core_mm,
+                                 spacing=spacing)
 
 
 def _judged(ratio: float, max_bulk_ratio: float) -> dict:

@@ -222,6 +222,7 @@ def _lesion_case(args, predictor, guide, outputs: "_Outputs"):
 def _breast_scan(args, predictor, affine_mode: str, outputs: "_Outputs"):
     """``--scan``: segment; the probability (as soon as it exists) and the mask are written in the background
     while the post-processing, the tumour candidate and the features are computed."""
+    from breastmri.inference.candidates import CandidateRule
     from breastmri.inference.features import TRUSTED, features_table
     from breastmri.inference.figures import Case
     from breastmri.inference.scan import scan_findings, segment_breast
@@ -240,8 +241,8 @@ def _breast_scan(args, predictor, affine_mode: str, outputs: "_Outputs"):
     for problem in seg.qc["problems"]:
         print(f"WARNING: {scan_path}: implausible breast mask: {problem}", file=sys.stderr)
     outputs.add(f"{case}_pred.nii.gz", "nifti", seg.breast)
-    result = scan_findings(reference, seg, tumor_percentile=args.tumor_percentile, tumor_core_mm=args.tumor_core_mm,
-                           skin_margin_mm=args.skin_margin_mm, max_bulk_ratio=args.candidate_max_bulk_ratio)
+    result = scan_findings(reference, seg, CandidateRule(args.tumor_percentile, args.tumor_core_mm,
+                                                         args.skin_margin_mm, args.candidate_max_bulk_ratio))
     if not result.candidate["trusted"]:
         print(f"WARNING: {scan_path}: {result.candidate['problem']}", file=sys.stderr)
     outputs.add(f"{case}_tumor.nii.gz", "nifti", result.tumor)

@@ -13,7 +13,7 @@ import numpy as np
 
 from breastmri.data.errors import DataError
 from breastmri.data.io import Volume
-from breastmri.inference.candidates import checked_candidate
+from breastmri.inference.candidates import CandidateRule
 from breastmri.inference.features import patient_features
 from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, keep_large_components, without_skin
 from breastmri.orientation.orient import HeuristicSettings, ScanAnatomy, mask_placement, orient_scan_anatomy
@@ -115,30 +115,25 @@ def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], 
                               stored_prob, record, qc, anatomy)
 
 
-def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np.ndarray], threshold: float, *,
-                 tumor_percentile: float, tumor_core_mm: float, skin_margin_mm: float, max_bulk_ratio: float,
-                 record: OrientationRecord | None = None, settings: HeuristicSettings | None = None,
-                 min_component_fraction: float = DEFAULT_MIN_FRACTION, affine_mode: str = "verify") -> ScanPrediction:
-    """:func:`segment_breast`, then the tumour candidate (percentile rule inside the breast less
-    ``skin_margin_mm`` of skin, so the bright skin cannot win), its check (``max_bulk_ratio``) and the features on the
-    stored scan (own spacing)."""
+def predict_scan(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], np.ndarray], threshold: float,
+                 rule: CandidateRule, *, record: OrientationRecord | None = None,
+                 settings: HeuristicSettings | None = None, min_component_fraction: float = DEFAULT_MIN_FRACTION,
+                 affine_mode: str = "verify") -> ScanPrediction:
+    """:func:`segment_breast`, then the tumour candidate of ``rule`` (inside the breast less its skin, so the bright
+    skin cannot win), its check and the features on the stored scan (own spacing)."""
     seg = segment_breast(volume, predict_proba, threshold, record, settings, min_component_fraction, affine_mode)
-    return scan_findings(volume, seg, tumor_percentile=tumor_percentile, tumor_core_mm=tumor_core_mm,
-                         skin_margin_mm=skin_margin_mm, max_bulk_ratio=max_bulk_ratio)
+    return scan_findings(volume, seg, rule)
 
 
-def scan_findings(volume: Volume, seg: BreastSegmentation, *, tumor_percentile: float, tumor_core_mm: float,
-                  skin_margin_mm: float, max_bulk_ratio: float) -> ScanPrediction:
-    """The second half of :func:`predict_scan`: tumour candidate, its check
-    (:func:`~breastmri.inference.candidates.checked_candidate`, on the same region) and features of a
+def scan_findings(volume: Volume, seg: BreastSegmentation, rule: CandidateRule) -> ScanPrediction:
+    """The second half of :func:`predict_scan`: the tumour candidate of ``rule`` and its check
+    (:meth:`~breastmri.inference.candidates.CandidateRule.check`, on the breast less its skin) and the features of a
     :func:`segment_breast` result (for a caller that uses the segmentation, e.g. starts writing it, before these
     are done)."""
     # one C-ordered copy (NIfTI arrays come Fortran-ordered): the masks are C-ordered, and the candidate and the
     # features index the image with them (the same values in the same order, read without striding)
     image = np.ascontiguousarray(volume.array, dtype=np.float32)
-    region = seg.region(volume.spacing, skin_margin_mm)
-    tumor, check = checked_candidate(image, region, tumor_percentile, max_bulk_ratio, core_mm=tumor_core_mm,
-                                     spacing=volume.spacing)
+    tumor, check = rule.check(image, seg.region(volume.spacing, rule.skin_margin_mm), volume.spacing)
     features = patient_features(image, seg.breast, tumor, volume.spacing)
     return ScanPrediction(volume.patient_id, seg.breast, tumor, seg.probability, seg.record, features, seg.qc,
                           check)

@@ -28,6 +28,7 @@ from breastmri.data.io import load_volume, write_json
 from breastmri.inference import evaluation as ev
 from breastmri.inference.figures import DPI, Case, prediction_grid
 from breastmri.inference.breast_cases import BREAST_SUFFIX, infer_dataset, trusted_hit_rates, write_table
+from breastmri.inference.candidates import CandidateRule
 from breastmri.inference.features import TRUSTED
 from breastmri.orientation.orient import HeuristicSettings
 from breastmri.phantom.synthesize import synthesize
@@ -61,12 +62,12 @@ def evaluate_transfer(work_dir: str | Path, metrics_path: str | Path, figure_pat
                       checkpoint: str | Path, threshold_json: str | Path | None = None,
                       baseline_checkpoint: str | Path | None = None,
                       baseline_threshold_json: str | Path | None = None, batch_size: int = 16, device: str = "cpu",
-                      settings: HeuristicSettings | None = None, candidate_rule: dict,
+                      settings: HeuristicSettings | None = None, rule: CandidateRule,
                       progress: bool = True) -> dict:
     """Draw the held-out phantom under ``work_dir``, score the model(s) and the classical baseline on it, write
-    ``metrics_path`` (and a per-patient .csv beside it); return ``{"metrics", "per_patient"}``. ``candidate_rule``:
-    the tumour candidate's rule and trust test (``tumor_percentile``, ``skin_margin_mm``, ``max_bulk_ratio``, as
-    the ``candidate`` section of params.yaml gives them to both stages)."""
+    ``metrics_path`` (and a per-patient .csv beside it); return ``{"metrics", "per_patient"}``. ``rule``:
+    the tumour candidate's rule and trust test (the ``candidate`` section of params.yaml, as the infer stage uses
+    it)."""
     work_dir = Path(work_dir)
     shutil.rmtree(work_dir, ignore_errors=True)  # a killed earlier run's leftovers
     phantom = work_dir / "phantom"
@@ -82,7 +83,7 @@ def evaluate_transfer(work_dir: str | Path, metrics_path: str | Path, figure_pat
                                 threshold_json=threshold_path or None, truth_dir=phantom / "truth",
                                 classical_baseline=name == "model", batch_size=batch_size, device=device,
                                 affine_mode="trust", n_preview=0, settings=settings, progress=progress,
-                                **candidate_rule)
+                                rule=rule)
         per_patient, thresholds[name] = summary["per_patient"], float(summary["threshold"])
         rows[name] = _rows(per_patient.rename(columns={"breast_dice": "dice", "breast_hd95_mm": "hd95_mm"}), "")
         tables.append(per_patient[["cohort", "breast_dice", "breast_hd95_mm"]].add_prefix(f"{name}_"))

@@ -1,4 +1,4 @@
-"""The ``anatomy`` and ``candidate`` sections of ``params.yaml``, each shared by several stages."""
+"""The ``anatomy`` section of ``params.yaml``, shared by several stages."""
 
 from __future__ import annotations
 
@@ -27,19 +27,3 @@ class AnatomyConfig(StageConfig):
         from breastmri.orientation.orient import HeuristicSettings
 
         return HeuristicSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(AnatomyConfig)})
-
-
-@dataclasses.dataclass(frozen=True)
-class CandidateConfig(StageConfig):
-    """The ``candidate`` section: the whole-breast pipeline's tumour-candidate rule and its trust test, shared by
-    the infer stage and the transfer stage (:func:`breastmri.inference.scan.scan_findings`)."""
-
-    tumor_percentile: float
-    tumor_core_mm: float
-    skin_margin_mm: float
-    candidate_max_bulk_ratio: float
-
-    def candidate_settings(self) -> dict:
-        """The section as :func:`~breastmri.inference.breast_cases.infer_dataset`'s keyword arguments."""
-        return dict(tumor_percentile=self.tumor_percentile, tumor_core_mm=self.tumor_core_mm,
-                    skin_margin_mm=self.skin_margin_mm, max_bulk_ratio=self.candidate_max_bulk_ratio)

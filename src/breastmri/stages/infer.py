@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from breastmri.stages.anatomy import AnatomyConfig, CandidateConfig
+from breastmri.stages.anatomy import AnatomyConfig
+from breastmri.stages.candidate import CandidateConfig
 from breastmri.stages.config import DataConfig, optional
 
 NOTEBOOK = "notebooks/07_infer.ipynb"
@@ -39,7 +40,7 @@ def run(config: Config) -> dict:
         figures_dir=config.figures_dir, classical_baseline=config.classical_baseline,
         min_component_fraction=config.min_component_fraction, batch_size=config.batch_size, device=config.device,
         mirror_tta=config.mirror_tta, n_preview=config.n_preview, settings=config.heuristics(),
-        **config.candidate_settings())
+        rule=config.rule())
 
 
 def describe(summary: dict) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from breastmri.stages.anatomy import AnatomyConfig, CandidateConfig
+from breastmri.stages.anatomy import AnatomyConfig
+from breastmri.stages.candidate import CandidateConfig
 from breastmri.stages.config import DataConfig, optional
 
 NOTEBOOK = "notebooks/11_transfer.ipynb"
@@ -39,7 +40,7 @@ def run(config: Config) -> dict:
         duke_matrix=config.duke_matrix, checkpoint=config.checkpoint, threshold_json=optional(config.threshold_json),
         baseline_checkpoint=optional(config.baseline_checkpoint),
         baseline_threshold_json=optional(config.baseline_threshold_json), batch_size=config.batch_size,
-        device=config.device, settings=config.heuristics(), candidate_rule=config.candidate_settings())
+        device=config.device, settings=config.heuristics(), rule=config.rule())
 
 
 def describe(summary: dict) -> str:
