@@ -101,6 +101,43 @@ def test_air_threshold_and_body_ignore_a_band_of_zero_padding(contrast):
     assert np.count_nonzero(body_padded ^ body) < 0.01 * np.count_nonzero(body)
 
 
+def _rolled_off(volume, axis, k):
+    """``volume`` with its ``k`` planes at both ends of ``axis`` faded linearly toward zero (weights 1 / (k + 1),
+    ..., k / (k + 1) from the end inward)."""
+    weight = np.ones(volume.shape[axis], np.float32)
+    weight[:k] = np.linspace(0.0, 1.0, k + 2)[1:-1]
+    weight[-k:] = weight[:k][::-1]
+    shape = [1] * volume.ndim
+    shape[axis] = volume.shape[axis]
+    return volume * weight.reshape(shape)
+
+
+@pytest.mark.parametrize("contrast", CONTRASTS)
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_air_threshold_and_body_ignore_a_roll_off_at_the_ends_of_an_axis(contrast, axis):
+    """A reconstruction that fades the signal, the air's noise with it, over the planes at both ends of the slab
+    or the field of view: those planes are left out of the air's histogram (the planes of weight under 0.5), so the threshold stays the air's and the body does not take in the air; nothing is left out
+    of the scan as it is. (Without the rule the faded air is the lowest peak: measured on held-out phantom views,
+    the threshold fell to a fifth and the QC flagged 6 of 9 views' true breast masks.)"""
+    scan, _ = anatomy(0, contrast=contrast)
+    smooth = ndimage.uniform_filter(scan, size=(3, 3, 1))
+    assert h.unrolled_box(smooth) == (slice(0, scan.shape[0]), slice(0, scan.shape[1]), slice(0, scan.shape[2]))
+    k = max(2, scan.shape[axis] // 10)  # a tenth of the axis at each end (4 planes of 48, 2 of 20)
+    faded = _rolled_off(scan, axis, k)
+    smooth_faded = ndimage.uniform_filter(faded, size=(3, 3, 1))
+    kept = h.unrolled_box(smooth_faded)[axis]  # the planes of weight under 0.5 left out, the others kept
+    stripped = int(np.count_nonzero(np.linspace(0.0, 1.0, k + 2)[1:-1] < 0.5))
+    assert kept == slice(stripped, scan.shape[axis] - stripped)
+    expected = h.air_threshold(smooth, SETTINGS.noise_factor, SETTINGS.floor_fraction)
+    got = h.air_threshold(smooth_faded, SETTINGS.noise_factor, SETTINGS.floor_fraction)
+    assert got == pytest.approx(expected, rel=0.1)
+    body, _ = h.body_mask(scan, SETTINGS.noise_factor, SETTINGS.floor_fraction)
+    body_faded, _ = h.body_mask(faded, SETTINGS.noise_factor, SETTINGS.floor_fraction)
+    inner = [slice(None)] * 3
+    inner[axis] = slice(k, scan.shape[axis] - k)  # the planes at full signal
+    assert np.count_nonzero((body_faded ^ body)[tuple(inner)]) < 0.01 * np.count_nonzero(body)
+
+
 def test_air_threshold_level_is_the_air_peak_not_a_wiggle_on_its_flank():
     """The air's level is the peak of the air noise (a Rayleigh distribution of mode sigma; after the 3x3 mean
     about its mean, sigma * sqrt(pi / 2)); a noise wiggle on the rising flank of that peak is not a "clear

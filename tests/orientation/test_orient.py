@@ -297,15 +297,24 @@ def test_a_reused_anatomy_must_be_that_of_the_scan(body):
         mask_placement(oriented, mask, (1.0, 1.0, 1.0), anatomy=anatomy_)
 
 
-def test_mask_placement_of_a_breast_only_view_with_fat_near_the_noise_floor():
+@pytest.mark.parametrize("faded_axis", [None, 2])
+def test_mask_placement_of_a_breast_only_view_with_fat_near_the_noise_floor(faded_axis):
     """A phantom sagittal breast-only view whose fat lies near the noise floor (strong fat suppression): the
     axial outline loses the dark breast fat, the QC's envelope keeps it, so the true breast mask passes, and the
-    same mask flipped onto the chest wall or moved 3 cm into the air in front still fails."""
+    same mask flipped onto the chest wall or moved 3 cm into the air in front still fails. The same with the
+    signal faded over the 4 planes at both ends of the stored left-right axis (61 sagittal slices), as a
+    reconstruction's roll-off leaves it: the air threshold ignores the faded planes (without that the body took
+    in the air in front of the breast, and the true mask covered 59% of the body in front of it)."""
     rng = np.random.default_rng(3)
     style = Style(acquisition="sagittal", bilateral=False, fov="breast", contrast="dark_fat")
     case = make_case(rng, lesion_for(rng, draw_patients(rng, 1)[0]), n_phases=2, phases=(0,), style=style)
     storage = scanner_storage(case.grid.spacing, case.grid.shape, "PIR")
-    volume = Volume(storage.store(case.phases[0]).astype(np.float32), storage.affine, "case")
+    stored = storage.store(case.phases[0]).astype(np.float32)
+    if faded_axis is not None:
+        weight = np.ones(stored.shape[faded_axis], np.float32)
+        weight[:4] = weight[-4:][::-1] = np.linspace(0.0, 1.0, 6)[1:-1]
+        stored *= weight.reshape([-1 if axis == faded_axis else 1 for axis in range(3)])
+    volume = Volume(stored, storage.affine, "case")
     oriented, record, anatomy = orient_scan_anatomy(volume, affine_mode="trust")
     truth = to_oriented_frame(storage.store(case.breast_mask), record) > 0
     assert h.placement(anatomy.body, anatomy.decimate(truth))["inside_body"] < 0.6  # the axial outline alone

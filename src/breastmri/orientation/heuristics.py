@@ -88,8 +88,11 @@ def air_threshold(volume: np.ndarray, noise_factor: float, floor_fraction: float
 
     Exact zeros are padding (rows or corners the reconstruction or a resampling filled in: magnitude noise in air
     is never exactly zero over a region) and are left out of that histogram, unless they are most of its voxels
-    (air exactly zero); else a band of padding would be taken for the air and the noisy air for tissue."""
-    values = np.asarray(volume, dtype=np.float32).ravel()
+    (air exactly zero); else a band of padding would be taken for the air and the noisy air for tissue. For the
+    same reason the planes at the ends of an axis where the signal rolls off (:func:`unrolled_box`) are left out
+    of the histogram and the percentiles."""
+    volume = np.asarray(volume, dtype=np.float32)
+    values = volume[unrolled_box(volume)].ravel()
     median, high = np.percentile(values, [50.0, 99.0])
     dark = values[values <= median]
     padding = dark == 0
@@ -101,6 +104,30 @@ def air_threshold(volume: np.ndarray, noise_factor: float, floor_fraction: float
     peaks = np.flatnonzero(local_max & (counts >= 0.1 * counts.max()))
     level = float(0.5 * (edges[peaks[0]] + edges[peaks[0] + 1]))
     return max(noise_factor * level, floor_fraction * float(high))
+
+
+#: A plane at an end of an axis whose darkest voxels (this percentile of every ``ROLLOFF_STRIDE``-th voxel of the
+#: plane) are under :data:`ROLLOFF_RATIO` of the median plane's lies where the signal, the air's noise with it,
+#: rolls off toward the field of view's end.
+ROLLOFF_PERCENTILE = 1.0
+ROLLOFF_RATIO = 0.5
+ROLLOFF_STRIDE = 4
+
+
+def unrolled_box(volume: np.ndarray) -> tuple[slice, ...]:
+    """The volume less the planes at both ends of each axis whose darkest voxels fall under :data:`ROLLOFF_RATIO`
+    of the median plane's (:data:`ROLLOFF_PERCENTILE`): a reconstruction's roll-off toward the ends of the slab or
+    the field of view, or padding, scales the noise in the air down with the signal (thermal noise does not fade
+    elsewhere), so there the air is darker than the air; its values would be taken for the air's level. The planes
+    are stripped from each end up to the first one that is not rolled off (at least half the planes, those at or
+    above the median, never are)."""
+    box = []
+    for axis, n in enumerate(volume.shape):
+        planes = np.moveaxis(volume, axis, 0).reshape(n, -1)[:, ::ROLLOFF_STRIDE]  # every 4th voxel: enough
+        floor = np.percentile(planes, ROLLOFF_PERCENTILE, axis=1)
+        kept = np.flatnonzero(floor >= ROLLOFF_RATIO * np.median(floor))
+        box.append(slice(int(kept[0]), int(kept[-1]) + 1))
+    return tuple(box)
 
 
 def body_mask(volume: np.ndarray, noise_factor: float, floor_fraction: float) -> tuple[np.ndarray, np.ndarray]:
