@@ -139,6 +139,20 @@ def test_air_threshold_and_body_ignore_a_roll_off_at_the_ends_of_an_axis(contras
     assert np.count_nonzero((body_faded ^ body)[tuple(inner)]) < 0.01 * np.count_nonzero(body)
 
 
+def test_planes_of_air_alone_are_not_a_roll_off():
+    """A field of view the body fills from side to side: the planes across the anterior-posterior axis through the
+    body hold no air, those in front of it only air. Those air planes are as dark as air is and stay (the
+    reference is the darkest interior plane, not the typical one, whose floor is the body's); the same volume
+    faded over its 4 end planes along the left-right axis loses the two of weight 0.2 and 0.4 at each end."""
+    rng = np.random.default_rng(5)
+    volume = _rayleigh(rng, (48, 40, 24))
+    volume[:30] = 90.0 + rng.normal(0, 3, size=(30, 40, 24))  # the body fills every column of rows 0-29
+    smooth = ndimage.uniform_filter(volume, size=(3, 3, 1))  # as body_mask sees it
+    assert h.unrolled_box(smooth) == (slice(0, 48), slice(0, 40), slice(0, 24))
+    faded = ndimage.uniform_filter(_rolled_off(volume, 1, 4), size=(3, 3, 1))
+    assert h.unrolled_box(faded) == (slice(0, 48), slice(2, 38), slice(0, 24))
+
+
 def test_air_threshold_level_is_the_air_peak_not_a_wiggle_on_its_flank():
     """The air's level is the peak of the air noise (a Rayleigh distribution of mode sigma; after the 3x3 mean
     about its mean, sigma * sqrt(pi / 2)); a noise wiggle on the rising flank of that peak is not a "clear

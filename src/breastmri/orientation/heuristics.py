@@ -107,25 +107,29 @@ def air_threshold(volume: np.ndarray, noise_factor: float, floor_fraction: float
 
 
 #: A plane at an end of an axis whose darkest voxels (this percentile of every ``ROLLOFF_STRIDE``-th voxel of the
-#: plane) are under :data:`ROLLOFF_RATIO` of the median plane's lies where the signal, the air's noise with it,
-#: rolls off toward the field of view's end.
+#: plane) are under :data:`ROLLOFF_RATIO` of the darkest interior plane's lies where the signal, the air's noise
+#: with it, rolls off toward the field of view's end; the interior leaves out ``ROLLOFF_END`` of the planes at
+#: each end.
 ROLLOFF_PERCENTILE = 1.0
 ROLLOFF_RATIO = 0.5
 ROLLOFF_STRIDE = 4
+ROLLOFF_END = 0.2
 
 
 def unrolled_box(volume: np.ndarray) -> tuple[slice, ...]:
     """The volume less the planes at both ends of each axis whose darkest voxels fall under :data:`ROLLOFF_RATIO`
-    of the median plane's (:data:`ROLLOFF_PERCENTILE`): a reconstruction's roll-off toward the ends of the slab or
-    the field of view, or padding, scales the noise in the air down with the signal (thermal noise does not fade
-    elsewhere), so there the air is darker than the air; its values would be taken for the air's level. The planes
-    are stripped from each end up to the first one that is not rolled off (at least half the planes, those at or
-    above the median, never are)."""
+    of those of the darkest plane of the axis's interior (:data:`ROLLOFF_PERCENTILE`, :data:`ROLLOFF_END`): a
+    reconstruction's roll-off toward the ends of the slab or the field of view, or padding, fades the noise in
+    the air with the signal, so there the air is darker than anywhere inside (thermal noise does not fade), and
+    its values would be taken for the air's level. Planes of air alone (in front of the breasts) are as dark as the
+    interior's air and stay. The planes are stripped from each end up to the first one that is not faded (the
+    interior's darkest plane never is)."""
     box = []
     for axis, n in enumerate(volume.shape):
         planes = np.moveaxis(volume, axis, 0).reshape(n, -1)[:, ::ROLLOFF_STRIDE]  # every 4th voxel: enough
         floor = np.percentile(planes, ROLLOFF_PERCENTILE, axis=1)
-        kept = np.flatnonzero(floor >= ROLLOFF_RATIO * np.median(floor))
+        end = int(ROLLOFF_END * n)
+        kept = np.flatnonzero(floor >= ROLLOFF_RATIO * floor[end:n - end].min())
         box.append(slice(int(kept[0]), int(kept[-1]) + 1))
     return tuple(box)
 
