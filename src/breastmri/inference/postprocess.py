@@ -19,7 +19,6 @@ import math
 import numpy as np
 from scipy import ndimage
 
-
 DEFAULT_MIN_FRACTION = 0.2
 
 
@@ -155,15 +154,10 @@ def _near_outside(mask: np.ndarray, ball: np.ndarray) -> np.ndarray:
     holds, with each offset, its mirror and every offset nearer the centre along an axis (:func:`mm_ball`).
     Then an outside voxel within the ball of a voxel of ``mask`` implies one that touches ``mask`` (a face
     neighbour) within it (on the path that shortens the offset one axis step at a time, the last outside voxel),
-    so only those are spread by the ball: its size times the mask's surface, not times its volume (0.13 s
+    so only those are spread by the ball: its size times the mask's surface, not times its volume (0.14 s
     instead of 0.58 s for a 3 mm margin on a 448 x 448 x 155 scan's breast and body)."""
     outside = ~mask
-    touching = np.zeros_like(mask)
-    for axis in range(mask.ndim):
-        lower = (slice(None),) * axis + (slice(0, -1),)
-        upper = (slice(None),) * axis + (slice(1, None),)
-        touching[lower] |= outside[lower] & mask[upper]
-        touching[upper] |= outside[upper] & mask[lower]
+    touching = ndimage.binary_dilation(mask, ndimage.generate_binary_structure(mask.ndim, 1)) & outside
     reach = [n // 2 for n in ball.shape]
     near = np.pad(outside, [(r, r) for r in reach])  # the spread lands inside without bounds checks
     strides = np.array([int(np.prod(near.shape[a + 1:])) for a in range(near.ndim)])
