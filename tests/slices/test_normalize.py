@@ -70,13 +70,44 @@ def test_percentiles_partition_everything_where_the_sample_misleads():
         assert percentiles(values, [1.0, 99.0]).tobytes() == np.percentile(values, [1.0, 99.0]).tobytes()
 
 
+def _plain_clip_zscore(values) -> np.ndarray:
+    """The formula the slice datasets were first made with: the whole clipped volume in float64 at once."""
+    lo, hi = np.percentile(np.asarray(values, np.float32), [1.0, 99.0])
+    clipped = np.clip(np.asarray(values, np.float32), lo, hi)
+    return ((clipped - clipped.mean(dtype=np.float64)) / clipped.std(dtype=np.float64)).astype(np.float32)
+
+
 def test_clip_zscore_is_the_plain_formula_with_numpys_percentiles_bit_for_bit():
-    """The fast percentiles and the in-place arithmetic change no bit of what the slice datasets were made with."""
+    """The fast percentiles and the chunked arithmetic change no bit of what the slice datasets were made with."""
     for values in list(_volumes())[:3]:
-        lo, hi = np.percentile(np.asarray(values, np.float32), [1.0, 99.0])
-        clipped = np.clip(np.asarray(values, np.float32), lo, hi)
-        expected = ((clipped - clipped.mean(dtype=np.float64)) / clipped.std(dtype=np.float64)).astype(np.float32)
-        assert clip_zscore(values, 1.0, 99.0).tobytes() == expected.tobytes()
+        assert clip_zscore(values, 1.0, 99.0).tobytes() == _plain_clip_zscore(values).tobytes()
+
+
+def test_clip_zscore_chunks_sum_as_numpy_does_in_every_memory_layout():
+    """Volumes of many chunks (sizes not a multiple of 8) in every layout a scan reaches it in (C, Fortran as
+    nibabel reads, transposed, flipped and strided views of the orientation): the plain formula's bits, so the
+    chunks are added in numpy's own pairwise tree and in its memory order."""
+    rng = np.random.default_rng(7)
+    for shape, dtype in [((97, 83, 61), np.float32), ((130, 67, 61), np.uint16), ((96, 64, 65), np.float64)]:
+        volume = (rng.gamma(2.0, 300.0, shape) + rng.normal(0, 1e-3, shape)).astype(dtype)
+        assert volume.size > 3 * normalize._CHUNK
+        for view in (volume, np.asfortranarray(volume), volume.transpose(2, 0, 1), volume[::-1, :, ::-1],
+                     np.flip(volume.transpose(1, 2, 0), 0)[:, ::2]):
+            got, expected = clip_zscore(view), _plain_clip_zscore(view)
+            assert got.shape == expected.shape == view.shape and got.dtype == np.float32
+            assert np.array_equal(got.view(np.uint32), expected.view(np.uint32)), (shape, dtype, view.strides)
+
+
+def test_clipped_moments_are_numpys_mean_and_std_bit_for_bit():
+    """The chunk sums are added in numpy's pairwise tree: the mean and standard deviation of the clipped values
+    are numpy's to the last bit, for sizes of one chunk, many, and not a multiple of 8."""
+    rng = np.random.default_rng(8)
+    for n in (5, 1000, normalize._CHUNK, normalize._CHUNK + 1, 3 * normalize._CHUNK + 13, 1_000_003):
+        values = (rng.gamma(2.0, 300.0, n) * rng.uniform(0.5, 2.0, n)).astype(np.float32)
+        lo, hi = percentiles(values, [1.0, 99.0])
+        clipped = np.clip(values, lo, hi)
+        mean, std = normalize._clipped_moments(values, lo, hi)
+        assert (mean, std) == (clipped.mean(dtype=np.float64), clipped.std(dtype=np.float64)), n
 
 
 def test_percentiles_leave_other_kinds_of_q_and_values_to_numpy():
