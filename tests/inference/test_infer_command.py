@@ -1,3 +1,4 @@
+import dataclasses
 import os
 
 import nibabel as nib
@@ -9,7 +10,8 @@ from inference_helpers import phantom_like, store, tiny_checkpoint
 from breastmri.data.atomic import LOCK
 from breastmri.data.dicom import load_dicom_phases
 from breastmri.data.io import load_volume, save_nifti
-from breastmri.inference.command import main
+from breastmri.inference.candidates import CandidateRule
+from breastmri.inference.command import RULE_FLAGS, main
 from breastmri.phantom.dicom import write_dicom_series
 
 CASE = "DUKE_001"
@@ -95,10 +97,15 @@ def test_breast_scan_says_when_its_tumour_candidate_is_not_trusted(tmp_path, che
     assert main(base + ["--out_dir", str(tmp_path / "b"), "--candidate_max_bulk_ratio", "1.0"]) == 0
     assert "not trusted" not in capsys.readouterr().err
     assert pd.read_csv(tmp_path / "b" / "Breast_MRI_007_features.csv")["candidate_trusted"].all()
-    for flag, value in (("--candidate_max_bulk_ratio", "0"), ("--tumor_percentile", "100"), ("--tumor_core_mm", "-1"),
-                        ("--batch_size", "0")):
+    for flag, value, problem in (("--candidate_max_bulk_ratio", "0", "must be in (0, 1], got 0.0"),
+                                 ("--tumor_percentile", "100", "must be in [0, 100), got 100.0"),
+                                 ("--tumor_core_mm", "-1", "must be >= 0, got -1.0"),
+                                 ("--skin_margin_mm", "nan", "must be >= 0, got nan"),
+                                 ("--batch_size", "0", "must be >= 1, got 0")):
         err = _error(capsys, base + ["--out_dir", str(tmp_path / "c"), flag, value], tmp_path / "c")
-        assert flag in err
+        assert err == f"error: {flag} {problem}\n"
+    # every field of the rule has its flag (the rule's own checks name the field; the command names the flag)
+    assert set(RULE_FLAGS) == {field.name for field in dataclasses.fields(CandidateRule)}
 
 
 def _error(capsys, argv, out, file=None):

@@ -131,6 +131,24 @@ def metrics_text(case: str, task: str, metrics: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The flag that sets each field of the tumour candidate's rule (``CandidateRule``).
+RULE_FLAGS = {"percentile": "--tumor_percentile", "core_mm": "--tumor_core_mm", "skin_margin_mm": "--skin_margin_mm",
+              "max_bulk_ratio": "--candidate_max_bulk_ratio"}
+
+
+def candidate_rule(args: argparse.Namespace):
+    """The tumour candidate's rule of the flags, checked by the rule itself: a setting it refuses is reported under
+    its flag's name (its message begins with the field's name)."""
+    from breastmri.inference.candidates import CandidateRule
+
+    try:
+        return CandidateRule(args.tumor_percentile, args.tumor_core_mm, args.skin_margin_mm,
+                             args.candidate_max_bulk_ratio)
+    except ValueError as exc:
+        field, _, rest = str(exc).partition(" ")
+        raise DataError(None, f"{RULE_FLAGS[field]} {rest}") from None
+
+
 def run(args: argparse.Namespace) -> dict:
     """Do the work; returns {name: final path}. Raises DataError on bad input; writes nothing then."""
     from breastmri.inference.predictor import check_task, predictor_from_state
@@ -143,14 +161,7 @@ def run(args: argparse.Namespace) -> dict:
         raise DataError(None, f"--batch_size must be >= 1, got {args.batch_size}")
     if args.min_component_fraction < 0:
         raise DataError(None, f"--min_component_fraction must be >= 0, got {args.min_component_fraction}")
-    if args.skin_margin_mm < 0:
-        raise DataError(None, f"--skin_margin_mm must be >= 0, got {args.skin_margin_mm}")
-    if not 0.0 <= args.tumor_percentile < 100.0:
-        raise DataError(None, f"--tumor_percentile must be in [0, 100), got {args.tumor_percentile}")
-    if not args.tumor_core_mm >= 0:
-        raise DataError(None, f"--tumor_core_mm must be >= 0, got {args.tumor_core_mm}")
-    if not 0.0 < args.candidate_max_bulk_ratio <= 1.0:
-        raise DataError(None, f"--candidate_max_bulk_ratio must be in (0, 1], got {args.candidate_max_bulk_ratio}")
+    rule = candidate_rule(args)
     wanted = "lesion" if args.phases_folder is not None else "breast"
     affine_mode = args.affine or ("trust" if wanted == "lesion" else "verify")
     if args.breast_checkpoint_path is not None and wanted != "lesion":
@@ -183,7 +194,7 @@ def run(args: argparse.Namespace) -> dict:
         if wanted == "lesion":
             case, reference, fig_case, pred, truth, metrics = _lesion_case(args, predictor, guide, outputs)
         else:
-            case, reference, fig_case, pred, truth, metrics = _breast_scan(args, predictor, affine_mode, outputs)
+            case, reference, fig_case, pred, truth, metrics = _breast_scan(args, predictor, affine_mode, rule, outputs)
         from breastmri.inference.figures import case_overlay
 
         outputs.add(f"{case}_overlay.png", "figure", case_overlay(fig_case, dict(metrics) or None,
@@ -219,10 +230,9 @@ def _lesion_case(args, predictor, guide, outputs: "_Outputs"):
     return case, reference, fig_case, pred, truth, _metrics(pred, truth, reference)
 
 
-def _breast_scan(args, predictor, affine_mode: str, outputs: "_Outputs"):
+def _breast_scan(args, predictor, affine_mode: str, rule, outputs: "_Outputs"):
     """``--scan``: segment; the probability (as soon as it exists) and the mask are written in the background
     while the post-processing, the tumour candidate and the features are computed."""
-    from breastmri.inference.candidates import CandidateRule
     from breastmri.inference.features import TRUSTED, features_table
     from breastmri.inference.figures import Case
     from breastmri.inference.scan import scan_findings, segment_breast
@@ -241,8 +251,7 @@ def _breast_scan(args, predictor, affine_mode: str, outputs: "_Outputs"):
     for problem in seg.qc["problems"]:
         print(f"WARNING: {scan_path}: implausible breast mask: {problem}", file=sys.stderr)
     outputs.add(f"{case}_pred.nii.gz", "nifti", seg.breast)
-    result = scan_findings(reference, seg, CandidateRule(args.tumor_percentile, args.tumor_core_mm,
-                                                         args.skin_margin_mm, args.candidate_max_bulk_ratio))
+    result = scan_findings(reference, seg, rule)
     if not result.candidate["trusted"]:
         print(f"WARNING: {scan_path}: {result.candidate['problem']}", file=sys.stderr)
     outputs.add(f"{case}_tumor.nii.gz", "nifti", result.tumor)
