@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from breastmri.slices import normalize
-from breastmri.slices.normalize import CaseNormalizer, clip_zscore, percentiles
+from breastmri.slices.breast import prepare_volume
+from breastmri.slices.geometry import resize_pad
+from breastmri.slices.normalize import CaseNormalizer, ClipZScore, clip_zscore, percentiles
 
 
 def test_clip_zscore_standardises_and_clips():
@@ -108,6 +110,31 @@ def test_clipped_moments_are_numpys_mean_and_std_bit_for_bit():
         clipped = np.clip(values, lo, hi)
         mean, std = normalize._clipped_moments(values, lo, hi)
         assert (mean, std) == (clipped.mean(dtype=np.float64), clipped.std(dtype=np.float64)), n
+
+
+def test_clip_zscore_of_a_slice_is_the_volumes_slice_and_prepare_volume_uses_it():
+    """A fitted ClipZScore gives any part of its volume (a strided axial slice, a voxel) the bits the whole volume's
+    normalisation gives it, and prepare_volume, which normalises slice by slice, stores what resizing the slices of
+    the normalised volume gives (padding: the normalised volume's minimum), in every layout and for integer scans;
+    a volume without contrast normalises to zeros and a NaN voxel to NaN, as the plain formula does."""
+    rng = np.random.default_rng(9)
+    for dtype in (np.float32, np.int16):
+        volume = rng.gamma(2.0, 200.0, (40, 36, 9)).astype(dtype)
+        for view in (volume, np.asfortranarray(volume), volume.transpose(1, 0, 2)[::-1]):
+            whole, norm = _plain_clip_zscore(view), ClipZScore.fit(view)
+            for k in range(view.shape[2]):
+                assert np.array_equal(norm(view[:, :, k]).view(np.uint32), whole[:, :, k].view(np.uint32))
+            background = float(whole.min())
+            assert float(norm(np.min(view))) == background
+            expected = np.stack([resize_pad(whole[:, :, k], 24, order=1, pad_value=background,
+                                            pixel_aspect=2.0)[0] for k in range(view.shape[2])])[:, None]
+            prepared, _ = prepare_volume(view, 24, spacing=(0.5, 1.0, 3.0))
+            assert np.array_equal(prepared.view(np.uint32), expected.view(np.uint32))
+    assert ClipZScore.fit(np.full((4, 4, 2), 3.0)).std == 0.0
+    assert np.array_equal(prepare_volume(np.full((4, 4, 2), 3.0), 8)[0], np.zeros((2, 1, 8, 8), np.float32))
+    with_nan = rng.normal(size=(6, 6, 3)).astype(np.float32)
+    with_nan[2, 2, 1] = np.nan
+    assert np.isnan(ClipZScore.fit(with_nan).std) and np.isnan(clip_zscore(with_nan)).all()
 
 
 def test_percentiles_leave_other_kinds_of_q_and_values_to_numpy():

@@ -18,7 +18,7 @@ from breastmri.data.errors import DataError
 from breastmri.data.io import load_volume
 from breastmri.parallel import each_slice
 from breastmri.slices.geometry import SliceGeometry, pixel_aspect, prepare_mask, resize_pad
-from breastmri.slices.normalize import clip_zscore
+from breastmri.slices.normalize import ClipZScore
 from breastmri.slices.writer import PatientSlices
 
 
@@ -33,15 +33,16 @@ def prepare_volume(scan: np.ndarray, size: int, low_pct: float = 1.0, high_pct: 
     scan = np.asarray(scan)
     if scan.ndim != 3:
         raise ValueError(f"expected a 3D volume, got shape {scan.shape}")
-    norm = clip_zscore(scan, low_pct, high_pct)
-    background = float(norm.min())
-    h, w, depth = norm.shape
+    norm = ClipZScore.fit(scan, low_pct, high_pct)
+    # the normalised volume's minimum: that of the scan normalised (every step keeps the order of the values)
+    background = float(norm(np.float32(np.min(scan))))
+    h, w, depth = scan.shape
     aspect = pixel_aspect(spacing)
     geometry = SliceGeometry.for_shape(h, w, size, aspect)
     images = np.empty((depth, 1, geometry.size, geometry.size), dtype=np.float32)
 
-    def prepare(k: int) -> None:
-        images[k, 0], _ = resize_pad(norm[:, :, k], size, order=1, pad_value=background, pixel_aspect=aspect)
+    def prepare(k: int) -> None:  # each slice normalised as the whole volume would be, then resized
+        images[k, 0], _ = resize_pad(norm(scan[:, :, k]), size, order=1, pad_value=background, pixel_aspect=aspect)
 
     each_slice(prepare, depth)
     return images, geometry

@@ -12,34 +12,66 @@ EPS = 1e-6
 
 def clip_zscore(image: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0,
                 eps: float = EPS) -> np.ndarray:
-    """Clip to the ``[low_pct, high_pct]`` percentiles of ``image``, then z-score; float32 out.
+    """Clip to the ``[low_pct, high_pct]`` percentiles of ``image``, then z-score; float32 out
+    (:class:`ClipZScore` fitted to ``image`` and applied to it).
 
     Safe on constant input: when the standard deviation after clipping is below ``eps`` the result
     is all zeros (not NaN/inf). The whole-breast task applies it to the whole 3D volume, so all slices
     of a patient share one scale.
-
-    The result is, bit for bit, ``((c - c.mean()) / c.std()).astype(float32)`` with ``c`` the float64 clipped
-    volume (``numpy.clip`` promotes to the float64 percentiles), computed a chunk at a time (:func:`_chunk_sums`)
-    so that no float64 copy of the volume is made: a 448 x 448 x 155 scan in a fresh process, 0.16 s instead of
-    0.6-1.0 s (most of that was the first touch of three 250 MB temporaries).
     """
-    if not 0.0 <= low_pct < high_pct <= 100.0:
-        raise ValueError(f"need 0 <= low_pct < high_pct <= 100, got {low_pct}, {high_pct}")
     x = np.asarray(image, dtype=np.float32)
     if x.size == 0:
+        ClipZScore.check_percentiles(low_pct, high_pct)
         return x.copy()
-    lo, hi = percentiles(x, [low_pct, high_pct])
-    flat = np.ravel(x, order="K")  # the memory order numpy sums a contiguous volume in (a view of one)
-    mean, std = _clipped_moments(flat, lo, hi)
-    if std < eps:
-        return np.zeros(x.shape, np.float32)
-    out = np.empty_like(x, order="K")
-    flat_out = np.ravel(out, order="K")  # a view: the same order as ``flat``
-    for start in range(0, flat.size, _CHUNK):
-        chunk = _clipped(flat, lo, hi, start, start + _CHUNK)
-        np.subtract(chunk, mean, out=chunk)
-        flat_out[start:start + chunk.size] = np.divide(chunk, std, out=chunk)  # float64 -> float32 as astype
-    return out
+    return ClipZScore.fit(x, low_pct, high_pct, eps)(x)
+
+
+@dataclass(frozen=True)
+class ClipZScore:
+    """The whole-breast normalisation of one volume: clip to ``[lo, hi]`` (percentiles of the volume), subtract
+    the clipped volume's ``mean`` and divide by its ``std``, in float64, to float32. Fitted once to the volume, it
+    applies to the volume or to any part of it (a slice: the part's voxels get what the whole volume's would).
+
+    The result is, bit for bit, ``((c - c.mean()) / c.std()).astype(float32)`` with ``c`` the float64 clipped
+    volume (``numpy.clip`` promotes to the float64 percentiles), computed a chunk at a time so that no float64
+    copy of the volume is made (:func:`_clipped_moments`): a 448 x 448 x 155 scan in a fresh process, 0.16 s
+    instead of 0.6-1.0 s (most of that was the first touch of three 250 MB temporaries)."""
+
+    lo: float
+    hi: float
+    mean: float
+    std: float  # 0.0 where the clipped volume has (almost) no contrast: everything normalises to 0
+
+    @staticmethod
+    def check_percentiles(low_pct: float, high_pct: float) -> None:
+        if not 0.0 <= low_pct < high_pct <= 100.0:
+            raise ValueError(f"need 0 <= low_pct < high_pct <= 100, got {low_pct}, {high_pct}")
+
+    @classmethod
+    def fit(cls, image: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.0, eps: float = EPS) -> ClipZScore:
+        """The percentiles of a non-empty ``image`` and the moments of it clipped to them; a standard deviation
+        below ``eps`` is stored as 0."""
+        cls.check_percentiles(low_pct, high_pct)
+        x = np.asarray(image, dtype=np.float32)
+        if x.size == 0:
+            raise ValueError("no voxels to normalise")
+        lo, hi = percentiles(x, [low_pct, high_pct])
+        mean, std = _clipped_moments(np.ravel(x, order="K"), lo, hi)  # numpy sums a volume in memory order
+        return cls(lo, hi, mean, 0.0 if std < eps else std)  # NaN stays (NaN voxels give NaN, as numpy does)
+
+    def __call__(self, part: np.ndarray) -> np.ndarray:
+        """``part`` (of the fitted volume, any shape and layout) normalised, float32."""
+        x = np.asarray(part, dtype=np.float32)
+        if self.std == 0.0:
+            return np.zeros(x.shape, np.float32)  # float32 like the z-scored path
+        flat = np.ravel(x, order="K")
+        out = np.empty_like(x, order="K")
+        flat_out = np.ravel(out, order="K")  # a view: the same order as ``flat``
+        for start in range(0, flat.size, _CHUNK):
+            chunk = _clipped(flat, self.lo, self.hi, start, start + _CHUNK)
+            np.subtract(chunk, self.mean, out=chunk)
+            flat_out[start:start + chunk.size] = np.divide(chunk, self.std, out=chunk)  # float64 -> float32
+        return out
 
 
 def _clipped(flat: np.ndarray, lo, hi, start: int, stop: int) -> np.ndarray:
@@ -57,7 +89,7 @@ def _clipped_moments(flat: np.ndarray, lo, hi) -> tuple[float, float]:
     return mean, float(np.sqrt(squares / n))
 
 
-#: Elements per chunk of :func:`clip_zscore` (1 MB of float64: the cache, not the memory, holds it).
+#: Elements per chunk of :class:`ClipZScore` (1 MB of float64: the cache, not the memory, holds it).
 _CHUNK = 1 << 17
 
 
