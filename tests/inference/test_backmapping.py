@@ -122,3 +122,17 @@ def test_inference_gets_the_working_frame_spacing_of_a_sagittal_file(tmp_path):
     (shape, spacing), = seen
     assert spacing == (0.7, 2.0, 0.7) and shape == (stored.shape[0], stored.shape[2], stored.shape[1])
     assert result.breast.shape == stored.shape
+
+
+def test_findings_do_not_depend_on_the_scans_memory_layout():
+    """The candidate and the features read the scan as it is stored in memory (nibabel: Fortran order) without a
+    C-ordered copy: a scan held in C order gives the same candidate and the same features to the last bit."""
+    scan, _, _ = phantom_like()
+    (s,), affine = store([scan], "lps", True, False)
+    rule = CandidateRule(percentile=98.0, core_mm=2.0, skin_margin_mm=1.0, max_bulk_ratio=0.5)
+    runs = [predict_scan(Volume(layout(s.astype(np.float32)), affine, "p"), threshold_predictor, 0.5, rule=rule)
+            for layout in (np.asfortranarray, np.ascontiguousarray)]
+    assert runs[0].tumor.any() and np.array_equal(runs[0].tumor, runs[1].tumor)
+    assert runs[0].features.keys() == runs[1].features.keys()
+    for name, value in runs[0].features.items():
+        assert np.array_equal(value, runs[1].features[name], equal_nan=True), name

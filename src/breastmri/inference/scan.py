@@ -130,9 +130,7 @@ def scan_findings(volume: Volume, seg: BreastSegmentation, rule: CandidateRule) 
     (:meth:`~breastmri.inference.candidates.CandidateRule.check`, on the breast less its skin) and the features of a
     :func:`segment_breast` result (for a caller that uses the segmentation, e.g. starts writing it, before these
     are done)."""
-    # one C-ordered copy (NIfTI arrays come Fortran-ordered): the masks are C-ordered, and the candidate and the
-    # features index the image with them (the same values in the same order, read without striding)
-    image = np.ascontiguousarray(volume.array, dtype=np.float32)
+    image = np.asarray(volume.array, dtype=np.float32)
     tumor, check = rule.check(image, seg.region(volume.spacing, rule.skin_margin_mm), volume.spacing)
     features = patient_features(image, seg.breast, tumor, volume.spacing)
     return ScanPrediction(volume.patient_id, seg.breast, tumor, seg.probability, seg.record, features, seg.qc,
