@@ -294,8 +294,9 @@ PROBABILITY_LEVELS = 65535
 def probability_levels(prob: np.ndarray) -> tuple[np.ndarray, float]:
     """``(levels, slope)``: ``prob`` (in [0, 1]) as the nearest of ``PROBABILITY_LEVELS`` + 1 uint16 levels, and
     the scaling slope that gives the probabilities back."""
-    levels = np.rint(np.clip(np.asarray(prob, dtype=np.float32), 0.0, 1.0) * np.float32(PROBABILITY_LEVELS))
-    return levels.astype(np.uint16), 1.0 / PROBABILITY_LEVELS
+    scaled = np.clip(np.asarray(prob, dtype=np.float32), 0.0, 1.0)  # one float32 copy, worked on in place
+    np.rint(np.multiply(scaled, np.float32(PROBABILITY_LEVELS), out=scaled), out=scaled)
+    return scaled.astype(np.uint16), 1.0 / PROBABILITY_LEVELS
 
 
 STAGING = ".breastmri-infer-"  # + random: the staging folder of a run (a StagingFolder, locked while it is alive)
