@@ -92,6 +92,27 @@ def test_rerun_is_byte_identical(stage, tmp_path):
     assert "start_time" not in text and "end_time" not in text and "iopub" not in text
 
 
+def test_a_log_written_slowly_or_at_once_gives_the_same_notebook(tmp_path, monkeypatch):
+    """The kernel sends a write to stderr as its own output or batched with the next, by timing (a training run
+    writes an epoch's line every few seconds, a resumed one replays them at once): the notebook holds the same
+    single output either way."""
+    monkeypatch.chdir(tmp_path)
+    files = []
+    stage = _notebook(tmp_path / "05_demo.ipynb", "import os, sys, time\n"
+                      "for k in (1, 2, 3):\n"
+                      "    sys.stderr.write(f'epoch {k}/3'); sys.stderr.flush(); sys.stderr.write('\\n')\n"
+                      "    sys.stderr.flush(); time.sleep(float(os.environ['DEMO_PAUSE']))\n"
+                      "print('done')")
+    for pause in ("0", "0.3"):  # the kernel inherits the environment: the same notebook, other timing
+        monkeypatch.setenv("DEMO_PAUSE", pause)
+        out_nb, out_html = run_notebook(stage, DEMO, reports=tmp_path / "reports")
+        files.append((out_nb.read_bytes(), out_html.read_bytes()))
+        outputs = nbformat.read(out_nb, as_version=4).cells[-1].outputs
+        assert [(o["name"], o["text"]) for o in outputs] == [("stderr", "epoch 1/3\nepoch 2/3\nepoch 3/3\n"),
+                                                            ("stdout", "done\n")]
+    assert files[0] == files[1]
+
+
 def test_a_notebook_declaring_other_parameters_is_refused(tmp_path):
     """Stage notebooks hold no defaults: their only parameter is the stage's config mapping."""
     nb = _notebook(tmp_path / "03_old.ipynb", "print(size)")

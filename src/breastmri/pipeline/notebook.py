@@ -24,6 +24,7 @@ from pathlib import Path
 import nbformat
 import papermill
 from nbconvert import HTMLExporter
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 from breastmri.data.atomic import atomic_path, remove_stale_temps, write_text_atomic
 from breastmri.data.errors import DataError
@@ -45,7 +46,11 @@ def check_parameters(notebook: Path) -> None:
 
 
 def strip_volatile(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Remove timestamps, durations and random ids so identical runs give identical files."""
+    """Remove timestamps, durations and random ids, and merge each cell's consecutive writes to one stream into
+    one output (nbconvert's :class:`CoalesceStreamsPreprocessor`: how the kernel batched the writes depends on
+    their timing: a training resumed after its last epoch writes its log at once, the unbroken run an epoch at a
+    time), so identical runs give identical files."""
+    nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})
     papermill_meta = nb.metadata.get("papermill", {})
     nb.metadata["papermill"] = {"parameters": papermill_meta.get("parameters", {})}
     for index, cell in enumerate(nb.cells):
