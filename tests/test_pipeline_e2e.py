@@ -207,8 +207,14 @@ def test_queued_grid_of_experiments_runs_two_at_a_time_and_is_compared(tiny_repo
 
 
 def test_retraining_from_scratch_reproduces_the_model_and_metrics(tiny_repo):
+    """A forced re-run (which resumes the finished training from its kept last.pt) and a training from scratch
+    both give the locked outputs, the report included."""
     repo, env = tiny_repo
     metrics = (repo / "reports/metrics/train_breast.json").read_bytes()
+    report = (repo / "reports/notebooks/05_train_breast.ipynb").read_bytes()
+    _run(["dvc", "repro", "--force", "--single-item", "train@breast"], repo, env)
+    assert (repo / "reports/notebooks/05_train_breast.ipynb").read_bytes() == report
+    assert "changed" not in _run(["dvc", "status"], repo, env)
     shutil.rmtree(repo / "models/breast")
     _run(["dvc", "repro", "--single-item", "train@breast"], repo, env)
     assert (repo / "reports/metrics/train_breast.json").read_bytes() == metrics

@@ -62,10 +62,18 @@ class Interrupted(Exception):
     pass
 
 
-def test_resume_after_interruption_reproduces_the_uninterrupted_run(breast_h5, tmp_path, tiny_params):
+def _log(capsys) -> list[str]:
+    """The lines training wrote on stderr since the last call, less progress bars."""
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith(("breast epoch", "resuming"))]
+
+
+def test_resume_after_interruption_reproduces_the_uninterrupted_run(breast_h5, tmp_path, tiny_params, capsys):
     params = tiny_params("breast", max_epochs=4, patience=10)
     straight = tmp_path / "straight"
+    capsys.readouterr()
     train_task(breast_h5, straight / "m", straight / "live", "breast", **params)
+    log = _log(capsys)
+    assert [line.split(":")[0] for line in log] == [f"breast epoch {k}/4" for k in (1, 2, 3, 4)]
 
     resumed = tmp_path / "resumed"
 
@@ -77,9 +85,15 @@ def test_resume_after_interruption_reproduces_the_uninterrupted_run(breast_h5, t
         run_training(breast_h5, resumed / "m", resumed / "live", "breast", on_epoch_end=interrupt, **params)
     assert load_checkpoint(resumed / "m/last.pt")["epoch"] == 2
     epochs = []
+    _log(capsys)
     run_training(breast_h5, resumed / "m", resumed / "live", "breast", on_epoch_end=lambda r: epochs.append(r["epoch"]),
                  **params)
     assert epochs == [3, 4]  # resumed, not restarted
+    # its log: the epochs run before, as they were written, the resumption, then the rest: the unbroken run's
+    assert _log(capsys) == log[:2] + [f"resuming breast from {resumed / 'm/last.pt'} after epoch 2"] + log[2:]
+    # a finished run run again (dvc repro -f) trains nothing and writes the unbroken run's log, byte for byte
+    run_training(breast_h5, resumed / "m", resumed / "live", "breast", **params)
+    assert _log(capsys) == log
 
     for name in ("last.pt", "best.pt"):  # byte-identical: DVC sees the same model folder, downstream stays put
         a, b = load_checkpoint(straight / "m" / name), load_checkpoint(resumed / "m" / name)

@@ -321,6 +321,12 @@ class Trainer:
             row["val_dice_slice_mean"] = float(val["dice_slice_mean"])
         return row
 
+    def write_epoch(self, row: dict) -> None:
+        """The log line of one finished epoch (a row of :attr:`history`), on stderr."""
+        tqdm.write(f"{self.desc} epoch {row['epoch']}/{self.cfg.max_epochs}: train loss {row['train_loss']:.4f} "
+                   f"dice {row['train_dice']:.4f} | val loss {row['val_loss']:.4f} dice {row['val_dice']:.4f}"
+                   f" | lr {row['lr']:.2e}{' | best' if row['improved'] else ''}", file=sys.stderr)
+
     def fit(self) -> FitResult:
         cfg = self.cfg
         while not self.finished and self.epoch < cfg.max_epochs:
@@ -336,9 +342,7 @@ class Trainer:
                 save_checkpoint(self.state_dict(), self.out_dir / "last.pt")
             barrier()
             if self.ctx.is_main:
-                tqdm.write(f"{self.desc} epoch {epoch}/{cfg.max_epochs}: train loss {row['train_loss']:.4f} "
-                           f"dice {row['train_dice']:.4f} | val loss {row['val_loss']:.4f} dice {row['val_dice']:.4f}"
-                           f" | lr {row['lr']:.2e}{' | best' if row['improved'] else ''}", file=sys.stderr)
+                self.write_epoch(row)
             if self.on_epoch_end is not None:
                 self.on_epoch_end(dict(row))
         if self.ctx.is_main and not (self.out_dir / "best.pt").exists():

@@ -174,8 +174,11 @@ def run_training(h5_path, out_dir, live_dir, task: str, metrics_path=None, *, ct
         state = load_checkpoint(last)
         if state["params"] == stored_params and state["task"] == task:
             trainer.load_state_dict(state)
-            if ctx.is_main:
-                print(f"resuming {task} from {last} after epoch {trainer.epoch}", file=sys.stderr)
+            if ctx.is_main:  # the log of the epochs run before, as they were written: a report like an unbroken run's
+                for row in trainer.history:
+                    trainer.write_epoch(row)
+                if not trainer.finished:
+                    print(f"resuming {task} from {last} after epoch {trainer.epoch}", file=sys.stderr)
         elif ctx.is_main:
             print(f"{last} was written with other parameters or data: training {task} afresh", file=sys.stderr)
 
