@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -174,13 +173,9 @@ def run_training(h5_path, out_dir, live_dir, task: str, metrics_path=None, *, ct
         state = load_checkpoint(last)
         if state["params"] == stored_params and state["task"] == task:
             trainer.load_state_dict(state)
-            if ctx.is_main:  # the log of the epochs run before, as they were written: a report like an unbroken run's
-                for row in trainer.history:
+            if ctx.is_main:  # the log of the epochs run before, as they were written, and nothing about the resumption
+                for row in trainer.history:  # or a stale last.pt: the report is an unbroken run's, whatever was left
                     trainer.write_epoch(row)
-                if not trainer.finished:
-                    print(f"resuming {task} from {last} after epoch {trainer.epoch}", file=sys.stderr)
-        elif ctx.is_main:
-            print(f"{last} was written with other parameters or data: training {task} afresh", file=sys.stderr)
 
     logger = None
     if ctx.is_main:
