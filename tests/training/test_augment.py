@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from breastmri.data.errors import DataError
-from breastmri.training.augment import DEFAULTS, AugmentedSlices, augmented, build_transform, parse_settings
+from breastmri.training.augment import (DEFAULTS, AugmentedSlices, Reseeder, augmented, build_transform,
+                                       parse_settings)
 
 OFF = {name: {"prob": 0.0} for name in DEFAULTS}
 
@@ -151,6 +152,25 @@ def test_intensity_transforms_leave_the_mask_and_absent_phases_alone(name):
         assert torch.isfinite(item["image"]).all() and item["image"].dtype == torch.float32
         changed += not torch.allclose(item["image"][:2], data[i]["image"][:2])
     assert changed == len(data)
+
+
+@pytest.mark.parametrize("prob", [1.0, 0.5])
+def test_reseeding_in_place_gives_monais_own_streams(prob):
+    """Every transform of both tasks (elastic, the breast-only view and fewer phases included), each applied always
+    or at random: reseeded in place, the chain gives item for item the bits of MONAI's ``set_random_state``, also
+    when the generators were left mid-stream (a cached Gaussian draw) by the item before."""
+    settings = parse_settings({name: {"prob": prob} for name in DEFAULTS})
+    data = Slices(n=4, channels=6)
+    monai_seeded, in_place = build_transform(settings), build_transform(settings)
+    reseed = Reseeder(in_place)
+    for seed in [0, 7, 2**32 - 1, 123456789, 7]:
+        for i in range(len(data)):
+            item = {"image": data[i]["image"], "mask": data[i]["mask"]}
+            expected = monai_seeded.set_random_state(seed=seed + i)(dict(item))
+            reseed(seed + i)
+            got = in_place(dict(item))
+            assert torch.equal(torch.as_tensor(got["image"]), torch.as_tensor(expected["image"]))
+            assert torch.equal(torch.as_tensor(got["mask"]), torch.as_tensor(expected["mask"]))
 
 
 def test_wrapper_passes_the_datasets_attributes():
