@@ -29,8 +29,8 @@ from breastmri.slices.h5file import SliceFile
 from breastmri.training import augment
 from breastmri.training.checkpoint import load_checkpoint
 from breastmri.training.distributed import DistContext, init_distributed
-from breastmri.training.loop import (OPTIMIZERS, FitConfig, Trainer, make_eval_loader, make_train_loader,
-                                     seed_all, set_deterministic, validation_summary)
+from breastmri.training.loop import (OPTIMIZERS, FitConfig, Trainer, keep_freed_memory, make_eval_loader,
+                                     make_train_loader, seed_all, set_deterministic, validation_summary)
 from breastmri.training.losses import LOSSES, make_loss
 
 TASKS = ("breast", "lesion")
@@ -150,6 +150,7 @@ def run_training(h5_path, out_dir, live_dir, task: str, metrics_path=None, *, ct
     params = check_hyperparameters(hyperparameters)
     ctx = ctx or init_distributed(params["device"])
     set_deterministic(ctx.device)
+    keep_freed_memory()
     seed_all(params["seed"])
     source = training_file(h5_path, task)
     stored_params = {**params, "task": task, "data_sha256": file_sha256(h5_path), "code_sha256": code_sha256(),
