@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from breastmri.inference.candidates import checked_candidate, compact_component, tumor_candidate
+from breastmri.inference.candidates import SettingError, checked_candidate, compact_component, tumor_candidate
 from breastmri.inference.postprocess import keep_large_components, largest_component
 
 
@@ -196,8 +196,9 @@ def test_the_rule_checks_its_values_says_what_it_is_and_finds_what_checked_candi
     for field, wrong in (("percentile", 100.0), ("core_mm", -1.0), ("skin_margin_mm", -0.5),
                          ("max_bulk_ratio", 0.0), ("max_bulk_ratio", 1.5), ("core_mm", float("nan"))):
         values = {"percentile": 98.0, "core_mm": 1.0, "skin_margin_mm": 3.0, "max_bulk_ratio": 0.5, field: wrong}
-        with pytest.raises(ValueError, match=field):
+        with pytest.raises(SettingError, match=field) as raised:  # a ValueError naming the field
             CandidateRule(**values)
+        assert raised.value.field == field and raised.value.problem.endswith(f"got {wrong}")
 
 
 def test_the_check_tells_suppressed_from_bright_fat_on_an_unseen_phantom(tmp_path):

@@ -33,14 +33,32 @@ def _breast_box(image: np.ndarray, breast_mask: np.ndarray):
     return box, image[box], breast[box]
 
 
+class SettingError(ValueError):
+    """A setting of the candidate rule out of its range: ``field`` (the rule's name for it) and the ``problem``,
+    for a caller to report under its own name for the setting (a command's flag)."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field} {problem}")
+        self.field, self.problem = field, problem
+
+
 def _check_percentile(percentile: float) -> None:
     if not 0.0 <= percentile < 100.0:
-        raise ValueError(f"percentile must be in [0, 100), got {percentile}")
+        raise SettingError("percentile", f"must be in [0, 100), got {percentile}")
+
+
+def _check_non_negative(field: str, value: float) -> None:
+    if not value >= 0.0:  # NaN too
+        raise SettingError(field, f"must be >= 0, got {value}")
+
+
+def _check_bulk_ratio(max_bulk_ratio: float) -> None:
+    if not 0.0 < max_bulk_ratio <= 1.0:
+        raise SettingError("max_bulk_ratio", f"must be in (0, 1], got {max_bulk_ratio}")
 
 
 def _check_core(core_mm: float, spacing) -> None:
-    if not core_mm >= 0.0:
-        raise ValueError(f"core_mm must be >= 0, got {core_mm}")
+    _check_non_negative("core_mm", core_mm)
     if core_mm > 0 and spacing is None:
         raise ValueError("a core_mm above 0 needs the voxel spacing")
 
@@ -109,12 +127,9 @@ class CandidateRule:
 
     def __post_init__(self):
         _check_percentile(self.percentile)
-        if not self.core_mm >= 0.0:
-            raise ValueError(f"core_mm must be >= 0, got {self.core_mm}")
-        if not self.skin_margin_mm >= 0.0:
-            raise ValueError(f"skin_margin_mm must be >= 0, got {self.skin_margin_mm}")
-        if not 0.0 < self.max_bulk_ratio <= 1.0:
-            raise ValueError(f"max_bulk_ratio must be in (0, 1], got {self.max_bulk_ratio}")
+        _check_non_negative("core_mm", self.core_mm)
+        _check_non_negative("skin_margin_mm", self.skin_margin_mm)
+        _check_bulk_ratio(self.max_bulk_ratio)
 
     def describe(self) -> str:
         """The rule in words (reported with its hit rate)."""
@@ -151,8 +166,7 @@ def checked_candidate(image: np.ndarray, region: np.ndarray, percentile: float, 
     "trusted", "problem"})``."""
     _check_percentile(percentile)
     _check_core(core_mm, spacing)
-    if not 0.0 < max_bulk_ratio <= 1.0:
-        raise ValueError(f"max_bulk_ratio must be in (0, 1], got {max_bulk_ratio}")
+    _check_bulk_ratio(max_bulk_ratio)
     found = _breast_box(image, region)
     if found is None:
         return np.zeros(np.shape(image), np.uint8), _judged(float("nan"), max_bulk_ratio)

@@ -138,15 +138,14 @@ RULE_FLAGS = {"percentile": "--tumor_percentile", "core_mm": "--tumor_core_mm", 
 
 def candidate_rule(args: argparse.Namespace):
     """The tumour candidate's rule of the flags, checked by the rule itself: a setting it refuses is reported under
-    its flag's name (its message begins with the field's name)."""
-    from breastmri.inference.candidates import CandidateRule
+    its flag's name."""
+    from breastmri.inference.candidates import CandidateRule, SettingError
 
     try:
         return CandidateRule(args.tumor_percentile, args.tumor_core_mm, args.skin_margin_mm,
                              args.candidate_max_bulk_ratio)
-    except ValueError as exc:
-        field, _, rest = str(exc).partition(" ")
-        raise DataError(None, f"{RULE_FLAGS[field]} {rest}") from None
+    except SettingError as exc:
+        raise DataError(None, f"{RULE_FLAGS[exc.field]} {exc.problem}") from None
 
 
 def run(args: argparse.Namespace) -> dict:
