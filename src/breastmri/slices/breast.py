@@ -34,8 +34,9 @@ def prepare_volume(scan: np.ndarray, size: int, low_pct: float = 1.0, high_pct: 
     if scan.ndim != 3:
         raise ValueError(f"expected a 3D volume, got shape {scan.shape}")
     norm = ClipZScore.fit(scan, low_pct, high_pct)
-    # the normalised volume's minimum: that of the scan normalised (every step keeps the order of the values)
-    background = float(norm(np.float32(np.min(scan))))
+    # the normalised volume's minimum, without a pass over the volume: every voxel at or under the low percentile
+    # (the minimum among them) is clipped to it
+    background = float(norm(np.float32(-np.inf)))
     h, w, depth = scan.shape
     aspect = pixel_aspect(spacing)
     geometry = SliceGeometry.for_shape(h, w, size, aspect)
