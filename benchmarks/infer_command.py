@@ -31,7 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _checkout import ROOT, alternating, baseline_sources
+
 BASELINE_REF = "3eb289a"  # main before the import and input-check changes of 2026-12-02
 COHORT = {"duke": {"share": 1.0, "affine": "scanner", "contrast": "fat_suppressed", "symmetric": False,
                    "acquisition": "duke"}}
@@ -63,14 +64,6 @@ def make_inputs(work: Path) -> tuple[Path, Path]:
     return scan, checkpoint
 
 
-def package_of(src: Path) -> Path:
-    """Where a process with ``PYTHONPATH=src`` imports ``breastmri`` from (must be ``src`` itself)."""
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    found = subprocess.run([sys.executable, "-c", "import breastmri; print(breastmri.__file__)"], env=env,
-                           capture_output=True, text=True, check=True).stdout.strip()
-    return Path(found).resolve().parent.parent
-
-
 def timed_call(src: Path, scan: Path, checkpoint: Path, out_dir: Path) -> float:
     """Wall seconds of one ``breastmri-infer --scan`` process run from the package under ``src``."""
     env = {**os.environ, "PYTHONPATH": str(src), "TQDM_DISABLE": "1"}
@@ -93,23 +86,12 @@ def run(repeats: int = 3, baseline_ref: str = BASELINE_REF, checkpoint: Path | N
         scan, random_weights = make_inputs(work)
         used = "random weights" if checkpoint is None else str(checkpoint)
         checkpoint = random_weights if checkpoint is None else Path(checkpoint)
-        worktree = work / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(worktree), baseline_ref],
-                       check=True)
-        try:
-            sources = {"current": ROOT / "src", "baseline": worktree / "src"}
-            for name, src in sources.items():  # an installed copy must not shadow the checkout being timed
-                if package_of(src) != src.resolve():
-                    raise SystemExit(f"{name}: breastmri is imported from {package_of(src)}, not {src}")
+        with baseline_sources(baseline_ref, work / "baseline") as sources:
             times: dict[str, list[float]] = {name: [] for name in sources}
             for name, src in sources.items():  # warm-up (file cache, bytecode)
                 timed_call(src, scan, checkpoint, work / f"out_{name}")
-            for r in range(repeats):
-                for name in (list(sources) if r % 2 == 0 else list(sources)[::-1]):
-                    times[name].append(timed_call(sources[name], scan, checkpoint, work / f"out_{name}"))
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)], check=False)
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)  # a killed earlier run's
+            for name in alternating(sources, repeats):
+                times[name].append(timed_call(sources[name], scan, checkpoint, work / f"out_{name}"))
         import nibabel as nib
 
         shape = list(nib.load(str(scan)).shape)

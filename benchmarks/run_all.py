@@ -62,6 +62,10 @@ def run_infer_command(quick: bool) -> dict:
     return importlib.import_module("infer_command").run(repeats=1 if quick else 3)
 
 
+def run_training_epochs(quick: bool) -> dict:
+    return importlib.import_module("training_epochs").run(epochs=1 if quick else 2, repeats=1 if quick else 3)
+
+
 def run_dark_fat_views(quick: bool) -> dict:
     return importlib.import_module("dark_fat_views").run(seeds=(101,) if quick else (101, 7, 202), n=2 if quick else 6)
 
@@ -153,6 +157,12 @@ def infer_command_rows(f: dict) -> list[Row]:
                 "s/call", f"commit {f['baseline_ref']}", f["baseline_s"])]
 
 
+def training_epochs_rows(f: dict) -> list[Row]:
+    same = "the same weights" if f["same_weights"] else "OTHER weights"
+    return [Row("training_epochs", f"train@{f['task']}, {f['epochs']} epochs, the stage's training ({same})",
+                f["current_s"], "s", f"commit {f['baseline_ref']}", f["baseline_s"])]
+
+
 def orientation_accuracy_rows(f: dict) -> list[Row]:
     """Per cohort: accuracy of the worst decision among the placed patients, and the share refused by the QC."""
     rows = []
@@ -228,6 +238,7 @@ BENCHMARKS = {
     "infer_command": (run_infer_command, infer_command_rows),
     "inference_speed": (run_inference_speed, inference_speed_rows),
     "orientation_accuracy": (run_orientation_accuracy, orientation_accuracy_rows),
+    "training_epochs": (run_training_epochs, training_epochs_rows),
     "training_throughput": (run_training_throughput, training_throughput_rows),
 }
 
