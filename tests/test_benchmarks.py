@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import _checkout  # noqa: E402
 import _child  # noqa: E402
 import run_all  # noqa: E402
 
@@ -82,6 +83,21 @@ def test_infer_command_row_compares_this_checkout_with_an_earlier_commit():
                                        "baseline_ref": "3eb289a", "checkpoint": "models/breast/best.pt"})
     assert (row.value, row.baseline, row.ratio, row.unit) == (6.0, "commit 3eb289a", 0.4, "s/call")
     assert "448x448x155" in row.measure and "(models/breast/best.pt)" in row.measure
+
+
+def test_training_epochs_row_compares_with_an_earlier_commit_and_says_whether_the_weights_are_the_same():
+    figures = {"task": "lesion", "epochs": 2, "current_s": 64.0, "baseline_s": 80.0, "baseline_ref": "68ad0bd",
+               "same_weights": True}
+    (row,) = rows_of("training_epochs", figures)
+    assert (row.value, row.baseline, row.ratio, row.unit) == (64.0, "commit 68ad0bd", 0.8, "s")
+    assert "train@lesion, 2 epochs" in row.measure and "(the same weights)" in row.measure
+    (row,) = rows_of("training_epochs", {**figures, "same_weights": False})
+    assert "(OTHER weights)" in row.measure
+
+
+def test_the_two_checkouts_are_timed_in_alternating_order():
+    assert list(_checkout.alternating(["current", "baseline"], 3)) == [
+        "current", "baseline", "baseline", "current", "current", "baseline"]
 
 
 DISTRIBUTED = {
