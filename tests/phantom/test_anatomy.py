@@ -103,6 +103,25 @@ def test_a_breast_field_of_view_keeps_the_breast_and_lesion_and_cuts_the_thorax(
     assert breast_rows[0] * breast_fov.grid.spacing[0] >= 15.0 - breast_fov.grid.spacing[0]  # chest wall in view
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_slab_field_of_view_cuts_the_breast_at_both_sides_and_keeps_the_lesion(seed):
+    """The breast field of view, then the slab: the same rows and slices, fewer columns; the breast reaches both
+    left-right edges of the grid, 5-20% of its width cut at each (the lesion whole)."""
+    breast_fov, slab = (make_case(np.random.default_rng([23, seed]), SPEC, n_phases=6,
+                                  style=Style(acquisition="sagittal", bilateral=False, fov=fov))
+                        for fov in ("breast", "slab"))
+    assert slab.grid.shape[0::2] == breast_fov.grid.shape[0::2] and slab.grid.shape[1] < breast_fov.grid.shape[1]
+    assert slab.lesion_volume_mm3 == breast_fov.lesion_volume_mm3 > 0
+    columns = np.flatnonzero(breast_fov.breast_mask.any(axis=(0, 2)))
+    kept = slab.breast_mask.any(axis=(0, 2))
+    assert kept[0] and kept[-1]  # the breast at both edges
+    cut = 1 - slab.grid.shape[1] / len(columns)
+    assert 2 * 0.05 - 0.05 <= cut <= 2 * 0.2 + 0.05  # two cuts of 5-20% of the width (rounded to whole columns)
+    assert slab.breast_mask.sum() < 0.97 * breast_fov.breast_mask.sum()
+    image = slab.phases[0]
+    assert image.shape == slab.grid.shape
+
+
 def test_lesion_scale_multiplies_the_diameter():
     small, large = (make_case(np.random.default_rng(9), SPEC, n_phases=6, style=Style(lesion_scale=scale))
                     for scale in (1.0, 1.6))

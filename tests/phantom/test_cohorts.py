@@ -46,10 +46,11 @@ def test_the_repository_cohorts_are_valid():
                                                          "NACT": (3, 3)}
 
 
-def test_a_sagittal_seed_cohort_shows_one_breast_in_a_breast_field_of_view():
-    cohorts = parse_seed_cohorts(_seed(duke={"acquisition": "sagittal", "contrast": "dark_fat"}), 448)
+@pytest.mark.parametrize("acquisition, fov", [("sagittal", "breast"), ("sagittal_slab", "slab")])
+def test_a_sagittal_seed_cohort_shows_one_breast_in_a_breast_field_of_view(acquisition, fov):
+    cohorts = parse_seed_cohorts(_seed(duke={"acquisition": acquisition, "contrast": "dark_fat"}), 448)
     style = {c.name: c.style for c in cohorts}
-    assert (style["duke"].acquisition, style["duke"].bilateral, style["duke"].fov) == ("sagittal", False, "breast")
+    assert (style["duke"].acquisition, style["duke"].bilateral, style["duke"].fov) == ("sagittal", False, fov)
     assert style["duke"].contrast == "dark_fat"
     assert all(s.bilateral and s.fov == "body" for name, s in style.items() if name != "duke")
 

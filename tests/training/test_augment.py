@@ -140,6 +140,29 @@ def test_breast_field_of_view_fills_the_slice_with_one_breast_and_its_chest_wall
     assert torch.equal(item["image"], empty[0]["image"]) and torch.equal(item["mask"], empty[0]["mask"])
 
 
+@pytest.mark.parametrize("sides, cut", [(-0.05, 3), (-0.5, 5)])
+def test_breast_field_of_view_with_negative_sides_cuts_the_breast_as_a_narrow_sagittal_slab(sides, cut):
+    """A negative side margin narrows the box into the breast: its columns lose ``cut`` at each side (-0.05 x 64
+    = 3; -0.5 is capped at a quarter of the 20-column breast, 5), the cut breast reaches both edges of the box,
+    which fills the slice's height: its width in the slice is (20 - 2 cut) x 64 / 22 rows, the rest padding."""
+    size = 64
+    mask = np.zeros((1, 1, size, size), np.float32)
+    mask[0, 0, 30:52, 20:40] = 1  # one breast: 22 rows x 20 columns
+    data = Slices(n=1, channels=1, size=size)
+    data.masks = mask
+    data.images = (mask * 3 + np.linspace(0, 1, size)[None, :]).astype(np.float32)  # brighter to the right
+    item = augmented(data, only("breast_fov", posterior=[0.0, 0.0], anterior=[0.0, 0.0], sides=[sides, sides]),
+                     seed=0)[0]
+    m, image = item["mask"][0].numpy() > 0, item["image"][0].numpy()
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    assert rows[0] == 0 and rows[-1] == size - 1  # the box's longer side (rows) fills the slice
+    scale = size / 22
+    assert abs(len(cols) - (20 - 2 * cut) * scale) <= 1
+    assert np.all(image[:, :cols[0]] == image.min()) and np.all(image[:, cols[-1] + 1:] == image.min())  # padding
+    # the breast's left-most kept column is its cut-th: the horizontal ramp there is (20 + cut) / 63
+    assert abs(image[size // 2, cols[0] + 1] - 3 - (20 + cut + 0.5 / scale) / (size - 1)) < 0.02
+
+
 @pytest.mark.parametrize("name", ["bias_field", "gamma", "noise", "blur", "low_resolution"])
 def test_intensity_transforms_leave_the_mask_and_absent_phases_alone(name):
     data = Slices(channels=3, absent_channel=2)

@@ -21,7 +21,8 @@ class Style:
     is the in-plane matrix of ``duke``), the contrast (:data:`render.CONTRAST_NAMES`), breasts of nearly equal size
     (``symmetric``), both breasts in the field of view (``bilateral``) or only the one with the lesion, a field
     of view of the whole axial body cross-section (``fov="body"``) or of the breast and a few cm of chest wall
-    (``"breast"``, as many sagittal exams: :func:`breast_field_of_view`), and ``lesion_scale`` times the lesion diameter
+    (``"breast"``, as many sagittal exams: :func:`breast_field_of_view`) or that one narrowed left-right into the
+    breast (``"slab"``: :func:`slab_columns`), and ``lesion_scale`` times the lesion diameter
     the clinical draw gives (neoadjuvant cohorts such as I-SPY enrolled tumours of 3 cm and more)."""
 
     acquisition: str = "phantom"
@@ -33,12 +34,15 @@ class Style:
     lesion_scale: float = 1.0
 
 
-FIELDS_OF_VIEW = ("body", "breast")
+FIELDS_OF_VIEW = ("body", "breast", "slab")
 #: Breast field of view: margins (mm) behind the breast's base (chest wall, pectoral muscle), in front of its
 #: tip, and above/below it; drawn per case.
 BREAST_FOV_POSTERIOR_MM = (15.0, 45.0)
 BREAST_FOV_ANTERIOR_MM = (5.0, 25.0)
 BREAST_FOV_HEAD_FOOT_MM = (10.0, 35.0)
+#: Slab field of view: the share of the breast's left-right width cut off at each side, drawn per side and case
+#: (a sagittal slab narrower than the breast's base, as the real NACT exams' 120 mm of 2 mm slices)
+SLAB_CUT = (0.05, 0.2)
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,8 +78,11 @@ def make_case(rng: np.random.Generator, lesion: LesionSpec, *, n_phases: int, ph
     if not style.bilateral:
         box = (slice(None), unilateral_columns(body, lesion_mask), slice(None))
         body, fgt, vessel, lesion_mask, heterogeneity = _crop(box, body, fgt, vessel, lesion_mask, heterogeneity)
-    if style.fov == "breast":
+    if style.fov in ("breast", "slab"):
         box = breast_field_of_view(rng, body)
+        body, fgt, vessel, lesion_mask, heterogeneity = _crop(box, body, fgt, vessel, lesion_mask, heterogeneity)
+    if style.fov == "slab":
+        box = (slice(None), slab_columns(rng, body, lesion_mask), slice(None))
         body, fgt, vessel, lesion_mask, heterogeneity = _crop(box, body, fgt, vessel, lesion_mask, heterogeneity)
     times = phase_times(rng, n_phases)
     scanner = Scanner.draw(rng)
@@ -109,6 +116,17 @@ def breast_field_of_view(rng: np.random.Generator, body: Body) -> tuple[slice, s
             slice(None),
             slice(max(0, slices.start - voxels(BREAST_FOV_HEAD_FOOT_MM, 2)),
                   min(n2, slices.stop + voxels(BREAST_FOV_HEAD_FOOT_MM, 2))))
+
+
+def slab_columns(rng: np.random.Generator, body: Body, lesion: np.ndarray) -> slice:
+    """The columns (axis 1) of a slab narrower than the breast: its left-right extent less a share drawn from
+    :data:`SLAB_CUT` of its width at each side, never cutting the lesion."""
+    _, columns, _ = body.breast_box()
+    width = columns.stop - columns.start
+    lesion_columns = np.flatnonzero(lesion.any(axis=(0, 2)))
+    start, stop = (int(round(rng.uniform(*SLAB_CUT) * width)) for _ in range(2))
+    return slice(int(min(columns.start + start, lesion_columns.min())),
+                 int(max(columns.stop - stop, lesion_columns.max() + 1)))
 
 
 def unilateral_columns(body: Body, lesion: np.ndarray) -> slice:

@@ -6,13 +6,15 @@ Seed layout, per cohort: ``share`` (of the training and of the inference patient
 describes the anatomy), ``contrast`` (``fat_suppressed`` | ``t1`` | ``inverted`` | ``dark_fat`` | ``random``: drawn
 per case), ``symmetric`` (breasts of nearly equal size) and ``acquisition`` (``phantom`` | ``duke``: axial,
 bilateral; ``sagittal``: the breast with the lesion and a few cm of chest wall in thick left-right slices, as the
-I-SPY1 and NACT exams; it has no lungs or liver for the anatomy's head-foot decision, so give it ``affine: scanner``
-and a dataset whose affines are trusted, as the transfer stage does).
+I-SPY1 and NACT exams; ``sagittal_slab``: the same with a slab narrower than the breast, cut at both its left-right
+edges, as the real NACT exams' slabs; neither has lungs or liver for the anatomy's head-foot decision, so give them
+``affine: scanner`` and a dataset whose affines are trusted, as the transfer stage does).
 MAMA-MIA layout, per real cohort (DUKE, ISPY1, ISPY2, NACT): ``view`` (``axial`` | ``sagittal``), ``bilateral``,
 ``orientation`` (the stored axis codes, e.g. LPS; PIR for sagittal NACT files), ``phases`` (``[low, high]``: each
 case acquires a number of DCE phases drawn uniformly from this range, pre-contrast included, as the real cohorts'
 ``num_phases``), ``fov`` (``body``: the whole axial cross-section; ``breast``: the breast and a few cm of chest
-wall, as the sagittal I-SPY1 and NACT exams) and ``lesion_scale`` (times the lesion diameter of the clinical
+wall, as the sagittal I-SPY1 and NACT exams; ``slab``: that one narrowed into the breast at both sides) and
+``lesion_scale`` (times the lesion diameter of the clinical
 draw: the neoadjuvant trials enrolled tumours of 3 cm and more, DUKE's surgical cohort smaller ones).
 """
 
@@ -31,7 +33,9 @@ from breastmri.phantom.storage import Storage, check_axis_codes, scanner_storage
 
 SEED_KEYS = ("share", "affine", "contrast", "symmetric", "acquisition")
 AFFINES = ("seed", "scanner")
-SEED_ACQUISITIONS = ("phantom", "duke", "sagittal")
+#: seed-layout acquisition -> its grid (:data:`geometry.ACQUISITIONS`) and field of view (:data:`FIELDS_OF_VIEW`)
+SEED_ACQUISITIONS = {"phantom": ("phantom", "body"), "duke": ("duke", "body"), "sagittal": ("sagittal", "breast"),
+                     "sagittal_slab": ("sagittal", "slab")}
 MAMAMIA_KEYS = ("view", "bilateral", "orientation", "phases", "fov", "lesion_scale")
 MIN_PHASES = 2  # a DCE: the pre-contrast phase and at least one post-contrast phase
 LESION_SCALE_RANGE = (0.5, 3.0)
@@ -119,11 +123,10 @@ def parse_seed_cohorts(config: dict, duke_matrix: int) -> list[SeedCohort]:
         share = entry["share"]
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
             raise DataError(None, f"{where}.share: expected a number in [0, 1], got {share!r}")
-        acquisition = _choice(entry["acquisition"], SEED_ACQUISITIONS, f"{where}.acquisition")
-        sagittal = acquisition == "sagittal"
-        style = Style(acquisition=acquisition, contrast=_choice(entry["contrast"], CONTRAST_NAMES, f"{where}.contrast"),
+        grid, fov = SEED_ACQUISITIONS[_choice(entry["acquisition"], list(SEED_ACQUISITIONS), f"{where}.acquisition")]
+        style = Style(acquisition=grid, contrast=_choice(entry["contrast"], CONTRAST_NAMES, f"{where}.contrast"),
                       symmetric=_flag(entry["symmetric"], f"{where}.symmetric"), duke_matrix=duke_matrix,
-                      bilateral=not sagittal, fov="breast" if sagittal else "body")
+                      bilateral=fov == "body", fov=fov)
         cohorts.append(SeedCohort(str(name), float(share), _choice(entry["affine"], AFFINES, f"{where}.affine"),
                                   style))
     total = sum(c.share for c in cohorts)

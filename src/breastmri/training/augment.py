@@ -40,7 +40,8 @@ DEFAULTS: dict[str, dict] = {
     "blur": {"prob": 0.2, "sigma": [0.5, 1.0]},                     # Gaussian smoothing (pixels)
     "low_resolution": {"prob": 0.2, "zoom": [0.5, 1.0]},            # down- then up-sampling
     # a breast-only field of view (sagittal and unilateral exams): one breast's box from the mask, widened by
-    # margins (shares of the slice size) behind its base, before its tip and at its sides, fills the slice
+    # margins (shares of the slice size) behind its base, before its tip and at its sides, fills the slice; a
+    # negative side margin cuts into the breast (a sagittal slab narrower than the breast)
     "breast_fov": {"prob": 0.0, "posterior": [0.05, 0.25], "anterior": [0.0, 0.1], "sides": [0.0, 0.1]},
     # fewer DCE phases (lesion task; channels are phases in time order): the channels after the first k, k drawn
     # from min_phases to the channel count - 1, are set to zero, as the files store phases a case lacks
@@ -136,7 +137,9 @@ class RandBreastFieldOfViewd(mt.RandomizableTransform, mt.MapTransform):
     left-right column runs, is boxed by the mask's rows and columns, the box widened by shares of the slice size
     drawn from ``posterior`` (chest wall behind the breast's base), ``anterior`` and ``sides``, cropped
     (``SpatialCrop``), enlarged so its longer side fills the slice (``Resize``, aspect kept) and padded with the
-    image's background (``SpatialPad``). A slice without breast is left as it is."""
+    image's background (``SpatialPad``). A negative side margin narrows the box into the breast, as a sagittal
+    slab narrower than the breast's base cuts it at its left-right edges (each side at most a quarter of the
+    breast's width). A slice without breast is left as it is."""
 
     def __init__(self, prob: float, posterior, anterior, sides):
         mt.RandomizableTransform.__init__(self, prob)
@@ -158,6 +161,8 @@ class RandBreastFieldOfViewd(mt.RandomizableTransform, mt.MapTransform):
         cols = np.flatnonzero(runs == 1 + min(int(self.pick * n), n - 1))
         rows = np.flatnonzero(mask[:, cols].any(axis=1))
         back, front, left, right = (int(round(m * s)) for m, s in zip(self.margins, (height, height, width, width)))
+        span = len(cols)  # a negative side margin cuts into the breast: at most a quarter of its width each side
+        left, right = (max(m, -(span // 4)) for m in (left, right))
         crop = mt.SpatialCrop(roi_start=(max(0, rows[0] - back), max(0, cols[0] - left)),
                               roi_end=(min(height, rows[-1] + 1 + front), min(width, cols[-1] + 1 + right)))
         out = dict(data)
