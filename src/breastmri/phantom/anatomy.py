@@ -78,11 +78,11 @@ def make_case(rng: np.random.Generator, lesion: LesionSpec, *, n_phases: int, ph
     if not style.bilateral:
         box = (slice(None), unilateral_columns(body, lesion_mask), slice(None))
         body, fgt, vessel, lesion_mask, heterogeneity = _crop(box, body, fgt, vessel, lesion_mask, heterogeneity)
-    if style.fov in ("breast", "slab"):
-        box = breast_field_of_view(rng, body)
-        body, fgt, vessel, lesion_mask, heterogeneity = _crop(box, body, fgt, vessel, lesion_mask, heterogeneity)
-    if style.fov == "slab":
-        box = (slice(None), slab_columns(rng, body, lesion_mask), slice(None))
+    if style.fov in ("breast", "slab"):  # the breast field of view keeps every column: the slab's are the same
+        rows, columns, slices = breast_field_of_view(rng, body)
+        if style.fov == "slab":
+            columns = slab_columns(rng, body, lesion_mask)
+        box = (rows, columns, slices)
         body, fgt, vessel, lesion_mask, heterogeneity = _crop(box, body, fgt, vessel, lesion_mask, heterogeneity)
     times = phase_times(rng, n_phases)
     scanner = Scanner.draw(rng)
