@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from breastmri.inference.postprocess import _near_outside, erode_mm, largest_component, mm_ball, without_skin
+from breastmri.inference.postprocess import (_near_outside, erode_mm, largest_component, mm_ball, smooth_across_slices,
+                                             without_skin)
 
 
 def test_erosion_takes_off_exactly_the_margin_in_millimetres_per_axis():
@@ -229,3 +230,41 @@ def test_largest_component_by_counted_voxels_picks_the_component_holding_most_of
     assert picked.dtype == np.uint8 and picked.sum() == 64 and picked[5:9, 5:9, 5:9].all()
     counted[0, 0, :] = True            # 12 counted in the slab now: it wins again
     assert largest_component(mask, counted=counted).sum() == 288
+
+
+def _breast_block() -> np.ndarray:
+    prob = np.zeros((20, 20, 40), np.float32)
+    prob[4:16, 4:16, 10:30] = 1.0  # a confident breast over slices 10-29
+    return prob
+
+
+def test_smoothing_across_slices_keeps_a_confident_outline_where_it_is():
+    """A step along the slices stays at the same voxel (0.5 at the step), whatever the sigma; in-plane nothing moves."""
+    prob = _breast_block()
+    for slice_mm, sigma_mm in [(0.7, 2.0), (1.0, 2.0), (3.0, 2.0), (0.7, 5.0)]:
+        smooth = smooth_across_slices(prob, slice_mm, sigma_mm)
+        assert smooth.dtype == np.float32 and smooth.shape == prob.shape
+        np.testing.assert_array_equal(smooth > 0.5, prob > 0.5)
+    assert smooth_across_slices(prob, 0.7, 0.0) is prob
+
+
+def test_smoothing_across_slices_fills_flickering_slices_and_drops_a_lone_one():
+    """The 2D model's slice-to-slice flicker on real exams: a third of the breast's slices missed, and one slice of
+    air called breast far from it. Smoothed by 2 mm at 0.7 mm slices, the breast is whole and the lone slice gone;
+    unsmoothed, both stay."""
+    truth = _breast_block() > 0.5
+    prob = _breast_block()
+    prob[:, :, 12:28:3] = 0.0  # every third inner slice missed
+    prob[4:16, 4:16, 36] = 1.0  # one slice of air, 2 mm wide in-plane blocks apart
+    assert ((prob > 0.5) != truth).sum() == 6 * 144 + 144
+    smooth = smooth_across_slices(prob, 0.7, 2.0) > 0.5
+    assert not (smooth & ~truth).any()  # nothing outside the breast: the lone slice is gone
+    assert smooth[:, :, 11:29].sum() == truth[:, :, 11:29].sum()  # every inner slice whole, the missed ones filled
+    assert truth.sum() - smooth.sum() <= 2 * 144  # the outline moves by at most the end slice beside a missed one
+    # at 3 mm slices the same sigma is under a slice: the lone slice stays (the axial phantom's default spacing)
+    assert (smooth_across_slices(prob, 3.0, 2.0) > 0.5)[:, :, 36].any()
+
+
+def test_smoothing_rejects_a_negative_sigma():
+    with pytest.raises(ValueError, match="sigma_mm must be >= 0"):
+        smooth_across_slices(_breast_block(), 1.0, -1.0)

@@ -15,7 +15,8 @@ from breastmri.data.errors import DataError
 from breastmri.data.io import Volume
 from breastmri.inference.candidates import CandidateRule
 from breastmri.inference.features import patient_features
-from breastmri.inference.postprocess import DEFAULT_MIN_FRACTION, keep_large_components, without_skin
+from breastmri.inference.postprocess import (DEFAULT_MIN_FRACTION, keep_large_components, smooth_across_slices,
+                                             without_skin)
 from breastmri.orientation.orient import HeuristicSettings, ScanAnatomy, mask_placement, orient_scan_anatomy
 from breastmri.orientation.record import OrientationRecord, to_oriented_frame, to_original_frame
 
@@ -93,22 +94,25 @@ def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], 
                    min_component_fraction: float = DEFAULT_MIN_FRACTION, affine_mode: str = "verify",
                    on_probability: Callable[[np.ndarray], None] | None = None) -> BreastSegmentation:
     """Orient ``volume`` as in training, predict on the oriented array (``predict_proba(oriented, spacing)``
-    returns a probability volume of the same shape; ``spacing``: the working-frame spacing), threshold
-    (``> threshold``), keep the largest 3D component (and components at least ``min_component_fraction`` of its
+    returns a probability volume of the same shape; ``spacing``: the working-frame spacing), smooth it across the
+    axial slices (``settings.breast_smoothing_mm``; :func:`~breastmri.inference.postprocess.smooth_across_slices`),
+    threshold (``> threshold``), keep the largest 3D component (and components at least ``min_component_fraction`` of its
     size: both breasts; 1.0 = the largest only), check
     its placement, map back to the stored frame. ``on_probability``: called with the probability in the stored
     frame (the returned one) as soon as it exists, before the post-processing (e.g. to start writing it)."""
     oriented, record, anatomy = _orient(volume, record, settings, affine_mode)
+    settings = settings or HeuristicSettings()
     prob = np.asarray(predict_proba(oriented, record.working_spacing), dtype=np.float32)
     if prob.shape != oriented.shape:
         raise ValueError(f"predictor returned shape {prob.shape} for a volume of shape {oriented.shape}")
+    prob = smooth_across_slices(prob, record.working_spacing[2], settings.breast_smoothing_mm)
     stored_prob = to_original_frame(prob, record, copy=False)  # only read: written by the caller, returned
     if on_probability is not None:
         on_probability(stored_prob)
     breast_oriented = keep_large_components(prob > threshold, min_component_fraction)
     # the outline the orientation computed on this very array (fresh decisions), else computed here
     if anatomy is None:
-        anatomy = ScanAnatomy(oriented, record.working_spacing, settings or HeuristicSettings())
+        anatomy = ScanAnatomy(oriented, record.working_spacing, settings)
     qc = mask_placement(oriented, breast_oriented, record.working_spacing, settings, anatomy=anatomy)
     del oriented
     return BreastSegmentation(np.asarray(to_original_frame(breast_oriented, record), dtype=np.uint8),

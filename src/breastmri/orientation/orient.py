@@ -36,12 +36,15 @@ class HeuristicSettings:
     min_inside_body: float = 0.9
     min_front_covered: float = 0.8
     min_breast_ml: float = 50.0
+    breast_smoothing_mm: float = 2.0
 
     def __post_init__(self):
         if int(self.n_slices) < 1:
             raise ValueError(f"n_slices must be >= 1, got {self.n_slices}")
         if not 0.0 < self.end_fraction <= 0.5:
             raise ValueError(f"end_fraction must be in (0, 0.5], got {self.end_fraction}")
+        if not float(self.breast_smoothing_mm) >= 0.0:
+            raise ValueError(f"breast_smoothing_mm must be >= 0, got {self.breast_smoothing_mm}")
         unknown = sorted(set(self.min_margin) ^ set(MARGINS))
         if unknown:
             raise ValueError(f"min_margin must name exactly {', '.join(MARGINS)} (got {sorted(self.min_margin)})")

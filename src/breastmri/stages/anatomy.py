@@ -21,6 +21,7 @@ class AnatomyConfig(StageConfig):
     min_inside_body: float
     min_front_covered: float
     min_breast_ml: float
+    breast_smoothing_mm: float
 
     def heuristics(self):
         """The section as :class:`~breastmri.orientation.orient.HeuristicSettings` (which checks the values)."""
