@@ -5,12 +5,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from breastmri.phantom.anatomy import FGT_DENSITY, Style, make_case
-from breastmri.phantom.body import build_body
-from breastmri.phantom.geometry import draw_grid
+from breastmri.phantom.anatomy import Style, make_case
 from breastmri.phantom.kinetics import LesionKinetics
 from breastmri.phantom.lesion import LesionSpec
-from breastmri.phantom.parenchyma import fibroglandular
 
 SPEC = LesionSpec(22.0, 0.3, False, False, LesionKinetics(2.0, 60.0, "washout"))
 
@@ -136,15 +133,3 @@ def test_a_duke_case_is_on_its_grid():
                      style=Style(acquisition="duke", duke_matrix=96, symmetric=True))
     assert case.grid.shape[:2] == (96, 96) and case.grid.shape[2] >= 152 and 1.0 <= case.grid.spacing[2] <= 1.2
     assert case.phases[0].shape == case.grid.shape
-
-
-@pytest.mark.parametrize("density", [FGT_DENSITY[0], 0.4, FGT_DENSITY[1]])
-def test_fibroglandular_tissue_fills_the_drawn_share_of_the_breast_interior_up_to_extremely_dense(density):
-    """From fatty to extremely dense breasts (FGT_DENSITY): the tissue (fraction over one half) fills the drawn
-    share of the interior, within 5 points, and none of the skin-side or retroglandular fat."""
-    rng = np.random.default_rng([5, int(100 * density)])
-    body = build_body(rng, draw_grid(rng))
-    fgt = fibroglandular(rng, body, density)
-    interior = body.breast_mask & (body.radius < 0.86) & (body.depth > 0.08)
-    assert abs((fgt[interior] > 0.5).mean() - density) < 0.05
-    assert not fgt[~interior].any()

@@ -43,12 +43,6 @@ BREAST_FOV_HEAD_FOOT_MM = (10.0, 35.0)
 #: Slab field of view: the share of the breast's left-right width cut off at each side, drawn per side and case
 #: (a sagittal slab narrower than the breast's base, as the real NACT exams' 120 mm of 2 mm slices)
 SLAB_CUT = (0.05, 0.2)
-#: Fibroglandular density: the share of the breast's interior (parenchyma.fibroglandular) that fibroglandular tissue
-#: fills, drawn per case, from fatty to extremely dense breasts (BI-RADS a-d; c and d, dense, are about half of all
-#: women and more of the younger neoadjuvant patients). Up to 2026-12-07: 0.1-0.4, and the breast model, trained on
-#: it, lost Dice on dense breast-only sagittal views (phantom seed 11, slab views with dark fat: 0.963 -> 0.889 at
-#: 0.6-0.9), where bright parenchyma reaching the chest wall looked like the chest wall.
-FGT_DENSITY = (0.1, 0.8)
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,7 +72,7 @@ def make_case(rng: np.random.Generator, lesion: LesionSpec, *, n_phases: int, ph
         lesion = replace(lesion, diameter_mm=lesion.diameter_mm * style.lesion_scale)
     grid = draw_acquisition(rng, style.acquisition, style.duke_matrix)
     body = build_body(rng, grid, symmetric=style.symmetric, shoulders=style.acquisition != "duke")
-    fgt = fibroglandular(rng, body, density=rng.uniform(*FGT_DENSITY))
+    fgt = fibroglandular(rng, body, density=rng.uniform(0.1, 0.4))
     vessel = vessels(rng, body)
     lesion_mask, heterogeneity = plant_lesions(rng, body, fgt, lesion)
     if not style.bilateral:
