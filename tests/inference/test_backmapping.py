@@ -9,9 +9,9 @@ from breastmri.data.io import Volume, load_volume, save_nifti
 from breastmri.inference.candidates import CandidateRule
 from breastmri.inference.evaluation import dice
 from breastmri.inference.predictor import Preprocessing, SlicePredictor
-from breastmri.inference.scan import predict_scan
+from breastmri.inference.scan import predict_scan, segment_breast
 from breastmri.orientation.frame import frame_affine
-from breastmri.orientation.orient import orient_scan
+from breastmri.orientation.orient import HeuristicSettings, orient_scan
 
 RULE = CandidateRule(percentile=98.0, core_mm=0.0, skin_margin_mm=0.0, max_bulk_ratio=0.5)  # the tumour candidate's
 
@@ -136,3 +136,26 @@ def test_findings_do_not_depend_on_the_scans_memory_layout():
     assert runs[0].features.keys() == runs[1].features.keys()
     for name, value in runs[0].features.items():
         assert np.array_equal(value, runs[1].features[name], equal_nan=True), name
+
+
+def test_flickering_slices_are_filled_across_the_working_frame_slices(tmp_path):
+    """A model that misses every third axial slice of a sagittal file (0.7 mm apart in the working frame): smoothed
+    across them by the default 2 mm, the missed slices come back (all but the outline's end slices) and nothing is
+    added; unsmoothed (0 mm) a third of the breast stays missing."""
+    scan, _, _ = phantom_like()
+    affine = np.array([[0.0, 0.0, 2.0, 0.0], [-0.7, 0.0, 0.0, 0.0], [0.0, -0.7, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    path = tmp_path / "sag.nii.gz"
+    save_nifti(np.ascontiguousarray(scan.transpose(0, 2, 1)[::-1, ::-1]), affine, path)
+    volume = load_volume(path, "Breast_MRI_002")
+
+    def flickering(oriented, spacing):
+        prob = threshold_predictor(oriented)
+        prob[:, :, 1::3] = 0.0
+        return prob
+
+    off = HeuristicSettings(breast_smoothing_mm=0.0)
+    steady = segment_breast(volume, lambda o, s: threshold_predictor(o), 0.5, settings=off, affine_mode="trust").breast
+    raw = segment_breast(volume, flickering, 0.5, settings=off, affine_mode="trust").breast
+    smoothed = segment_breast(volume, flickering, 0.5, affine_mode="trust").breast
+    assert raw.sum() < 0.7 * steady.sum() and smoothed.sum() > 0.85 * steady.sum()
+    assert not (smoothed & ~steady).any() and not (raw & ~steady).any()

@@ -235,6 +235,9 @@ def test_settings_are_validated():
             HeuristicSettings(end_fraction=bad)
     with pytest.raises(ValueError, match="min_margin"):
         HeuristicSettings(min_margin={"scan_swap": 0.1})
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="breast_smoothing_mm"):
+            HeuristicSettings(breast_smoothing_mm=bad)
     settings = HeuristicSettings(min_margin={name: 1 for name in MARGINS})
     assert settings.min_margin == {name: 1.0 for name in MARGINS}
     assert all(isinstance(v, float) for v in settings.min_margin.values())
