@@ -97,8 +97,9 @@ def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], 
     returns a probability volume of the same shape; ``spacing``: the working-frame spacing), smooth it across the
     axial slices (``settings.breast_smoothing_mm``; :func:`~breastmri.inference.postprocess.smooth_across_slices`),
     threshold (``> threshold``), keep the largest 3D component (and components at least ``min_component_fraction``
-    of its size: both breasts; 1.0 = the largest only), check its placement, map back to the stored frame. ``on_probability``: called with the probability in the stored
-    frame (the returned one) as soon as it exists, before the post-processing (e.g. to start writing it)."""
+    of its size: both breasts; 1.0 = the largest only), check its placement, map back to the stored frame.
+    ``on_probability``: called with the probability in the stored frame (the returned one) as soon as it exists,
+    before the post-processing (e.g. to start writing it)."""
     oriented, record, anatomy = _orient(volume, record, settings, affine_mode)
     settings = settings or HeuristicSettings()
     prob = np.asarray(predict_proba(oriented, record.working_spacing), dtype=np.float32)
