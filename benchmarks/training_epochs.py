@@ -5,7 +5,8 @@ What is timed is :func:`breastmri.training.train.run_training`, as ``dvc repro``
 ``train_<task>`` section of this checkout's ``params.yaml`` (augmentation included), ``--epochs`` epochs instead
 of ``max_epochs``, on the slice file ``dvc repro`` builds (``data/processed/<task>.h5``), in a fresh process per
 run, the imports and the notebook not counted. The weights of each run's ``best.pt`` are hashed: a speed-up that
-does not touch the arithmetic gives the baseline's digest.
+does not touch the arithmetic gives the baseline's digest. A baseline that predates ``train_<task>.threads`` is given
+only the keys it knows and trains on all the machine's cores.
 
 The baseline is ``--baseline-ref`` (default: main before the training speed-ups of 2026-12-07), checked out with
 ``git worktree`` and run with the same interpreter and packages. Each is run ``--repeats`` times, alternating, so
@@ -33,12 +34,13 @@ TASKS = ("breast", "lesion")
 
 CHILD = textwrap.dedent("""
     import hashlib, json, sys, time
-    import torch
+    import torch, yaml
     from breastmri.stages.train import Config
     from breastmri.training.train import run_training
 
     params, task, epochs, out = sys.argv[1:5]
-    config = Config.from_params(params, [f"train_{task}"])
+    section = yaml.safe_load(open(params))[f"train_{task}"]  # less the keys an older checkout does not know (threads)
+    config = Config.from_mapping({key: value for key, value in section.items() if key in Config.keys()}, params)
     hyperparameters = {**config.hyperparameters(), "max_epochs": int(epochs)}
     start = time.perf_counter()
     run_training(config.h5, f"{out}/models", f"{out}/live", task, f"{out}/metrics.json", **hyperparameters)

@@ -1,6 +1,7 @@
 """Train one task's 2D U-Net from its slice HDF5 (sections ``train_breast``, ``train_lesion``, or
-``train_breast train_breast_baseline``); resumes from ``last.pt``. Several GPUs or nodes:
-``torchrun --nproc_per_node N -m breastmri.cli train --sections train_<task>``."""
+``train_breast train_breast_baseline``); resumes from ``last.pt``. The DVC stage trains all three side by side
+(``breastmri train --jobs N --sections ... --sections ...``, each on its section's ``threads``). Several GPUs or
+nodes: ``torchrun --nproc_per_node N -m breastmri.cli train --sections train_<task>``."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class Config(StageConfig):
     seed: int
     device: str
     num_workers: int
+    threads: int
     preload: bool
     threshold: float
     augment: dict | bool

@@ -10,13 +10,14 @@ initial scale) is used on CUDA only; CPU training is float32.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
 import math
 import os
 import random
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -85,6 +86,22 @@ def set_deterministic(device: torch.device) -> None:
 
 # glibc's mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` inside the block, restored after it.
+
+    A training's weights depend on its thread count: oneDNN splits a convolution's backward pass among the threads
+    and sums their shares in an order that follows the split, so the same run on 1 and 2 threads differs in the last
+    bits of its gradients (measured on this package's U-Net). A fixed count (``train_<task>.threads``) gives the
+    same weights on any machine of the same CPU type, whatever its number of cores."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def keep_freed_memory() -> bool:

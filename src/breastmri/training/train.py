@@ -30,7 +30,8 @@ from breastmri.training import augment
 from breastmri.training.checkpoint import load_checkpoint
 from breastmri.training.distributed import DistContext, init_distributed
 from breastmri.training.loop import (OPTIMIZERS, FitConfig, Trainer, keep_freed_memory, make_eval_loader,
-                                     make_train_loader, seed_all, set_deterministic, validation_summary)
+                                     make_train_loader, seed_all, set_deterministic, torch_threads,
+                                     validation_summary)
 from breastmri.training.losses import LOSSES, make_loss
 
 TASKS = ("breast", "lesion")
@@ -42,14 +43,14 @@ HYPERPARAMETER_KINDS = {
     "base": int, "depth": int, "dropout": float, "bottleneck_dropout": float, "up": str,
     "lr": float, "batch_size": int, "max_epochs": int, "patience": int, "min_delta": float, "lr_factor": float,
     "lr_patience": int, "min_lr": float, "clip_grad_norm": float, "amp": bool, "seed": int, "device": str,
-    "num_workers": int, "preload": bool, "threshold": float, "augment": dict,
+    "num_workers": int, "threads": int, "preload": bool, "threshold": float, "augment": dict,
     "loss": str, "optimizer": str, "weight_decay": float,
 }
 HYPERPARAMETER_KEYS = tuple(HYPERPARAMETER_KINDS)
 MODEL_KEYS = ("base", "depth", "dropout", "bottleneck_dropout", "up")
 FIT_KEYS = ("max_epochs", "patience", "min_delta", "optimizer", "lr", "weight_decay", "lr_factor", "lr_patience",
             "min_lr", "clip_grad_norm", "amp", "seed", "threshold")
-OTHER_KEYS = ("loss", "batch_size", "device", "num_workers", "preload", "augment")  # data, loss, placement
+OTHER_KEYS = ("loss", "batch_size", "device", "num_workers", "threads", "preload", "augment")  # data, loss, placement
 CHOICES = {"up": UP_MODES, "loss": tuple(LOSSES), "optimizer": OPTIMIZERS}
 
 
@@ -76,6 +77,8 @@ def check_hyperparameters(values: dict, source: str | Path = "train parameters")
             value = float(value)
         if key in CHOICES and value not in CHOICES[key]:
             raise DataError(source, f"training parameter {key}: {value!r} is not one of {', '.join(CHOICES[key])}")
+        if key == "threads" and value < 1:
+            raise DataError(source, f"training parameter threads must be at least 1, got {value}")
         params[key] = value
     return params
 
@@ -148,79 +151,81 @@ def run_training(h5_path, out_dir, live_dir, task: str, metrics_path=None, *, ct
     h5_path, out_dir, live_dir = Path(h5_path), Path(out_dir), Path(live_dir)
     metrics_path = Path(metrics_path) if metrics_path else live_dir / "final_metrics.json"
     params = check_hyperparameters(hyperparameters)
-    ctx = ctx or init_distributed(params["device"])
-    set_deterministic(ctx.device)
-    keep_freed_memory()
-    seed_all(params["seed"])
-    source = training_file(h5_path, task)
-    stored_params = {**params, "task": task, "data_sha256": file_sha256(h5_path), "code_sha256": code_sha256(),
-                     "preprocessing": slice_preprocessing(source)}
+    with torch_threads(params["threads"]):  # the arithmetic of a backward pass depends on its threads
+        ctx = ctx or init_distributed(params["device"])
+        set_deterministic(ctx.device)
+        keep_freed_memory()
+        seed_all(params["seed"])
+        source = training_file(h5_path, task)
+        stored_params = {**params, "task": task, "data_sha256": file_sha256(h5_path), "code_sha256": code_sha256(),
+                         "preprocessing": slice_preprocessing(source)}
 
-    model_config = dict(in_channels=source.channels, out_channels=1,
-                        **{k: params[k] for k in MODEL_KEYS})
-    model = UNet(**model_config)
-    train_set, val_set = open_datasets(h5_path, params["preload"])
-    train_set = augment.augmented(train_set, params["augment"], params["seed"])
-    cfg = FitConfig(**{k: params[k] for k in FIT_KEYS}, positive_only=task == "lesion")
-    train_loader = make_train_loader(train_set, params["batch_size"], params["seed"], ctx, params["num_workers"])
-    val_loader = make_eval_loader(val_set, params["batch_size"], ctx, params["num_workers"])
-    val_ids = np.asarray(val_set.patient_ids).astype(str)
-    trainer = Trainer(model, train_loader, val_loader, make_loss(params["loss"]), cfg, ctx, out_dir, task=task,
-                      model_config=model_config, params=stored_params, val_patient_ids=val_ids,
-                      validate_fn=validate_fn, desc=task)
+        model_config = dict(in_channels=source.channels, out_channels=1,
+                            **{k: params[k] for k in MODEL_KEYS})
+        model = UNet(**model_config)
+        train_set, val_set = open_datasets(h5_path, params["preload"])
+        train_set = augment.augmented(train_set, params["augment"], params["seed"])
+        cfg = FitConfig(**{k: params[k] for k in FIT_KEYS}, positive_only=task == "lesion")
+        train_loader = make_train_loader(train_set, params["batch_size"], params["seed"], ctx, params["num_workers"])
+        val_loader = make_eval_loader(val_set, params["batch_size"], ctx, params["num_workers"])
+        val_ids = np.asarray(val_set.patient_ids).astype(str)
+        trainer = Trainer(model, train_loader, val_loader, make_loss(params["loss"]), cfg, ctx, out_dir, task=task,
+                          model_config=model_config, params=stored_params, val_patient_ids=val_ids,
+                          validate_fn=validate_fn, desc=task)
 
-    last = out_dir / "last.pt"
-    if last.exists():
-        state = load_checkpoint(last)
-        if state["params"] == stored_params and state["task"] == task:
-            trainer.load_state_dict(state)
-            if ctx.is_main:  # the log of the epochs run before, as they were written, and nothing about the resumption
-                for row in trainer.history:  # or a stale last.pt: the report is an unbroken run's, whatever was left
-                    trainer.write_epoch(row)
+        last = out_dir / "last.pt"
+        if last.exists():
+            state = load_checkpoint(last)
+            if state["params"] == stored_params and state["task"] == task:
+                trainer.load_state_dict(state)
+                # the log of the epochs run before, as they were written, and nothing about the resumption or a
+                if ctx.is_main:  # stale last.pt: the report is an unbroken run's, whatever was left
+                    for row in trainer.history:
+                        trainer.write_epoch(row)
 
-    logger = None
-    if ctx.is_main:
-        from breastmri.training.tracking import LiveLogger
+        logger = None
+        if ctx.is_main:
+            from breastmri.training.tracking import LiveLogger
 
-        logger = LiveLogger(live_dir, trainer.history)
+            logger = LiveLogger(live_dir, trainer.history)
 
-    def after_epoch(row: dict) -> None:
+        def after_epoch(row: dict) -> None:
+            if logger is not None:
+                logger.log_epoch(row)
+            if on_epoch_end is not None:
+                on_epoch_end(row)
+
+        trainer.on_epoch_end = after_epoch
+        result = trainer.fit()
         if logger is not None:
-            logger.log_epoch(row)
-        if on_epoch_end is not None:
-            on_epoch_end(row)
+            logger.close()
 
-    trainer.on_epoch_end = after_epoch
-    result = trainer.fit()
-    if logger is not None:
-        logger.close()
-
-    final = validation_summary(result.model, val_loader, trainer.loss_fn, ctx, val_ids, cfg,
-                               desc=f"{task} best model")
-    per_patient = final["patient_dice"]
-    values = list(per_patient.values())
-    metrics = {
-        "task": task,
-        "best_epoch": result.best_epoch,
-        "best_val_loss": result.best_val_loss,
-        "epochs_run": result.epochs_run,
-        "max_epochs": params["max_epochs"],
-        "stopped_early": result.stopped_early,
-        "threshold": cfg.threshold,
-        "val_loss": final["loss"],
-        "val_dice_patient_mean": float(np.mean(values)) if values else math.nan,
-        "val_dice_patient_min": float(np.min(values)) if values else math.nan,
-        "val_dice_per_patient": per_patient,
-        "val_dice_slice_mean": final["dice_slice_mean"],
-        "n_val_patients_scored": len(values),
-        "n_train_slices": len(train_set),
-        "n_val_slices": len(val_set),
-        "patient_dice_scope": ("sampled validation slices of lesion-containing patients" if task == "lesion"
-                               else "all slices of each validation patient (3D volume)"),
-    }
-    if ctx.is_main:
-        write_json(metrics, metrics_path)
-    return metrics, result
+        final = validation_summary(result.model, val_loader, trainer.loss_fn, ctx, val_ids, cfg,
+                                   desc=f"{task} best model")
+        per_patient = final["patient_dice"]
+        values = list(per_patient.values())
+        metrics = {
+            "task": task,
+            "best_epoch": result.best_epoch,
+            "best_val_loss": result.best_val_loss,
+            "epochs_run": result.epochs_run,
+            "max_epochs": params["max_epochs"],
+            "stopped_early": result.stopped_early,
+            "threshold": cfg.threshold,
+            "val_loss": final["loss"],
+            "val_dice_patient_mean": float(np.mean(values)) if values else math.nan,
+            "val_dice_patient_min": float(np.min(values)) if values else math.nan,
+            "val_dice_per_patient": per_patient,
+            "val_dice_slice_mean": final["dice_slice_mean"],
+            "n_val_patients_scored": len(values),
+            "n_train_slices": len(train_set),
+            "n_val_slices": len(val_set),
+            "patient_dice_scope": ("sampled validation slices of lesion-containing patients" if task == "lesion"
+                                   else "all slices of each validation patient (3D volume)"),
+        }
+        if ctx.is_main:
+            write_json(metrics, metrics_path)
+        return metrics, result
 
 
 def train_task(h5_path, out_dir, live_dir, task: str, metrics_path=None, **hyperparameters) -> dict:
