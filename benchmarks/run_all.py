@@ -159,7 +159,7 @@ def infer_command_rows(f: dict) -> list[Row]:
 
 def training_epochs_rows(f: dict) -> list[Row]:
     same = "the same weights" if f["same_weights"] else "OTHER weights"
-    return [Row("training_epochs", f"train, {f['task']} model, {f['epochs']} epochs, the stage's training ({same})",
+    return [Row("training_epochs", f"train@{f['task']}, {f['epochs']} epochs, the stage's training ({same})",
                 f["current_s"], "s", f"commit {f['baseline_ref']}", f["baseline_s"])]
 
 

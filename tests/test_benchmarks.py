@@ -90,7 +90,7 @@ def test_training_epochs_row_compares_with_an_earlier_commit_and_says_whether_th
                "same_weights": True}
     (row,) = rows_of("training_epochs", figures)
     assert (row.value, row.baseline, row.ratio, row.unit) == (64.0, "commit 68ad0bd", 0.8, "s")
-    assert "train, lesion model, 2 epochs" in row.measure and "(the same weights)" in row.measure
+    assert "train@lesion, 2 epochs" in row.measure and "(the same weights)" in row.measure
     (row,) = rows_of("training_epochs", {**figures, "same_weights": False})
     assert "(OTHER weights)" in row.measure
 

@@ -38,8 +38,8 @@ TINY = {
 # pipeline is shown to build, train and infer cases with more phases than the model's 6 channels, sagittal and
 # unilateral ones included.
 LONG_PHASES = {"DUKE": [9, 11], "ISPY1": [9, 10], "ISPY2": [10, 11], "NACT": [9, 11]}
-STAGES = {"synthesize", "validate", "eda", "orient", "build_hdf5", "train", "threshold@breast",
-          "threshold@breast_baseline", "threshold@lesion", "infer",
+STAGES = {"synthesize", "validate", "eda", "orient", "build_hdf5", "train@breast", "train@lesion",
+          "train@breast_baseline", "threshold@breast", "threshold@breast_baseline", "threshold@lesion", "infer",
           "infer_lesion", "real_data", "transfer", "correlate"}
 pytestmark = pytest.mark.slow
 
@@ -174,9 +174,8 @@ def test_queued_grid_of_experiments_runs_two_at_a_time_and_is_compared(tiny_repo
     git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.org"]
     _run(["git", "add", "-A"], repo, env)
     _run(git + ["commit", "-qm", "before experiments", "--allow-empty"], repo, env)
-    # the grid targets the training stage only, so each experiment is a short training (the breast models; the lesion
-    # model's finished run resumes at once), not the whole pipeline
-    _run(["dvc", "exp", "run", "--queue", "-S", "train_breast.lr=0.001,0.01", "train"], repo, env)
+    # the grid targets the training stage only, so each experiment is one short training, not the whole pipeline
+    _run(["dvc", "exp", "run", "--queue", "-S", "train_breast.lr=0.001,0.01", "train@breast"], repo, env)
     try:
         _run(["dvc", "queue", "start", "-j", "2"], repo, env)
         deadline, status = time.monotonic() + 900, ""
@@ -213,11 +212,11 @@ def test_retraining_from_scratch_reproduces_the_model_and_metrics(tiny_repo):
     repo, env = tiny_repo
     metrics = (repo / "reports/metrics/train_breast.json").read_bytes()
     report = (repo / "reports/notebooks/05_train_breast.ipynb").read_bytes()
-    _run(["dvc", "repro", "--force", "--single-item", "train"], repo, env)
+    _run(["dvc", "repro", "--force", "--single-item", "train@breast"], repo, env)
     assert (repo / "reports/notebooks/05_train_breast.ipynb").read_bytes() == report
     assert "changed" not in _run(["dvc", "status"], repo, env)
     shutil.rmtree(repo / "models/breast")
-    _run(["dvc", "repro", "--single-item", "train"], repo, env)
+    _run(["dvc", "repro", "--single-item", "train@breast"], repo, env)
     assert (repo / "reports/metrics/train_breast.json").read_bytes() == metrics
     assert "changed" not in _run(["dvc", "status"], repo, env)  # same hashes as the locked run
 
@@ -230,7 +229,7 @@ def test_repro_killed_in_training_leaves_nothing_half_written_and_resumes(tiny_r
     shutil.rmtree(repo / "models/lesion")
     shutil.rmtree(repo / "reports/train/lesion/live")
     epochs_logged = repo / "reports/train/lesion/live/plots/metrics/train/loss.tsv"
-    proc = subprocess.Popen(["dvc", "repro", "--single-item", "train"], cwd=repo, env=env,
+    proc = subprocess.Popen(["dvc", "repro", "--single-item", "train@lesion"], cwd=repo, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
@@ -243,7 +242,7 @@ def test_repro_killed_in_training_leaves_nothing_half_written_and_resumes(tiny_r
     assert not (repo / "reports/notebooks/05_train_lesion.ipynb").exists()
     assert not (repo / "reports/html/05_train_lesion.html").exists()
     assert (repo / "models/lesion/last.pt").is_file()  # persisted resumable state
-    assert "changed" in _run(["dvc", "status", "train"], repo, env)
+    assert "changed" in _run(["dvc", "status", "train@lesion"], repo, env)
     _run(["dvc", "repro"], repo, env)
     assert (repo / "reports/notebooks/05_train_lesion.ipynb").read_bytes() == report  # the unbroken run's report
     resumed = json.loads((repo / "reports/metrics/train_lesion.json").read_text())

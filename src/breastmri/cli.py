@@ -2,7 +2,6 @@
 
     breastmri orient                          # the stage's default sections of ./params.yaml
     breastmri train --sections train_lesion   # another section set (dvc.yaml names each stage's)
-    breastmri train --jobs 2 --sections train_breast --sections train_lesion   # two runs side by side
     breastmri infer --params my_params.yaml --report   # through the stage's notebook: executed copy + HTML report
     dvc exp run $(breastmri profile gpu)      # a named profile as `dvc exp run -S` options
     breastmri export-nnunet --mamamia_root DIR --out_dir nnUNet_raw    # Dataset501_MAMAMIA/ for nnU-Net v2
@@ -36,12 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"breastmri.stages.{name}")
         sub = commands.add_parser(name, help=module.__doc__.splitlines()[0], description=module.__doc__)
         sub.add_argument("--params", type=Path, default=Path("params.yaml"), help="default: %(default)s")
-        sub.add_argument("--sections", nargs="+", action="append",
-                         help=f"params sections, merged in order (default: {' '.join(module.Config.SECTIONS)}); "
-                              f"given again, another run of the stage, each with its own report "
-                              f"<notebook>_<last section less '{name}_'>")
-        sub.add_argument("--jobs", type=int, default=1,
-                         help="runs at once, each in its own process (default: %(default)s)")
+        sub.add_argument("--sections", nargs="+", help=f"params sections, merged in order (default: "
+                                                       f"{' '.join(module.Config.SECTIONS)})")
         sub.add_argument("--report", action="store_true",
                          help=f"run through {module.NOTEBOOK}: executed notebook and HTML report under --reports")
         sub.add_argument("--reports", type=Path, default=Path("reports"), help="default: %(default)s")
@@ -88,32 +83,6 @@ def run_stage(name: str, params: Path, sections: list[str] | None = None, report
     return module.describe(module.run(config))
 
 
-def run_stages(name: str, params: Path, groups: list[list[str]], report: bool, reports: Path,
-               jobs: int) -> tuple[list[str], list[str]]:
-    """Run stage ``name`` once per section group, ``jobs`` at a time in their own processes; return the lines
-    of the runs that ended and the errors of those that failed (every run goes on to its end: a failed one leaves
-    the others' outputs whole)."""
-    from breastmri.parallel import ordered_map, worker_pool
-
-    stem = Path(importlib.import_module(f"breastmri.stages.{name}").NOTEBOOK).stem
-    names = [f"{stem}_{sections[-1].removeprefix(f'{name}_')}" for sections in groups]
-    if len(set(names)) < len(names):
-        raise DataError(params, f"two runs of {name} would write the same report {', '.join(names)}: each run's "
-                                f"last section names it")
-    runs = [(name, params, sections, report, reports, stem) for sections, stem in zip(groups, names)]
-    with worker_pool(max(1, min(jobs, len(runs)))) as pool:
-        outcomes = list(ordered_map(_run_or_error, runs, pool, progress=False, max_in_flight=len(runs)))
-    return [line for ok, line in outcomes if ok], [line for ok, line in outcomes if not ok]
-
-
-def _run_or_error(*args) -> tuple[bool, str]:
-    """:func:`run_stage` in a worker process: (True, its line) or (False, the error's one line)."""
-    try:
-        return True, run_stage(*args)
-    except DataError as exc:
-        return False, str(exc)
-
-
 def export_nnunet(args: argparse.Namespace) -> str:
     """``breastmri export-nnunet``; return the line the command prints."""
     phases = args.phases  # else the lesion model's channels; the stage module by name, as the bridge (BRIDGE)
@@ -149,20 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             line = export_nnunet(args)
         elif args.command == "score":
             line = score(args)
-        elif len(args.sections or []) > 1:
-            if args.name:
-                raise DataError("--name", "names one run's report: several --sections runs are named by their last "
-                                          "section")
-            lines, errors = run_stages(args.command, args.params, args.sections, args.report, args.reports,
-                                       args.jobs)
-            for line in lines:
-                print(line)
-            for error in errors:
-                print(f"error: {error}", file=sys.stderr)
-            return 1 if errors else 0
         else:
-            line = run_stage(args.command, args.params, (args.sections or [None])[0], args.report, args.reports,
-                             args.name)
+            line = run_stage(args.command, args.params, args.sections, args.report, args.reports, args.name)
     except DataError as exc:  # a failed report notebook too (StageError)
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -44,28 +44,23 @@ STAGES = dict(_stages())
 
 
 def _command(stage):
-    """(notebook, section groups, stage module) of a stage's ``breastmri <stage> --report --sections ...``
-    command: one group per ``--sections`` (a stage may run several times, each run with its own sections)."""
+    """(notebook, sections, stage module) of a stage's ``breastmri <stage> --report --sections ...`` command."""
     args = shlex.split(stage["cmd"])
     assert args[0] == "breastmri" and args[1] in STAGE_MODULES and "--report" in args, stage["cmd"]
     module = importlib.import_module(f"breastmri.stages.{args[1]}")
-    groups = []
-    for at in (i for i, a in enumerate(args) if a == "--sections"):
-        rest = args[at + 1:]
-        groups.append(rest[:next((i for i, a in enumerate(rest) if a.startswith("--")), len(rest))])
-    assert groups, stage["cmd"]
-    return ROOT / module.NOTEBOOK, groups, module
+    sections = args[args.index("--sections") + 1:]
+    sections = sections[:next((i for i, a in enumerate(sections) if a.startswith("--")), len(sections))]
+    return ROOT / module.NOTEBOOK, sections, module
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))
 def test_stage_sections_give_exactly_its_config_and_its_notebook_takes_it(name):
-    notebook, groups, module = _command(STAGES[name])
-    for sections in groups:
-        config = module.Config.from_params(ROOT / "params.yaml", sections)  # exactly the keys, each of its type
-        assert set(config.as_dict()) == set(module.Config.keys())
+    notebook, sections, module = _command(STAGES[name])
+    config = module.Config.from_params(ROOT / "params.yaml", sections)  # exactly the keys, each of its type
+    assert set(config.as_dict()) == set(module.Config.keys())
     check_parameters(notebook)
     assert str(notebook.relative_to(ROOT)) in STAGES[name]["deps"]
-    assert set().union(*groups) == set(STAGES[name]["params"])
+    assert set(sections) == set(STAGES[name]["params"])
 
 
 def test_every_notebook_is_a_stage():
@@ -80,15 +75,3 @@ def test_every_stage_after_validate_depends_on_its_output(name):
     validate_out = [next(iter(m)) for m in STAGES["validate"]["metrics"]]
     assert validate_out == ["reports/metrics/validation.json"]
     assert "reports/metrics/validation.json" in STAGES[name]["deps"]
-
-
-def test_a_stage_run_several_times_declares_each_runs_report():
-    """``breastmri <stage> --sections A --sections B C``: the runs' reports are named by their last sections."""
-    multi = {name: stage for name, stage in STAGES.items() if len(_command(stage)[1]) > 1}
-    assert "train" in multi
-    for name, stage in multi.items():
-        notebook, groups, _ = _command(stage)
-        outs = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
-        for sections in groups:
-            stem = f"{notebook.stem}_{sections[-1].removeprefix(name + '_')}"
-            assert {f"reports/notebooks/{stem}.ipynb", f"reports/html/{stem}.html"} <= outs, stem

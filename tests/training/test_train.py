@@ -219,47 +219,6 @@ def test_command_reads_its_params_sections(breast_h5, tmp_path, tiny_params, cap
     assert "no section 'nope'" in capsys.readouterr().err
 
 
-def test_runs_side_by_side_give_each_runs_own_result_and_a_failed_run_spares_the_others(
-        breast_h5, lesion_h5, tmp_path, tiny_params, capsys, params_file):
-    def section(task, h5, name, **changes):
-        return {"task": task, "h5": str(h5), "out_dir": str(tmp_path / name / "m"),
-                "live_dir": str(tmp_path / name / "live"), "metrics": str(tmp_path / name / "metrics.json"),
-                **tiny_params(task, max_epochs=2, **changes)}
-
-    alone = params_file(train_breast=section("breast", breast_h5, "alone_breast"),
-                        train_lesion=section("lesion", lesion_h5, "alone_lesion"))
-    for task in ("breast", "lesion"):
-        assert cli(["train", "--params", str(alone), "--sections", f"train_{task}"]) == 0
-    both = params_file(train_breast=section("breast", breast_h5, "both_breast"),
-                       train_lesion=section("lesion", lesion_h5, "both_lesion"))
-    capsys.readouterr()
-    assert cli(["train", "--params", str(both), "--jobs", "2", "--sections", "train_breast",
-                "--sections", "train_lesion"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in out] == ["breast", "lesion"]  # in the order given
-    for task in ("breast", "lesion"):  # side by side, in worker processes: the weights of a run alone, bit for bit
-        a = load_checkpoint(tmp_path / f"alone_{task}/m/best.pt")["model_state"]
-        b = load_checkpoint(tmp_path / f"both_{task}/m/best.pt")["model_state"]
-        assert _equal_states(a, b), task
-        metrics = [(tmp_path / f"{run}_{task}/metrics.json").read_text() for run in ("alone", "both")]
-        assert metrics[0] == metrics[1]
-
-    broken = params_file(train_breast=section("breast", tmp_path / "missing.h5", "broken_breast"),
-                         train_lesion=section("lesion", lesion_h5, "broken_lesion"))
-    assert cli(["train", "--params", str(broken), "--jobs", "2", "--sections", "train_breast",
-                "--sections", "train_lesion"]) == 1
-    out, err = capsys.readouterr()
-    assert [line for line in err.splitlines() if line.startswith("error:")] == err.splitlines()[-1:]
-    assert "missing.h5" in err and out.startswith("lesion:")  # the failed run named; the other one ran to its end
-    assert (tmp_path / "broken_lesion/m/best.pt").is_file() and not (tmp_path / "broken_breast/m").exists()
-
-    assert cli(["train", "--params", str(both), "--sections", "train_breast", "--sections", "train_lesion",
-                "--name", "x"]) == 1
-    assert "--name" in capsys.readouterr().err
-    assert cli(["train", "--params", str(both), "--sections", "train_breast", "--sections", "train_breast"]) == 1
-    assert "the same report 05_train_breast" in capsys.readouterr().err
-
-
 def test_threads_are_a_setting_of_the_run_and_the_process_keeps_its_own(breast_h5, tmp_path, tiny_params):
     """The weights follow ``threads``, not the cores of the machine: the same run from a process on 2 threads and
     on 1 gives the same bits, and the process gets its own thread count back."""

@@ -1,7 +1,6 @@
 """Train one task's 2D U-Net from its slice HDF5 (sections ``train_breast``, ``train_lesion``, or
-``train_breast train_breast_baseline``); resumes from ``last.pt``. The DVC stage trains all three side by side
-(``breastmri train --jobs N --sections ... --sections ...``, each on its section's ``threads``). Several GPUs or
-nodes: ``torchrun --nproc_per_node N -m breastmri.cli train --sections train_<task>``."""
+``train_breast train_breast_baseline``); resumes from ``last.pt``. Several GPUs or nodes:
+``torchrun --nproc_per_node N -m breastmri.cli train --sections train_<task>``."""
 
 from __future__ import annotations
 
