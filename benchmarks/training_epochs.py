@@ -34,13 +34,15 @@ TASKS = ("breast", "lesion")
 
 CHILD = textwrap.dedent("""
     import hashlib, json, sys, time
-    import torch, yaml
+    import torch
+    from breastmri.pipeline.params import load_params, merged_sections
     from breastmri.stages.train import Config
     from breastmri.training.train import run_training
 
     params, task, epochs, out = sys.argv[1:5]
-    section = yaml.safe_load(open(params))[f"train_{task}"]  # less the keys an older checkout does not know (threads)
-    config = Config.from_mapping({key: value for key, value in section.items() if key in Config.keys()}, params)
+    section = merged_sections(load_params(params), [f"train_{task}"], params)
+    known = {key: value for key, value in section.items() if key in Config.keys()}  # an older checkout lacks threads
+    config = Config.from_mapping(known, params)
     hyperparameters = {**config.hyperparameters(), "max_epochs": int(epochs)}
     start = time.perf_counter()
     run_training(config.h5, f"{out}/models", f"{out}/live", task, f"{out}/metrics.json", **hyperparameters)
