@@ -408,9 +408,32 @@ def test_body_envelope_keeps_what_the_skin_encloses_in_another_plane():
     inside = np.zeros_like(tissue)
     inside[5:15, 5:15, 5:15] = True
     assert not body[inside].all()
-    envelope = h.body_envelope(body, tissue)
+    envelope = h.body_envelope(body, tissue, (1.0, 1.0, 1.0))
     assert envelope[inside].all() and envelope[tissue].all()
-    assert not envelope[:3].any() and not envelope[17:].any()
+    assert not envelope[17:].any() and not envelope[:, :3].any() and not envelope[:, 17:].any()
+    assert not envelope[:, :, :3].any() and not envelope[:, :, 17:].any()
+
+
+def test_behind_skin_is_the_body_behind_the_skin_with_narrow_gaps_bridged():
+    """Two breasts whose fat is as dark as the air, drawn only by their skin, before a chest wall (axis 0 runs
+    posterior -> anterior, 2 mm voxels): the fat behind the skin is body, also behind a 6 mm gap in the skin;
+    the air in front of the skin and in the 18 mm cleft between the breasts is not; the rows behind the chest
+    wall are (a breast-only view cuts them)."""
+    tissue = np.zeros((40, 60, 10), bool)
+    tissue[:10] = True  # the chest wall, its front at row 9
+    columns = np.arange(60)
+    front = np.full(60, 9)
+    for centre in (15, 45):  # a hill per breast, 42 mm wide; columns 26-34 are the cleft
+        hill = np.abs(columns - centre) <= 10
+        front[hill] = 30 - np.abs(columns[hill] - centre)
+    tissue[front, columns] = True  # the skin, one voxel thick, over dark fat
+    gap = [14, 15, 16]  # 6 mm at the top of the first breast where the skin falls under the threshold
+    tissue[front[gap], gap] = False
+    behind = h.behind_skin(tissue, (2.0, 2.0, 2.0))
+    for column in gap:
+        assert behind[:28, column].all() and not behind[front[column] + 1:, column].any()
+    for column in sorted(set(columns) - set(gap)):
+        assert behind[:front[column] + 1, column].all() and not behind[front[column] + 1:, column].any(), column
 
 
 def test_undecimate_inverts_decimate_for_masks():

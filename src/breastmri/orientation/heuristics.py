@@ -158,16 +158,36 @@ def filled_planes(tissue: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(out, 2, axis)
 
 
-def body_envelope(body: np.ndarray, tissue: np.ndarray) -> np.ndarray:
+def body_envelope(body: np.ndarray, tissue: np.ndarray, spacing) -> np.ndarray:
     """The body as the placement QC sees it: ``body`` plus what the tissue, closed over 3x3x3 voxels, encloses
-    in a plane across any of the three axes. Where fat lies near the noise floor (strong fat suppression) the
-    axial outline loses it, but the skin still encloses the breast in the plane of acquisition (sagittal for a
-    breast-only field of view)."""
+    in a plane across any of the three axes, plus what lies :func:`behind_skin`. Where fat lies near the noise
+    floor (strong fat suppression) the axial outline loses it, but the skin still encloses the breast in the
+    plane of acquisition (sagittal for a breast-only field of view); where the fat is as dark as the air and the
+    chest wall barely above it (a noisy fat-suppressed exam) only the skin in front of the breast is left."""
     closed = ndimage.binary_closing(np.pad(tissue, 1, mode="edge"), np.ones((3, 3, 3), bool))[1:-1, 1:-1, 1:-1]
-    envelope = body.copy()
+    envelope = body | behind_skin(tissue, spacing)
     for axis in range(3):
         envelope |= filled_planes(closed, axis)
     return envelope
+
+
+#: Gaps in the skin line up to this width (mm) are bridged by :func:`behind_skin`.
+SKIN_GAP_MM = 10.0
+
+
+def behind_skin(tissue: np.ndarray, spacing, gap_mm: float = SKIN_GAP_MM) -> np.ndarray:
+    """Per (column, slice) of the working frame, the rows posterior of the most anterior tissue voxel, the
+    skin (axis 0 runs posterior -> anterior): in a prone breast exam the air lies in front of the skin or beside
+    the body, never inside its front. The skin's height map is closed (grey closing) over ``gap_mm`` across the
+    columns and slices, so where the skin line falls under the threshold for a few millimetres its neighbours
+    bridge the gap; a wider dip (the cleft between the breasts, the air between the body and the edge of the
+    field of view) stays. Air behind the back is counted too: a mask there is what ``front_covered`` catches."""
+    n = tissue.shape[0]
+    front = np.where(tissue.any(axis=0), n - 1 - np.argmax(tissue[::-1], axis=0), -1)
+    size = [max(1, int(round(gap_mm / float(s)))) for s in spacing[1:]]
+    padded = np.pad(front, [(k, k) for k in size], constant_values=-1)  # beyond the field of view: no skin
+    front = ndimage.grey_closing(padded, size=size)[size[0]:-size[0], size[1]:-size[1]]
+    return np.arange(n)[:, None, None] <= front[None]
 
 
 def fill_cut_body(plane: np.ndarray) -> np.ndarray:

@@ -89,7 +89,7 @@ class ScanAnatomy:
     def envelope(self) -> np.ndarray:
         """:func:`~breastmri.orientation.heuristics.body_envelope` of this scan (computed on first use)."""
         if self._envelope is None:
-            self._envelope = h.body_envelope(self.body, self.tissue)
+            self._envelope = h.body_envelope(self.body, self.tissue, self.spacing)
         return self._envelope
 
     def check(self, array: np.ndarray, spacing) -> None:
