@@ -100,8 +100,8 @@ def segment_breast(volume: Volume, predict_proba: Callable[[np.ndarray, tuple], 
     of its size: both breasts; 1.0 = the largest only), check its placement, map back to the stored frame.
     ``on_probability``: called with the probability in the stored frame (the returned one) as soon as it exists,
     before the post-processing (e.g. to start writing it)."""
-    oriented, record, anatomy = _orient(volume, record, settings, affine_mode)
     settings = settings or HeuristicSettings()
+    oriented, record, anatomy = _orient(volume, record, settings, affine_mode)
     prob = np.asarray(predict_proba(oriented, record.working_spacing), dtype=np.float32)
     if prob.shape != oriented.shape:
         raise ValueError(f"predictor returned shape {prob.shape} for a volume of shape {oriented.shape}")

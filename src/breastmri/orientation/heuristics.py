@@ -11,8 +11,8 @@ suppression, post-contrast phases): air is dark, so the body is the filled foreg
 * Superiorly the thoracic cavity holds the dark lungs; inferiorly the liver and heart fill it.
 
 A breast mask's plausibility (:func:`placement`, the QC) needs neither the body's centre nor the fat in the axial
-outline: it is judged against the :func:`body_envelope` (what the skin encloses in any of the three planes) by
-the share inside it and the share of the body in front of the mask that the mask covers.
+outline: it is judged against the :func:`body_envelope` (what the skin encloses in any of the three planes, or
+lies behind it) by the share inside it and the share of the body in front of the mask that the mask covers.
 
 Each decision function returns a :class:`Decision` ``(flip, margin)`` from a signed score in [-1, 1] whose sign gives
 the decision (positive = already as the working frame wants it) and whose size is the margin. Every score is
