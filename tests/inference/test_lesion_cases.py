@@ -13,7 +13,7 @@ from breastmri.data.io import save_nifti
 from breastmri.inference import dce
 from breastmri.inference.command import main as infer_command
 from breastmri.inference.postprocess import erode_mm
-from breastmri.inference.lesion_cases import infer_lesion_cases
+from breastmri.inference.lesion_cases import breast_guide, infer_lesion_cases
 from breastmri.inference.predictor import SlicePredictor
 from breastmri.slices.writer import H5SliceWriter
 
@@ -407,3 +407,12 @@ def test_the_one_case_command_restricts_to_the_breast_too(layout, tmp_path, monk
                           "--device", "cpu"]) == 1
     assert "needs a 'breast' checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+
+
+@pytest.mark.parametrize("mirror_tta", [False, True])
+def test_the_breast_models_mirror_tta_is_its_own_setting(tmp_path, mirror_tta):
+    """``breast_mirror_tta`` reaches the whole-breast model's predictor (the lesion model's is ``mirror_tta``)."""
+    guide = breast_guide(tiny_checkpoint(tmp_path / "breast.pt", task="breast", size=24), None, phase=1,
+                         skin_margin_mm=3.0, affine_mode="trust", tumor_percentile=98.0, tumor_core_mm=3.0,
+                         batch_size=4, device="cpu", mirror_tta=mirror_tta)
+    assert guide.predictor.mirror_tta is mirror_tta

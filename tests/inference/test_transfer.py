@@ -59,3 +59,19 @@ def test_held_out_cohorts_get_model_classical_and_baseline_rows_and_nothing_is_l
                       scanner_orientations=["LPS", "RAS"], oblique_rate=0.0, duke_matrix=96,
                       checkpoint="model.pt", baseline_checkpoint="empty.pt", rule=RULE, progress=False)
     assert (tmp_path / "again.json").read_text() == metrics_path.read_text()  # deterministic
+
+
+def test_mirror_tta_reaches_both_models_and_is_recorded(tmp_path, monkeypatch):
+    seen = []
+
+    def standin(checkpoint, *args, mirror_tta=False, **kwargs):
+        seen.append((checkpoint, mirror_tta))
+        return _standin(checkpoint)
+
+    monkeypatch.setattr(breast_cases, "load_predictor", standin)
+    evaluate_transfer(tmp_path / "work", tmp_path / "m.json", tmp_path / "fig.png", seed=3, n_scans=2,
+                      cohorts={"t1_duke": {**COHORTS["t1_duke"], "share": 1.0}}, scanner_orientations=["LPS"],
+                      oblique_rate=0.0, duke_matrix=96, checkpoint="model.pt", baseline_checkpoint="empty.pt",
+                      rule=RULE, mirror_tta=True, progress=False)
+    assert seen == [("model.pt", True), ("empty.pt", True)]
+    assert json.loads((tmp_path / "m.json").read_text())["mirror_tta"] is True

@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "model took 0.70 s at 8, 1.0 s at 16; the probabilities were the same bit for bit with 2 "
                              "threads, within 1e-7 with 1; raise it on a GPU)")
     parser.add_argument("--mirror_tta", action="store_true",
-                        help="average the prediction with that of the left-right mirrored slices (twice the cost)")
+                        help="average each model's prediction (the lesion's and, with --breast_checkpoint_path, the "
+                             "breast's) with that of the left-right mirrored slices (twice the cost)")
     parser.add_argument("--breast_checkpoint_path", type=Path,
                         help="--phases_folder only: whole-breast best.pt; lesions are kept inside its breast mask "
                              "less --skin_margin_mm of skin, and the tumour candidate is written too")
@@ -184,7 +185,7 @@ def run(args: argparse.Namespace) -> dict:
         if check_task(breast_state, args.breast_checkpoint_path) != "breast":
             raise DataError(args.breast_checkpoint_path, "--breast_checkpoint_path needs a 'breast' checkpoint")
         guide = BreastGuide(predictor_from_state(breast_state, args.breast_checkpoint_path, device=args.device,
-                                                 batch_size=args.batch_size),
+                                                 batch_size=args.batch_size, mirror_tta=args.mirror_tta),
                             phase=args.breast_phase, skin_margin_mm=args.skin_margin_mm, affine_mode=affine_mode,
                             tumor_percentile=args.tumor_percentile, tumor_core_mm=args.tumor_core_mm)
         del breast_state

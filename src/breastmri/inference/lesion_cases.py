@@ -94,12 +94,14 @@ def case_cohorts(truth_dir: str | Path | None, ids: list[str]) -> dict[str, str]
 
 def breast_guide(checkpoint: str | Path | None, threshold_json: str | Path | None, *, phase: int,
                  skin_margin_mm: float, affine_mode: str, tumor_percentile: float, tumor_core_mm: float,
-                 batch_size: int, device: str, settings: HeuristicSettings | None = None) -> BreastGuide | None:
+                 batch_size: int, device: str, mirror_tta: bool = False,
+                 settings: HeuristicSettings | None = None) -> BreastGuide | None:
     """The whole-breast model as a :class:`BreastGuide` (``None`` without a checkpoint)."""
     if not checkpoint:
         return None
     threshold = read_threshold(threshold_json) if threshold_json else None
-    predictor = load_predictor(checkpoint, device=device, batch_size=batch_size, threshold=threshold, task="breast")
+    predictor = load_predictor(checkpoint, device=device, batch_size=batch_size, threshold=threshold, task="breast",
+                               mirror_tta=mirror_tta)
     return BreastGuide(predictor, phase=phase, skin_margin_mm=skin_margin_mm, affine_mode=affine_mode,
                        tumor_percentile=tumor_percentile, tumor_core_mm=tumor_core_mm, settings=settings)
 
@@ -110,6 +112,7 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
                        figures_dir: str | Path | None = None, truth_dir: str | Path | None = None,
                        affine_mode: str = "trust", breast_checkpoint: str | Path | None = None,
                        breast_threshold_json: str | Path | None = None, breast_phase: int = 1,
+                       breast_mirror_tta: bool = False,
                        skin_margin_mm: float = 3.0, tumor_percentile: float = 98.0, tumor_core_mm: float = 0.0,
                        min_component_fraction: float = DEFAULT_MIN_FRACTION, batch_size: int = 16,
                        device: str = "cpu", mirror_tta: bool = False, n_preview: int = 6,
@@ -124,7 +127,7 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
     guide = breast_guide(breast_checkpoint, breast_threshold_json, phase=breast_phase, skin_margin_mm=skin_margin_mm,
                          affine_mode=affine_mode, tumor_percentile=tumor_percentile,
                          tumor_core_mm=tumor_core_mm, batch_size=batch_size,
-                         device=device, settings=settings)
+                         device=device, mirror_tta=breast_mirror_tta, settings=settings)
     cohorts = case_cohorts(truth_dir, ids)
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale(out_dir, set(ids) if guide else set(), (BREAST_SUFFIX, TUMOR_SUFFIX))

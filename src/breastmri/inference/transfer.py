@@ -62,12 +62,13 @@ def evaluate_transfer(work_dir: str | Path, metrics_path: str | Path, figure_pat
                       checkpoint: str | Path, threshold_json: str | Path | None = None,
                       baseline_checkpoint: str | Path | None = None,
                       baseline_threshold_json: str | Path | None = None, batch_size: int = 16, device: str = "cpu",
+                      mirror_tta: bool = False,
                       settings: HeuristicSettings | None = None, rule: CandidateRule,
                       progress: bool = True) -> dict:
     """Draw the held-out phantom under ``work_dir``, score the model(s) and the classical baseline on it, write
     ``metrics_path`` (and a per-patient .csv beside it); return ``{"metrics", "per_patient"}``. ``rule``:
     the tumour candidate's rule and trust test (the ``candidate`` section of params.yaml, as the infer stage uses
-    it)."""
+    it). ``mirror_tta``: both models' predictions averaged with their left-right mirrored slices' (as ``infer``)."""
     work_dir = Path(work_dir)
     shutil.rmtree(work_dir, ignore_errors=True)  # a killed earlier run's leftovers
     phantom = work_dir / "phantom"
@@ -82,8 +83,8 @@ def evaluate_transfer(work_dir: str | Path, metrics_path: str | Path, figure_pat
         summary = infer_dataset(phantom / "seed", ckpt, work_dir / f"pred_{name}",
                                 threshold_json=threshold_path or None, truth_dir=phantom / "truth",
                                 classical_baseline=name == "model", batch_size=batch_size, device=device,
-                                affine_mode="trust", n_preview=0, settings=settings, progress=progress,
-                                rule=rule)
+                                mirror_tta=mirror_tta, affine_mode="trust", n_preview=0, settings=settings,
+                                progress=progress, rule=rule)
         per_patient, thresholds[name] = summary["per_patient"], float(summary["threshold"])
         rows[name] = _rows(per_patient.rename(columns={"breast_dice": "dice", "breast_hd95_mm": "hd95_mm"}), "")
         tables.append(per_patient[["cohort", "breast_dice", "breast_hd95_mm"]].add_prefix(f"{name}_"))
@@ -98,7 +99,7 @@ def evaluate_transfer(work_dir: str | Path, metrics_path: str | Path, figure_pat
     metrics = {"seed": int(seed), "n_scans": int(n_scans), "cohorts": cohorts, "rows": rows, "candidate": candidate,
                "baseline": ("the same model trained without augmentation, at its own threshold"
                             if baseline_checkpoint else "not run (transfer.baseline_checkpoint is empty)"),
-               "threshold": thresholds}
+               "threshold": thresholds, "mirror_tta": bool(mirror_tta)}
     table = pd.concat(tables, axis=1).rename(columns={"model_cohort": "cohort"})
     table = table.drop(columns=[c for c in table if c.endswith("_cohort")])
     write_json(metrics, metrics_path)

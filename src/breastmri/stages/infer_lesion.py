@@ -24,6 +24,7 @@ class Config(AnatomyConfig, DataConfig):
     breast_checkpoint: str
     breast_threshold_json: str
     breast_phase: int
+    breast_mirror_tta: bool
     skin_margin_mm: float
     tumor_percentile: float
     tumor_core_mm: float
@@ -38,6 +39,7 @@ class Config(AnatomyConfig, DataConfig):
         return dict(checkpoint=self.checkpoint, threshold_json=optional(self.threshold_json),
                     affine_mode=self.mamamia_affine, breast_checkpoint=optional(self.breast_checkpoint),
                     breast_threshold_json=optional(self.breast_threshold_json), breast_phase=self.breast_phase,
+                    breast_mirror_tta=self.breast_mirror_tta,
                     skin_margin_mm=self.skin_margin_mm, tumor_percentile=self.tumor_percentile,
                     tumor_core_mm=self.tumor_core_mm,
                     min_component_fraction=self.min_component_fraction, batch_size=self.batch_size,

@@ -29,6 +29,7 @@ class Config(CandidateConfig, AnatomyConfig, DataConfig):
     figure_path: str
     batch_size: int
     device: str
+    mirror_tta: bool
 
 
 def run(config: Config) -> dict:
@@ -40,7 +41,7 @@ def run(config: Config) -> dict:
         duke_matrix=config.duke_matrix, checkpoint=config.checkpoint, threshold_json=optional(config.threshold_json),
         baseline_checkpoint=optional(config.baseline_checkpoint),
         baseline_threshold_json=optional(config.baseline_threshold_json), batch_size=config.batch_size,
-        device=config.device, settings=config.heuristics(), rule=config.rule())
+        device=config.device, mirror_tta=config.mirror_tta, settings=config.heuristics(), rule=config.rule())
 
 
 def describe(summary: dict) -> str:
