@@ -309,6 +309,7 @@ def test_guided_lesions_are_zero_outside_the_breast_less_its_skin_by_constructio
         assert summary["per_case"].loc[case, "tumor_rule"] == rule
     metrics = json.loads(metrics_path.read_text())
     assert metrics["breast_restricted"] and metrics["skin_margin_mm"] == 2.0 and metrics["breast_flagged"] == 0
+    assert metrics["breast_mirror_tta"] is False and metrics["mirror_tta"] is False  # each model's own setting
     assert metrics["breast_unrestricted"] == 0 and summary["per_case"]["breast_restricted"].all()
     assert metrics["tumor_hit_rate"] == 1.0 and metrics["by_cohort"]["all"]["tumor_hits"] == 3
     assert "breast less 2 mm where it meets the air" in metrics["tumor_candidate_rule"]

@@ -172,7 +172,8 @@ def infer_lesion_cases(mamamia_root: str | Path, checkpoint: str | Path, out_dir
                "min_component_fraction": float(min_component_fraction),
                "breast_restricted": guide is not None}
     if guide:
-        metrics.update(breast_phase=guide.phase, skin_margin_mm=float(guide.skin_margin_mm),
+        metrics.update(breast_phase=guide.phase, breast_mirror_tta=guide.predictor.mirror_tta,
+                       skin_margin_mm=float(guide.skin_margin_mm),
                        tumor_candidate_rule=candidate_rule_text(guide),
                        breast_flagged=int((per_case["breast_problems"] != "").sum()),
                        breast_unrestricted=int((~per_case["breast_restricted"].astype(bool)).sum()))
