@@ -13,7 +13,7 @@ from breastmri.data.io import save_nifti
 from breastmri.inference import dce
 from breastmri.inference.command import main as infer_command
 from breastmri.inference.postprocess import erode_mm
-from breastmri.inference.lesion_cases import breast_guide, infer_lesion_cases
+from breastmri.inference.lesion_cases import infer_lesion_cases
 from breastmri.inference.predictor import SlicePredictor
 from breastmri.slices.writer import H5SliceWriter
 
@@ -289,7 +289,8 @@ def test_guided_lesions_are_zero_outside_the_breast_less_its_skin_by_constructio
     breast_ckpt = tiny_checkpoint(tmp_path / "breast.pt", task="breast", size=24)
     out, metrics_path = tmp_path / "pred", tmp_path / "m.json"
     summary = infer_lesion_cases(root, ckpt, out, cases="all", breast_checkpoint=breast_ckpt, skin_margin_mm=2.0,
-                                 min_component_fraction=0.0, metrics_path=metrics_path, progress=False)
+                                 breast_mirror_tta=True, min_component_fraction=0.0, metrics_path=metrics_path,
+                                 progress=False)
     for number, (case, (storage, phases, centre)) in enumerate(CASES.items()):
         ref = nib.load(root / "images" / case / f"{case}_0000.nii.gz")
         breast = nib.load(out / f"{case}_breast.nii.gz")
@@ -309,7 +310,7 @@ def test_guided_lesions_are_zero_outside_the_breast_less_its_skin_by_constructio
         assert summary["per_case"].loc[case, "tumor_rule"] == rule
     metrics = json.loads(metrics_path.read_text())
     assert metrics["breast_restricted"] and metrics["skin_margin_mm"] == 2.0 and metrics["breast_flagged"] == 0
-    assert metrics["breast_mirror_tta"] is False and metrics["mirror_tta"] is False  # each model's own setting
+    assert metrics["breast_mirror_tta"] is True and metrics["mirror_tta"] is False  # each model's own setting
     assert metrics["breast_unrestricted"] == 0 and summary["per_case"]["breast_restricted"].all()
     assert metrics["tumor_hit_rate"] == 1.0 and metrics["by_cohort"]["all"]["tumor_hits"] == 3
     assert "breast less 2 mm where it meets the air" in metrics["tumor_candidate_rule"]
@@ -408,12 +409,3 @@ def test_the_one_case_command_restricts_to_the_breast_too(layout, tmp_path, monk
                           "--device", "cpu"]) == 1
     assert "needs a 'breast' checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
-
-
-@pytest.mark.parametrize("mirror_tta", [False, True])
-def test_the_breast_models_mirror_tta_is_its_own_setting(tmp_path, mirror_tta):
-    """``breast_mirror_tta`` reaches the whole-breast model's predictor (the lesion model's is ``mirror_tta``)."""
-    guide = breast_guide(tiny_checkpoint(tmp_path / "breast.pt", task="breast", size=24), None, phase=1,
-                         skin_margin_mm=3.0, affine_mode="trust", tumor_percentile=98.0, tumor_core_mm=3.0,
-                         batch_size=4, device="cpu", mirror_tta=mirror_tta)
-    assert guide.predictor.mirror_tta is mirror_tta
