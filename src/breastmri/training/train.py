@@ -148,84 +148,89 @@ def run_training(h5_path, out_dir, live_dir, task: str, metrics_path=None, *, ct
     passes its params.yaml section's). ``validate_fn(model, epoch)`` replaces the validation pass (tests);
     ``on_epoch_end(row)`` sees each epoch's history row."""
     _check_task(task)
-    h5_path, out_dir, live_dir = Path(h5_path), Path(out_dir), Path(live_dir)
-    metrics_path = Path(metrics_path) if metrics_path else live_dir / "final_metrics.json"
     params = check_hyperparameters(hyperparameters)
     with torch_threads(params["threads"]):  # the arithmetic of a backward pass depends on its threads
-        ctx = ctx or init_distributed(params["device"])
-        set_deterministic(ctx.device)
-        keep_freed_memory()
-        seed_all(params["seed"])
-        source = training_file(h5_path, task)
-        stored_params = {**params, "task": task, "data_sha256": file_sha256(h5_path), "code_sha256": code_sha256(),
-                         "preprocessing": slice_preprocessing(source)}
+        return _fit(Path(h5_path), Path(out_dir), Path(live_dir), task, metrics_path, params, ctx, validate_fn,
+                    on_epoch_end)
 
-        model_config = dict(in_channels=source.channels, out_channels=1,
-                            **{k: params[k] for k in MODEL_KEYS})
-        model = UNet(**model_config)
-        train_set, val_set = open_datasets(h5_path, params["preload"])
-        train_set = augment.augmented(train_set, params["augment"], params["seed"])
-        cfg = FitConfig(**{k: params[k] for k in FIT_KEYS}, positive_only=task == "lesion")
-        train_loader = make_train_loader(train_set, params["batch_size"], params["seed"], ctx, params["num_workers"])
-        val_loader = make_eval_loader(val_set, params["batch_size"], ctx, params["num_workers"])
-        val_ids = np.asarray(val_set.patient_ids).astype(str)
-        trainer = Trainer(model, train_loader, val_loader, make_loss(params["loss"]), cfg, ctx, out_dir, task=task,
-                          model_config=model_config, params=stored_params, val_patient_ids=val_ids,
-                          validate_fn=validate_fn, desc=task)
 
-        last = out_dir / "last.pt"
-        if last.exists():
-            state = load_checkpoint(last)
-            if state["params"] == stored_params and state["task"] == task:
-                trainer.load_state_dict(state)
-                # the log of the epochs run before, as they were written, and nothing about the resumption or a
-                if ctx.is_main:  # stale last.pt: the report is an unbroken run's, whatever was left
-                    for row in trainer.history:
-                        trainer.write_epoch(row)
+def _fit(h5_path: Path, out_dir: Path, live_dir: Path, task: str, metrics_path, params: dict,
+         ctx: DistContext | None, validate_fn, on_epoch_end):
+    """:func:`run_training` on its checked ``params``, inside its thread setting."""
+    metrics_path = Path(metrics_path) if metrics_path else live_dir / "final_metrics.json"
+    ctx = ctx or init_distributed(params["device"])
+    set_deterministic(ctx.device)
+    keep_freed_memory()
+    seed_all(params["seed"])
+    source = training_file(h5_path, task)
+    stored_params = {**params, "task": task, "data_sha256": file_sha256(h5_path), "code_sha256": code_sha256(),
+                     "preprocessing": slice_preprocessing(source)}
 
-        logger = None
-        if ctx.is_main:
-            from breastmri.training.tracking import LiveLogger
+    model_config = dict(in_channels=source.channels, out_channels=1, **{k: params[k] for k in MODEL_KEYS})
+    model = UNet(**model_config)
+    train_set, val_set = open_datasets(h5_path, params["preload"])
+    train_set = augment.augmented(train_set, params["augment"], params["seed"])
+    cfg = FitConfig(**{k: params[k] for k in FIT_KEYS}, positive_only=task == "lesion")
+    train_loader = make_train_loader(train_set, params["batch_size"], params["seed"], ctx, params["num_workers"])
+    val_loader = make_eval_loader(val_set, params["batch_size"], ctx, params["num_workers"])
+    val_ids = np.asarray(val_set.patient_ids).astype(str)
+    trainer = Trainer(model, train_loader, val_loader, make_loss(params["loss"]), cfg, ctx, out_dir, task=task,
+                      model_config=model_config, params=stored_params, val_patient_ids=val_ids,
+                      validate_fn=validate_fn, desc=task)
 
-            logger = LiveLogger(live_dir, trainer.history)
+    last = out_dir / "last.pt"
+    if last.exists():
+        state = load_checkpoint(last)
+        if state["params"] == stored_params and state["task"] == task:
+            trainer.load_state_dict(state)
+            # the log of the epochs run before, as they were written, and nothing about the resumption or a stale
+            # last.pt: the report is an unbroken run's, whatever was left
+            if ctx.is_main:
+                for row in trainer.history:
+                    trainer.write_epoch(row)
 
-        def after_epoch(row: dict) -> None:
-            if logger is not None:
-                logger.log_epoch(row)
-            if on_epoch_end is not None:
-                on_epoch_end(row)
+    logger = None
+    if ctx.is_main:
+        from breastmri.training.tracking import LiveLogger
 
-        trainer.on_epoch_end = after_epoch
-        result = trainer.fit()
+        logger = LiveLogger(live_dir, trainer.history)
+
+    def after_epoch(row: dict) -> None:
         if logger is not None:
-            logger.close()
+            logger.log_epoch(row)
+        if on_epoch_end is not None:
+            on_epoch_end(row)
 
-        final = validation_summary(result.model, val_loader, trainer.loss_fn, ctx, val_ids, cfg,
-                                   desc=f"{task} best model")
-        per_patient = final["patient_dice"]
-        values = list(per_patient.values())
-        metrics = {
-            "task": task,
-            "best_epoch": result.best_epoch,
-            "best_val_loss": result.best_val_loss,
-            "epochs_run": result.epochs_run,
-            "max_epochs": params["max_epochs"],
-            "stopped_early": result.stopped_early,
-            "threshold": cfg.threshold,
-            "val_loss": final["loss"],
-            "val_dice_patient_mean": float(np.mean(values)) if values else math.nan,
-            "val_dice_patient_min": float(np.min(values)) if values else math.nan,
-            "val_dice_per_patient": per_patient,
-            "val_dice_slice_mean": final["dice_slice_mean"],
-            "n_val_patients_scored": len(values),
-            "n_train_slices": len(train_set),
-            "n_val_slices": len(val_set),
-            "patient_dice_scope": ("sampled validation slices of lesion-containing patients" if task == "lesion"
-                                   else "all slices of each validation patient (3D volume)"),
-        }
-        if ctx.is_main:
-            write_json(metrics, metrics_path)
-        return metrics, result
+    trainer.on_epoch_end = after_epoch
+    result = trainer.fit()
+    if logger is not None:
+        logger.close()
+
+    final = validation_summary(result.model, val_loader, trainer.loss_fn, ctx, val_ids, cfg, desc=f"{task} best model")
+    per_patient = final["patient_dice"]
+    values = list(per_patient.values())
+    metrics = {
+        "task": task,
+        "best_epoch": result.best_epoch,
+        "best_val_loss": result.best_val_loss,
+        "epochs_run": result.epochs_run,
+        "max_epochs": params["max_epochs"],
+        "stopped_early": result.stopped_early,
+        "threshold": cfg.threshold,
+        "val_loss": final["loss"],
+        "val_dice_patient_mean": float(np.mean(values)) if values else math.nan,
+        "val_dice_patient_min": float(np.min(values)) if values else math.nan,
+        "val_dice_per_patient": per_patient,
+        "val_dice_slice_mean": final["dice_slice_mean"],
+        "n_val_patients_scored": len(values),
+        "n_train_slices": len(train_set),
+        "n_val_slices": len(val_set),
+        "patient_dice_scope": ("sampled validation slices of lesion-containing patients" if task == "lesion"
+                               else "all slices of each validation patient (3D volume)"),
+    }
+    if ctx.is_main:
+        write_json(metrics, metrics_path)
+    return metrics, result
 
 
 def train_task(h5_path, out_dir, live_dir, task: str, metrics_path=None, **hyperparameters) -> dict:
